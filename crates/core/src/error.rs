@@ -1,0 +1,140 @@
+//! The domain error catalogue. Every dialect maps each variant exactly once, in its own
+//! error table; `code()` gives the stable catalogue name used by the admin API and logs.
+
+use crate::store::StoreError;
+
+/// What was not found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    Tenant,
+    User,
+    App,
+    Chat,
+    Message,
+    Member,
+}
+
+impl Entity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entity::Tenant => "tenant",
+            Entity::User => "user",
+            Entity::App => "app",
+            Entity::Chat => "chat",
+            Entity::Message => "message",
+            Entity::Member => "member",
+        }
+    }
+}
+
+/// Why an otherwise valid request is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// The actor is not a member of the chat (for p2p: not one of its two participants).
+    NotMember,
+    /// Only the sender may do this.
+    NotSender,
+    /// Only the chat's owner or an admin may do this.
+    NotChatAdmin,
+}
+
+/// A state conflict: the request is well formed but the resource's state forbids it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// A unique name is taken (user_id, account_id, p2p pair ...).
+    Duplicate(&'static str),
+    ChatDissolved,
+    /// The message was recalled or deleted.
+    MessageRemoved,
+    /// The message has been edited the maximum number of times.
+    EditLimit,
+    /// The recall / edit window has passed.
+    WindowPassed,
+    /// The operation does not apply to this message's type.
+    WrongMessageType,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{} not found", .0.as_str())]
+    NotFound(Entity),
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("forbidden: {0:?}")]
+    Forbidden(Denied),
+    #[error("conflict: {0:?}")]
+    Conflict(Conflict),
+    #[error("storage unavailable")]
+    Unavailable(#[source] StoreError),
+    #[error("internal error")]
+    Internal(#[source] StoreError),
+}
+
+impl Error {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::Invalid { field, reason: reason.into() }
+    }
+
+    /// Stable catalogue name.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NotFound(Entity::Tenant) => "tenant_not_found",
+            Error::NotFound(Entity::User) => "user_not_found",
+            Error::NotFound(Entity::App) => "app_not_found",
+            Error::NotFound(Entity::Chat) => "chat_not_found",
+            Error::NotFound(Entity::Message) => "message_not_found",
+            Error::NotFound(Entity::Member) => "member_not_found",
+            Error::Invalid { .. } => "invalid_argument",
+            Error::Forbidden(Denied::NotMember) => "not_a_member",
+            Error::Forbidden(Denied::NotSender) => "not_the_sender",
+            Error::Forbidden(Denied::NotChatAdmin) => "not_chat_admin",
+            Error::Conflict(Conflict::Duplicate(_)) => "already_exists",
+            Error::Conflict(Conflict::ChatDissolved) => "chat_dissolved",
+            Error::Conflict(Conflict::MessageRemoved) => "message_removed",
+            Error::Conflict(Conflict::EditLimit) => "edit_limit_reached",
+            Error::Conflict(Conflict::WindowPassed) => "window_passed",
+            Error::Conflict(Conflict::WrongMessageType) => "wrong_message_type",
+            Error::Unavailable(_) => "unavailable",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// One representative of every variant, so that dialects can prove their error tables
+    /// are complete.
+    pub fn catalogue() -> Vec<Error> {
+        vec![
+            Error::NotFound(Entity::Tenant),
+            Error::NotFound(Entity::User),
+            Error::NotFound(Entity::App),
+            Error::NotFound(Entity::Chat),
+            Error::NotFound(Entity::Message),
+            Error::NotFound(Entity::Member),
+            Error::invalid("field", "reason"),
+            Error::Forbidden(Denied::NotMember),
+            Error::Forbidden(Denied::NotSender),
+            Error::Forbidden(Denied::NotChatAdmin),
+            Error::Conflict(Conflict::Duplicate("user_id")),
+            Error::Conflict(Conflict::ChatDissolved),
+            Error::Conflict(Conflict::MessageRemoved),
+            Error::Conflict(Conflict::EditLimit),
+            Error::Conflict(Conflict::WindowPassed),
+            Error::Conflict(Conflict::WrongMessageType),
+            Error::Unavailable(StoreError::Unavailable("down".into())),
+            Error::Internal(StoreError::Internal("bug".into())),
+        ]
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => Error::NotFound(what),
+            StoreError::Duplicate(what) => Error::Conflict(Conflict::Duplicate(what)),
+            StoreError::Conflict(c) => Error::Conflict(c),
+            e @ StoreError::Unavailable(_) => Error::Unavailable(e),
+            e @ StoreError::Internal(_) => Error::Internal(e),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,401 @@
+//! The domain model: tenants, users, apps, chats and messages.
+//!
+//! Fields that a dialect needs and no other dialect does still live here (Yunxin's
+//! `sub_type`, Feishu's `uuid`): the domain holds the union, each dialect renders its part.
+
+use crate::ids::{AppId, ChatId, MessageId, TenantId, UserId};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub tenant: TenantId,
+    /// Tenant-wide id (Feishu `user_id`, WPS user id). Immutable.
+    pub user_id: String,
+    /// Yunxin account id (`accid`). Immutable.
+    pub account_id: String,
+    pub name: String,
+    pub created_at: Millis,
+}
+
+/// App scopes a new app is granted unless the admin says otherwise.
+pub const DEFAULT_SCOPES: &[&str] = &[
+    "kso.chat_message.readwrite",
+    "kso.chat.readwrite",
+    "im:message",
+    "im:message:readonly",
+    "im:message.group_msg",
+    "im:chat",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct App {
+    pub id: AppId,
+    pub tenant: TenantId,
+    /// Public credential id, accepted by every dialect (WPS APPID, Feishu app_id, Yunxin AppKey).
+    pub app_id: String,
+    /// The shared secret. Kept in clear because KSO-1 and CheckSum are keyed with it.
+    pub app_secret: Secret,
+    pub name: String,
+    pub bot_enabled: bool,
+    /// WPS: whether KSO-1 request signing is required for this app.
+    pub signing_required: bool,
+    pub scopes: Vec<String>,
+    pub created_at: Millis,
+}
+
+impl App {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+/// A secret string: never printed by `Debug`, compared in constant time.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The secret itself; call only where it is used as key material or shown once to its owner.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// Constant-time comparison.
+    pub fn matches(&self, candidate: &str) -> bool {
+        crate::auth::ct_eq(self.0.as_bytes(), candidate.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Who acts: a user or an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum Actor {
+    User(UserId),
+    App(AppId),
+}
+
+impl Actor {
+    pub fn kind(self) -> &'static str {
+        match self {
+            Actor::User(_) => "user",
+            Actor::App(_) => "app",
+        }
+    }
+    pub fn raw_id(self) -> i64 {
+        match self {
+            Actor::User(u) => u.0,
+            Actor::App(a) => a.0,
+        }
+    }
+    pub fn from_parts(kind: &str, id: i64) -> Option<Self> {
+        match kind {
+            "user" => Some(Actor::User(UserId(id))),
+            "app" => Some(Actor::App(AppId(id))),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatKind {
+    P2p,
+    Group,
+    SuperGroup,
+}
+
+impl ChatKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatKind::P2p => "p2p",
+            ChatKind::Group => "group",
+            ChatKind::SuperGroup => "super_group",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "p2p" => Some(ChatKind::P2p),
+            "group" => Some(ChatKind::Group),
+            "super_group" => Some(ChatKind::SuperGroup),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chat {
+    pub id: ChatId,
+    pub tenant: TenantId,
+    pub kind: ChatKind,
+    pub name: String,
+    pub owner: Actor,
+    pub created_at: Millis,
+    pub dissolved_at: Option<Millis>,
+    /// Position of the newest timeline message (0 when empty).
+    pub last_position: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub chat: ChatId,
+    pub actor: Actor,
+    pub role: Role,
+    pub joined_at: Millis,
+}
+
+/// The union of every dialect's message types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageType {
+    Text,
+    /// WPS `rich_text`, Feishu `post`, Hi `rich_text`.
+    RichText,
+    Image,
+    File,
+    Audio,
+    /// WPS `video`, Feishu `media`, Yunxin 3.
+    Video,
+    /// WPS `card`, Feishu `interactive`, Hi `compressive_card` / `system_card`.
+    Card,
+    Sticker,
+    Location,
+    MergeForward,
+    ShareChat,
+    ShareUser,
+    Vote,
+    Calendar,
+    Meeting,
+    /// Yunxin 5.
+    Notification,
+    /// Yunxin 10.
+    Tip,
+    /// Yunxin 11.
+    Robot,
+    /// Yunxin 100 (with `sub_type`).
+    Custom,
+    /// Feishu `system`.
+    System,
+}
+
+impl MessageType {
+    pub const ALL: [MessageType; 20] = [
+        MessageType::Text,
+        MessageType::RichText,
+        MessageType::Image,
+        MessageType::File,
+        MessageType::Audio,
+        MessageType::Video,
+        MessageType::Card,
+        MessageType::Sticker,
+        MessageType::Location,
+        MessageType::MergeForward,
+        MessageType::ShareChat,
+        MessageType::ShareUser,
+        MessageType::Vote,
+        MessageType::Calendar,
+        MessageType::Meeting,
+        MessageType::Notification,
+        MessageType::Tip,
+        MessageType::Robot,
+        MessageType::Custom,
+        MessageType::System,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageType::Text => "text",
+            MessageType::RichText => "rich_text",
+            MessageType::Image => "image",
+            MessageType::File => "file",
+            MessageType::Audio => "audio",
+            MessageType::Video => "video",
+            MessageType::Card => "card",
+            MessageType::Sticker => "sticker",
+            MessageType::Location => "location",
+            MessageType::MergeForward => "merge_forward",
+            MessageType::ShareChat => "share_chat",
+            MessageType::ShareUser => "share_user",
+            MessageType::Vote => "vote",
+            MessageType::Calendar => "calendar",
+            MessageType::Meeting => "meeting",
+            MessageType::Notification => "notification",
+            MessageType::Tip => "tip",
+            MessageType::Robot => "robot",
+            MessageType::Custom => "custom",
+            MessageType::System => "system",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// Message content in canonical form.
+///
+/// `text` is the plain-text rendition every dialect can show (for text messages it is the
+/// message; mentions appear as `<at id="KEY">name</at>`, KEY being the mention's `key`).
+/// `data` is the type's structured payload in canonical form (see `docs/content.md`).
+/// `original` keeps the content exactly as the sending dialect received it, so that the
+/// same dialect echoes it back losslessly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Content {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub data: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<OriginalContent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OriginalContent {
+    /// Which face received it (`wps`, `lark`, `yunxin`, `admin`): an opaque tag to the domain.
+    pub format: String,
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum MentionTarget {
+    All,
+    User(UserId),
+    App(AppId),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mention {
+    /// The index key that links the mention to its marker in the text (WPS `<at id="N">`).
+    pub key: String,
+    pub target: MentionTarget,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovalKind {
+    /// Recalled for everyone (Feishu recall, WPS recall, Yunxin two-way recall).
+    Recalled,
+    /// Recalled for receivers only (Yunxin one-way recall).
+    RecalledOneWay,
+    /// Deleted (Yunxin type 3); gone for every reader.
+    Deleted,
+}
+
+impl RemovalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemovalKind::Recalled => "recalled",
+            RemovalKind::RecalledOneWay => "recalled_one_way",
+            RemovalKind::Deleted => "deleted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removal {
+    pub kind: RemovalKind,
+    pub by: Actor,
+    pub at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EditInfo {
+    pub by: Actor,
+    pub at: Millis,
+    pub count: u32,
+}
+
+/// Fields one dialect needs (Yunxin today) that others ignore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct MessageExtra {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_type: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_type: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub tenant: TenantId,
+    pub chat: ChatId,
+    pub sender: Actor,
+    pub kind: MessageType,
+    pub content: Content,
+    pub mentions: Vec<Mention>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub edit: Option<EditInfo>,
+    pub removal: Option<Removal>,
+    /// The message this one replies to (WPS `quote_msg_id`, Feishu `parent_id`).
+    pub parent: Option<MessageId>,
+    /// The root of the reply tree (Feishu `root_id`).
+    pub root: Option<MessageId>,
+    /// Set when the reply was posted into a thread (Feishu `reply_in_thread`): the thread's root.
+    pub thread: Option<MessageId>,
+    /// For a merge-forward child copy: its container (Feishu `upper_message_id`).
+    pub upper: Option<MessageId>,
+    /// For a merge-forward child copy: the message it copies.
+    pub copied_from: Option<MessageId>,
+    pub client_msg_id: Option<String>,
+    pub extra: MessageExtra,
+}
+
+impl Message {
+    pub fn position(&self) -> Option<i64> {
+        self.id.position()
+    }
+    pub fn is_removed(&self) -> bool {
+        self.removal.is_some()
+    }
+}

@@ -1,0 +1,204 @@
+//! The Store port: everything the domain needs from persistence, in domain types only.
+//!
+//! Implementations must guarantee:
+//! - an `Ok` from a write means the write is durable;
+//! - timeline positions are 1-based and strictly consecutive per chat, under any
+//!   concurrency, with no gap left by a failed write;
+//! - `created_at` never decreases along a chat's positions (so a time filter is a
+//!   position range);
+//! - `append_message` with a `client_msg_id` seen from the same sender within the window
+//!   returns the original message instead of writing a new one.
+
+use crate::error::{Conflict, Entity};
+use crate::ids::{AppId, ChatId, MessageId, TenantId, UserId};
+use crate::model::*;
+use async_trait::async_trait;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("{} not found", .0.as_str())]
+    NotFound(Entity),
+    #[error("duplicate {0}")]
+    Duplicate(&'static str),
+    #[error("conflict: {0:?}")]
+    Conflict(Conflict),
+    /// The backend cannot be reached or is overloaded; the request may be retried.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store internal error: {0}")]
+    Internal(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    pub name: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub tenant: TenantId,
+    pub user_id: String,
+    pub account_id: String,
+    pub name: String,
+    pub created_at: Millis,
+}
+
+/// How to look a user up by one of its external names.
+#[derive(Debug, Clone, Copy)]
+pub enum UserKey<'a> {
+    UserId(&'a str),
+    AccountId(&'a str),
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApp {
+    pub tenant: TenantId,
+    pub app_id: String,
+    pub app_secret: Secret,
+    pub name: String,
+    pub bot_enabled: bool,
+    pub signing_required: bool,
+    pub scopes: Vec<String>,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AppPatch {
+    pub name: Option<String>,
+    pub app_secret: Option<Secret>,
+    pub bot_enabled: Option<bool>,
+    pub signing_required: Option<bool>,
+    pub scopes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewChat {
+    pub tenant: TenantId,
+    pub kind: ChatKind,
+    pub name: String,
+    pub owner: Actor,
+    /// Every member, the owner included, with their roles.
+    pub members: Vec<(Actor, Role)>,
+    pub created_at: Millis,
+}
+
+/// A page of a tenant-scoped listing, ordered by id.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub after: i64,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub tenant: TenantId,
+    pub chat: ChatId,
+    pub sender: Actor,
+    pub kind: MessageType,
+    pub content: Content,
+    pub mentions: Vec<Mention>,
+    /// A floor: the store may raise it to keep `created_at` monotone along positions.
+    pub created_at: Millis,
+    pub parent: Option<MessageId>,
+    pub root: Option<MessageId>,
+    pub thread: Option<MessageId>,
+    pub copied_from: Option<MessageId>,
+    pub client_msg_id: Option<String>,
+    /// How long a `client_msg_id` stays bound to the message it created.
+    pub idempotency_window_ms: i64,
+    pub extra: MessageExtra,
+}
+
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub message: Message,
+    /// False when an earlier send with the same client message id was returned instead.
+    pub created: bool,
+}
+
+/// A position range query over one chat's timeline.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageRange {
+    pub chat: ChatId,
+    /// Exclusive lower bound on position.
+    pub after_position: i64,
+    /// Exclusive upper bound on position.
+    pub before_position: Option<i64>,
+    /// Inclusive lower bound on `created_at`.
+    pub since_ms: Option<Millis>,
+    /// Inclusive upper bound on `created_at`.
+    pub until_ms: Option<Millis>,
+    pub limit: u32,
+    /// Newest first when true.
+    pub descending: bool,
+}
+
+/// A change to a stored message, applied atomically with its preconditions checked by the
+/// store (so that two racing edits cannot both pass a limit).
+#[derive(Debug, Clone)]
+pub enum MessageUpdate {
+    Edit {
+        kind: MessageType,
+        content: Content,
+        mentions: Vec<Mention>,
+        by: Actor,
+        at: Millis,
+        /// Refuse with `Conflict::EditLimit` once this many edits exist.
+        max_edits: Option<u32>,
+    },
+    Remove(Removal),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap liveness check for readiness probes.
+    async fn ping(&self) -> StoreResult<()>;
+
+    async fn create_tenant(&self, new: NewTenant) -> StoreResult<Tenant>;
+    async fn get_tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>>;
+    async fn list_tenants(&self, page: Page) -> StoreResult<Vec<Tenant>>;
+
+    async fn create_user(&self, new: NewUser) -> StoreResult<User>;
+    async fn get_user(&self, id: UserId) -> StoreResult<Option<User>>;
+    async fn find_user(&self, tenant: TenantId, key: UserKey<'_>) -> StoreResult<Option<User>>;
+    async fn list_users(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<User>>;
+
+    async fn create_app(&self, new: NewApp) -> StoreResult<App>;
+    async fn get_app(&self, id: AppId) -> StoreResult<Option<App>>;
+    /// By public credential id, across all tenants (app ids are globally unique).
+    async fn find_app(&self, app_id: &str) -> StoreResult<Option<App>>;
+    async fn list_apps(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<App>>;
+    async fn update_app(&self, id: AppId, patch: AppPatch) -> StoreResult<App>;
+
+    /// Creates a chat with its members. A p2p chat between the same two parties of a
+    /// tenant exists at most once (`Duplicate("p2p")`).
+    async fn create_chat(&self, new: NewChat) -> StoreResult<Chat>;
+    async fn get_chat(&self, id: ChatId) -> StoreResult<Option<Chat>>;
+    async fn find_p2p(&self, tenant: TenantId, a: Actor, b: Actor) -> StoreResult<Option<Chat>>;
+    async fn list_chats(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<Chat>>;
+    async fn dissolve_chat(&self, id: ChatId, at: Millis) -> StoreResult<Chat>;
+
+    /// Adds members; those already present keep their role. Returns the newly added.
+    async fn add_members(&self, chat: ChatId, members: Vec<(Actor, Role)>, at: Millis) -> StoreResult<Vec<Member>>;
+    /// Removes members; returns those that were present.
+    async fn remove_members(&self, chat: ChatId, members: Vec<Actor>) -> StoreResult<Vec<Actor>>;
+    async fn get_member(&self, chat: ChatId, actor: Actor) -> StoreResult<Option<Member>>;
+    async fn list_members(&self, chat: ChatId) -> StoreResult<Vec<Member>>;
+
+    /// Appends to the chat's timeline, assigning the next position.
+    async fn append_message(&self, new: NewMessage) -> StoreResult<Appended>;
+    /// Appends a merge-forward container to the timeline and stores `children` as copies
+    /// under it (off the timeline, each with `upper` = the container), atomically.
+    async fn append_merge_forward(&self, container: NewMessage, children: Vec<NewMessage>) -> StoreResult<(Message, Vec<Message>)>;
+    async fn get_message(&self, id: MessageId) -> StoreResult<Option<Message>>;
+    async fn list_messages(&self, range: MessageRange) -> StoreResult<Vec<Message>>;
+    async fn list_children(&self, container: MessageId) -> StoreResult<Vec<Message>>;
+    async fn update_message(&self, id: MessageId, update: MessageUpdate) -> StoreResult<Message>;
+
+    /// Records `nonce` under `scope` until `expires_at`; false if it was already recorded
+    /// and has not expired (a replay).
+    async fn remember_nonce(&self, scope: &str, nonce: &str, expires_at: Millis, now: Millis) -> StoreResult<bool>;
+}
