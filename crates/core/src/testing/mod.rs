@@ -1,1 +1,126 @@
-//! placeholder
+//! The store conformance suite. Every `Store` implementation runs all of it through
+//! [`store_conformance!`](crate::store_conformance): this suite is the parity test between
+//! backends. It covers the store contract directly and the use-case rules of [`Core`] on top
+//! of the store.
+
+mod rules;
+mod store;
+
+pub use rules::*;
+pub use store::*;
+
+use crate::clock::ManualClock;
+use crate::ids::*;
+use crate::model::*;
+use crate::service::*;
+use crate::store::*;
+use std::sync::Arc;
+
+/// A store under test plus whatever keeps it alive (a temp dir, a database to drop).
+pub struct TestStore {
+    pub store: Arc<dyn Store>,
+    pub guard: Box<dyn std::any::Any + std::marker::Send + Sync>,
+}
+
+/// Generates one `#[tokio::test]` per conformance case. `$factory` is an expression
+/// evaluating to an `async fn() -> TestStore`-like closure.
+#[macro_export]
+macro_rules! store_conformance {
+    ($factory:expr) => {
+        $crate::store_conformance!(@cases $factory;
+            tenants_users_apps,
+            user_names_are_unique_per_tenant,
+            app_updates,
+            chats_and_members,
+            p2p_is_unique_and_symmetric,
+            positions_are_consecutive,
+            concurrent_senders_get_gapless_positions,
+            failed_writes_leave_no_gap,
+            idempotent_append,
+            list_ranges,
+            edits_and_removals,
+            merge_forward_children_stay_off_the_timeline,
+            dissolved_and_unknown_chats,
+            nonce_replay,
+            rules_membership_and_tenancy,
+            rules_reply_tree,
+            rules_edit_limits,
+            rules_recall,
+            rules_merge_forward_and_forward,
+            rules_send_validation,
+            rules_list_access
+        );
+    };
+    (@cases $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let ts: $crate::testing::TestStore = ($factory)().await;
+                $crate::testing::$name(ts.store.clone()).await;
+                drop(ts);
+            }
+        )*
+    };
+}
+
+/// A tenant with two users, one app and a group holding all three.
+pub struct Fixture {
+    pub core: Core,
+    pub clock: ManualClock,
+    pub tenant: Tenant,
+    pub alice: User,
+    pub bob: User,
+    pub bot: App,
+    pub group: Chat,
+}
+
+pub async fn fixture(store: Arc<dyn Store>) -> Fixture {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let core = Core::new(store, Arc::new(clock.clone()), CoreConfig::default());
+    let tenant = core.create_tenant("Acme").await.unwrap();
+    let alice = core
+        .create_user(tenant.id, CreateUser { name: "Alice".into(), user_id: Some("alice".into()), account_id: None })
+        .await
+        .unwrap();
+    let bob = core
+        .create_user(tenant.id, CreateUser { name: "Bob".into(), user_id: Some("bob".into()), account_id: Some("bob_acc".into()) })
+        .await
+        .unwrap();
+    let bot = core.create_app(tenant.id, "Bot").await.unwrap();
+    let group = core
+        .create_chat(
+            tenant.id,
+            CreateChat {
+                kind: ChatKind::Group,
+                name: Some("General".into()),
+                owner: Actor::User(alice.id),
+                members: vec![Actor::User(bob.id), Actor::App(bot.id)],
+            },
+        )
+        .await
+        .unwrap();
+    Fixture { core, clock, tenant, alice, bob, bot, group }
+}
+
+pub fn text(s: &str) -> Content {
+    Content { text: s.to_string(), data: serde_json::json!({ "text": s }), original: None }
+}
+
+pub fn new_text(tenant: TenantId, chat: ChatId, sender: Actor, s: &str, at: Millis) -> NewMessage {
+    NewMessage {
+        tenant,
+        chat,
+        sender,
+        kind: MessageType::Text,
+        content: text(s),
+        mentions: vec![],
+        created_at: at,
+        parent: None,
+        root: None,
+        thread: None,
+        copied_from: None,
+        client_msg_id: None,
+        idempotency_window_ms: 3_600_000,
+        extra: MessageExtra::default(),
+    }
+}

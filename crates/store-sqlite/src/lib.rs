@@ -1,0 +1,761 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! - **Writes** go to one writer thread that owns the only write connection. It drains
+//!   whatever writes are queued (up to [`MAX_BATCH`]), runs each inside its own savepoint of
+//!   one transaction, commits once, and only then answers each caller. With
+//!   `synchronous=FULL` the commit is fsynced, so an `Ok` means durable; the fsync is shared
+//!   by the whole batch (group commit). A failed write rolls back to its savepoint and leaves
+//!   no trace, so positions never skip.
+//! - **Reads** use a small pool of read-only connections on the blocking thread pool; WAL
+//!   lets them run beside the writer.
+//! - **Nonces** for replay protection live in memory: this store serves one process.
+
+mod rows;
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use switchboard_core::error::{Conflict, Entity};
+use switchboard_core::ids::*;
+use switchboard_core::model::*;
+use switchboard_core::store::*;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most writes committed together in one transaction.
+pub const MAX_BATCH: usize = 512;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "switchboard.db";
+
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub path: PathBuf,
+    /// Read connections kept open.
+    pub readers: usize,
+}
+
+impl SqliteOptions {
+    pub fn in_dir(dir: &Path) -> Self {
+        SqliteOptions { path: dir.join(DB_FILE), readers: 4 }
+    }
+}
+
+/// One queued write: run inside the batch transaction, then told how the commit went.
+trait WriteJob: std::marker::Send {
+    /// Runs the write; false if it failed (its savepoint is rolled back).
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller once the batch's fate is known (a job that never ran gets `commit`'s error).
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>);
+}
+
+struct Job<T, F> {
+    f: Option<F>,
+    result: Option<StoreResult<T>>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> WriteJob for Job<T, F>
+where
+    T: std::marker::Send,
+    F: FnOnce(&Connection) -> StoreResult<T> + std::marker::Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let f = self.f.take().expect("a write job runs once");
+        let r = f(conn);
+        let ok = r.is_ok();
+        self.result = Some(r);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
+        let answer = match (commit, self.result) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Some(r)) => r,
+            (Ok(()), None) => Err(StoreError::Internal("write job never ran".into())),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
+type BoxedJob = Box<dyn WriteJob>;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+    max_readers: usize,
+    writer: mpsc::Sender<BoxedJob>,
+    nonces: Mutex<HashMap<(String, String), Millis>>,
+}
+
+fn sql_err(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode::*;
+    match e.sqlite_error_code() {
+        Some(DatabaseBusy | DatabaseLocked | DiskFull | CannotOpen | SystemIoFailure) => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Internal(e.to_string()),
+    }
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+fn open_conn(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| StoreError::Unavailable(format!("open {}: {e}", path.display())))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql_err)?;
+    // synchronous=FULL: the WAL is fsynced at every commit, so an acknowledged write
+    // survives power loss, not only a process crash.
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-32768;")
+        .map_err(sql_err)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Applies pending migrations; returns the versions applied now.
+pub fn migrate(path: &Path) -> Result<Vec<i64>, StoreError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(format!("create {}: {e}", dir.display())))?;
+    }
+    let mut conn = open_conn(path, false)?;
+    migrate_conn(&mut conn)
+}
+
+fn migrate_conn(conn: &mut Connection) -> Result<Vec<i64>, StoreError> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+        .map_err(sql_err)?;
+    let mut applied = Vec::new();
+    for (version, sql) in MIGRATIONS {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_err)?;
+        let done: bool = tx
+            .query_row("SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = ?1)", [version], |r| r.get(0))
+            .map_err(sql_err)?;
+        if !done {
+            tx.execute_batch(sql).map_err(sql_err)?;
+            tx.execute("INSERT INTO schema_migrations(version, applied_at) VALUES (?1, strftime('%s','now'))", [version]).map_err(sql_err)?;
+            applied.push(*version);
+        }
+        tx.commit().map_err(sql_err)?;
+    }
+    Ok(applied)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database, applies migrations and starts the writer.
+    pub fn open(opts: SqliteOptions) -> Result<Self, StoreError> {
+        migrate(&opts.path)?;
+        let conn = open_conn(&opts.path, false)?;
+        let (tx, rx) = mpsc::channel::<BoxedJob>(MAX_BATCH * 8);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Internal(format!("spawn writer: {e}")))?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: opts.path,
+                readers: Mutex::new(Vec::new()),
+                max_readers: opts.readers.max(1),
+                writer: tx,
+                nonces: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` on the writer thread inside the current batch's transaction, and answers
+    /// once that transaction is durably committed.
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: std::marker::Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + std::marker::Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: BoxedJob = Box::new(Job { f: Some(f), result: None, reply: tx });
+        self.inner.writer.send(job).await.map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
+        rx.await.map_err(|_| StoreError::Unavailable("writer stopped".into()))?
+    }
+
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: std::marker::Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + std::marker::Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.readers.lock().expect("reader pool poisoned").pop();
+            let conn = match conn {
+                Some(c) => c,
+                None => open_conn(&inner.path, true)?,
+            };
+            let r = f(&conn);
+            let mut pool = inner.readers.lock().expect("reader pool poisoned");
+            if pool.len() < inner.max_readers {
+                pool.push(conn);
+            }
+            r
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("reader task: {e}")))?
+    }
+}
+
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<BoxedJob>) {
+    let mut batch: Vec<BoxedJob> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let err = sql_err(e);
+            tracing::error!(error = %err, "sqlite writer could not begin a transaction");
+            for job in batch.drain(..) {
+                job.finish(Err(err.clone()));
+            }
+            continue;
+        }
+        for job in batch.iter_mut() {
+            let ok = conn.execute_batch("SAVEPOINT job").is_ok() && job.run(&conn);
+            let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+            if let Err(e) = conn.execute_batch(end) {
+                tracing::error!(error = %e, "sqlite savepoint end failed");
+            }
+        }
+        let commit = conn.execute_batch("COMMIT").map_err(sql_err);
+        if let Err(e) = &commit {
+            let _ = conn.execute_batch("ROLLBACK");
+            tracing::error!(error = %e, "sqlite commit failed; the whole batch is answered with the error");
+        }
+        for job in batch.drain(..) {
+            job.finish(commit.clone());
+        }
+    }
+}
+
+fn p2p_key(tenant: TenantId, a: Actor, b: Actor) -> String {
+    let mut parts = [format!("{}:{}", a.kind(), a.raw_id()), format!("{}:{}", b.kind(), b.raw_id())];
+    parts.sort();
+    format!("{}:{}|{}", tenant.0, parts[0], parts[1])
+}
+
+fn load_message(conn: &Connection, id: MessageId) -> StoreResult<Option<Message>> {
+    conn.prepare_cached("SELECT doc FROM messages WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id.0], |r| r.get::<_, String>(0)).optional())
+        .map_err(sql_err)?
+        .map(|doc| rows::decode_message(&doc))
+        .transpose()
+}
+
+fn insert_message(conn: &Connection, m: &Message) -> StoreResult<()> {
+    let doc = serde_json::to_string(m).map_err(|e| StoreError::Internal(e.to_string()))?;
+    conn.prepare_cached("INSERT INTO messages(id, chat_id, created_at, upper_id, doc) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .and_then(|mut s| s.execute(params![m.id.0, m.chat.0, m.created_at, m.upper.map(|u| u.0), doc]))
+        .map_err(sql_err)?;
+    Ok(())
+}
+
+/// Takes the next timeline position of `chat`; returns (position, created_at).
+fn next_position(conn: &Connection, chat: ChatId, created_floor: Millis) -> StoreResult<(i64, Millis)> {
+    let row = conn
+        .prepare_cached(
+            "UPDATE chats SET last_position = last_position + 1, last_created_at = MAX(last_created_at, ?2)
+             WHERE id = ?1 AND dissolved_at IS NULL RETURNING last_position, last_created_at",
+        )
+        .and_then(|mut s| s.query_row(params![chat.0, created_floor], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(sql_err)?;
+    match row {
+        Some(r) => Ok(r),
+        None => {
+            let exists: bool = conn
+                .query_row("SELECT EXISTS(SELECT 1 FROM chats WHERE id = ?1)", [chat.0], |r| r.get(0))
+                .map_err(sql_err)?;
+            Err(if exists { StoreError::Conflict(Conflict::ChatDissolved) } else { StoreError::NotFound(Entity::Chat) })
+        }
+    }
+}
+
+fn build_message(new: &NewMessage, id: MessageId, created_at: Millis, upper: Option<MessageId>) -> Message {
+    Message {
+        id,
+        tenant: new.tenant,
+        chat: new.chat,
+        sender: new.sender,
+        kind: new.kind,
+        content: new.content.clone(),
+        mentions: new.mentions.clone(),
+        created_at,
+        updated_at: created_at,
+        edit: None,
+        removal: None,
+        parent: new.parent,
+        root: new.root,
+        thread: new.thread,
+        upper,
+        copied_from: new.copied_from,
+        client_msg_id: new.client_msg_id.clone(),
+        extra: new.extra.clone(),
+    }
+}
+
+/// Appends one timeline message, honouring the idempotency key. Runs inside the writer's
+/// transaction.
+fn append_timeline(conn: &Connection, new: &NewMessage) -> StoreResult<Appended> {
+    if let Some(cid) = &new.client_msg_id {
+        let prior: Option<(i64, Millis)> = conn
+            .prepare_cached("SELECT message_id, created_at FROM idempotency WHERE sender_kind = ?1 AND sender_id = ?2 AND client_msg_id = ?3")
+            .and_then(|mut s| s.query_row(params![new.sender.kind(), new.sender.raw_id(), cid], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(sql_err)?;
+        if let Some((mid, at)) = prior {
+            if new.created_at - at <= new.idempotency_window_ms {
+                if let Some(m) = load_message(conn, MessageId(mid))? {
+                    return Ok(Appended { message: m, created: false });
+                }
+            }
+        }
+    }
+    let (pos, created_at) = next_position(conn, new.chat, new.created_at)?;
+    let id = MessageId::timeline(new.chat, pos).ok_or_else(|| StoreError::Internal(format!("chat {} is full", new.chat)))?;
+    let m = build_message(new, id, created_at, None);
+    insert_message(conn, &m)?;
+    if let Some(cid) = &new.client_msg_id {
+        conn.prepare_cached(
+            "INSERT INTO idempotency(sender_kind, sender_id, client_msg_id, message_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(sender_kind, sender_id, client_msg_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at",
+        )
+        .and_then(|mut s| s.execute(params![new.sender.kind(), new.sender.raw_id(), cid, id.0, new.created_at]))
+        .map_err(sql_err)?;
+    }
+    Ok(Appended { message: m, created: true })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(sql_err)).await
+    }
+
+    async fn create_tenant(&self, new: NewTenant) -> StoreResult<Tenant> {
+        self.write(move |c| {
+            c.execute("INSERT INTO tenants(name, created_at) VALUES (?1, ?2)", params![new.name, new.created_at]).map_err(sql_err)?;
+            Ok(Tenant { id: TenantId(c.last_insert_rowid()), name: new.name, created_at: new.created_at })
+        })
+        .await
+    }
+
+    async fn get_tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT id, name, created_at FROM tenants WHERE id = ?1")
+                .and_then(|mut s| s.query_row([id.0], rows::tenant).optional())
+                .map_err(sql_err)
+        })
+        .await
+    }
+
+    async fn list_tenants(&self, page: Page) -> StoreResult<Vec<Tenant>> {
+        self.read(move |c| {
+            let mut s = c.prepare_cached("SELECT id, name, created_at FROM tenants WHERE id > ?1 ORDER BY id LIMIT ?2").map_err(sql_err)?;
+            let rows = s.query_map(params![page.after, page.limit], rows::tenant).map_err(sql_err)?;
+            rows.collect::<Result<_, _>>().map_err(sql_err)
+        })
+        .await
+    }
+
+    async fn create_user(&self, new: NewUser) -> StoreResult<User> {
+        self.write(move |c| {
+            let r = c.execute(
+                "INSERT INTO users(tenant_id, user_id, account_id, name, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![new.tenant.0, new.user_id, new.account_id, new.name, new.created_at],
+            );
+            match r {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => {
+                    let taken: bool = c
+                        .query_row("SELECT EXISTS(SELECT 1 FROM users WHERE tenant_id = ?1 AND user_id = ?2)", params![new.tenant.0, new.user_id], |r| r.get(0))
+                        .map_err(sql_err)?;
+                    return Err(StoreError::Duplicate(if taken { "user_id" } else { "account_id" }));
+                }
+                Err(e) => return Err(sql_err(e)),
+            }
+            Ok(User {
+                id: UserId(c.last_insert_rowid()),
+                tenant: new.tenant,
+                user_id: new.user_id,
+                account_id: new.account_id,
+                name: new.name,
+                created_at: new.created_at,
+            })
+        })
+        .await
+    }
+
+    async fn get_user(&self, id: UserId) -> StoreResult<Option<User>> {
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT {} FROM users WHERE id = ?1", rows::USER_COLS))
+                .and_then(|mut s| s.query_row([id.0], rows::user).optional())
+                .map_err(sql_err)
+        })
+        .await
+    }
+
+    async fn find_user(&self, tenant: TenantId, key: UserKey<'_>) -> StoreResult<Option<User>> {
+        let (col, val) = match key {
+            UserKey::UserId(v) => ("user_id", v.to_string()),
+            UserKey::AccountId(v) => ("account_id", v.to_string()),
+        };
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT {} FROM users WHERE tenant_id = ?1 AND {col} = ?2", rows::USER_COLS))
+                .and_then(|mut s| s.query_row(params![tenant.0, val], rows::user).optional())
+                .map_err(sql_err)
+        })
+        .await
+    }
+
+    async fn list_users(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<User>> {
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(&format!("SELECT {} FROM users WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3", rows::USER_COLS))
+                .map_err(sql_err)?;
+            let rows = s.query_map(params![tenant.0, page.after, page.limit], rows::user).map_err(sql_err)?;
+            rows.collect::<Result<_, _>>().map_err(sql_err)
+        })
+        .await
+    }
+
+    async fn create_app(&self, new: NewApp) -> StoreResult<App> {
+        self.write(move |c| {
+            let scopes = serde_json::to_string(&new.scopes).map_err(|e| StoreError::Internal(e.to_string()))?;
+            let r = c.execute(
+                "INSERT INTO apps(tenant_id, app_id, app_secret, name, bot_enabled, signing_required, scopes, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![new.tenant.0, new.app_id, new.app_secret.expose(), new.name, new.bot_enabled, new.signing_required, scopes, new.created_at],
+            );
+            match r {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Err(StoreError::Duplicate("app_id")),
+                Err(e) => return Err(sql_err(e)),
+            }
+            Ok(App {
+                id: AppId(c.last_insert_rowid()),
+                tenant: new.tenant,
+                app_id: new.app_id,
+                app_secret: new.app_secret,
+                name: new.name,
+                bot_enabled: new.bot_enabled,
+                signing_required: new.signing_required,
+                scopes: new.scopes,
+                created_at: new.created_at,
+            })
+        })
+        .await
+    }
+
+    async fn get_app(&self, id: AppId) -> StoreResult<Option<App>> {
+        self.read(move |c| rows::app_where(c, "id = ?1", &id.0)).await
+    }
+
+    async fn find_app(&self, app_id: &str) -> StoreResult<Option<App>> {
+        let app_id = app_id.to_string();
+        self.read(move |c| rows::app_where(c, "app_id = ?1", &app_id)).await
+    }
+
+    async fn list_apps(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<App>> {
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(&format!("SELECT {} FROM apps WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3", rows::APP_COLS))
+                .map_err(sql_err)?;
+            let rows = s.query_map(params![tenant.0, page.after, page.limit], rows::app).map_err(sql_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)?.into_iter().collect()
+        })
+        .await
+    }
+
+    async fn update_app(&self, id: AppId, patch: AppPatch) -> StoreResult<App> {
+        self.write(move |c| {
+            let mut app = rows::app_where(c, "id = ?1", &id.0)?.ok_or(StoreError::NotFound(Entity::App))?;
+            if let Some(v) = patch.name {
+                app.name = v;
+            }
+            if let Some(v) = patch.app_secret {
+                app.app_secret = v;
+            }
+            if let Some(v) = patch.bot_enabled {
+                app.bot_enabled = v;
+            }
+            if let Some(v) = patch.signing_required {
+                app.signing_required = v;
+            }
+            if let Some(v) = patch.scopes {
+                app.scopes = v;
+            }
+            let scopes = serde_json::to_string(&app.scopes).map_err(|e| StoreError::Internal(e.to_string()))?;
+            c.execute(
+                "UPDATE apps SET name = ?2, app_secret = ?3, bot_enabled = ?4, signing_required = ?5, scopes = ?6 WHERE id = ?1",
+                params![id.0, app.name, app.app_secret.expose(), app.bot_enabled, app.signing_required, scopes],
+            )
+            .map_err(sql_err)?;
+            Ok(app)
+        })
+        .await
+    }
+
+    async fn create_chat(&self, new: NewChat) -> StoreResult<Chat> {
+        self.write(move |c| {
+            let key = match (new.kind, new.members.as_slice()) {
+                (ChatKind::P2p, [(a, _), (b, _)]) => Some(p2p_key(new.tenant, *a, *b)),
+                _ => None,
+            };
+            let r = c.execute(
+                "INSERT INTO chats(tenant_id, kind, name, owner_kind, owner_id, created_at, p2p_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![new.tenant.0, new.kind.as_str(), new.name, new.owner.kind(), new.owner.raw_id(), new.created_at, key],
+            );
+            match r {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Err(StoreError::Duplicate("p2p")),
+                Err(e) => return Err(sql_err(e)),
+            }
+            let id = c.last_insert_rowid();
+            if id > MAX_CHAT_ID {
+                return Err(StoreError::Internal("chat id space exhausted".into()));
+            }
+            {
+                let mut s = c
+                    .prepare_cached("INSERT OR IGNORE INTO chat_members(chat_id, member_kind, member_id, role, joined_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+                    .map_err(sql_err)?;
+                for (a, role) in &new.members {
+                    s.execute(params![id, a.kind(), a.raw_id(), role.as_str(), new.created_at]).map_err(sql_err)?;
+                }
+            }
+            Ok(Chat {
+                id: ChatId(id),
+                tenant: new.tenant,
+                kind: new.kind,
+                name: new.name,
+                owner: new.owner,
+                created_at: new.created_at,
+                dissolved_at: None,
+                last_position: 0,
+            })
+        })
+        .await
+    }
+
+    async fn get_chat(&self, id: ChatId) -> StoreResult<Option<Chat>> {
+        self.read(move |c| rows::chat_where(c, "id = ?1", &id.0)).await
+    }
+
+    async fn find_p2p(&self, tenant: TenantId, a: Actor, b: Actor) -> StoreResult<Option<Chat>> {
+        let key = p2p_key(tenant, a, b);
+        self.read(move |c| rows::chat_where(c, "p2p_key = ?1", &key)).await
+    }
+
+    async fn list_chats(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<Chat>> {
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(&format!("SELECT {} FROM chats WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3", rows::CHAT_COLS))
+                .map_err(sql_err)?;
+            let rows = s.query_map(params![tenant.0, page.after, page.limit], rows::chat).map_err(sql_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)?.into_iter().collect()
+        })
+        .await
+    }
+
+    async fn dissolve_chat(&self, id: ChatId, at: Millis) -> StoreResult<Chat> {
+        self.write(move |c| {
+            c.execute("UPDATE chats SET dissolved_at = COALESCE(dissolved_at, ?2) WHERE id = ?1", params![id.0, at]).map_err(sql_err)?;
+            rows::chat_where(c, "id = ?1", &id.0)?.ok_or(StoreError::NotFound(Entity::Chat))
+        })
+        .await
+    }
+
+    async fn add_members(&self, chat: ChatId, members: Vec<(Actor, Role)>, at: Millis) -> StoreResult<Vec<Member>> {
+        self.write(move |c| {
+            let mut s = c
+                .prepare_cached("INSERT OR IGNORE INTO chat_members(chat_id, member_kind, member_id, role, joined_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .map_err(sql_err)?;
+            let mut added = Vec::new();
+            for (a, role) in members {
+                if s.execute(params![chat.0, a.kind(), a.raw_id(), role.as_str(), at]).map_err(sql_err)? == 1 {
+                    added.push(Member { chat, actor: a, role, joined_at: at });
+                }
+            }
+            Ok(added)
+        })
+        .await
+    }
+
+    async fn remove_members(&self, chat: ChatId, members: Vec<Actor>) -> StoreResult<Vec<Actor>> {
+        self.write(move |c| {
+            let mut s = c
+                .prepare_cached("DELETE FROM chat_members WHERE chat_id = ?1 AND member_kind = ?2 AND member_id = ?3")
+                .map_err(sql_err)?;
+            let mut removed = Vec::new();
+            for a in members {
+                if s.execute(params![chat.0, a.kind(), a.raw_id()]).map_err(sql_err)? == 1 {
+                    removed.push(a);
+                }
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn get_member(&self, chat: ChatId, actor: Actor) -> StoreResult<Option<Member>> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT chat_id, member_kind, member_id, role, joined_at FROM chat_members WHERE chat_id = ?1 AND member_kind = ?2 AND member_id = ?3")
+                .and_then(|mut s| s.query_row(params![chat.0, actor.kind(), actor.raw_id()], rows::member).optional())
+                .map_err(sql_err)?
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_members(&self, chat: ChatId) -> StoreResult<Vec<Member>> {
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached("SELECT chat_id, member_kind, member_id, role, joined_at FROM chat_members WHERE chat_id = ?1 ORDER BY joined_at, member_kind, member_id")
+                .map_err(sql_err)?;
+            let rows = s.query_map([chat.0], rows::member).map_err(sql_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)?.into_iter().collect()
+        })
+        .await
+    }
+
+    async fn append_message(&self, new: NewMessage) -> StoreResult<Appended> {
+        self.write(move |c| append_timeline(c, &new)).await
+    }
+
+    async fn append_merge_forward(&self, container: NewMessage, children: Vec<NewMessage>) -> StoreResult<(Message, Vec<Message>)> {
+        self.write(move |c| {
+            let appended = append_timeline(c, &container)?;
+            if !appended.created {
+                let kids = list_children_conn(c, appended.message.id)?;
+                return Ok((appended.message, kids));
+            }
+            let chat = container.chat;
+            let first: i64 = c
+                .query_row(
+                    "UPDATE chats SET last_child = last_child + ?2 WHERE id = ?1 RETURNING last_child - ?2",
+                    params![chat.0, children.len() as i64],
+                    |r| r.get(0),
+                )
+                .map_err(sql_err)?;
+            let mut kids = Vec::with_capacity(children.len());
+            for (i, child) in children.iter().enumerate() {
+                let id = MessageId::child(chat, first + 1 + i as i64).ok_or_else(|| StoreError::Internal("child id space exhausted".into()))?;
+                let m = build_message(child, id, child.created_at, Some(appended.message.id));
+                insert_message(c, &m)?;
+                kids.push(m);
+            }
+            Ok((appended.message, kids))
+        })
+        .await
+    }
+
+    async fn get_message(&self, id: MessageId) -> StoreResult<Option<Message>> {
+        self.read(move |c| load_message(c, id)).await
+    }
+
+    async fn list_messages(&self, range: MessageRange) -> StoreResult<Vec<Message>> {
+        self.read(move |c| {
+            let base = range.chat.0 << 32;
+            let lo = base + range.after_position.clamp(0, MAX_POSITION);
+            let hi = base + range.before_position.unwrap_or(MAX_POSITION + 1).clamp(1, MAX_POSITION + 1);
+            let order = if range.descending { "DESC" } else { "ASC" };
+            let sql = format!(
+                "SELECT doc FROM messages WHERE id > ?1 AND id < ?2 AND created_at >= ?3 AND created_at <= ?4 ORDER BY id {order} LIMIT ?5"
+            );
+            let mut s = c.prepare_cached(&sql).map_err(sql_err)?;
+            let rows = s
+                .query_map(
+                    params![lo, hi, range.since_ms.unwrap_or(i64::MIN), range.until_ms.unwrap_or(i64::MAX), range.limit],
+                    |r| r.get::<_, String>(0),
+                )
+                .map_err(sql_err)?;
+            let mut out = Vec::new();
+            for doc in rows {
+                out.push(rows::decode_message(&doc.map_err(sql_err)?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn list_children(&self, container: MessageId) -> StoreResult<Vec<Message>> {
+        self.read(move |c| list_children_conn(c, container)).await
+    }
+
+    async fn update_message(&self, id: MessageId, update: MessageUpdate) -> StoreResult<Message> {
+        self.write(move |c| {
+            let mut m = load_message(c, id)?.ok_or(StoreError::NotFound(Entity::Message))?;
+            if m.removal.is_some() {
+                return Err(StoreError::Conflict(Conflict::MessageRemoved));
+            }
+            match update {
+                MessageUpdate::Edit { kind, content, mentions, by, at, max_edits } => {
+                    let count = m.edit.as_ref().map_or(0, |e| e.count);
+                    if max_edits.is_some_and(|max| count >= max) {
+                        return Err(StoreError::Conflict(Conflict::EditLimit));
+                    }
+                    m.kind = kind;
+                    m.content = content;
+                    m.mentions = mentions;
+                    m.updated_at = at.max(m.updated_at);
+                    m.edit = Some(EditInfo { by, at, count: count + 1 });
+                }
+                MessageUpdate::Remove(removal) => {
+                    m.updated_at = removal.at.max(m.updated_at);
+                    m.removal = Some(removal);
+                }
+            }
+            let doc = serde_json::to_string(&m).map_err(|e| StoreError::Internal(e.to_string()))?;
+            c.prepare_cached("UPDATE messages SET doc = ?2 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![id.0, doc]))
+                .map_err(sql_err)?;
+            Ok(m)
+        })
+        .await
+    }
+
+    async fn remember_nonce(&self, scope: &str, nonce: &str, expires_at: Millis, now: Millis) -> StoreResult<bool> {
+        let mut map = self.inner.nonces.lock().expect("nonce map poisoned");
+        if map.len() > 100_000 {
+            map.retain(|_, exp| *exp > now);
+        }
+        let key = (scope.to_string(), nonce.to_string());
+        match map.get(&key) {
+            Some(exp) if *exp > now => Ok(false),
+            _ => {
+                map.insert(key, expires_at);
+                Ok(true)
+            }
+        }
+    }
+}
+
+fn list_children_conn(c: &Connection, container: MessageId) -> StoreResult<Vec<Message>> {
+    let mut s = c.prepare_cached("SELECT doc FROM messages WHERE upper_id = ?1 ORDER BY id").map_err(sql_err)?;
+    let rows = s.query_map([container.0], |r| r.get::<_, String>(0)).map_err(sql_err)?;
+    let mut out = Vec::new();
+    for doc in rows {
+        out.push(rows::decode_message(&doc.map_err(sql_err)?)?);
+    }
+    Ok(out)
+}

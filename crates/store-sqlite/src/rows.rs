@@ -1,0 +1,94 @@
+//! Row <-> domain mapping.
+
+use crate::sql_err;
+use rusqlite::{Connection, OptionalExtension, Row, ToSql};
+use switchboard_core::ids::*;
+use switchboard_core::model::*;
+use switchboard_core::store::{StoreError, StoreResult};
+
+pub const USER_COLS: &str = "id, tenant_id, user_id, account_id, name, created_at";
+pub const APP_COLS: &str = "id, tenant_id, app_id, app_secret, name, bot_enabled, signing_required, scopes, created_at";
+pub const CHAT_COLS: &str = "id, tenant_id, kind, name, owner_kind, owner_id, created_at, dissolved_at, last_position";
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Internal(format!("corrupt row: {what}"))
+}
+
+pub fn tenant(r: &Row) -> rusqlite::Result<Tenant> {
+    Ok(Tenant { id: TenantId(r.get(0)?), name: r.get(1)?, created_at: r.get(2)? })
+}
+
+pub fn user(r: &Row) -> rusqlite::Result<User> {
+    Ok(User {
+        id: UserId(r.get(0)?),
+        tenant: TenantId(r.get(1)?),
+        user_id: r.get(2)?,
+        account_id: r.get(3)?,
+        name: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+pub fn app(r: &Row) -> rusqlite::Result<StoreResult<App>> {
+    let scopes: String = r.get(7)?;
+    let scopes = match serde_json::from_str(&scopes) {
+        Ok(s) => s,
+        Err(_) => return Ok(Err(corrupt("apps.scopes"))),
+    };
+    Ok(Ok(App {
+        id: AppId(r.get(0)?),
+        tenant: TenantId(r.get(1)?),
+        app_id: r.get(2)?,
+        app_secret: Secret::new(r.get::<_, String>(3)?),
+        name: r.get(4)?,
+        bot_enabled: r.get(5)?,
+        signing_required: r.get(6)?,
+        scopes,
+        created_at: r.get(8)?,
+    }))
+}
+
+pub fn app_where(c: &Connection, cond: &str, arg: &dyn ToSql) -> StoreResult<Option<App>> {
+    c.prepare_cached(&format!("SELECT {APP_COLS} FROM apps WHERE {cond}"))
+        .and_then(|mut s| s.query_row([arg], app).optional())
+        .map_err(sql_err)?
+        .transpose()
+}
+
+pub fn chat(r: &Row) -> rusqlite::Result<StoreResult<Chat>> {
+    let kind: String = r.get(2)?;
+    let owner_kind: String = r.get(4)?;
+    let (Some(kind), Some(owner)) = (ChatKind::parse(&kind), Actor::from_parts(&owner_kind, r.get(5)?)) else {
+        return Ok(Err(corrupt("chats.kind")));
+    };
+    Ok(Ok(Chat {
+        id: ChatId(r.get(0)?),
+        tenant: TenantId(r.get(1)?),
+        kind,
+        name: r.get(3)?,
+        owner,
+        created_at: r.get(6)?,
+        dissolved_at: r.get(7)?,
+        last_position: r.get(8)?,
+    }))
+}
+
+pub fn chat_where(c: &Connection, cond: &str, arg: &dyn ToSql) -> StoreResult<Option<Chat>> {
+    c.prepare_cached(&format!("SELECT {CHAT_COLS} FROM chats WHERE {cond}"))
+        .and_then(|mut s| s.query_row([arg], chat).optional())
+        .map_err(sql_err)?
+        .transpose()
+}
+
+pub fn member(r: &Row) -> rusqlite::Result<StoreResult<Member>> {
+    let kind: String = r.get(1)?;
+    let role: String = r.get(3)?;
+    let (Some(actor), Some(role)) = (Actor::from_parts(&kind, r.get(2)?), Role::parse(&role)) else {
+        return Ok(Err(corrupt("chat_members")));
+    };
+    Ok(Ok(Member { chat: ChatId(r.get(0)?), actor, role, joined_at: r.get(4)? }))
+}
+
+pub fn decode_message(doc: &str) -> StoreResult<Message> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Internal(format!("corrupt message document: {e}")))
+}
