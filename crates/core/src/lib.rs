@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod clock;
+pub mod content;
 pub mod error;
 pub mod ids;
 pub mod model;

@@ -1,0 +1,72 @@
+//! How WPS renders Switchboard ids.
+//!
+//! - `company_id`: the tenant's canonical id, as a decimal string.
+//! - `chat_id`: the chat's canonical id, as a decimal string (the seed's example is numeric).
+//! - message `id`: 16 base62 characters, like the seed's `Q3iOi5TYS6tBSgS1`, reversible.
+//! - user `id`: the user's tenant-wide `user_id`.
+//! - `spid` (an app's service principal id): a decimal string distinct from `app_id`.
+
+use switchboard_core::ids::{decode_base62_16, encode_base62_16, AppId, ChatId, MessageId, TenantId};
+
+const MSG_DOMAIN: u32 = 0x5750_5301;
+const SPID_BASE: i64 = 100_000_000_000;
+
+pub fn company_id(t: TenantId) -> String {
+    t.0.to_string()
+}
+
+pub fn parse_company_id(s: &str) -> Option<TenantId> {
+    parse_decimal(s).map(TenantId)
+}
+
+pub fn chat_id(c: ChatId) -> String {
+    c.0.to_string()
+}
+
+pub fn parse_chat_id(s: &str) -> Option<ChatId> {
+    parse_decimal(s).filter(|v| *v <= switchboard_core::ids::MAX_CHAT_ID).map(ChatId)
+}
+
+pub fn message_id(m: MessageId) -> String {
+    encode_base62_16(m.0 as u64, MSG_DOMAIN)
+}
+
+pub fn parse_message_id(s: &str) -> Option<MessageId> {
+    decode_base62_16(s, MSG_DOMAIN).and_then(|v| i64::try_from(v).ok()).and_then(MessageId::from_raw)
+}
+
+pub fn spid(a: AppId) -> String {
+    (SPID_BASE + a.0).to_string()
+}
+
+pub fn parse_spid(s: &str) -> Option<AppId> {
+    parse_decimal(s).and_then(|v| v.checked_sub(SPID_BASE)).filter(|v| *v > 0).map(AppId)
+}
+
+/// A positive decimal without sign, leading zeros or padding.
+fn parse_decimal(s: &str) -> Option<i64> {
+    if s.is_empty() || s.len() > 18 || !s.bytes().all(|b| b.is_ascii_digit()) || s.starts_with('0') {
+        return None;
+    }
+    s.parse().ok().filter(|v: &i64| *v > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        let m = MessageId::timeline(ChatId(8417257), 22).unwrap();
+        let s = message_id(m);
+        assert_eq!(s.len(), 16);
+        assert_eq!(parse_message_id(&s), Some(m));
+        assert_eq!(parse_message_id("Q3iOi5TYS6tBSgS1"), None, "the seed's id is not one of ours");
+        assert_eq!(parse_chat_id(&chat_id(ChatId(8417257))), Some(ChatId(8417257)));
+        assert_eq!(parse_chat_id("007"), None);
+        assert_eq!(parse_chat_id("-1"), None);
+        assert_eq!(parse_spid(&spid(AppId(3))), Some(AppId(3)));
+        assert_eq!(parse_spid("5"), None);
+        assert_eq!(parse_company_id("648112656"), Some(TenantId(648112656)));
+    }
+}
