@@ -1,1 +1,954 @@
-//! PostgreSQL store (in progress).
+//! The scale-out store: one PostgreSQL database shared by any number of server processes.
+//!
+//! - **Positions** are taken by `UPDATE chats SET last_position = last_position + 1 ...
+//!   RETURNING` inside the transaction that inserts the message. The row lock it takes
+//!   serialises the writers of one chat across every process, and a rollback undoes the
+//!   increment with the insert, so positions never skip. `created_at` is raised to the
+//!   chat's `last_created_at` in the same statement, so it never decreases along positions.
+//! - **Durability** is PostgreSQL's: an `Ok` is returned after `COMMIT` succeeds.
+//! - **Sharding**: every statement on `chats`, `chat_members` and `messages` names the chat
+//!   (a message's chat is derived from its id), so a deployment that distributes those
+//!   tables by chat id (Citus) routes each statement to one shard.
+//! - **Nonces** live in a table, because every node must see every other node's nonces.
+//!   Expired rows are ignored by lookups and deleted now and then.
+//! - **Failures** are fast: a connection that cannot be opened within `connect_timeout`, or
+//!   a pool with no free connection within `acquire_timeout`, is reported as
+//!   [`StoreError::Unavailable`], as are lost connections, server shutdowns and statements
+//!   cancelled by `statement_timeout`.
+
+mod rows;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime, Transaction};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_core::error::{Conflict, Entity};
+use switchboard_core::ids::*;
+use switchboard_core::model::*;
+use switchboard_core::store::*;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Json;
+use tokio_postgres::NoTls;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+
+/// Key of the transaction-scoped advisory lock that serialises migrators (ASCII "SWBDMIGR").
+/// Advisory locks are per database, so unrelated databases on one server do not contend.
+const MIGRATION_LOCK: i64 = 0x5357_4244_4D49_4752;
+
+/// Used by [`migrate`] when the URL sets no `connect_timeout`.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A purge of expired nonces is started once per this many `remember_nonce` calls of one
+/// process: rare enough to cost nothing, frequent enough to keep the table near its live size.
+const NONCE_PURGE_EVERY: u64 = 256;
+/// Rows deleted by one purge, so that it never holds many locks or runs long.
+const NONCE_PURGE_BATCH: i64 = 1_000;
+
+/// How to reach the database and how many connections this process may hold.
+///
+/// Sizing: an append holds its connection (and its chat's row lock) for one transaction
+/// of a few round trips plus the commit flush, so a handful of connections sustains
+/// thousands of appends per second. Beyond roughly twice the server's cores, extra
+/// connections only queue inside the server. The sum of `pool_size` over every node must
+/// stay below the server's `max_connections` (minus what administrators and migrations
+/// need), e.g. `max_connections = 100` with 4 nodes: `pool_size` at most ~20.
+#[derive(Clone)]
+pub struct PostgresOptions {
+    /// `postgres://user:password@host:port/dbname?...` or `host=... dbname=...`.
+    pub url: String,
+    /// Connections this process keeps at most (opened lazily).
+    pub pool_size: usize,
+    /// Limit on opening one connection (TCP connect, startup and authentication).
+    pub connect_timeout: Duration,
+    /// Limit on waiting for a free pooled connection; past it a call fails as unavailable.
+    pub acquire_timeout: Duration,
+    /// Server-side limit on one statement and on idling inside a transaction, so that a
+    /// stuck writer cannot hold a chat's row lock indefinitely. `None` keeps the server's.
+    pub statement_timeout: Option<Duration>,
+}
+
+impl PostgresOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        PostgresOptions {
+            url: url.into(),
+            pool_size: 16,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+impl std::fmt::Debug for PostgresOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password.
+        f.debug_struct("PostgresOptions")
+            .field("url", &"<redacted>")
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .finish()
+    }
+}
+
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    nonce_calls: AtomicU64,
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors
+
+/// SQLSTATEs after which the same request may succeed if retried: the server or the link
+/// failed, the server is overloaded or shutting down, or the transaction lost a race.
+fn transient_state(code: &str) -> bool {
+    code.starts_with("08") // connection exception
+        || code.starts_with("53") // insufficient resources: too many connections, disk full
+        || code.starts_with("57P") // admin/crash shutdown, cannot connect now
+        || code.starts_with("40") // serialization failure, deadlock detected: rolled back
+        || code.starts_with("58") // I/O error on the server
+        || code == "57014" // query_canceled: statement_timeout
+        || code == "55P03" // lock_not_available: lock_timeout
+        || code == "25006" // read_only_sql_transaction: connected to a standby after failover
+}
+
+fn describe(e: &tokio_postgres::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
+fn pg_err(e: tokio_postgres::Error) -> StoreError {
+    if let Some(db) = e.as_db_error() {
+        let msg = format!("{} ({})", db.message(), db.code().code());
+        return if transient_state(db.code().code()) { StoreError::Unavailable(msg) } else { StoreError::Internal(msg) };
+    }
+    let io = std::error::Error::source(&e).is_some_and(|c| c.is::<std::io::Error>());
+    // tokio-postgres exposes no error kind; its timeout is recognisable only by message.
+    if e.is_closed() || io || e.to_string().starts_with("timeout") {
+        StoreError::Unavailable(describe(&e))
+    } else {
+        StoreError::Internal(describe(&e))
+    }
+}
+
+/// Any failure to open a connection means the store cannot be reached from here, whether
+/// the cause is the network, the server or its credentials.
+fn connect_err(e: tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) => StoreError::Unavailable(format!("connect: {} ({})", db.message(), db.code().code())),
+        None => StoreError::Unavailable(format!("connect: {}", describe(&e))),
+    }
+}
+
+fn pool_err(e: PoolError) -> StoreError {
+    match e {
+        PoolError::Timeout(t) => StoreError::Unavailable(format!("no database connection available ({t:?} timeout)")),
+        PoolError::Backend(e) => connect_err(e),
+        PoolError::Closed => StoreError::Unavailable("connection pool closed".into()),
+        PoolError::PostCreateHook(e) => StoreError::Unavailable(format!("connection setup: {e}")),
+        PoolError::NoRuntimeSpecified => StoreError::Internal("connection pool has no runtime".into()),
+    }
+}
+
+/// The constraint a unique violation tripped over, if `e` is one.
+fn unique_violation(e: &tokio_postgres::Error) -> Option<&str> {
+    let db = e.as_db_error()?;
+    if *db.code() == SqlState::UNIQUE_VIOLATION {
+        Some(db.constraint().unwrap_or(""))
+    } else {
+        None
+    }
+}
+
+fn json_err(e: serde_json::Error) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+// ---------------------------------------------------------------------------------------
+// Connections and migrations
+
+fn parse_url(url: &str) -> Result<tokio_postgres::Config, StoreError> {
+    url.parse::<tokio_postgres::Config>()
+        .map_err(|e| StoreError::Internal(format!("invalid database url: {}", describe(&e))))
+}
+
+/// Applies pending migrations to the database at `url`; returns the versions applied now.
+///
+/// Safe to run from several nodes at once: migrators queue on an advisory lock and apply
+/// everything in one transaction, so each version is applied exactly once, all or nothing.
+pub async fn migrate(url: &str) -> Result<Vec<i64>, StoreError> {
+    let mut config = parse_url(url)?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+    }
+    migrate_with(&config).await
+}
+
+/// Opens one connection outside any pool. `connect_timeout` in tokio-postgres bounds only
+/// the TCP connect; the whole handshake is bounded here, so a server that accepts and then
+/// stays silent cannot hang the caller.
+async fn connect_one(config: &tokio_postgres::Config) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), StoreError> {
+    let limit = config.get_connect_timeout().copied().unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    let (client, conn) = tokio::time::timeout(limit, config.connect(NoTls))
+        .await
+        .map_err(|_| StoreError::Unavailable(format!("connect: no answer within {limit:?}")))?
+        .map_err(connect_err)?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "postgres connection ended with an error");
+        }
+    });
+    Ok((client, task))
+}
+
+async fn migrate_with(config: &tokio_postgres::Config) -> Result<Vec<i64>, StoreError> {
+    let (mut client, task) = connect_one(config).await?;
+    let applied = async {
+        let tx = client.transaction().await.map_err(pg_err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(pg_err)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+            .await
+            .map_err(pg_err)?;
+        let done: Vec<i64> = tx
+            .query("SELECT version FROM schema_migrations", &[])
+            .await
+            .map_err(pg_err)?
+            .iter()
+            .map(|r| rows::get(r, 0))
+            .collect::<StoreResult<_>>()?;
+        let mut applied = Vec::new();
+        for (version, sql) in MIGRATIONS {
+            if done.contains(version) {
+                continue;
+            }
+            tx.batch_execute(sql).await.map_err(pg_err)?;
+            tx.execute(
+                "INSERT INTO schema_migrations(version, applied_at) VALUES ($1, extract(epoch FROM now())::bigint)",
+                &[version],
+            )
+            .await
+            .map_err(pg_err)?;
+            applied.push(*version);
+        }
+        tx.commit().await.map_err(pg_err)?;
+        Ok::<_, StoreError>(applied)
+    }
+    .await;
+    drop(client);
+    let _ = task.await;
+    applied
+}
+
+impl PostgresStore {
+    /// Applies pending migrations, then opens a pool (connections are opened on demand).
+    pub async fn connect(opts: PostgresOptions) -> Result<Self, StoreError> {
+        let mut config = parse_url(&opts.url)?;
+        config.connect_timeout(opts.connect_timeout);
+        if config.get_application_name().is_none() {
+            config.application_name("switchboard");
+        }
+        migrate_with(&config).await?;
+
+        // A dead peer is noticed by TCP within ~30 s rather than the kernel's two hours.
+        config.keepalives(true).keepalives_idle(Duration::from_secs(15)).keepalives_interval(Duration::from_secs(5)).keepalives_retries(3);
+        if let Some(t) = opts.statement_timeout {
+            let ms = t.as_millis().max(1);
+            let ours = format!("-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms}");
+            let options = match config.get_options() {
+                Some(theirs) if !theirs.trim().is_empty() => format!("{theirs} {ours}"),
+                _ => ours,
+            };
+            config.options(options);
+        }
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(opts.pool_size.max(1))
+            .wait_timeout(Some(opts.acquire_timeout))
+            .create_timeout(Some(opts.connect_timeout))
+            .recycle_timeout(Some(opts.connect_timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Internal(format!("connection pool: {e}")))?;
+        let store = PostgresStore { inner: Arc::new(Inner { pool, nonce_calls: AtomicU64::new(0) }) };
+        store.warn_if_not_durable().await?;
+        Ok(store)
+    }
+
+    /// The contract says an `Ok` means durable; a server that does not flush at commit
+    /// cannot keep that promise, so say so loudly (it is not an error: test servers do it).
+    async fn warn_if_not_durable(&self) -> StoreResult<()> {
+        let c = self.client().await?;
+        let row = c
+            .query_one("SELECT current_setting('fsync'), current_setting('synchronous_commit')", &[])
+            .await
+            .map_err(pg_err)?;
+        let (fsync, sync_commit): (String, String) = (rows::get(&row, 0)?, rows::get(&row, 1)?);
+        if fsync == "off" || sync_commit == "off" {
+            tracing::warn!(%fsync, synchronous_commit = %sync_commit, "PostgreSQL is not flushing commits: acknowledged writes may be lost in a crash");
+        }
+        Ok(())
+    }
+
+    async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
+        self.inner.pool.get().await.map_err(pool_err)
+    }
+
+    /// Deletes up to a batch of nonces that expired at or before `now`; returns how many.
+    /// Runs by itself now and then; exposed for maintenance jobs and tests.
+    pub async fn purge_expired_nonces(&self, now: Millis) -> StoreResult<u64> {
+        purge_nonces(&self.inner.pool, now).await
+    }
+}
+
+async fn purge_nonces(pool: &Pool, now: Millis) -> StoreResult<u64> {
+    let c = pool.get().await.map_err(pool_err)?;
+    // SKIP LOCKED: nodes purging at the same time split the work instead of queueing.
+    let s = c
+        .prepare_cached(
+            "DELETE FROM nonces WHERE (scope, nonce) IN (
+                 SELECT scope, nonce FROM nonces WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .await
+        .map_err(pg_err)?;
+    c.execute(&s, &[&now, &NONCE_PURGE_BATCH]).await.map_err(pg_err)
+}
+
+// ---------------------------------------------------------------------------------------
+// Statements shared by several operations
+
+fn p2p_key(tenant: TenantId, a: Actor, b: Actor) -> String {
+    let mut parts = [format!("{}:{}", a.kind(), a.raw_id()), format!("{}:{}", b.kind(), b.raw_id())];
+    parts.sort();
+    format!("{}:{}|{}", tenant.0, parts[0], parts[1])
+}
+
+async fn query_opt<C: GenericClient + Sync>(
+    c: &C,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> StoreResult<Option<tokio_postgres::Row>> {
+    let s = c.prepare_cached(sql).await.map_err(pg_err)?;
+    c.query_opt(&s, params).await.map_err(pg_err)
+}
+
+async fn query<C: GenericClient + Sync>(
+    c: &C,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> StoreResult<Vec<tokio_postgres::Row>> {
+    let s = c.prepare_cached(sql).await.map_err(pg_err)?;
+    c.query(&s, params).await.map_err(pg_err)
+}
+
+async fn execute<C: GenericClient + Sync>(c: &C, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> StoreResult<u64> {
+    let s = c.prepare_cached(sql).await.map_err(pg_err)?;
+    c.execute(&s, params).await.map_err(pg_err)
+}
+
+const SELECT_MESSAGE: &str = "SELECT doc FROM messages WHERE chat_id = $1 AND id = $2";
+const SELECT_MESSAGE_FOR_UPDATE: &str = "SELECT doc FROM messages WHERE chat_id = $1 AND id = $2 FOR UPDATE";
+
+async fn load_message<C: GenericClient + Sync>(c: &C, id: MessageId, for_update: bool) -> StoreResult<Option<Message>> {
+    let sql = if for_update { SELECT_MESSAGE_FOR_UPDATE } else { SELECT_MESSAGE };
+    query_opt(c, sql, &[&id.chat().0, &id.0]).await?.map(|r| rows::message(&r)).transpose()
+}
+
+async fn insert_message(tx: &Transaction<'_>, m: &Message) -> StoreResult<()> {
+    execute(
+        tx,
+        "INSERT INTO messages(chat_id, id, created_at, upper_id, doc) VALUES ($1, $2, $3, $4, $5)",
+        &[&m.chat.0, &m.id.0, &m.created_at, &m.upper.map(|u| u.0), &Json(m)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Takes the next timeline position of `chat`; returns (position, created_at). The row
+/// lock taken here is held until the caller's transaction ends.
+async fn next_position(tx: &Transaction<'_>, chat: ChatId, created_floor: Millis) -> StoreResult<(i64, Millis)> {
+    let row = query_opt(
+        tx,
+        "UPDATE chats SET last_position = last_position + 1, last_created_at = GREATEST(last_created_at, $2)
+         WHERE id = $1 AND dissolved_at IS NULL RETURNING last_position, last_created_at",
+        &[&chat.0, &created_floor],
+    )
+    .await?;
+    match row {
+        Some(r) => Ok((rows::get(&r, 0)?, rows::get(&r, 1)?)),
+        None => {
+            let exists = query_opt(tx, "SELECT 1 FROM chats WHERE id = $1", &[&chat.0]).await?.is_some();
+            Err(if exists { StoreError::Conflict(Conflict::ChatDissolved) } else { StoreError::NotFound(Entity::Chat) })
+        }
+    }
+}
+
+fn build_message(new: &NewMessage, id: MessageId, created_at: Millis, upper: Option<MessageId>) -> Message {
+    Message {
+        id,
+        tenant: new.tenant,
+        chat: new.chat,
+        sender: new.sender,
+        kind: new.kind,
+        content: new.content.clone(),
+        mentions: new.mentions.clone(),
+        created_at,
+        updated_at: created_at,
+        edit: None,
+        removal: None,
+        parent: new.parent,
+        root: new.root,
+        thread: new.thread,
+        upper,
+        copied_from: new.copied_from,
+        client_msg_id: new.client_msg_id.clone(),
+        extra: new.extra.clone(),
+    }
+}
+
+/// Appends one timeline message inside `tx`, honouring the idempotency key.
+///
+/// Two racing sends with the same key must not both append. The key's row is therefore
+/// claimed first: a placeholder insert that blocks on a concurrent claimant's uncommitted
+/// row, or, when the row exists, a `FOR UPDATE` read. Either way the loser proceeds only
+/// after the winner commits, and then sees the winner's message.
+async fn append_timeline(tx: &Transaction<'_>, new: &NewMessage) -> StoreResult<Appended> {
+    let (kind, sender) = (new.sender.kind(), new.sender.raw_id());
+    if let Some(cid) = &new.client_msg_id {
+        let claimed = execute(
+            tx,
+            "INSERT INTO idempotency(sender_kind, sender_id, client_msg_id, message_id, created_at)
+             VALUES ($1, $2, $3, 0, $4) ON CONFLICT DO NOTHING",
+            &[&kind, &sender, cid, &new.created_at],
+        )
+        .await?
+            == 1;
+        if !claimed {
+            let prior = query_opt(
+                tx,
+                "SELECT message_id, created_at FROM idempotency
+                 WHERE sender_kind = $1 AND sender_id = $2 AND client_msg_id = $3 FOR UPDATE",
+                &[&kind, &sender, cid],
+            )
+            .await?;
+            if let Some(r) = prior {
+                let (mid, at): (i64, Millis) = (rows::get(&r, 0)?, rows::get(&r, 1)?);
+                if new.created_at.saturating_sub(at) <= new.idempotency_window_ms {
+                    if let Some(mid) = MessageId::from_raw(mid) {
+                        if let Some(m) = load_message(tx, mid, false).await? {
+                            return Ok(Appended { message: m, created: false });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let (pos, created_at) = next_position(tx, new.chat, new.created_at).await?;
+    let id = MessageId::timeline(new.chat, pos).ok_or_else(|| StoreError::Internal(format!("chat {} is full", new.chat)))?;
+    let m = build_message(new, id, created_at, None);
+    insert_message(tx, &m).await?;
+    if let Some(cid) = &new.client_msg_id {
+        execute(
+            tx,
+            "INSERT INTO idempotency(sender_kind, sender_id, client_msg_id, message_id, created_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (sender_kind, sender_id, client_msg_id)
+             DO UPDATE SET message_id = EXCLUDED.message_id, created_at = EXCLUDED.created_at",
+            &[&kind, &sender, cid, &id.0, &new.created_at],
+        )
+        .await?;
+    }
+    Ok(Appended { message: m, created: true })
+}
+
+async fn list_children_in<C: GenericClient + Sync>(c: &C, container: MessageId) -> StoreResult<Vec<Message>> {
+    query(c, "SELECT doc FROM messages WHERE chat_id = $1 AND upper_id = $2 ORDER BY id", &[&container.chat().0, &container.0])
+        .await?
+        .iter()
+        .map(rows::message)
+        .collect()
+}
+
+/// Inserts members in one statement (first occurrence of a duplicated actor wins, as with
+/// one insert per member); returns those newly added, in input order.
+async fn insert_members<C: GenericClient + Sync>(c: &C, chat: ChatId, members: &[(Actor, Role)], at: Millis) -> StoreResult<Vec<Member>> {
+    if members.is_empty() {
+        return Ok(Vec::new());
+    }
+    let kinds: Vec<&str> = members.iter().map(|(a, _)| a.kind()).collect();
+    let ids: Vec<i64> = members.iter().map(|(a, _)| a.raw_id()).collect();
+    let roles: Vec<&str> = members.iter().map(|(_, r)| r.as_str()).collect();
+    let inserted = query(
+        c,
+        "INSERT INTO chat_members(chat_id, member_kind, member_id, role, joined_at)
+         SELECT $1, m.kind, m.id, m.role, $5
+         FROM UNNEST($2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY AS m(kind, id, role, ord)
+         ORDER BY m.ord
+         ON CONFLICT DO NOTHING
+         RETURNING member_kind, member_id, role",
+        &[&chat.0, &kinds, &ids, &roles, &at],
+    )
+    .await?;
+    let mut fresh = Vec::with_capacity(inserted.len());
+    for r in &inserted {
+        let (kind, id, role): (&str, i64, &str) = (rows::get(r, 0)?, rows::get(r, 1)?, rows::get(r, 2)?);
+        let (Some(actor), Some(role)) = (Actor::from_parts(kind, id), Role::parse(role)) else {
+            return Err(StoreError::Internal("corrupt row: chat_members".into()));
+        };
+        fresh.push((actor, role));
+    }
+    let mut added = Vec::with_capacity(fresh.len());
+    for (a, _) in members {
+        if let Some(i) = fresh.iter().position(|(x, _)| x == a) {
+            let (actor, role) = fresh.swap_remove(i);
+            added.push(Member { chat, actor, role, joined_at: at });
+        }
+    }
+    Ok(added)
+}
+
+// ---------------------------------------------------------------------------------------
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> StoreResult<()> {
+        let c = self.client().await?;
+        query_opt(&c, "SELECT 1", &[]).await?;
+        Ok(())
+    }
+
+    async fn create_tenant(&self, new: NewTenant) -> StoreResult<Tenant> {
+        let c = self.client().await?;
+        let r = query_opt(&c, "INSERT INTO tenants(name, created_at) VALUES ($1, $2) RETURNING id", &[&new.name, &new.created_at])
+            .await?
+            .ok_or_else(|| StoreError::Internal("insert returned no row".into()))?;
+        Ok(Tenant { id: TenantId(rows::get(&r, 0)?), name: new.name, created_at: new.created_at })
+    }
+
+    async fn get_tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
+        let c = self.client().await?;
+        query_opt(&c, "SELECT id, name, created_at FROM tenants WHERE id = $1", &[&id.0]).await?.map(|r| rows::tenant(&r)).transpose()
+    }
+
+    async fn list_tenants(&self, page: Page) -> StoreResult<Vec<Tenant>> {
+        let c = self.client().await?;
+        query(&c, "SELECT id, name, created_at FROM tenants WHERE id > $1 ORDER BY id LIMIT $2", &[&page.after, &i64::from(page.limit)])
+            .await?
+            .iter()
+            .map(rows::tenant)
+            .collect()
+    }
+
+    async fn create_user(&self, new: NewUser) -> StoreResult<User> {
+        let c = self.client().await?;
+        let s = c
+            .prepare_cached("INSERT INTO users(tenant_id, user_id, account_id, name, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
+            .await
+            .map_err(pg_err)?;
+        let r = match c.query_one(&s, &[&new.tenant.0, &new.user_id, &new.account_id, &new.name, &new.created_at]).await {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(match unique_violation(&e) {
+                    Some("users_user_id_key") => StoreError::Duplicate("user_id"),
+                    Some("users_account_id_key") => StoreError::Duplicate("account_id"),
+                    _ => pg_err(e),
+                })
+            }
+        };
+        Ok(User {
+            id: UserId(rows::get(&r, 0)?),
+            tenant: new.tenant,
+            user_id: new.user_id,
+            account_id: new.account_id,
+            name: new.name,
+            created_at: new.created_at,
+        })
+    }
+
+    async fn get_user(&self, id: UserId) -> StoreResult<Option<User>> {
+        let c = self.client().await?;
+        query_opt(&c, &format!("SELECT {} FROM users WHERE id = $1", rows::USER_COLS), &[&id.0]).await?.map(|r| rows::user(&r)).transpose()
+    }
+
+    async fn find_user(&self, tenant: TenantId, key: UserKey<'_>) -> StoreResult<Option<User>> {
+        let (col, val) = match key {
+            UserKey::UserId(v) => ("user_id", v),
+            UserKey::AccountId(v) => ("account_id", v),
+        };
+        let c = self.client().await?;
+        query_opt(&c, &format!("SELECT {} FROM users WHERE tenant_id = $1 AND {col} = $2", rows::USER_COLS), &[&tenant.0, &val])
+            .await?
+            .map(|r| rows::user(&r))
+            .transpose()
+    }
+
+    async fn list_users(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<User>> {
+        let c = self.client().await?;
+        query(
+            &*c,
+            &format!("SELECT {} FROM users WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3", rows::USER_COLS),
+            &[&tenant.0, &page.after, &i64::from(page.limit)],
+        )
+        .await?
+        .iter()
+        .map(rows::user)
+        .collect()
+    }
+
+    async fn create_app(&self, new: NewApp) -> StoreResult<App> {
+        let c = self.client().await?;
+        let s = c
+            .prepare_cached(
+                "INSERT INTO apps(tenant_id, app_id, app_secret, name, bot_enabled, signing_required, scopes, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            )
+            .await
+            .map_err(pg_err)?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+            &new.tenant.0,
+            &new.app_id,
+            &new.app_secret.expose(),
+            &new.name,
+            &new.bot_enabled,
+            &new.signing_required,
+            &Json(&new.scopes),
+            &new.created_at,
+        ];
+        let r = match c.query_one(&s, &params).await {
+            Ok(r) => r,
+            Err(e) if unique_violation(&e) == Some("apps_app_id_key") => return Err(StoreError::Duplicate("app_id")),
+            Err(e) => return Err(pg_err(e)),
+        };
+        Ok(App {
+            id: AppId(rows::get(&r, 0)?),
+            tenant: new.tenant,
+            app_id: new.app_id,
+            app_secret: new.app_secret,
+            name: new.name,
+            bot_enabled: new.bot_enabled,
+            signing_required: new.signing_required,
+            scopes: new.scopes,
+            created_at: new.created_at,
+        })
+    }
+
+    async fn get_app(&self, id: AppId) -> StoreResult<Option<App>> {
+        let c = self.client().await?;
+        query_opt(&c, &format!("SELECT {} FROM apps WHERE id = $1", rows::APP_COLS), &[&id.0]).await?.map(|r| rows::app(&r)).transpose()
+    }
+
+    async fn find_app(&self, app_id: &str) -> StoreResult<Option<App>> {
+        let c = self.client().await?;
+        query_opt(&c, &format!("SELECT {} FROM apps WHERE app_id = $1", rows::APP_COLS), &[&app_id]).await?.map(|r| rows::app(&r)).transpose()
+    }
+
+    async fn list_apps(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<App>> {
+        let c = self.client().await?;
+        query(
+            &*c,
+            &format!("SELECT {} FROM apps WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3", rows::APP_COLS),
+            &[&tenant.0, &page.after, &i64::from(page.limit)],
+        )
+        .await?
+        .iter()
+        .map(rows::app)
+        .collect()
+    }
+
+    async fn update_app(&self, id: AppId, patch: AppPatch) -> StoreResult<App> {
+        let c = self.client().await?;
+        // One statement: the patch applies atomically against whatever is current.
+        let scopes = patch.scopes.as_ref().map(Json);
+        let secret = patch.app_secret.as_ref().map(|s| s.expose());
+        query_opt(
+            &*c,
+            &format!(
+                "UPDATE apps SET name = COALESCE($2, name), app_secret = COALESCE($3, app_secret),
+                     bot_enabled = COALESCE($4, bot_enabled), signing_required = COALESCE($5, signing_required),
+                     scopes = COALESCE($6, scopes)
+                 WHERE id = $1 RETURNING {}",
+                rows::APP_COLS
+            ),
+            &[&id.0, &patch.name, &secret, &patch.bot_enabled, &patch.signing_required, &scopes],
+        )
+        .await?
+        .map(|r| rows::app(&r))
+        .transpose()?
+        .ok_or(StoreError::NotFound(Entity::App))
+    }
+
+    async fn create_chat(&self, new: NewChat) -> StoreResult<Chat> {
+        let key = match (new.kind, new.members.as_slice()) {
+            (ChatKind::P2p, [(a, _), (b, _)]) => Some(p2p_key(new.tenant, *a, *b)),
+            _ => None,
+        };
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        let s = tx
+            .prepare_cached(
+                "INSERT INTO chats(tenant_id, kind, name, owner_kind, owner_id, created_at, p2p_key)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            )
+            .await
+            .map_err(pg_err)?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
+            [&new.tenant.0, &new.kind.as_str(), &new.name, &new.owner.kind(), &new.owner.raw_id(), &new.created_at, &key];
+        let r = match tx.query_one(&s, &params).await {
+            Ok(r) => r,
+            Err(e) if unique_violation(&e) == Some("chats_p2p_key") => return Err(StoreError::Duplicate("p2p")),
+            Err(e) if e.code() == Some(&SqlState::SEQUENCE_GENERATOR_LIMIT_EXCEEDED) => {
+                return Err(StoreError::Internal("chat id space exhausted".into()))
+            }
+            Err(e) => return Err(pg_err(e)),
+        };
+        let id = ChatId(rows::get(&r, 0)?);
+        if !(1..=MAX_CHAT_ID).contains(&id.0) {
+            return Err(StoreError::Internal("chat id space exhausted".into()));
+        }
+        insert_members(&tx, id, &new.members, new.created_at).await?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(Chat {
+            id,
+            tenant: new.tenant,
+            kind: new.kind,
+            name: new.name,
+            owner: new.owner,
+            created_at: new.created_at,
+            dissolved_at: None,
+            last_position: 0,
+        })
+    }
+
+    async fn get_chat(&self, id: ChatId) -> StoreResult<Option<Chat>> {
+        let c = self.client().await?;
+        query_opt(&c, &format!("SELECT {} FROM chats WHERE id = $1", rows::CHAT_COLS), &[&id.0]).await?.map(|r| rows::chat(&r)).transpose()
+    }
+
+    async fn find_p2p(&self, tenant: TenantId, a: Actor, b: Actor) -> StoreResult<Option<Chat>> {
+        let key = p2p_key(tenant, a, b);
+        let c = self.client().await?;
+        query_opt(&c, &format!("SELECT {} FROM chats WHERE p2p_key = $1", rows::CHAT_COLS), &[&key]).await?.map(|r| rows::chat(&r)).transpose()
+    }
+
+    async fn list_chats(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<Chat>> {
+        let c = self.client().await?;
+        query(
+            &*c,
+            &format!("SELECT {} FROM chats WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3", rows::CHAT_COLS),
+            &[&tenant.0, &page.after, &i64::from(page.limit)],
+        )
+        .await?
+        .iter()
+        .map(rows::chat)
+        .collect()
+    }
+
+    async fn dissolve_chat(&self, id: ChatId, at: Millis) -> StoreResult<Chat> {
+        let c = self.client().await?;
+        query_opt(
+            &*c,
+            &format!("UPDATE chats SET dissolved_at = COALESCE(dissolved_at, $2) WHERE id = $1 RETURNING {}", rows::CHAT_COLS),
+            &[&id.0, &at],
+        )
+        .await?
+        .map(|r| rows::chat(&r))
+        .transpose()?
+        .ok_or(StoreError::NotFound(Entity::Chat))
+    }
+
+    async fn add_members(&self, chat: ChatId, members: Vec<(Actor, Role)>, at: Millis) -> StoreResult<Vec<Member>> {
+        let c = self.client().await?;
+        insert_members(&c, chat, &members, at).await
+    }
+
+    async fn remove_members(&self, chat: ChatId, members: Vec<Actor>) -> StoreResult<Vec<Actor>> {
+        if members.is_empty() {
+            return Ok(Vec::new());
+        }
+        let kinds: Vec<&str> = members.iter().map(|a| a.kind()).collect();
+        let ids: Vec<i64> = members.iter().map(|a| a.raw_id()).collect();
+        let c = self.client().await?;
+        let gone = query(
+            &*c,
+            "DELETE FROM chat_members WHERE chat_id = $1
+               AND (member_kind, member_id) IN (SELECT * FROM UNNEST($2::text[], $3::bigint[]))
+             RETURNING member_kind, member_id",
+            &[&chat.0, &kinds, &ids],
+        )
+        .await?;
+        let mut gone = gone
+            .iter()
+            .map(|r| Ok((rows::get::<&str>(r, 0)?.to_string(), rows::get::<i64>(r, 1)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut removed = Vec::with_capacity(gone.len());
+        for a in members {
+            if let Some(i) = gone.iter().position(|(k, id)| k == a.kind() && *id == a.raw_id()) {
+                gone.swap_remove(i);
+                removed.push(a);
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn get_member(&self, chat: ChatId, actor: Actor) -> StoreResult<Option<Member>> {
+        let c = self.client().await?;
+        query_opt(
+            &*c,
+            &format!("SELECT {} FROM chat_members WHERE chat_id = $1 AND member_kind = $2 AND member_id = $3", rows::MEMBER_COLS),
+            &[&chat.0, &actor.kind(), &actor.raw_id()],
+        )
+        .await?
+        .map(|r| rows::member(&r))
+        .transpose()
+    }
+
+    async fn list_members(&self, chat: ChatId) -> StoreResult<Vec<Member>> {
+        let c = self.client().await?;
+        query(
+            &*c,
+            &format!("SELECT {} FROM chat_members WHERE chat_id = $1 ORDER BY joined_at, member_kind, member_id", rows::MEMBER_COLS),
+            &[&chat.0],
+        )
+        .await?
+        .iter()
+        .map(rows::member)
+        .collect()
+    }
+
+    async fn append_message(&self, new: NewMessage) -> StoreResult<Appended> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        let appended = append_timeline(&tx, &new).await?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(appended)
+    }
+
+    async fn append_merge_forward(&self, container: NewMessage, children: Vec<NewMessage>) -> StoreResult<(Message, Vec<Message>)> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        let appended = append_timeline(&tx, &container).await?;
+        if !appended.created {
+            let kids = list_children_in(&tx, appended.message.id).await?;
+            tx.commit().await.map_err(pg_err)?;
+            return Ok((appended.message, kids));
+        }
+        let chat = container.chat;
+        let first: i64 = match query_opt(
+            &tx,
+            "UPDATE chats SET last_child = last_child + $2 WHERE id = $1 RETURNING last_child - $2",
+            &[&chat.0, &(children.len() as i64)],
+        )
+        .await?
+        {
+            Some(r) => rows::get(&r, 0)?,
+            None => return Err(StoreError::NotFound(Entity::Chat)),
+        };
+        let mut kids = Vec::with_capacity(children.len());
+        for (i, child) in children.iter().enumerate() {
+            let id = MessageId::child(chat, first + 1 + i as i64).ok_or_else(|| StoreError::Internal("child id space exhausted".into()))?;
+            let m = build_message(child, id, child.created_at, Some(appended.message.id));
+            insert_message(&tx, &m).await?;
+            kids.push(m);
+        }
+        tx.commit().await.map_err(pg_err)?;
+        Ok((appended.message, kids))
+    }
+
+    async fn get_message(&self, id: MessageId) -> StoreResult<Option<Message>> {
+        let c = self.client().await?;
+        load_message(&c, id, false).await
+    }
+
+    async fn list_messages(&self, range: MessageRange) -> StoreResult<Vec<Message>> {
+        // Timeline ids of a chat lie strictly between base and base + 2^31; child copies
+        // (flag bit 31 set) lie above, so an id range selects positions only.
+        let base = range.chat.0 << 32;
+        let lo = base + range.after_position.clamp(0, MAX_POSITION);
+        let hi = base + range.before_position.unwrap_or(MAX_POSITION + 1).clamp(1, MAX_POSITION + 1);
+        let sql = if range.descending {
+            "SELECT doc FROM messages WHERE chat_id = $1 AND id > $2 AND id < $3 AND created_at >= $4 AND created_at <= $5
+             ORDER BY id DESC LIMIT $6"
+        } else {
+            "SELECT doc FROM messages WHERE chat_id = $1 AND id > $2 AND id < $3 AND created_at >= $4 AND created_at <= $5
+             ORDER BY id ASC LIMIT $6"
+        };
+        let c = self.client().await?;
+        query(
+            &*c,
+            sql,
+            &[&range.chat.0, &lo, &hi, &range.since_ms.unwrap_or(i64::MIN), &range.until_ms.unwrap_or(i64::MAX), &i64::from(range.limit)],
+        )
+        .await?
+        .iter()
+        .map(rows::message)
+        .collect()
+    }
+
+    async fn list_children(&self, container: MessageId) -> StoreResult<Vec<Message>> {
+        let c = self.client().await?;
+        list_children_in(&c, container).await
+    }
+
+    async fn update_message(&self, id: MessageId, update: MessageUpdate) -> StoreResult<Message> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        // FOR UPDATE: racing edits queue here, so each sees the other's count.
+        let mut m = load_message(&tx, id, true).await?.ok_or(StoreError::NotFound(Entity::Message))?;
+        if m.removal.is_some() {
+            return Err(StoreError::Conflict(Conflict::MessageRemoved));
+        }
+        match update {
+            MessageUpdate::Edit { kind, content, mentions, by, at, max_edits } => {
+                let count = m.edit.as_ref().map_or(0, |e| e.count);
+                if max_edits.is_some_and(|max| count >= max) {
+                    return Err(StoreError::Conflict(Conflict::EditLimit));
+                }
+                m.kind = kind;
+                m.content = content;
+                m.mentions = mentions;
+                m.updated_at = at.max(m.updated_at);
+                m.edit = Some(EditInfo { by, at, count: count + 1 });
+            }
+            MessageUpdate::Remove(removal) => {
+                m.updated_at = removal.at.max(m.updated_at);
+                m.removal = Some(removal);
+            }
+        }
+        execute(&tx, "UPDATE messages SET doc = $3 WHERE chat_id = $1 AND id = $2", &[&id.chat().0, &id.0, &Json(&m)]).await?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(m)
+    }
+
+    async fn remember_nonce(&self, scope: &str, nonce: &str, expires_at: Millis, now: Millis) -> StoreResult<bool> {
+        if self.inner.nonce_calls.fetch_add(1, Ordering::Relaxed) % NONCE_PURGE_EVERY == NONCE_PURGE_EVERY - 1 {
+            let pool = self.inner.pool.clone();
+            tokio::spawn(async move {
+                if let Err(e) = purge_nonces(&pool, now).await {
+                    tracing::debug!(error = %e, "purging expired nonces failed");
+                }
+            });
+        }
+        let c = self.client().await?;
+        // A row comes back when the nonce was absent or had expired (and is now renewed);
+        // none when a live one exists: a replay. Concurrent callers queue on the key.
+        let fresh = query_opt(
+            &*c,
+            "INSERT INTO nonces(scope, nonce, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (scope, nonce) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE nonces.expires_at <= $4
+             RETURNING 1",
+            &[&scope, &nonce, &expires_at, &now],
+        )
+        .await?;
+        Ok(fresh.is_some())
+    }
+}

@@ -1,0 +1,200 @@
+//! One typed configuration, layered: defaults, then the TOML file, then `SWITCHBOARD_*`
+//! environment variables (nested keys joined by `__`, e.g. `SWITCHBOARD_WPS__SIGNATURE_SKEW_SECS`),
+//! then command-line flags. `config/example.toml` documents every option.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Where the embedded database and the generated admin token live.
+    pub data_dir: PathBuf,
+    /// Database URL. Empty: SQLite in `data_dir`. `sqlite:///path/file.db` or `postgres://…`.
+    pub database: String,
+    /// Bearer token of the admin API. Empty: generated at first start into `data_dir`.
+    pub admin_token: String,
+    pub log: LogConfig,
+    pub http: HttpConfig,
+    pub sqlite: SqliteConfig,
+    pub wps: switchboard_dialect_wps::Config,
+    pub lark: switchboard_dialect_lark::Config,
+    pub yunxin: switchboard_dialect_yunxin::Config,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A `tracing` filter, e.g. `info` or `switchboard=debug,info`. `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// A request taking longer than this is answered 408.
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SqliteConfig {
+    /// Read connections kept open.
+    pub readers: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".parse().expect("valid default address"),
+            data_dir: PathBuf::from("./data"),
+            database: String::new(),
+            admin_token: String::new(),
+            log: LogConfig::default(),
+            http: HttpConfig::default(),
+            sqlite: SqliteConfig::default(),
+            wps: Default::default(),
+            lark: Default::default(),
+            yunxin: Default::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: "text".into(), level: "info".into() }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { body_limit_bytes: 1024 * 1024, request_timeout_secs: 30 }
+    }
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        SqliteConfig { readers: 4 }
+    }
+}
+
+/// Flags given on the command line; they override every other source.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub database: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Which backend a database URL selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Config {
+    /// Loads the layered configuration. A missing explicit file is an error; a missing
+    /// default file (`switchboard.toml` in the working directory) is not.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(p) => {
+                anyhow::ensure!(p.exists(), "config file {} does not exist", p.display());
+                fig = fig.merge(Toml::file(p));
+            }
+            None => fig = fig.merge(Toml::file("switchboard.toml")),
+        }
+        fig = fig.merge(Env::prefixed("SWITCHBOARD_").split("__"));
+        let mut cfg: Config = fig.extract().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        if let Some(l) = overrides.listen {
+            cfg.listen = l;
+        }
+        if let Some(d) = &overrides.database {
+            cfg.database = d.clone();
+        }
+        if let Some(d) = &overrides.data_dir {
+            cfg.data_dir = d.clone();
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            matches!(self.log.format.as_str(), "text" | "json"),
+            "log.format must be \"text\" or \"json\", not {:?}",
+            self.log.format
+        );
+        anyhow::ensure!(self.http.body_limit_bytes >= 1024, "http.body_limit_bytes must be at least 1024");
+        anyhow::ensure!(self.http.request_timeout_secs >= 1, "http.request_timeout_secs must be at least 1");
+        anyhow::ensure!(self.sqlite.readers >= 1, "sqlite.readers must be at least 1");
+        if !self.admin_token.is_empty() {
+            anyhow::ensure!(self.admin_token.len() >= 16, "admin_token must be at least 16 characters (or empty to generate one)");
+        }
+        self.backend()?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> anyhow::Result<Backend> {
+        let db = self.database.trim();
+        if db.is_empty() {
+            return Ok(Backend::Sqlite(self.data_dir.join(switchboard_store_sqlite::DB_FILE)));
+        }
+        if let Some(path) = db.strip_prefix("sqlite://") {
+            anyhow::ensure!(!path.is_empty(), "database: sqlite:// needs a file path, e.g. sqlite:///var/lib/switchboard/db.sqlite");
+            return Ok(Backend::Sqlite(PathBuf::from(path)));
+        }
+        if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+            return Ok(Backend::Postgres(db.to_string()));
+        }
+        anyhow::bail!("database must start with sqlite:// or postgres:// (or be empty for SQLite in data_dir)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_and_validation() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\n[log]\nformat = \"json\"\n[sqlite]\nreaders = 2\n").unwrap();
+        let cfg = Config::load(Some(&file), &Overrides::default()).unwrap();
+        assert_eq!(cfg.listen.port(), 9999);
+        assert_eq!(cfg.log.format, "json");
+        assert_eq!(cfg.sqlite.readers, 2);
+        let over = Overrides { listen: Some("127.0.0.1:1".parse().unwrap()), database: Some("postgres://x@y/z".into()), data_dir: None };
+        let cfg = Config::load(Some(&file), &over).unwrap();
+        assert_eq!(cfg.listen.port(), 1);
+        assert_eq!(cfg.backend().unwrap(), Backend::Postgres("postgres://x@y/z".into()));
+
+        std::fs::write(&file, "bogus_key = 1\n").unwrap();
+        let err = Config::load(Some(&file), &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("bogus_key"), "{err}");
+        std::fs::write(&file, "[log]\nformat = \"xml\"\n").unwrap();
+        assert!(Config::load(Some(&file), &Overrides::default()).is_err());
+        assert!(Config::load(Some(&dir.path().join("missing.toml")), &Overrides::default()).is_err());
+        let bad = Overrides { database: Some("mysql://x".into()), ..Overrides::default() };
+        std::fs::write(&file, "").unwrap();
+        assert!(Config::load(Some(&file), &bad).is_err());
+    }
+
+    #[test]
+    fn example_config_parses_and_matches_defaults() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/example.toml");
+        let cfg = Config::load(Some(&example), &Overrides::default()).unwrap();
+        let defaults = Config::default();
+        assert_eq!(serde_json::to_value(&cfg).unwrap(), serde_json::to_value(&defaults).unwrap(), "example.toml documents the defaults");
+    }
+}

@@ -1,0 +1,150 @@
+//! Switchboard's HTTP server.
+//!
+//! - [`config`]: the layered configuration;
+//! - [`admin`]: the admin API;
+//! - [`build_app`]: the router nesting every dialect and the admin API over one [`Core`];
+//! - [`serve`]: runs a router on a listener until shutdown.
+
+pub mod admin;
+pub mod config;
+pub mod dialect_ids;
+
+use anyhow::Context;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use config::{Backend, Config};
+use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_core::model::Secret;
+use switchboard_core::{Clock, Core, CoreConfig, Store, SystemClock};
+use switchboard_store_sqlite::{SqliteOptions, SqliteStore};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// Shared state of the server's own routes (the dialects carry their own).
+#[derive(Clone)]
+pub struct AppState {
+    pub core: Core,
+    pub admin_token: Secret,
+}
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// Opens the store the configuration selects, applying migrations.
+pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    match cfg.backend()? {
+        Backend::Sqlite(path) => {
+            let opts = SqliteOptions { path: path.clone(), readers: cfg.sqlite.readers };
+            let store = tokio::task::spawn_blocking(move || SqliteStore::open(opts))
+                .await?
+                .with_context(|| format!("opening SQLite database {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+        Backend::Postgres(_) => anyhow::bail!("the PostgreSQL store is not available in this build"),
+    }
+}
+
+/// Applies migrations only.
+pub async fn migrate(cfg: &Config) -> anyhow::Result<Vec<i64>> {
+    match cfg.backend()? {
+        Backend::Sqlite(path) => Ok(tokio::task::spawn_blocking(move || switchboard_store_sqlite::migrate(&path)).await??),
+        Backend::Postgres(_) => anyhow::bail!("the PostgreSQL store is not available in this build"),
+    }
+}
+
+/// The admin token: from the configuration, else from `data_dir/admin-token`, else a new
+/// one written there (mode 0600). Returns the token and whether it was just generated.
+pub fn admin_token(cfg: &Config) -> anyhow::Result<(Secret, bool)> {
+    if !cfg.admin_token.is_empty() {
+        return Ok((Secret::new(cfg.admin_token.clone()), false));
+    }
+    let path = cfg.data_dir.join("admin-token");
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        let t = t.trim().to_string();
+        anyhow::ensure!(t.len() >= 16, "{} holds an invalid admin token; delete it to generate a new one", path.display());
+        return Ok((Secret::new(t), false));
+    }
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    let token = format!("sb_admin_{}", hex::encode(rand::random::<[u8; 24]>()));
+    write_private(&path, &token)?;
+    Ok((Secret::new(token), true))
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+/// Builds the core over `store` with the system clock.
+pub fn core(store: Arc<dyn Store>) -> Core {
+    core_with_clock(store, Arc::new(SystemClock))
+}
+
+pub fn core_with_clock(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Core {
+    Core::new(store, clock, CoreConfig::default())
+}
+
+/// The whole HTTP surface: health probes, the admin API and every dialect.
+pub fn build_app(core: Core, admin_token: Secret, cfg: &Config) -> Router {
+    let state = AppState { core: core.clone(), admin_token };
+    let request_id = HeaderName::from_static(REQUEST_ID);
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route("/readyz", get(readyz))
+        .with_state(state.clone())
+        .merge(admin::router(state))
+        .merge(switchboard_dialect_wps::router(core.clone(), cfg.wps.clone()))
+        .merge(switchboard_dialect_lark::router(core.clone(), cfg.lark.clone()))
+        .merge(switchboard_dialect_yunxin::router(core, cfg.yunxin.clone()))
+        .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({ "code": "not_found", "message": "no such endpoint" }))) })
+        // Body size is enforced by the extractors, so each dialect answers oversize bodies
+        // in its own envelope.
+        .layer(DefaultBodyLimit::max(cfg.http.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(cfg.http.request_timeout_secs)))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            // The path only: query strings may carry ids but never credentials; headers
+            // (tokens, signatures) are not logged at all.
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
+    match s.core.store().ping().await {
+        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" })))
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+/// Installs the global tracing subscriber (text or JSON). `RUST_LOG` overrides the level.
+pub fn init_tracing(cfg: &config::LogConfig) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if cfg.format == "json" { builder.json().try_init() } else { builder.try_init() };
+}

@@ -1,0 +1,304 @@
+//! The shared conformance suite against a real PostgreSQL (each test on its own new
+//! database), plus what only a store shared by several processes must prove: one gapless
+//! timeline and one replay cache across nodes, safe concurrent migrations, and failing fast.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use switchboard_core::error::Conflict;
+use switchboard_core::ids::*;
+use switchboard_core::model::*;
+use switchboard_core::store::*;
+use switchboard_core::testing::{new_text, text, TestStore};
+use switchboard_store_postgres::testing::{self, TestDatabase};
+use switchboard_store_postgres::{migrate, PostgresOptions, PostgresStore};
+
+async fn postgres() -> TestStore {
+    let db = testing::fresh_database().await;
+    let store = PostgresStore::connect(PostgresOptions::new(db.url())).await.unwrap();
+    TestStore { store: Arc::new(store), guard: Box::new(db) }
+}
+
+switchboard_core::store_conformance!(postgres);
+
+/// Two stores with their own pools on one database: two server processes, as far as the
+/// database can tell. Connected concurrently, so their migrations race too.
+async fn two_nodes(db: &TestDatabase) -> (Arc<PostgresStore>, Arc<PostgresStore>) {
+    let opts = PostgresOptions { pool_size: 4, ..PostgresOptions::new(db.url()) };
+    let (a, b) = tokio::join!(PostgresStore::connect(opts.clone()), PostgresStore::connect(opts));
+    (Arc::new(a.unwrap()), Arc::new(b.unwrap()))
+}
+
+async fn group(store: &dyn Store) -> (TenantId, ChatId, UserId) {
+    let t = store.create_tenant(NewTenant { name: "T".into(), created_at: 1 }).await.unwrap();
+    let u = store
+        .create_user(NewUser { tenant: t.id, user_id: "u".into(), account_id: "u".into(), name: "U".into(), created_at: 1 })
+        .await
+        .unwrap();
+    let c = store
+        .create_chat(NewChat {
+            tenant: t.id,
+            kind: ChatKind::Group,
+            name: "G".into(),
+            owner: Actor::User(u.id),
+            members: vec![(Actor::User(u.id), Role::Owner)],
+            created_at: 1,
+        })
+        .await
+        .unwrap();
+    (t.id, c.id, u.id)
+}
+
+fn everything(chat: ChatId) -> MessageRange {
+    MessageRange { chat, after_position: 0, before_position: None, since_ms: None, until_ms: None, limit: 100_000, descending: false }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_one_gapless_timeline() {
+    let db = testing::fresh_database().await;
+    let (a, b) = two_nodes(&db).await;
+    let (tenant, chat, user) = group(&*a).await;
+    const SENDERS: usize = 8;
+    const EACH: i64 = 60;
+    let mut tasks = Vec::new();
+    for s in 0..SENDERS {
+        let node = if s % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for i in 0..EACH {
+                // Clocks that disagree between nodes must not break created_at monotony.
+                let at = 1_000_000 + i * 10 - (s as i64) * 25;
+                let m = node.append_message(new_text(tenant, chat, Actor::User(user), &format!("{s}-{i}"), at)).await.unwrap();
+                assert!(m.created);
+                got.push(m.message.position().unwrap());
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        let got = t.await.unwrap();
+        assert!(got.windows(2).all(|w| w[0] < w[1]), "each sender sees its own messages in order");
+        all.extend(got);
+    }
+    all.sort_unstable();
+    let n = SENDERS as i64 * EACH;
+    assert_eq!(all, (1..=n).collect::<Vec<_>>(), "positions are exactly 1..={n}");
+    for node in [&a, &b] {
+        assert_eq!(node.get_chat(chat).await.unwrap().unwrap().last_position, n);
+        let listed = node.list_messages(everything(chat)).await.unwrap();
+        assert_eq!(listed.len() as i64, n);
+        assert!(listed.iter().enumerate().all(|(i, m)| m.position() == Some(i as i64 + 1)));
+        assert!(listed.windows(2).all(|w| w[0].created_at <= w[1].created_at), "created_at is monotone along positions");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nonce_remembered_on_one_node_is_a_replay_on_the_other() {
+    let db = testing::fresh_database().await;
+    let (a, b) = two_nodes(&db).await;
+    assert!(a.remember_nonce("app1", "n1", 1_000, 0).await.unwrap());
+    assert!(!b.remember_nonce("app1", "n1", 1_000, 500).await.unwrap(), "replay through the other node");
+    assert!(!a.remember_nonce("app1", "n1", 1_000, 999).await.unwrap(), "replay through the same node");
+    assert!(b.remember_nonce("app2", "n1", 1_000, 500).await.unwrap(), "scoped per app");
+    assert!(b.remember_nonce("app1", "n1", 5_000, 1_000).await.unwrap(), "expired: may be reused");
+    assert!(!a.remember_nonce("app1", "n1", 5_000, 1_001).await.unwrap(), "and is then live again");
+
+    // Many nodes racing on one nonce: exactly one wins.
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let node = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move { node.remember_nonce("app3", "race", 10_000, 1).await.unwrap() }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        winners += t.await.unwrap() as usize;
+    }
+    assert_eq!(winners, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_nonces_are_purged() {
+    let db = testing::fresh_database().await;
+    let store = PostgresStore::connect(PostgresOptions::new(db.url())).await.unwrap();
+    for i in 0..5 {
+        assert!(store.remember_nonce("app", &format!("old{i}"), 10, 0).await.unwrap());
+    }
+    assert!(store.remember_nonce("app", "live", 1_000, 0).await.unwrap());
+    assert_eq!(store.purge_expired_nonces(100).await.unwrap(), 5);
+    assert_eq!(store.purge_expired_nonces(100).await.unwrap(), 0);
+    assert!(!store.remember_nonce("app", "live", 1_000, 100).await.unwrap(), "live nonces survive a purge");
+    // The opportunistic purge runs every few hundred calls without disturbing answers.
+    for i in 0..600 {
+        assert!(store.remember_nonce("bulk", &format!("n{i}"), 150, 100).await.unwrap());
+    }
+    assert!(!store.remember_nonce("app", "live", 1_000, 200).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_sends_racing_across_nodes_append_once() {
+    let db = testing::fresh_database().await;
+    let (a, b) = two_nodes(&db).await;
+    let (tenant, chat, user) = group(&*a).await;
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let node = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            let mut m = new_text(tenant, chat, Actor::User(user), "once", 1_000 + i);
+            m.client_msg_id = Some("same-key".into());
+            node.append_message(m).await.unwrap()
+        }));
+    }
+    let mut created = 0;
+    let mut ids = Vec::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        created += r.created as usize;
+        ids.push(r.message.id);
+    }
+    assert_eq!(created, 1, "exactly one send appends");
+    assert!(ids.iter().all(|id| *id == ids[0]), "every racer gets the one message");
+    assert_eq!(b.get_chat(chat).await.unwrap().unwrap().last_position, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_migrations_apply_once() {
+    let db = testing::fresh_database().await;
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let url = db.url().to_string();
+        tasks.push(tokio::spawn(async move { migrate(&url).await.unwrap() }));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    results.sort();
+    assert_eq!(results, vec![vec![], vec![], vec![], vec![1]]);
+    assert!(migrate(db.url()).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_round_trip_exactly() {
+    let db = testing::fresh_database().await;
+    let store = PostgresStore::connect(PostgresOptions::new(db.url())).await.unwrap();
+    let (tenant, chat, user) = group(&store).await;
+    let mut new = new_text(tenant, chat, Actor::User(user), "nul \u{0} and emoji \u{1F600}", 5);
+    new.content.data = serde_json::json!({ "text": "a\u{0}b", "n": 1.5, "big": u64::MAX, "neg": -3, "nested": [{ "k": null }] });
+    new.extra.sub_type = Some(7);
+    new.client_msg_id = Some("cid".into());
+    let m = store.append_message(new).await.unwrap().message;
+    assert_eq!(store.get_message(m.id).await.unwrap().as_ref(), Some(&m));
+    let edited = store
+        .update_message(
+            m.id,
+            MessageUpdate::Edit {
+                kind: MessageType::Text,
+                content: text("\u{0}"),
+                mentions: vec![],
+                by: Actor::User(user),
+                at: 9,
+                max_edits: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.get_message(m.id).await.unwrap(), Some(edited));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_ids_are_absent_not_errors() {
+    let db = testing::fresh_database().await;
+    let store = PostgresStore::connect(PostgresOptions::new(db.url())).await.unwrap();
+    let far = MessageId::timeline(ChatId(MAX_CHAT_ID), MAX_POSITION).unwrap();
+    assert_eq!(store.get_message(far).await.unwrap(), None);
+    assert!(store.list_children(far).await.unwrap().is_empty());
+    assert_eq!(store.get_chat(ChatId(MAX_CHAT_ID)).await.unwrap(), None);
+    let e = store.dissolve_chat(ChatId(12345), 1).await;
+    assert!(matches!(e, Err(StoreError::NotFound(_))), "{e:?}");
+    store.ping().await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Failing fast
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_is_unavailable_at_once() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let started = Instant::now();
+    let r = PostgresStore::connect(PostgresOptions::new(format!("postgres://postgres@127.0.0.1:{port}/x"))).await;
+    assert!(matches!(r, Err(StoreError::Unavailable(_))), "{:?}", r.err());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let r = migrate(&format!("postgres://postgres@127.0.0.1:{port}/x")).await;
+    assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_cannot_hang_the_caller() {
+    // Accepts connections and never says a word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let opts = PostgresOptions { connect_timeout: Duration::from_millis(500), ..PostgresOptions::new(format!("postgres://postgres@127.0.0.1:{port}/x")) };
+    let started = Instant::now();
+    let r = PostgresStore::connect(opts).await;
+    assert!(matches!(r, Err(StoreError::Unavailable(_))), "{:?}", r.err());
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    hold.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_pool_and_a_stuck_lock_fail_fast_and_leave_no_gap() {
+    let db = testing::fresh_database().await;
+    let opts = PostgresOptions {
+        pool_size: 1,
+        acquire_timeout: Duration::from_millis(300),
+        statement_timeout: Some(Duration::from_secs(1)),
+        ..PostgresOptions::new(db.url())
+    };
+    let store = Arc::new(PostgresStore::connect(opts).await.unwrap());
+    let (tenant, chat, user) = group(&*store).await;
+
+    // Another session holds the chat's row lock, as a stuck writer on another node would.
+    let (mut blocker, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let tx = blocker.transaction().await.unwrap();
+    tx.execute("SELECT 1 FROM chats WHERE id = $1 FOR UPDATE", &[&chat.0]).await.unwrap();
+
+    let started = Instant::now();
+    let stuck = {
+        let store = store.clone();
+        tokio::spawn(async move { store.append_message(new_text(tenant, chat, Actor::User(user), "x", 1)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The only connection is taken by the stuck append.
+    let e = store.ping().await;
+    assert!(matches!(e, Err(StoreError::Unavailable(_))), "{e:?}");
+    let e = stuck.await.unwrap();
+    assert!(matches!(e, Err(StoreError::Unavailable(_))), "{e:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+
+    tx.rollback().await.unwrap();
+    let m = store.append_message(new_text(tenant, chat, Actor::User(user), "y", 2)).await.unwrap();
+    assert_eq!(m.message.position(), Some(1), "the timed-out append left no gap");
+    let e = store.dissolve_chat(chat, 3).await.unwrap();
+    assert_eq!(e.last_position, 1);
+    let e = store.append_message(new_text(tenant, chat, Actor::User(user), "z", 4)).await;
+    assert!(matches!(e, Err(StoreError::Conflict(Conflict::ChatDissolved))), "{e:?}");
+}
+
+#[test]
+fn database_urls_are_rewritten_per_test() {
+    assert_eq!(testing::with_dbname("postgres://postgres@127.0.0.1:5432/postgres", "x"), "postgres://postgres@127.0.0.1:5432/x");
+    assert_eq!(testing::with_dbname("postgres://u:p@h/db?sslmode=disable", "x"), "postgres://u:p@h/x?sslmode=disable");
+    assert_eq!(testing::with_dbname("postgresql://h:1", "x"), "postgresql://h:1/x");
+    assert_eq!(testing::with_dbname("postgres://h?connect_timeout=3", "x"), "postgres://h/x?connect_timeout=3");
+    assert_eq!(testing::with_dbname("host=/tmp user=postgres", "x"), "host=/tmp user=postgres dbname=x");
+}

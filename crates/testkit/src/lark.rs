@@ -1,0 +1,1 @@
+//! lark client helpers for integration tests (filled in with the dialect).

@@ -1,0 +1,1 @@
+//! wps client helpers for integration tests (filled in with the dialect).

@@ -1,0 +1,1 @@
+//! yunxin client helpers for integration tests (filled in with the dialect).
