@@ -286,6 +286,12 @@ impl Core {
         }
     }
 
+    pub async fn rename_user(&self, tenant: TenantId, id: UserId, name: &str) -> Result<User> {
+        self.user(tenant, id).await?;
+        let name = valid_name("name", name, 128)?;
+        Ok(self.store.rename_user(id, name).await?)
+    }
+
     pub async fn find_user(&self, tenant: TenantId, key: UserKey<'_>) -> Result<User> {
         self.store.find_user(tenant, key).await?.ok_or(Error::NotFound(Entity::User))
     }

@@ -164,6 +164,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_user(&self, new: NewUser) -> StoreResult<User>;
     async fn get_user(&self, id: UserId) -> StoreResult<Option<User>>;
     async fn find_user(&self, tenant: TenantId, key: UserKey<'_>) -> StoreResult<Option<User>>;
+    /// Renames a user (user_id and account_id are immutable).
+    async fn rename_user(&self, id: UserId, name: String) -> StoreResult<User>;
     async fn list_users(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<User>>;
 
     async fn create_app(&self, new: NewApp) -> StoreResult<App>;

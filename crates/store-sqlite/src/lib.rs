@@ -428,6 +428,17 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn rename_user(&self, id: UserId, name: String) -> StoreResult<User> {
+        self.write(move |c| {
+            c.execute("UPDATE users SET name = ?2 WHERE id = ?1", params![id.0, name]).map_err(sql_err)?;
+            c.prepare_cached(&format!("SELECT {} FROM users WHERE id = ?1", rows::USER_COLS))
+                .and_then(|mut s| s.query_row([id.0], rows::user).optional())
+                .map_err(sql_err)?
+                .ok_or(StoreError::NotFound(Entity::User))
+        })
+        .await
+    }
+
     async fn list_users(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<User>> {
         self.read(move |c| {
             let mut s = c

@@ -27,6 +27,11 @@ pub async fn tenants_users_apps(store: Arc<dyn Store>) {
     assert_eq!(store.find_user(t.id, UserKey::AccountId("acc1")).await.unwrap(), Some(u.clone()));
     assert_eq!(store.find_user(t2.id, UserKey::UserId("u1")).await.unwrap(), None, "users are per tenant");
     assert_eq!(store.list_users(t.id, page()).await.unwrap(), vec![u.clone()]);
+    let renamed = store.rename_user(u.id, "Renamed".into()).await.unwrap();
+    assert_eq!((renamed.name.as_str(), renamed.user_id.as_str(), renamed.account_id.as_str()), ("Renamed", "u1", "acc1"));
+    let u = renamed;
+    assert_eq!(store.get_user(u.id).await.unwrap(), Some(u.clone()));
+    assert!(matches!(store.rename_user(UserId(987_654_321), "x".into()).await, Err(StoreError::NotFound(Entity::User))));
     assert!(store.list_users(t2.id, page()).await.unwrap().is_empty());
 
     let a = store
