@@ -1,0 +1,195 @@
+//! `switchboard`: the one binary. `serve` runs the server, `demo` runs it on a seeded
+//! embedded store, `migrate` applies schema migrations, `admin` calls the admin API,
+//! `sign` computes vendor request signatures for use with curl.
+
+mod admin;
+mod demo;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use switchboard_server::config::{Config, Overrides};
+
+#[derive(Parser)]
+#[command(name = "switchboard", version, about = "Self-hosted IM server speaking the WPS 365 v7, BOSS Hi, Feishu/Lark v1 and NetEase Yunxin v2 message APIs")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct ServerArgs {
+    /// Configuration file (TOML). Default: ./switchboard.toml if present.
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// Address to listen on (overrides `listen`).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Database URL (overrides `database`): sqlite:///path or postgres://...
+    #[arg(long)]
+    database: Option<String>,
+    /// Data directory (overrides `data_dir`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+impl ServerArgs {
+    fn load(&self) -> anyhow::Result<Config> {
+        let over = Overrides { listen: self.listen, database: self.database.clone(), data_dir: self.data_dir.clone() };
+        Config::load(self.config.as_deref(), &over)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServerArgs),
+    /// Run the server on an embedded store seeded with a demo tenant, and print how to call it.
+    Demo {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Apply database migrations and exit.
+    Migrate(ServerArgs),
+    /// Call the admin API of a running server.
+    Admin(admin::AdminArgs),
+    /// Compute a vendor's request signature headers, for curl.
+    Sign {
+        #[command(subcommand)]
+        dialect: SignCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SignCommand {
+    /// WPS KSO-1: prints X-Kso-Date and X-Kso-Authorization.
+    Wps {
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// Request URI: path plus query, exactly as sent (e.g. /v7/chats/1/messages/abc).
+        #[arg(long)]
+        uri: String,
+        /// Content-Type header as sent (empty when none).
+        #[arg(long, default_value = "application/json")]
+        content_type: String,
+        /// Request body exactly as sent.
+        #[arg(long, default_value = "")]
+        body: String,
+        #[arg(long)]
+        app_id: String,
+        #[arg(long, env = "SWITCHBOARD_APP_SECRET", hide_env_values = true)]
+        app_secret: String,
+        /// RFC 1123 date; default now.
+        #[arg(long)]
+        date: Option<String>,
+    },
+    /// Yunxin: prints AppKey, Nonce, CurTime and CheckSum.
+    Yunxin {
+        #[arg(long)]
+        app_key: String,
+        #[arg(long, env = "SWITCHBOARD_APP_SECRET", hide_env_values = true)]
+        app_secret: String,
+        /// Default: random.
+        #[arg(long)]
+        nonce: Option<String>,
+        /// Unix seconds; default now.
+        #[arg(long)]
+        cur_time: Option<i64>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve(args.load()?, None).await,
+            Command::Demo { server } => demo::run(server.load_demo()?).await,
+            Command::Migrate(args) => {
+                let cfg = args.load()?;
+                let applied = switchboard_server::migrate(&cfg).await?;
+                if applied.is_empty() {
+                    println!("database is up to date");
+                } else {
+                    println!("applied migrations: {applied:?}");
+                }
+                Ok(())
+            }
+            Command::Admin(args) => admin::run(args).await,
+            Command::Sign { dialect } => sign(dialect),
+        }
+    })
+}
+
+impl ServerArgs {
+    /// The demo defaults to its own data directory, so it never touches a real one.
+    fn load_demo(&self) -> anyhow::Result<Config> {
+        let mut args = self.clone();
+        if args.data_dir.is_none() && args.database.is_none() {
+            args.data_dir = Some(PathBuf::from("./demo-data"));
+        }
+        args.load()
+    }
+}
+
+/// Runs the server until Ctrl-C or SIGTERM. `banner` is printed once listening.
+pub async fn serve(cfg: Config, banner: Option<Box<dyn FnOnce(SocketAddr, &str) + Send>>) -> anyhow::Result<()> {
+    switchboard_server::init_tracing(&cfg.log);
+    let store = switchboard_server::open_store(&cfg).await?;
+    let (token, generated) = switchboard_server::admin_token(&cfg)?;
+    let core = switchboard_server::core(store);
+    let app = switchboard_server::build_app(core, token.clone(), &cfg);
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "switchboard listening");
+    if generated {
+        // Printed once, on the terminal only: it is a credential, so it never goes to the log.
+        eprintln!("Generated admin token (stored in {}):\n  {}", cfg.data_dir.join("admin-token").display(), token.expose());
+    }
+    if let Some(b) = banner {
+        b(addr, token.expose());
+    }
+    switchboard_server::serve(listener, app, shutdown_signal()).await?;
+    tracing::info!("switchboard stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+fn sign(cmd: SignCommand) -> anyhow::Result<()> {
+    match cmd {
+        SignCommand::Wps { .. } | SignCommand::Yunxin { .. } => {
+            anyhow::bail!("signing for this dialect is not available in this build")
+        }
+    }
+}
