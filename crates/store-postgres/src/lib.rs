@@ -21,7 +21,9 @@ mod rows;
 pub mod testing;
 
 use async_trait::async_trait;
-use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime, Transaction};
+use deadpool_postgres::{
+    GenericClient, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime, Transaction,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,12 +52,14 @@ const NONCE_PURGE_BATCH: i64 = 1_000;
 
 /// How to reach the database and how many connections this process may hold.
 ///
-/// Sizing: an append holds its connection (and its chat's row lock) for one transaction
-/// of a few round trips plus the commit flush, so a handful of connections sustains
-/// thousands of appends per second. Beyond roughly twice the server's cores, extra
-/// connections only queue inside the server. The sum of `pool_size` over every node must
-/// stay below the server's `max_connections` (minus what administrators and migrations
-/// need), e.g. `max_connections = 100` with 4 nodes: `pool_size` at most ~20.
+/// Sizing `pool_size`: every call holds one connection while it runs; an append holds it
+/// (and its chat's row lock) for one transaction of a few round trips plus the commit
+/// flush. Appends to one chat are serialised by that lock whatever the pool size; calls on
+/// different chats run in parallel up to `pool_size`. Past about twice the server's CPU
+/// cores, more connections only queue inside the server. The pools of all nodes together
+/// must fit in the server's `max_connections`, less a reserve for administration and for
+/// the one extra connection each node opens briefly to migrate: e.g. `max_connections =
+/// 100` and 4 nodes allow `pool_size` up to about 20. The default is 16.
 #[derive(Clone)]
 pub struct PostgresOptions {
     /// `postgres://user:password@host:port/dbname?...` or `host=... dbname=...`.
@@ -132,7 +136,11 @@ fn describe(e: &tokio_postgres::Error) -> String {
 fn pg_err(e: tokio_postgres::Error) -> StoreError {
     if let Some(db) = e.as_db_error() {
         let msg = format!("{} ({})", db.message(), db.code().code());
-        return if transient_state(db.code().code()) { StoreError::Unavailable(msg) } else { StoreError::Internal(msg) };
+        return if transient_state(db.code().code()) {
+            StoreError::Unavailable(msg)
+        } else {
+            StoreError::Internal(msg)
+        };
     }
     let io = std::error::Error::source(&e).is_some_and(|c| c.is::<std::io::Error>());
     // tokio-postgres exposes no error kind; its timeout is recognisable only by message.
@@ -147,18 +155,24 @@ fn pg_err(e: tokio_postgres::Error) -> StoreError {
 /// the cause is the network, the server or its credentials.
 fn connect_err(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
-        Some(db) => StoreError::Unavailable(format!("connect: {} ({})", db.message(), db.code().code())),
+        Some(db) => {
+            StoreError::Unavailable(format!("connect: {} ({})", db.message(), db.code().code()))
+        }
         None => StoreError::Unavailable(format!("connect: {}", describe(&e))),
     }
 }
 
 fn pool_err(e: PoolError) -> StoreError {
     match e {
-        PoolError::Timeout(t) => StoreError::Unavailable(format!("no database connection available ({t:?} timeout)")),
+        PoolError::Timeout(t) => {
+            StoreError::Unavailable(format!("no database connection available ({t:?} timeout)"))
+        }
         PoolError::Backend(e) => connect_err(e),
         PoolError::Closed => StoreError::Unavailable("connection pool closed".into()),
         PoolError::PostCreateHook(e) => StoreError::Unavailable(format!("connection setup: {e}")),
-        PoolError::NoRuntimeSpecified => StoreError::Internal("connection pool has no runtime".into()),
+        PoolError::NoRuntimeSpecified => {
+            StoreError::Internal("connection pool has no runtime".into())
+        }
     }
 }
 
@@ -170,10 +184,6 @@ fn unique_violation(e: &tokio_postgres::Error) -> Option<&str> {
     } else {
         None
     }
-}
-
-fn json_err(e: serde_json::Error) -> StoreError {
-    StoreError::Internal(e.to_string())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -199,8 +209,13 @@ pub async fn migrate(url: &str) -> Result<Vec<i64>, StoreError> {
 /// Opens one connection outside any pool. `connect_timeout` in tokio-postgres bounds only
 /// the TCP connect; the whole handshake is bounded here, so a server that accepts and then
 /// stays silent cannot hang the caller.
-async fn connect_one(config: &tokio_postgres::Config) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), StoreError> {
-    let limit = config.get_connect_timeout().copied().unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+async fn connect_one(
+    config: &tokio_postgres::Config,
+) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), StoreError> {
+    let limit = config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
     let (client, conn) = tokio::time::timeout(limit, config.connect(NoTls))
         .await
         .map_err(|_| StoreError::Unavailable(format!("connect: no answer within {limit:?}")))?
@@ -262,17 +277,28 @@ impl PostgresStore {
         migrate_with(&config).await?;
 
         // A dead peer is noticed by TCP within ~30 s rather than the kernel's two hours.
-        config.keepalives(true).keepalives_idle(Duration::from_secs(15)).keepalives_interval(Duration::from_secs(5)).keepalives_retries(3);
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(15))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(3);
         if let Some(t) = opts.statement_timeout {
             let ms = t.as_millis().max(1);
-            let ours = format!("-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms}");
+            let ours =
+                format!("-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms}");
             let options = match config.get_options() {
                 Some(theirs) if !theirs.trim().is_empty() => format!("{theirs} {ours}"),
                 _ => ours,
             };
             config.options(options);
         }
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
         let pool = Pool::builder(manager)
             .max_size(opts.pool_size.max(1))
             .wait_timeout(Some(opts.acquire_timeout))
@@ -281,7 +307,12 @@ impl PostgresStore {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Internal(format!("connection pool: {e}")))?;
-        let store = PostgresStore { inner: Arc::new(Inner { pool, nonce_calls: AtomicU64::new(0) }) };
+        let store = PostgresStore {
+            inner: Arc::new(Inner {
+                pool,
+                nonce_calls: AtomicU64::new(0),
+            }),
+        };
         store.warn_if_not_durable().await?;
         Ok(store)
     }
@@ -291,7 +322,10 @@ impl PostgresStore {
     async fn warn_if_not_durable(&self) -> StoreResult<()> {
         let c = self.client().await?;
         let row = c
-            .query_one("SELECT current_setting('fsync'), current_setting('synchronous_commit')", &[])
+            .query_one(
+                "SELECT current_setting('fsync'), current_setting('synchronous_commit')",
+                &[],
+            )
             .await
             .map_err(pg_err)?;
         let (fsync, sync_commit): (String, String) = (rows::get(&row, 0)?, rows::get(&row, 1)?);
@@ -322,14 +356,19 @@ async fn purge_nonces(pool: &Pool, now: Millis) -> StoreResult<u64> {
         )
         .await
         .map_err(pg_err)?;
-    c.execute(&s, &[&now, &NONCE_PURGE_BATCH]).await.map_err(pg_err)
+    c.execute(&s, &[&now, &NONCE_PURGE_BATCH])
+        .await
+        .map_err(pg_err)
 }
 
 // ---------------------------------------------------------------------------------------
 // Statements shared by several operations
 
 fn p2p_key(tenant: TenantId, a: Actor, b: Actor) -> String {
-    let mut parts = [format!("{}:{}", a.kind(), a.raw_id()), format!("{}:{}", b.kind(), b.raw_id())];
+    let mut parts = [
+        format!("{}:{}", a.kind(), a.raw_id()),
+        format!("{}:{}", b.kind(), b.raw_id()),
+    ];
     parts.sort();
     format!("{}:{}|{}", tenant.0, parts[0], parts[1])
 }
@@ -352,24 +391,46 @@ async fn query<C: GenericClient + Sync>(
     c.query(&s, params).await.map_err(pg_err)
 }
 
-async fn execute<C: GenericClient + Sync>(c: &C, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> StoreResult<u64> {
+async fn execute<C: GenericClient + Sync>(
+    c: &C,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> StoreResult<u64> {
     let s = c.prepare_cached(sql).await.map_err(pg_err)?;
     c.execute(&s, params).await.map_err(pg_err)
 }
 
 const SELECT_MESSAGE: &str = "SELECT doc FROM messages WHERE chat_id = $1 AND id = $2";
-const SELECT_MESSAGE_FOR_UPDATE: &str = "SELECT doc FROM messages WHERE chat_id = $1 AND id = $2 FOR UPDATE";
+const SELECT_MESSAGE_FOR_UPDATE: &str =
+    "SELECT doc FROM messages WHERE chat_id = $1 AND id = $2 FOR UPDATE";
 
-async fn load_message<C: GenericClient + Sync>(c: &C, id: MessageId, for_update: bool) -> StoreResult<Option<Message>> {
-    let sql = if for_update { SELECT_MESSAGE_FOR_UPDATE } else { SELECT_MESSAGE };
-    query_opt(c, sql, &[&id.chat().0, &id.0]).await?.map(|r| rows::message(&r)).transpose()
+async fn load_message<C: GenericClient + Sync>(
+    c: &C,
+    id: MessageId,
+    for_update: bool,
+) -> StoreResult<Option<Message>> {
+    let sql = if for_update {
+        SELECT_MESSAGE_FOR_UPDATE
+    } else {
+        SELECT_MESSAGE
+    };
+    query_opt(c, sql, &[&id.chat().0, &id.0])
+        .await?
+        .map(|r| rows::message(&r))
+        .transpose()
 }
 
 async fn insert_message(tx: &Transaction<'_>, m: &Message) -> StoreResult<()> {
     execute(
         tx,
         "INSERT INTO messages(chat_id, id, created_at, upper_id, doc) VALUES ($1, $2, $3, $4, $5)",
-        &[&m.chat.0, &m.id.0, &m.created_at, &m.upper.map(|u| u.0), &Json(m)],
+        &[
+            &m.chat.0,
+            &m.id.0,
+            &m.created_at,
+            &m.upper.map(|u| u.0),
+            &Json(m),
+        ],
     )
     .await?;
     Ok(())
@@ -377,7 +438,11 @@ async fn insert_message(tx: &Transaction<'_>, m: &Message) -> StoreResult<()> {
 
 /// Takes the next timeline position of `chat`; returns (position, created_at). The row
 /// lock taken here is held until the caller's transaction ends.
-async fn next_position(tx: &Transaction<'_>, chat: ChatId, created_floor: Millis) -> StoreResult<(i64, Millis)> {
+async fn next_position(
+    tx: &Transaction<'_>,
+    chat: ChatId,
+    created_floor: Millis,
+) -> StoreResult<(i64, Millis)> {
     let row = query_opt(
         tx,
         "UPDATE chats SET last_position = last_position + 1, last_created_at = GREATEST(last_created_at, $2)
@@ -388,13 +453,24 @@ async fn next_position(tx: &Transaction<'_>, chat: ChatId, created_floor: Millis
     match row {
         Some(r) => Ok((rows::get(&r, 0)?, rows::get(&r, 1)?)),
         None => {
-            let exists = query_opt(tx, "SELECT 1 FROM chats WHERE id = $1", &[&chat.0]).await?.is_some();
-            Err(if exists { StoreError::Conflict(Conflict::ChatDissolved) } else { StoreError::NotFound(Entity::Chat) })
+            let exists = query_opt(tx, "SELECT 1 FROM chats WHERE id = $1", &[&chat.0])
+                .await?
+                .is_some();
+            Err(if exists {
+                StoreError::Conflict(Conflict::ChatDissolved)
+            } else {
+                StoreError::NotFound(Entity::Chat)
+            })
         }
     }
 }
 
-fn build_message(new: &NewMessage, id: MessageId, created_at: Millis, upper: Option<MessageId>) -> Message {
+fn build_message(
+    new: &NewMessage,
+    id: MessageId,
+    created_at: Millis,
+    upper: Option<MessageId>,
+) -> Message {
     Message {
         id,
         tenant: new.tenant,
@@ -447,7 +523,10 @@ async fn append_timeline(tx: &Transaction<'_>, new: &NewMessage) -> StoreResult<
                 if new.created_at.saturating_sub(at) <= new.idempotency_window_ms {
                     if let Some(mid) = MessageId::from_raw(mid) {
                         if let Some(m) = load_message(tx, mid, false).await? {
-                            return Ok(Appended { message: m, created: false });
+                            return Ok(Appended {
+                                message: m,
+                                created: false,
+                            });
                         }
                     }
                 }
@@ -455,7 +534,8 @@ async fn append_timeline(tx: &Transaction<'_>, new: &NewMessage) -> StoreResult<
         }
     }
     let (pos, created_at) = next_position(tx, new.chat, new.created_at).await?;
-    let id = MessageId::timeline(new.chat, pos).ok_or_else(|| StoreError::Internal(format!("chat {} is full", new.chat)))?;
+    let id = MessageId::timeline(new.chat, pos)
+        .ok_or_else(|| StoreError::Internal(format!("chat {} is full", new.chat)))?;
     let m = build_message(new, id, created_at, None);
     insert_message(tx, &m).await?;
     if let Some(cid) = &new.client_msg_id {
@@ -468,20 +548,35 @@ async fn append_timeline(tx: &Transaction<'_>, new: &NewMessage) -> StoreResult<
         )
         .await?;
     }
-    Ok(Appended { message: m, created: true })
+    Ok(Appended {
+        message: m,
+        created: true,
+    })
 }
 
-async fn list_children_in<C: GenericClient + Sync>(c: &C, container: MessageId) -> StoreResult<Vec<Message>> {
-    query(c, "SELECT doc FROM messages WHERE chat_id = $1 AND upper_id = $2 ORDER BY id", &[&container.chat().0, &container.0])
-        .await?
-        .iter()
-        .map(rows::message)
-        .collect()
+async fn list_children_in<C: GenericClient + Sync>(
+    c: &C,
+    container: MessageId,
+) -> StoreResult<Vec<Message>> {
+    query(
+        c,
+        "SELECT doc FROM messages WHERE chat_id = $1 AND upper_id = $2 ORDER BY id",
+        &[&container.chat().0, &container.0],
+    )
+    .await?
+    .iter()
+    .map(rows::message)
+    .collect()
 }
 
 /// Inserts members in one statement (first occurrence of a duplicated actor wins, as with
 /// one insert per member); returns those newly added, in input order.
-async fn insert_members<C: GenericClient + Sync>(c: &C, chat: ChatId, members: &[(Actor, Role)], at: Millis) -> StoreResult<Vec<Member>> {
+async fn insert_members<C: GenericClient + Sync>(
+    c: &C,
+    chat: ChatId,
+    members: &[(Actor, Role)],
+    at: Millis,
+) -> StoreResult<Vec<Member>> {
     if members.is_empty() {
         return Ok(Vec::new());
     }
@@ -501,7 +596,8 @@ async fn insert_members<C: GenericClient + Sync>(c: &C, chat: ChatId, members: &
     .await?;
     let mut fresh = Vec::with_capacity(inserted.len());
     for r in &inserted {
-        let (kind, id, role): (&str, i64, &str) = (rows::get(r, 0)?, rows::get(r, 1)?, rows::get(r, 2)?);
+        let (kind, id, role): (&str, i64, &str) =
+            (rows::get(r, 0)?, rows::get(r, 1)?, rows::get(r, 2)?);
         let (Some(actor), Some(role)) = (Actor::from_parts(kind, id), Role::parse(role)) else {
             return Err(StoreError::Internal("corrupt row: chat_members".into()));
         };
@@ -511,7 +607,12 @@ async fn insert_members<C: GenericClient + Sync>(c: &C, chat: ChatId, members: &
     for (a, _) in members {
         if let Some(i) = fresh.iter().position(|(x, _)| x == a) {
             let (actor, role) = fresh.swap_remove(i);
-            added.push(Member { chat, actor, role, joined_at: at });
+            added.push(Member {
+                chat,
+                actor,
+                role,
+                joined_at: at,
+            });
         }
     }
     Ok(added)
@@ -529,24 +630,43 @@ impl Store for PostgresStore {
 
     async fn create_tenant(&self, new: NewTenant) -> StoreResult<Tenant> {
         let c = self.client().await?;
-        let r = query_opt(&c, "INSERT INTO tenants(name, created_at) VALUES ($1, $2) RETURNING id", &[&new.name, &new.created_at])
-            .await?
-            .ok_or_else(|| StoreError::Internal("insert returned no row".into()))?;
-        Ok(Tenant { id: TenantId(rows::get(&r, 0)?), name: new.name, created_at: new.created_at })
+        let r = query_opt(
+            &c,
+            "INSERT INTO tenants(name, created_at) VALUES ($1, $2) RETURNING id",
+            &[&new.name, &new.created_at],
+        )
+        .await?
+        .ok_or_else(|| StoreError::Internal("insert returned no row".into()))?;
+        Ok(Tenant {
+            id: TenantId(rows::get(&r, 0)?),
+            name: new.name,
+            created_at: new.created_at,
+        })
     }
 
     async fn get_tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
         let c = self.client().await?;
-        query_opt(&c, "SELECT id, name, created_at FROM tenants WHERE id = $1", &[&id.0]).await?.map(|r| rows::tenant(&r)).transpose()
+        query_opt(
+            &c,
+            "SELECT id, name, created_at FROM tenants WHERE id = $1",
+            &[&id.0],
+        )
+        .await?
+        .map(|r| rows::tenant(&r))
+        .transpose()
     }
 
     async fn list_tenants(&self, page: Page) -> StoreResult<Vec<Tenant>> {
         let c = self.client().await?;
-        query(&c, "SELECT id, name, created_at FROM tenants WHERE id > $1 ORDER BY id LIMIT $2", &[&page.after, &i64::from(page.limit)])
-            .await?
-            .iter()
-            .map(rows::tenant)
-            .collect()
+        query(
+            &c,
+            "SELECT id, name, created_at FROM tenants WHERE id > $1 ORDER BY id LIMIT $2",
+            &[&page.after, &i64::from(page.limit)],
+        )
+        .await?
+        .iter()
+        .map(rows::tenant)
+        .collect()
     }
 
     async fn create_user(&self, new: NewUser) -> StoreResult<User> {
@@ -555,7 +675,19 @@ impl Store for PostgresStore {
             .prepare_cached("INSERT INTO users(tenant_id, user_id, account_id, name, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
             .await
             .map_err(pg_err)?;
-        let r = match c.query_one(&s, &[&new.tenant.0, &new.user_id, &new.account_id, &new.name, &new.created_at]).await {
+        let r = match c
+            .query_one(
+                &s,
+                &[
+                    &new.tenant.0,
+                    &new.user_id,
+                    &new.account_id,
+                    &new.name,
+                    &new.created_at,
+                ],
+            )
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 return Err(match unique_violation(&e) {
@@ -577,7 +709,14 @@ impl Store for PostgresStore {
 
     async fn get_user(&self, id: UserId) -> StoreResult<Option<User>> {
         let c = self.client().await?;
-        query_opt(&c, &format!("SELECT {} FROM users WHERE id = $1", rows::USER_COLS), &[&id.0]).await?.map(|r| rows::user(&r)).transpose()
+        query_opt(
+            &c,
+            &format!("SELECT {} FROM users WHERE id = $1", rows::USER_COLS),
+            &[&id.0],
+        )
+        .await?
+        .map(|r| rows::user(&r))
+        .transpose()
     }
 
     async fn find_user(&self, tenant: TenantId, key: UserKey<'_>) -> StoreResult<Option<User>> {
@@ -586,17 +725,43 @@ impl Store for PostgresStore {
             UserKey::AccountId(v) => ("account_id", v),
         };
         let c = self.client().await?;
-        query_opt(&c, &format!("SELECT {} FROM users WHERE tenant_id = $1 AND {col} = $2", rows::USER_COLS), &[&tenant.0, &val])
-            .await?
-            .map(|r| rows::user(&r))
-            .transpose()
+        query_opt(
+            &c,
+            &format!(
+                "SELECT {} FROM users WHERE tenant_id = $1 AND {col} = $2",
+                rows::USER_COLS
+            ),
+            &[&tenant.0, &val],
+        )
+        .await?
+        .map(|r| rows::user(&r))
+        .transpose()
+    }
+
+    async fn rename_user(&self, id: UserId, name: String) -> StoreResult<User> {
+        let c = self.client().await?;
+        query_opt(
+            &c,
+            &format!(
+                "UPDATE users SET name = $2 WHERE id = $1 RETURNING {}",
+                rows::USER_COLS
+            ),
+            &[&id.0, &name],
+        )
+        .await?
+        .map(|r| rows::user(&r))
+        .transpose()?
+        .ok_or(StoreError::NotFound(Entity::User))
     }
 
     async fn list_users(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<User>> {
         let c = self.client().await?;
         query(
-            &*c,
-            &format!("SELECT {} FROM users WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3", rows::USER_COLS),
+            &c,
+            &format!(
+                "SELECT {} FROM users WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+                rows::USER_COLS
+            ),
             &[&tenant.0, &page.after, &i64::from(page.limit)],
         )
         .await?
@@ -626,7 +791,9 @@ impl Store for PostgresStore {
         ];
         let r = match c.query_one(&s, &params).await {
             Ok(r) => r,
-            Err(e) if unique_violation(&e) == Some("apps_app_id_key") => return Err(StoreError::Duplicate("app_id")),
+            Err(e) if unique_violation(&e) == Some("apps_app_id_key") => {
+                return Err(StoreError::Duplicate("app_id"))
+            }
             Err(e) => return Err(pg_err(e)),
         };
         Ok(App {
@@ -644,19 +811,36 @@ impl Store for PostgresStore {
 
     async fn get_app(&self, id: AppId) -> StoreResult<Option<App>> {
         let c = self.client().await?;
-        query_opt(&c, &format!("SELECT {} FROM apps WHERE id = $1", rows::APP_COLS), &[&id.0]).await?.map(|r| rows::app(&r)).transpose()
+        query_opt(
+            &c,
+            &format!("SELECT {} FROM apps WHERE id = $1", rows::APP_COLS),
+            &[&id.0],
+        )
+        .await?
+        .map(|r| rows::app(&r))
+        .transpose()
     }
 
     async fn find_app(&self, app_id: &str) -> StoreResult<Option<App>> {
         let c = self.client().await?;
-        query_opt(&c, &format!("SELECT {} FROM apps WHERE app_id = $1", rows::APP_COLS), &[&app_id]).await?.map(|r| rows::app(&r)).transpose()
+        query_opt(
+            &c,
+            &format!("SELECT {} FROM apps WHERE app_id = $1", rows::APP_COLS),
+            &[&app_id],
+        )
+        .await?
+        .map(|r| rows::app(&r))
+        .transpose()
     }
 
     async fn list_apps(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<App>> {
         let c = self.client().await?;
         query(
-            &*c,
-            &format!("SELECT {} FROM apps WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3", rows::APP_COLS),
+            &c,
+            &format!(
+                "SELECT {} FROM apps WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+                rows::APP_COLS
+            ),
             &[&tenant.0, &page.after, &i64::from(page.limit)],
         )
         .await?
@@ -671,7 +855,7 @@ impl Store for PostgresStore {
         let scopes = patch.scopes.as_ref().map(Json);
         let secret = patch.app_secret.as_ref().map(|s| s.expose());
         query_opt(
-            &*c,
+            &c,
             &format!(
                 "UPDATE apps SET name = COALESCE($2, name), app_secret = COALESCE($3, app_secret),
                      bot_enabled = COALESCE($4, bot_enabled), signing_required = COALESCE($5, signing_required),
@@ -701,11 +885,20 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(pg_err)?;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
-            [&new.tenant.0, &new.kind.as_str(), &new.name, &new.owner.kind(), &new.owner.raw_id(), &new.created_at, &key];
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+            &new.tenant.0,
+            &new.kind.as_str(),
+            &new.name,
+            &new.owner.kind(),
+            &new.owner.raw_id(),
+            &new.created_at,
+            &key,
+        ];
         let r = match tx.query_one(&s, &params).await {
             Ok(r) => r,
-            Err(e) if unique_violation(&e) == Some("chats_p2p_key") => return Err(StoreError::Duplicate("p2p")),
+            Err(e) if unique_violation(&e) == Some("chats_p2p_key") => {
+                return Err(StoreError::Duplicate("p2p"))
+            }
             Err(e) if e.code() == Some(&SqlState::SEQUENCE_GENERATOR_LIMIT_EXCEEDED) => {
                 return Err(StoreError::Internal("chat id space exhausted".into()))
             }
@@ -731,20 +924,37 @@ impl Store for PostgresStore {
 
     async fn get_chat(&self, id: ChatId) -> StoreResult<Option<Chat>> {
         let c = self.client().await?;
-        query_opt(&c, &format!("SELECT {} FROM chats WHERE id = $1", rows::CHAT_COLS), &[&id.0]).await?.map(|r| rows::chat(&r)).transpose()
+        query_opt(
+            &c,
+            &format!("SELECT {} FROM chats WHERE id = $1", rows::CHAT_COLS),
+            &[&id.0],
+        )
+        .await?
+        .map(|r| rows::chat(&r))
+        .transpose()
     }
 
     async fn find_p2p(&self, tenant: TenantId, a: Actor, b: Actor) -> StoreResult<Option<Chat>> {
         let key = p2p_key(tenant, a, b);
         let c = self.client().await?;
-        query_opt(&c, &format!("SELECT {} FROM chats WHERE p2p_key = $1", rows::CHAT_COLS), &[&key]).await?.map(|r| rows::chat(&r)).transpose()
+        query_opt(
+            &c,
+            &format!("SELECT {} FROM chats WHERE p2p_key = $1", rows::CHAT_COLS),
+            &[&key],
+        )
+        .await?
+        .map(|r| rows::chat(&r))
+        .transpose()
     }
 
     async fn list_chats(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<Chat>> {
         let c = self.client().await?;
         query(
-            &*c,
-            &format!("SELECT {} FROM chats WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3", rows::CHAT_COLS),
+            &c,
+            &format!(
+                "SELECT {} FROM chats WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+                rows::CHAT_COLS
+            ),
             &[&tenant.0, &page.after, &i64::from(page.limit)],
         )
         .await?
@@ -756,7 +966,7 @@ impl Store for PostgresStore {
     async fn dissolve_chat(&self, id: ChatId, at: Millis) -> StoreResult<Chat> {
         let c = self.client().await?;
         query_opt(
-            &*c,
+            &c,
             &format!("UPDATE chats SET dissolved_at = COALESCE(dissolved_at, $2) WHERE id = $1 RETURNING {}", rows::CHAT_COLS),
             &[&id.0, &at],
         )
@@ -766,7 +976,12 @@ impl Store for PostgresStore {
         .ok_or(StoreError::NotFound(Entity::Chat))
     }
 
-    async fn add_members(&self, chat: ChatId, members: Vec<(Actor, Role)>, at: Millis) -> StoreResult<Vec<Member>> {
+    async fn add_members(
+        &self,
+        chat: ChatId,
+        members: Vec<(Actor, Role)>,
+        at: Millis,
+    ) -> StoreResult<Vec<Member>> {
         let c = self.client().await?;
         insert_members(&c, chat, &members, at).await
     }
@@ -779,7 +994,7 @@ impl Store for PostgresStore {
         let ids: Vec<i64> = members.iter().map(|a| a.raw_id()).collect();
         let c = self.client().await?;
         let gone = query(
-            &*c,
+            &c,
             "DELETE FROM chat_members WHERE chat_id = $1
                AND (member_kind, member_id) IN (SELECT * FROM UNNEST($2::text[], $3::bigint[]))
              RETURNING member_kind, member_id",
@@ -788,11 +1003,19 @@ impl Store for PostgresStore {
         .await?;
         let mut gone = gone
             .iter()
-            .map(|r| Ok((rows::get::<&str>(r, 0)?.to_string(), rows::get::<i64>(r, 1)?)))
+            .map(|r| {
+                Ok((
+                    rows::get::<&str>(r, 0)?.to_string(),
+                    rows::get::<i64>(r, 1)?,
+                ))
+            })
             .collect::<StoreResult<Vec<_>>>()?;
         let mut removed = Vec::with_capacity(gone.len());
         for a in members {
-            if let Some(i) = gone.iter().position(|(k, id)| k == a.kind() && *id == a.raw_id()) {
+            if let Some(i) = gone
+                .iter()
+                .position(|(k, id)| k == a.kind() && *id == a.raw_id())
+            {
                 gone.swap_remove(i);
                 removed.push(a);
             }
@@ -803,7 +1026,7 @@ impl Store for PostgresStore {
     async fn get_member(&self, chat: ChatId, actor: Actor) -> StoreResult<Option<Member>> {
         let c = self.client().await?;
         query_opt(
-            &*c,
+            &c,
             &format!("SELECT {} FROM chat_members WHERE chat_id = $1 AND member_kind = $2 AND member_id = $3", rows::MEMBER_COLS),
             &[&chat.0, &actor.kind(), &actor.raw_id()],
         )
@@ -815,7 +1038,7 @@ impl Store for PostgresStore {
     async fn list_members(&self, chat: ChatId) -> StoreResult<Vec<Member>> {
         let c = self.client().await?;
         query(
-            &*c,
+            &c,
             &format!("SELECT {} FROM chat_members WHERE chat_id = $1 ORDER BY joined_at, member_kind, member_id", rows::MEMBER_COLS),
             &[&chat.0],
         )
@@ -833,7 +1056,11 @@ impl Store for PostgresStore {
         Ok(appended)
     }
 
-    async fn append_merge_forward(&self, container: NewMessage, children: Vec<NewMessage>) -> StoreResult<(Message, Vec<Message>)> {
+    async fn append_merge_forward(
+        &self,
+        container: NewMessage,
+        children: Vec<NewMessage>,
+    ) -> StoreResult<(Message, Vec<Message>)> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_err)?;
         let appended = append_timeline(&tx, &container).await?;
@@ -855,7 +1082,8 @@ impl Store for PostgresStore {
         };
         let mut kids = Vec::with_capacity(children.len());
         for (i, child) in children.iter().enumerate() {
-            let id = MessageId::child(chat, first + 1 + i as i64).ok_or_else(|| StoreError::Internal("child id space exhausted".into()))?;
+            let id = MessageId::child(chat, first + 1 + i as i64)
+                .ok_or_else(|| StoreError::Internal("child id space exhausted".into()))?;
             let m = build_message(child, id, child.created_at, Some(appended.message.id));
             insert_message(&tx, &m).await?;
             kids.push(m);
@@ -874,7 +1102,11 @@ impl Store for PostgresStore {
         // (flag bit 31 set) lie above, so an id range selects positions only.
         let base = range.chat.0 << 32;
         let lo = base + range.after_position.clamp(0, MAX_POSITION);
-        let hi = base + range.before_position.unwrap_or(MAX_POSITION + 1).clamp(1, MAX_POSITION + 1);
+        let hi = base
+            + range
+                .before_position
+                .unwrap_or(MAX_POSITION + 1)
+                .clamp(1, MAX_POSITION + 1);
         let sql = if range.descending {
             "SELECT doc FROM messages WHERE chat_id = $1 AND id > $2 AND id < $3 AND created_at >= $4 AND created_at <= $5
              ORDER BY id DESC LIMIT $6"
@@ -884,9 +1116,16 @@ impl Store for PostgresStore {
         };
         let c = self.client().await?;
         query(
-            &*c,
+            &c,
             sql,
-            &[&range.chat.0, &lo, &hi, &range.since_ms.unwrap_or(i64::MIN), &range.until_ms.unwrap_or(i64::MAX), &i64::from(range.limit)],
+            &[
+                &range.chat.0,
+                &lo,
+                &hi,
+                &range.since_ms.unwrap_or(i64::MIN),
+                &range.until_ms.unwrap_or(i64::MAX),
+                &i64::from(range.limit),
+            ],
         )
         .await?
         .iter()
@@ -903,12 +1142,21 @@ impl Store for PostgresStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_err)?;
         // FOR UPDATE: racing edits queue here, so each sees the other's count.
-        let mut m = load_message(&tx, id, true).await?.ok_or(StoreError::NotFound(Entity::Message))?;
+        let mut m = load_message(&tx, id, true)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::Message))?;
         if m.removal.is_some() {
             return Err(StoreError::Conflict(Conflict::MessageRemoved));
         }
         match update {
-            MessageUpdate::Edit { kind, content, mentions, by, at, max_edits } => {
+            MessageUpdate::Edit {
+                kind,
+                content,
+                mentions,
+                by,
+                at,
+                max_edits,
+            } => {
                 let count = m.edit.as_ref().map_or(0, |e| e.count);
                 if max_edits.is_some_and(|max| count >= max) {
                     return Err(StoreError::Conflict(Conflict::EditLimit));
@@ -917,20 +1165,37 @@ impl Store for PostgresStore {
                 m.content = content;
                 m.mentions = mentions;
                 m.updated_at = at.max(m.updated_at);
-                m.edit = Some(EditInfo { by, at, count: count + 1 });
+                m.edit = Some(EditInfo {
+                    by,
+                    at,
+                    count: count + 1,
+                });
             }
             MessageUpdate::Remove(removal) => {
                 m.updated_at = removal.at.max(m.updated_at);
                 m.removal = Some(removal);
             }
         }
-        execute(&tx, "UPDATE messages SET doc = $3 WHERE chat_id = $1 AND id = $2", &[&id.chat().0, &id.0, &Json(&m)]).await?;
+        execute(
+            &tx,
+            "UPDATE messages SET doc = $3 WHERE chat_id = $1 AND id = $2",
+            &[&id.chat().0, &id.0, &Json(&m)],
+        )
+        .await?;
         tx.commit().await.map_err(pg_err)?;
         Ok(m)
     }
 
-    async fn remember_nonce(&self, scope: &str, nonce: &str, expires_at: Millis, now: Millis) -> StoreResult<bool> {
-        if self.inner.nonce_calls.fetch_add(1, Ordering::Relaxed) % NONCE_PURGE_EVERY == NONCE_PURGE_EVERY - 1 {
+    async fn remember_nonce(
+        &self,
+        scope: &str,
+        nonce: &str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        if self.inner.nonce_calls.fetch_add(1, Ordering::Relaxed) % NONCE_PURGE_EVERY
+            == NONCE_PURGE_EVERY - 1
+        {
             let pool = self.inner.pool.clone();
             tokio::spawn(async move {
                 if let Err(e) = purge_nonces(&pool, now).await {
@@ -942,7 +1207,7 @@ impl Store for PostgresStore {
         // A row comes back when the nonce was absent or had expired (and is now renewed);
         // none when a live one exists: a replay. Concurrent callers queue on the key.
         let fresh = query_opt(
-            &*c,
+            &c,
             "INSERT INTO nonces(scope, nonce, expires_at) VALUES ($1, $2, $3)
              ON CONFLICT (scope, nonce) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE nonces.expires_at <= $4
              RETURNING 1",

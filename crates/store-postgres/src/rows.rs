@@ -7,8 +7,10 @@ use tokio_postgres::types::{FromSql, Json};
 use tokio_postgres::Row;
 
 pub const USER_COLS: &str = "id, tenant_id, user_id, account_id, name, created_at";
-pub const APP_COLS: &str = "id, tenant_id, app_id, app_secret, name, bot_enabled, signing_required, scopes, created_at";
-pub const CHAT_COLS: &str = "id, tenant_id, kind, name, owner_kind, owner_id, created_at, dissolved_at, last_position";
+pub const APP_COLS: &str =
+    "id, tenant_id, app_id, app_secret, name, bot_enabled, signing_required, scopes, created_at";
+pub const CHAT_COLS: &str =
+    "id, tenant_id, kind, name, owner_kind, owner_id, created_at, dissolved_at, last_position";
 pub const MEMBER_COLS: &str = "chat_id, member_kind, member_id, role, joined_at";
 
 fn corrupt(what: &str) -> StoreError {
@@ -18,13 +20,19 @@ fn corrupt(what: &str) -> StoreError {
 /// A column, with a type mismatch or a bad JSON document reported as an internal error.
 pub fn get<'a, T: FromSql<'a>>(r: &'a Row, idx: usize) -> StoreResult<T> {
     r.try_get(idx).map_err(|e| {
-        let cause = std::error::Error::source(&e).map(|c| format!(": {c}")).unwrap_or_default();
+        let cause = std::error::Error::source(&e)
+            .map(|c| format!(": {c}"))
+            .unwrap_or_default();
         StoreError::Internal(format!("{e}{cause}"))
     })
 }
 
 pub fn tenant(r: &Row) -> StoreResult<Tenant> {
-    Ok(Tenant { id: TenantId(get(r, 0)?), name: get(r, 1)?, created_at: get(r, 2)? })
+    Ok(Tenant {
+        id: TenantId(get(r, 0)?),
+        name: get(r, 1)?,
+        created_at: get(r, 2)?,
+    })
 }
 
 pub fn user(r: &Row) -> StoreResult<User> {
@@ -56,7 +64,10 @@ pub fn app(r: &Row) -> StoreResult<App> {
 pub fn chat(r: &Row) -> StoreResult<Chat> {
     let kind: &str = get(r, 2)?;
     let owner_kind: &str = get(r, 4)?;
-    let (Some(kind), Some(owner)) = (ChatKind::parse(kind), Actor::from_parts(owner_kind, get(r, 5)?)) else {
+    let (Some(kind), Some(owner)) = (
+        ChatKind::parse(kind),
+        Actor::from_parts(owner_kind, get(r, 5)?),
+    ) else {
         return Err(corrupt("chats.kind"));
     };
     Ok(Chat {
@@ -77,13 +88,20 @@ pub fn member(r: &Row) -> StoreResult<Member> {
     let (Some(actor), Some(role)) = (Actor::from_parts(kind, get(r, 2)?), Role::parse(role)) else {
         return Err(corrupt("chat_members"));
     };
-    Ok(Member { chat: ChatId(get(r, 0)?), actor, role, joined_at: get(r, 4)? })
+    Ok(Member {
+        chat: ChatId(get(r, 0)?),
+        actor,
+        role,
+        joined_at: get(r, 4)?,
+    })
 }
 
 /// Decodes the `doc` column (first in the row).
 pub fn message(r: &Row) -> StoreResult<Message> {
     let doc: Json<Message> = r.try_get(0).map_err(|e| {
-        let cause = std::error::Error::source(&e).map(|c| c.to_string()).unwrap_or_else(|| e.to_string());
+        let cause = std::error::Error::source(&e)
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| e.to_string());
         StoreError::Internal(format!("corrupt message document: {cause}"))
     })?;
     Ok(doc.0)

@@ -43,13 +43,20 @@ impl Drop for TestDatabase {
         // Drop may run inside a runtime that cannot block on a future, so the cleanup gets
         // its own thread and runtime.
         let cleanup = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async {
                 let (client, task) = admin_connect(&admin).await.ok()?;
-                let forced = client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+                let forced = client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await;
                 if forced.is_err() {
                     // Servers before 13 know no FORCE.
-                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\"")).await;
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+                        .await;
                 }
                 drop(client);
                 let _ = task.await;
@@ -64,14 +71,20 @@ impl Drop for TestDatabase {
 pub async fn fresh_database() -> TestDatabase {
     let admin = admin_url().to_string();
     let name = format!("sb_test_{:016x}", rand::random::<u64>());
-    let (client, task) = admin_connect(&admin).await.unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL server: {e}"));
+    let (client, task) = admin_connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL server: {e}"));
     client
         .batch_execute(&format!("CREATE DATABASE \"{name}\""))
         .await
         .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e:?}"));
     drop(client);
     let _ = task.await;
-    TestDatabase { url: with_dbname(&admin, &name), name, admin_url: admin }
+    TestDatabase {
+        url: with_dbname(&admin, &name),
+        name,
+        admin_url: admin,
+    }
 }
 
 /// Creates a new empty database and returns its URL. The database is not dropped
@@ -84,6 +97,16 @@ pub async fn fresh_database_url() -> String {
     url
 }
 
+/// A store on a fresh database, migrated, with the default options. Keep the
+/// [`TestDatabase`] alive as long as the store is used.
+pub async fn fresh_store() -> (crate::PostgresStore, TestDatabase) {
+    let db = fresh_database().await;
+    let store = crate::PostgresStore::connect(crate::PostgresOptions::new(db.url()))
+        .await
+        .unwrap_or_else(|e| panic!("connect to the test database: {e}"));
+    (store, db)
+}
+
 /// Admin URL of the test server, starting the throwaway cluster on first use.
 pub fn admin_url() -> &'static str {
     static SERVER: OnceLock<String> = OnceLock::new();
@@ -93,15 +116,21 @@ pub fn admin_url() -> &'static str {
     })
 }
 
-async fn admin_connect(url: &str) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), String> {
-    let mut config: tokio_postgres::Config = url.parse().map_err(|e| format!("invalid {URL_ENV}: {e}"))?;
+async fn admin_connect(
+    url: &str,
+) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), String> {
+    let mut config: tokio_postgres::Config =
+        url.parse().map_err(|e| format!("invalid {URL_ENV}: {e}"))?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(10));
     }
-    let (client, conn) = tokio::time::timeout(Duration::from_secs(15), config.connect(tokio_postgres::NoTls))
-        .await
-        .map_err(|_| "connect timed out".to_string())?
-        .map_err(|e| format!("{e:?}"))?;
+    let (client, conn) = tokio::time::timeout(
+        Duration::from_secs(15),
+        config.connect(tokio_postgres::NoTls),
+    )
+    .await
+    .map_err(|_| "connect timed out".to_string())?
+    .map_err(|e| format!("{e:?}"))?;
     let task = tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -115,7 +144,9 @@ pub fn with_dbname(url: &str, name: &str) -> String {
             Some(q) => (&url[..q], &url[q..]),
             None => (url, ""),
         };
-        let authority_end = head[scheme_end + 3..].find('/').map_or(head.len(), |i| scheme_end + 3 + i);
+        let authority_end = head[scheme_end + 3..]
+            .find('/')
+            .map_or(head.len(), |i| scheme_end + 3 + i);
         format!("{}/{}{}", &head[..authority_end], name, query)
     } else {
         // Later keys override earlier ones.
@@ -172,7 +203,10 @@ fn as_owner(root: bool, program: &Path) -> Command {
 }
 
 fn run(what: &str, cmd: &mut Command) -> Result<(), String> {
-    let out = cmd.stdin(Stdio::null()).output().map_err(|e| format!("{what}: {e}"))?;
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{what}: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -186,7 +220,8 @@ fn run(what: &str, cmd: &mut Command) -> Result<(), String> {
 }
 
 fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port on 127.0.0.1");
+    let l =
+        std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port on 127.0.0.1");
     l.local_addr().expect("local address").port()
 }
 
@@ -199,18 +234,34 @@ fn start_cluster() -> String {
         )
     };
     let root = is_root();
-    if root && Command::new("id").arg("postgres").stdout(Stdio::null()).stderr(Stdio::null()).status().map_or(true, |s| !s.success()) {
+    if root
+        && Command::new("id")
+            .arg("postgres")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_or(true, |s| !s.success())
+    {
         panic!("running as root, and there is no `postgres` OS user to run the test cluster as: install PostgreSQL (Debian package `postgresql`) or set {URL_ENV}");
     }
 
-    let dir = std::env::temp_dir().join(format!("switchboard-pg-{}-{:08x}", std::process::id(), rand::random::<u32>()));
+    let dir = std::env::temp_dir().join(format!(
+        "switchboard-pg-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("restrict the cluster directory");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .expect("restrict the cluster directory");
     }
     if root {
-        run("chown", Command::new("chown").arg("postgres:postgres").arg(&dir)).unwrap_or_else(|e| panic!("{e}"));
+        run(
+            "chown",
+            Command::new("chown").arg("postgres:postgres").arg(&dir),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     }
     let data = dir.join("data");
     let log = dir.join("server.log");
@@ -223,7 +274,16 @@ fn start_cluster() -> String {
         as_owner(root, &bin.join("initdb"))
             .arg("-D")
             .arg(&data)
-            .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"]),
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ]),
     )
     .unwrap_or_else(|e| panic!("{e}"));
 
@@ -238,19 +298,31 @@ fn start_cluster() -> String {
         );
         let started = run(
             "pg_ctl start",
-            as_owner(root, &bin.join("pg_ctl")).arg("-D").arg(&data).arg("-l").arg(&log).args(["-w", "-t", "60", "-o", &server_opts, "start"]),
+            as_owner(root, &bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(&data)
+                .arg("-l")
+                .arg(&log)
+                .args(["-w", "-t", "60", "-o", &server_opts, "start"]),
         );
         match started {
             Ok(()) => return format!("postgres://postgres@127.0.0.1:{port}/postgres"),
-            Err(e) => last_err = format!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default()),
+            Err(e) => {
+                last_err = format!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default())
+            }
         }
     }
-    panic!("could not start the throwaway PostgreSQL cluster in {}:\n{last_err}", dir.display());
+    panic!(
+        "could not start the throwaway PostgreSQL cluster in {}:\n{last_err}",
+        dir.display()
+    );
 }
 
 /// A detached shell loop that waits for this process to exit, then stops the cluster and
 /// deletes its directory. Its own process group keeps it alive through a Ctrl-C or a
 /// group kill aimed at the test run, which is exactly when it has work to do.
+// Never waited for: it outlives this process by design, and is reaped by whoever inherits it.
+#[allow(clippy::zombie_processes)]
 fn spawn_watchdog(root: bool, pg_ctl: &Path, data: &Path, dir: &Path) {
     use std::os::unix::process::CommandExt;
     const SCRIPT: &str = r#"parent=$1; pg_ctl=$2; data=$3; dir=$4; shift 4
@@ -258,10 +330,19 @@ while kill -0 "$parent" 2>/dev/null; do sleep 1; done
 if [ -f "$data/postmaster.pid" ]; then "$@" "$pg_ctl" -D "$data" -m immediate -w -t 30 stop; fi
 rm -rf "$dir""#;
     let mut cmd = Command::new("sh");
-    cmd.args(["-c", SCRIPT, "sb-pg-watchdog"]).arg(std::process::id().to_string()).arg(pg_ctl).arg(data).arg(dir);
+    cmd.args(["-c", SCRIPT, "sb-pg-watchdog"])
+        .arg(std::process::id().to_string())
+        .arg(pg_ctl)
+        .arg(data)
+        .arg(dir);
     if root {
         cmd.args(["runuser", "-u", "postgres", "--"]);
     }
-    cmd.current_dir("/").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
-    cmd.spawn().unwrap_or_else(|e| panic!("start the cluster watchdog: {e}"));
+    cmd.current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("start the cluster watchdog: {e}"));
 }

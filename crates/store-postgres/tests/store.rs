@@ -14,8 +14,13 @@ use switchboard_store_postgres::{migrate, PostgresOptions, PostgresStore};
 
 async fn postgres() -> TestStore {
     let db = testing::fresh_database().await;
-    let store = PostgresStore::connect(PostgresOptions::new(db.url())).await.unwrap();
-    TestStore { store: Arc::new(store), guard: Box::new(db) }
+    let store = PostgresStore::connect(PostgresOptions::new(db.url()))
+        .await
+        .unwrap();
+    TestStore {
+        store: Arc::new(store),
+        guard: Box::new(db),
+    }
 }
 
 switchboard_core::store_conformance!(postgres);
@@ -23,15 +28,33 @@ switchboard_core::store_conformance!(postgres);
 /// Two stores with their own pools on one database: two server processes, as far as the
 /// database can tell. Connected concurrently, so their migrations race too.
 async fn two_nodes(db: &TestDatabase) -> (Arc<PostgresStore>, Arc<PostgresStore>) {
-    let opts = PostgresOptions { pool_size: 4, ..PostgresOptions::new(db.url()) };
-    let (a, b) = tokio::join!(PostgresStore::connect(opts.clone()), PostgresStore::connect(opts));
+    let opts = PostgresOptions {
+        pool_size: 4,
+        ..PostgresOptions::new(db.url())
+    };
+    let (a, b) = tokio::join!(
+        PostgresStore::connect(opts.clone()),
+        PostgresStore::connect(opts)
+    );
     (Arc::new(a.unwrap()), Arc::new(b.unwrap()))
 }
 
 async fn group(store: &dyn Store) -> (TenantId, ChatId, UserId) {
-    let t = store.create_tenant(NewTenant { name: "T".into(), created_at: 1 }).await.unwrap();
+    let t = store
+        .create_tenant(NewTenant {
+            name: "T".into(),
+            created_at: 1,
+        })
+        .await
+        .unwrap();
     let u = store
-        .create_user(NewUser { tenant: t.id, user_id: "u".into(), account_id: "u".into(), name: "U".into(), created_at: 1 })
+        .create_user(NewUser {
+            tenant: t.id,
+            user_id: "u".into(),
+            account_id: "u".into(),
+            name: "U".into(),
+            created_at: 1,
+        })
         .await
         .unwrap();
     let c = store
@@ -49,7 +72,15 @@ async fn group(store: &dyn Store) -> (TenantId, ChatId, UserId) {
 }
 
 fn everything(chat: ChatId) -> MessageRange {
-    MessageRange { chat, after_position: 0, before_position: None, since_ms: None, until_ms: None, limit: 100_000, descending: false }
+    MessageRange {
+        chat,
+        after_position: 0,
+        before_position: None,
+        since_ms: None,
+        until_ms: None,
+        limit: 100_000,
+        descending: false,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,7 +98,16 @@ async fn two_nodes_share_one_gapless_timeline() {
             for i in 0..EACH {
                 // Clocks that disagree between nodes must not break created_at monotony.
                 let at = 1_000_000 + i * 10 - (s as i64) * 25;
-                let m = node.append_message(new_text(tenant, chat, Actor::User(user), &format!("{s}-{i}"), at)).await.unwrap();
+                let m = node
+                    .append_message(new_text(
+                        tenant,
+                        chat,
+                        Actor::User(user),
+                        &format!("{s}-{i}"),
+                        at,
+                    ))
+                    .await
+                    .unwrap();
                 assert!(m.created);
                 got.push(m.message.position().unwrap());
             }
@@ -77,18 +117,33 @@ async fn two_nodes_share_one_gapless_timeline() {
     let mut all = Vec::new();
     for t in tasks {
         let got = t.await.unwrap();
-        assert!(got.windows(2).all(|w| w[0] < w[1]), "each sender sees its own messages in order");
+        assert!(
+            got.windows(2).all(|w| w[0] < w[1]),
+            "each sender sees its own messages in order"
+        );
         all.extend(got);
     }
     all.sort_unstable();
     let n = SENDERS as i64 * EACH;
-    assert_eq!(all, (1..=n).collect::<Vec<_>>(), "positions are exactly 1..={n}");
+    assert_eq!(
+        all,
+        (1..=n).collect::<Vec<_>>(),
+        "positions are exactly 1..={n}"
+    );
     for node in [&a, &b] {
         assert_eq!(node.get_chat(chat).await.unwrap().unwrap().last_position, n);
         let listed = node.list_messages(everything(chat)).await.unwrap();
         assert_eq!(listed.len() as i64, n);
-        assert!(listed.iter().enumerate().all(|(i, m)| m.position() == Some(i as i64 + 1)));
-        assert!(listed.windows(2).all(|w| w[0].created_at <= w[1].created_at), "created_at is monotone along positions");
+        assert!(listed
+            .iter()
+            .enumerate()
+            .all(|(i, m)| m.position() == Some(i as i64 + 1)));
+        assert!(
+            listed
+                .windows(2)
+                .all(|w| w[0].created_at <= w[1].created_at),
+            "created_at is monotone along positions"
+        );
     }
 }
 
@@ -97,17 +152,36 @@ async fn a_nonce_remembered_on_one_node_is_a_replay_on_the_other() {
     let db = testing::fresh_database().await;
     let (a, b) = two_nodes(&db).await;
     assert!(a.remember_nonce("app1", "n1", 1_000, 0).await.unwrap());
-    assert!(!b.remember_nonce("app1", "n1", 1_000, 500).await.unwrap(), "replay through the other node");
-    assert!(!a.remember_nonce("app1", "n1", 1_000, 999).await.unwrap(), "replay through the same node");
-    assert!(b.remember_nonce("app2", "n1", 1_000, 500).await.unwrap(), "scoped per app");
-    assert!(b.remember_nonce("app1", "n1", 5_000, 1_000).await.unwrap(), "expired: may be reused");
-    assert!(!a.remember_nonce("app1", "n1", 5_000, 1_001).await.unwrap(), "and is then live again");
+    assert!(
+        !b.remember_nonce("app1", "n1", 1_000, 500).await.unwrap(),
+        "replay through the other node"
+    );
+    assert!(
+        !a.remember_nonce("app1", "n1", 1_000, 999).await.unwrap(),
+        "replay through the same node"
+    );
+    assert!(
+        b.remember_nonce("app2", "n1", 1_000, 500).await.unwrap(),
+        "scoped per app"
+    );
+    assert!(
+        b.remember_nonce("app1", "n1", 5_000, 1_000).await.unwrap(),
+        "expired: may be reused"
+    );
+    assert!(
+        !a.remember_nonce("app1", "n1", 5_000, 1_001).await.unwrap(),
+        "and is then live again"
+    );
 
     // Many nodes racing on one nonce: exactly one wins.
     let mut tasks = Vec::new();
     for i in 0..16 {
         let node = if i % 2 == 0 { a.clone() } else { b.clone() };
-        tasks.push(tokio::spawn(async move { node.remember_nonce("app3", "race", 10_000, 1).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            node.remember_nonce("app3", "race", 10_000, 1)
+                .await
+                .unwrap()
+        }));
     }
     let mut winners = 0;
     for t in tasks {
@@ -119,19 +193,36 @@ async fn a_nonce_remembered_on_one_node_is_a_replay_on_the_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_nonces_are_purged() {
     let db = testing::fresh_database().await;
-    let store = PostgresStore::connect(PostgresOptions::new(db.url())).await.unwrap();
+    let store = PostgresStore::connect(PostgresOptions::new(db.url()))
+        .await
+        .unwrap();
     for i in 0..5 {
-        assert!(store.remember_nonce("app", &format!("old{i}"), 10, 0).await.unwrap());
+        assert!(store
+            .remember_nonce("app", &format!("old{i}"), 10, 0)
+            .await
+            .unwrap());
     }
     assert!(store.remember_nonce("app", "live", 1_000, 0).await.unwrap());
     assert_eq!(store.purge_expired_nonces(100).await.unwrap(), 5);
     assert_eq!(store.purge_expired_nonces(100).await.unwrap(), 0);
-    assert!(!store.remember_nonce("app", "live", 1_000, 100).await.unwrap(), "live nonces survive a purge");
+    assert!(
+        !store
+            .remember_nonce("app", "live", 1_000, 100)
+            .await
+            .unwrap(),
+        "live nonces survive a purge"
+    );
     // The opportunistic purge runs every few hundred calls without disturbing answers.
     for i in 0..600 {
-        assert!(store.remember_nonce("bulk", &format!("n{i}"), 150, 100).await.unwrap());
+        assert!(store
+            .remember_nonce("bulk", &format!("n{i}"), 150, 100)
+            .await
+            .unwrap());
     }
-    assert!(!store.remember_nonce("app", "live", 1_000, 200).await.unwrap());
+    assert!(!store
+        .remember_nonce("app", "live", 1_000, 200)
+        .await
+        .unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,7 +247,10 @@ async fn idempotent_sends_racing_across_nodes_append_once() {
         ids.push(r.message.id);
     }
     assert_eq!(created, 1, "exactly one send appends");
-    assert!(ids.iter().all(|id| *id == ids[0]), "every racer gets the one message");
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "every racer gets the one message"
+    );
     assert_eq!(b.get_chat(chat).await.unwrap().unwrap().last_position, 1);
 }
 
@@ -180,9 +274,17 @@ async fn concurrent_migrations_apply_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documents_round_trip_exactly() {
     let db = testing::fresh_database().await;
-    let store = PostgresStore::connect(PostgresOptions::new(db.url())).await.unwrap();
+    let store = PostgresStore::connect(PostgresOptions::new(db.url()))
+        .await
+        .unwrap();
     let (tenant, chat, user) = group(&store).await;
-    let mut new = new_text(tenant, chat, Actor::User(user), "nul \u{0} and emoji \u{1F600}", 5);
+    let mut new = new_text(
+        tenant,
+        chat,
+        Actor::User(user),
+        "nul \u{0} and emoji \u{1F600}",
+        5,
+    );
     new.content.data = serde_json::json!({ "text": "a\u{0}b", "n": 1.5, "big": u64::MAX, "neg": -3, "nested": [{ "k": null }] });
     new.extra.sub_type = Some(7);
     new.client_msg_id = Some("cid".into());
@@ -208,7 +310,9 @@ async fn documents_round_trip_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_ids_are_absent_not_errors() {
     let db = testing::fresh_database().await;
-    let store = PostgresStore::connect(PostgresOptions::new(db.url())).await.unwrap();
+    let store = PostgresStore::connect(PostgresOptions::new(db.url()))
+        .await
+        .unwrap();
     let far = MessageId::timeline(ChatId(MAX_CHAT_ID), MAX_POSITION).unwrap();
     assert_eq!(store.get_message(far).await.unwrap(), None);
     assert!(store.list_children(far).await.unwrap().is_empty());
@@ -228,8 +332,15 @@ async fn an_unreachable_server_is_unavailable_at_once() {
         l.local_addr().unwrap().port()
     };
     let started = Instant::now();
-    let r = PostgresStore::connect(PostgresOptions::new(format!("postgres://postgres@127.0.0.1:{port}/x"))).await;
-    assert!(matches!(r, Err(StoreError::Unavailable(_))), "{:?}", r.err());
+    let r = PostgresStore::connect(PostgresOptions::new(format!(
+        "postgres://postgres@127.0.0.1:{port}/x"
+    )))
+    .await;
+    assert!(
+        matches!(r, Err(StoreError::Unavailable(_))),
+        "{:?}",
+        r.err()
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
     let r = migrate(&format!("postgres://postgres@127.0.0.1:{port}/x")).await;
     assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
@@ -246,11 +357,22 @@ async fn a_silent_server_cannot_hang_the_caller() {
             held.push(s);
         }
     });
-    let opts = PostgresOptions { connect_timeout: Duration::from_millis(500), ..PostgresOptions::new(format!("postgres://postgres@127.0.0.1:{port}/x")) };
+    let opts = PostgresOptions {
+        connect_timeout: Duration::from_millis(500),
+        ..PostgresOptions::new(format!("postgres://postgres@127.0.0.1:{port}/x"))
+    };
     let started = Instant::now();
     let r = PostgresStore::connect(opts).await;
-    assert!(matches!(r, Err(StoreError::Unavailable(_))), "{:?}", r.err());
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        matches!(r, Err(StoreError::Unavailable(_))),
+        "{:?}",
+        r.err()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     hold.abort();
 }
 
@@ -267,15 +389,23 @@ async fn an_exhausted_pool_and_a_stuck_lock_fail_fast_and_leave_no_gap() {
     let (tenant, chat, user) = group(&*store).await;
 
     // Another session holds the chat's row lock, as a stuck writer on another node would.
-    let (mut blocker, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls).await.unwrap();
+    let (mut blocker, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
     let tx = blocker.transaction().await.unwrap();
-    tx.execute("SELECT 1 FROM chats WHERE id = $1 FOR UPDATE", &[&chat.0]).await.unwrap();
+    tx.execute("SELECT 1 FROM chats WHERE id = $1 FOR UPDATE", &[&chat.0])
+        .await
+        .unwrap();
 
     let started = Instant::now();
     let stuck = {
         let store = store.clone();
-        tokio::spawn(async move { store.append_message(new_text(tenant, chat, Actor::User(user), "x", 1)).await })
+        tokio::spawn(async move {
+            store
+                .append_message(new_text(tenant, chat, Actor::User(user), "x", 1))
+                .await
+        })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
     // The only connection is taken by the stuck append.
@@ -283,22 +413,53 @@ async fn an_exhausted_pool_and_a_stuck_lock_fail_fast_and_leave_no_gap() {
     assert!(matches!(e, Err(StoreError::Unavailable(_))), "{e:?}");
     let e = stuck.await.unwrap();
     assert!(matches!(e, Err(StoreError::Unavailable(_))), "{e:?}");
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 
     tx.rollback().await.unwrap();
-    let m = store.append_message(new_text(tenant, chat, Actor::User(user), "y", 2)).await.unwrap();
-    assert_eq!(m.message.position(), Some(1), "the timed-out append left no gap");
+    let m = store
+        .append_message(new_text(tenant, chat, Actor::User(user), "y", 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        m.message.position(),
+        Some(1),
+        "the timed-out append left no gap"
+    );
     let e = store.dissolve_chat(chat, 3).await.unwrap();
     assert_eq!(e.last_position, 1);
-    let e = store.append_message(new_text(tenant, chat, Actor::User(user), "z", 4)).await;
-    assert!(matches!(e, Err(StoreError::Conflict(Conflict::ChatDissolved))), "{e:?}");
+    let e = store
+        .append_message(new_text(tenant, chat, Actor::User(user), "z", 4))
+        .await;
+    assert!(
+        matches!(e, Err(StoreError::Conflict(Conflict::ChatDissolved))),
+        "{e:?}"
+    );
 }
 
 #[test]
 fn database_urls_are_rewritten_per_test() {
-    assert_eq!(testing::with_dbname("postgres://postgres@127.0.0.1:5432/postgres", "x"), "postgres://postgres@127.0.0.1:5432/x");
-    assert_eq!(testing::with_dbname("postgres://u:p@h/db?sslmode=disable", "x"), "postgres://u:p@h/x?sslmode=disable");
-    assert_eq!(testing::with_dbname("postgresql://h:1", "x"), "postgresql://h:1/x");
-    assert_eq!(testing::with_dbname("postgres://h?connect_timeout=3", "x"), "postgres://h/x?connect_timeout=3");
-    assert_eq!(testing::with_dbname("host=/tmp user=postgres", "x"), "host=/tmp user=postgres dbname=x");
+    assert_eq!(
+        testing::with_dbname("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+        "postgres://postgres@127.0.0.1:5432/x"
+    );
+    assert_eq!(
+        testing::with_dbname("postgres://u:p@h/db?sslmode=disable", "x"),
+        "postgres://u:p@h/x?sslmode=disable"
+    );
+    assert_eq!(
+        testing::with_dbname("postgresql://h:1", "x"),
+        "postgresql://h:1/x"
+    );
+    assert_eq!(
+        testing::with_dbname("postgres://h?connect_timeout=3", "x"),
+        "postgres://h/x?connect_timeout=3"
+    );
+    assert_eq!(
+        testing::with_dbname("host=/tmp user=postgres", "x"),
+        "host=/tmp user=postgres dbname=x"
+    );
 }
