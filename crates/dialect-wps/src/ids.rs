@@ -5,11 +5,14 @@
 //! - message `id`: 16 base62 characters, like the seed's `Q3iOi5TYS6tBSgS1`, reversible.
 //! - user `id`: the user's tenant-wide `user_id`.
 //! - `spid` (an app's service principal id): a decimal string distinct from `app_id`.
+//! - history `page_token`: 16 base62 characters naming a chat and the last position served,
+//!   so a token is opaque, tamper-evident and only valid for the chat it came from.
 
 use switchboard_core::ids::{decode_base62_16, encode_base62_16, AppId, ChatId, MessageId, TenantId};
 
 const MSG_DOMAIN: u32 = 0x5750_5301;
 const SPID_BASE: i64 = 100_000_000_000;
+const PAGE_DOMAIN: u32 = 0x5750_5302;
 
 pub fn company_id(t: TenantId) -> String {
     t.0.to_string()
@@ -43,6 +46,17 @@ pub fn parse_spid(s: &str) -> Option<AppId> {
     parse_decimal(s).and_then(|v| v.checked_sub(SPID_BASE)).filter(|v| *v > 0).map(AppId)
 }
 
+/// The history cursor after `position` in `chat`.
+pub fn page_token(chat: ChatId, position: i64) -> String {
+    encode_base62_16(((chat.0 as u64) << 32) | (position as u64 & 0xFFFF_FFFF), PAGE_DOMAIN)
+}
+
+/// The position a [`page_token`] continues after; `None` if malformed or minted for another chat.
+pub fn parse_page_token(s: &str, chat: ChatId) -> Option<i64> {
+    let v = decode_base62_16(s, PAGE_DOMAIN)?;
+    ((v >> 32) as i64 == chat.0).then_some((v & 0xFFFF_FFFF) as i64)
+}
+
 /// A positive decimal without sign, leading zeros or padding.
 fn parse_decimal(s: &str) -> Option<i64> {
     if s.is_empty() || s.len() > 18 || !s.bytes().all(|b| b.is_ascii_digit()) || s.starts_with('0') {
@@ -68,5 +82,10 @@ mod tests {
         assert_eq!(parse_spid(&spid(AppId(3))), Some(AppId(3)));
         assert_eq!(parse_spid("5"), None);
         assert_eq!(parse_company_id("648112656"), Some(TenantId(648112656)));
+        let t = page_token(ChatId(9), 40);
+        assert_eq!(parse_page_token(&t, ChatId(9)), Some(40));
+        assert_eq!(parse_page_token(&t, ChatId(10)), None, "another chat's cursor");
+        assert_eq!(parse_page_token("garbage", ChatId(9)), None);
+        assert_ne!(t, message_id(MessageId::timeline(ChatId(9), 40).unwrap()), "cursors are not message ids");
     }
 }

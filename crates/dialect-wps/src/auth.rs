@@ -1,0 +1,255 @@
+//! Authentication: the `/oauth2/token` grant, the gate every `/v7` route sits behind
+//! (Bearer token, KSO-1 signature, scope, rate limit), and the [`WpsApp`] principal it
+//! yields to handlers.
+
+use crate::error::{code, WResult, WpsError};
+use crate::kso;
+use crate::WpsState;
+use axum::body::Body;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::{Form, Json};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use switchboard_core::auth::{ct_eq, mint_token, parse_token, verify_token_mac, TokenKind};
+use switchboard_core::error::Error;
+use switchboard_core::ids::AppId;
+use switchboard_core::model::App;
+
+/// Scope the message calls need (get, history, send, reply, recall, update).
+pub const MESSAGE_SCOPE: &str = "kso.chat_message.readwrite";
+/// Scope the chat and member calls need.
+pub const CHAT_SCOPE: &str = "kso.chat.readwrite";
+
+/// The authenticated caller: always an app (the WPS server API has no user tokens here).
+#[derive(Debug, Clone)]
+pub struct WpsApp(pub App);
+
+impl<S: Send + Sync> FromRequestParts<S> for WpsApp {
+    type Rejection = WpsError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // Only routes behind `authenticate` use this extractor, so absence is a wiring bug.
+        parts.extensions.get::<WpsApp>().cloned().ok_or_else(|| {
+            tracing::error!("wps route without the authentication gate");
+            WpsError::new(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL, "internal error")
+        })
+    }
+}
+
+/// What one group of routes requires.
+#[derive(Clone)]
+pub(crate) struct Gate {
+    pub state: WpsState,
+    pub scope: &'static str,
+}
+
+/// The token request: `application/x-www-form-urlencoded`.
+#[derive(Deserialize)]
+pub(crate) struct TokenForm {
+    grant_type: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// `POST /oauth2/token` (client_credentials).
+/// <https://open.wps.cn/documents/app-integration-dev/wps365/server/certification-authorization/get-token/isvapp-app-access-token.html>
+///
+/// Tokens are stateless (HMAC over app and issue time, keyed by the app secret), so any node
+/// sharing the database accepts them and rotating the secret revokes them all.
+pub(crate) async fn token(State(s): State<WpsState>, form: Result<Form<TokenForm>, FormRejection>) -> WResult<Response> {
+    let Form(f) = form.map_err(|e| match e {
+        FormRejection::InvalidFormContentType(_) => WpsError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/x-www-form-urlencoded",
+        ),
+        FormRejection::BytesRejection(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+        other => WpsError::invalid(other.body_text()),
+    })?;
+    match f.grant_type.as_deref() {
+        Some("client_credentials") => {}
+        None | Some("") => return Err(WpsError::invalid("grant_type is required")),
+        Some(other) => return Err(WpsError::invalid(format!("unsupported grant_type {other:?}: use client_credentials"))),
+    }
+    let id = f.client_id.filter(|v| !v.is_empty()).ok_or_else(|| WpsError::invalid("client_id is required"))?;
+    let secret = f.client_secret.filter(|v| !v.is_empty()).ok_or_else(|| WpsError::invalid("client_secret is required"))?;
+    let bad_client = || WpsError::unauthorized(code::CLIENT_INVALID, "invalid client_id or client_secret");
+    let app = match s.core.app_by_public_id(&id).await {
+        Ok(a) => a,
+        Err(Error::NotFound(_)) => return Err(bad_client()),
+        Err(e) => return Err(e.into()),
+    };
+    if !app.app_secret.matches(&secret) {
+        return Err(bad_client());
+    }
+    let token = mint_token(&app, TokenKind::WpsAccess, s.core.clock().now_secs());
+    let body = json!({ "access_token": token, "expires_in": s.config.token_ttl_secs, "token_type": "bearer" });
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+}
+
+fn too_large() -> WpsError {
+    WpsError::new(StatusCode::PAYLOAD_TOO_LARGE, code::BODY_TOO_LARGE, "request body too large")
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> WResult<Option<&'a str>> {
+    match h.get(name) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(Some).map_err(|_| WpsError::invalid(format!("header {name} is not visible ASCII"))),
+    }
+}
+
+/// The gate in front of every `/v7` route: Bearer token, then KSO-1 (unless the app has
+/// signing switched off), then the route's scope, then the per-app rate limit. The body is
+/// buffered here (it is part of the signature) and handed on unchanged.
+pub(crate) async fn authenticate(State(g): State<Gate>, req: Request, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let bytes = match Bytes::from_request(Request::from_parts(parts.clone(), body), &()).await {
+        Ok(b) => b,
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => return too_large().into_response(),
+        Err(r) => return WpsError::invalid(r.body_text()).into_response(),
+    };
+    match check(&g, &parts, &bytes).await {
+        Ok(app) => {
+            parts.extensions.insert(WpsApp(app));
+            next.run(Request::from_parts(parts, Body::from(bytes))).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn check(g: &Gate, parts: &Parts, body: &[u8]) -> WResult<App> {
+    let s = &g.state;
+    let app = bearer(s, &parts.headers).await?;
+    if app.signing_required {
+        verify_signature(s, &app, parts, body)?;
+    }
+    if !app.has_scope(g.scope) {
+        return Err(WpsError::new(StatusCode::FORBIDDEN, code::SCOPE_MISSING, format!("the app lacks the scope {}", g.scope)));
+    }
+    if !s.limiter.allow(app.id, s.core.now_ms()) {
+        return Err(WpsError::new(StatusCode::TOO_MANY_REQUESTS, code::RATE_LIMITED, "too many requests, slow down"));
+    }
+    Ok(app)
+}
+
+async fn bearer(s: &WpsState, h: &HeaderMap) -> WResult<App> {
+    let missing = || WpsError::unauthorized(code::TOKEN_MISSING, "missing Authorization: Bearer {access_token}");
+    let invalid = || WpsError::unauthorized(code::TOKEN_INVALID, "invalid access token");
+    let value = header_str(h, header::AUTHORIZATION.as_str())?.ok_or_else(missing)?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(missing)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(missing());
+    }
+    let token = token.trim();
+    let claims = parse_token(token).filter(|c| c.kind == TokenKind::WpsAccess).ok_or_else(invalid)?;
+    let app = match s.core.app_by_id(claims.app).await {
+        Ok(a) => a,
+        Err(Error::NotFound(_)) => return Err(invalid()),
+        Err(e) => return Err(e.into()),
+    };
+    if !verify_token_mac(token, &app) {
+        return Err(invalid());
+    }
+    let now = s.core.clock().now_secs();
+    if claims.issued_at > now + s.config.signature_skew_secs as i64 {
+        return Err(invalid());
+    }
+    if now - claims.issued_at >= s.config.token_ttl_secs as i64 {
+        return Err(WpsError::unauthorized(code::TOKEN_EXPIRED, "access token expired, fetch a new one"));
+    }
+    Ok(app)
+}
+
+fn verify_signature(s: &WpsState, app: &App, parts: &Parts, body: &[u8]) -> WResult<()> {
+    let h = &parts.headers;
+    let date = header_str(h, kso::DATE_HEADER)?;
+    let auth = header_str(h, kso::AUTH_HEADER)?;
+    let (date, auth) = match (date, auth) {
+        (Some(d), Some(a)) => (d, a),
+        (None, _) => return Err(WpsError::unauthorized(code::SIGNATURE_MISSING, "missing X-Kso-Date header")),
+        (_, None) => return Err(WpsError::unauthorized(code::SIGNATURE_MISSING, "missing X-Kso-Authorization header")),
+    };
+    let bad = |why: &str| WpsError::unauthorized(code::SIGNATURE_INVALID, format!("invalid KSO-1 signature: {why}"));
+    let (ak, presented) = kso::parse_authorization(auth).ok_or_else(|| bad("expected \"KSO-1 <app_id>:<signature>\""))?;
+    if ak != app.app_id {
+        return Err(bad("the access key is not the token's app"));
+    }
+    let when = kso::parse_date(date)
+        .ok_or_else(|| WpsError::unauthorized(code::DATE_INVALID, "X-Kso-Date must be an RFC 1123 date such as \"Wed, 23 Jan 2013 06:43:08 GMT\""))?;
+    let now = s.core.clock().now_secs();
+    if (now - when).abs() > s.config.signature_skew_secs as i64 {
+        return Err(WpsError::unauthorized(code::DATE_INVALID, "X-Kso-Date is outside the accepted window; check the client clock"));
+    }
+    let content_type = header_str(h, header::CONTENT_TYPE.as_str())?.unwrap_or("");
+    let uri = parts.extensions.get::<OriginalUri>().map(|o| &o.0).unwrap_or(&parts.uri);
+    let target = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let method = parts.method.as_str();
+    let secret = app.app_secret.expose();
+    let matches = |signed: &str| ct_eq(kso::signature(secret, method, signed, content_type, date, body).as_bytes(), presented.as_bytes());
+    // The vendor signs without the gateway prefix; a client that signed the full path is
+    // accepted too, since it proves the same secret.
+    let unprefixed = kso::signed_uri(target);
+    if matches(unprefixed) || (unprefixed != target && matches(target)) {
+        Ok(())
+    } else {
+        Err(bad("mismatch"))
+    }
+}
+
+/// A per-app token bucket, in memory on each node (N nodes admit up to N times the rate).
+pub(crate) struct RateLimiter {
+    per_sec: u32,
+    burst: u32,
+    buckets: Mutex<HashMap<AppId, (f64, i64)>>,
+}
+
+impl RateLimiter {
+    pub fn new(per_sec: u32, burst: u32) -> Self {
+        RateLimiter { per_sec, burst: burst.max(1), buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// Takes one token for `app` at `now_ms`; false when the bucket is empty.
+    pub fn allow(&self, app: AppId, now_ms: i64) -> bool {
+        if self.per_sec == 0 {
+            return true;
+        }
+        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, last) = map.entry(app).or_insert((self.burst as f64, now_ms));
+        let elapsed = (now_ms - *last).max(0) as f64 / 1000.0;
+        *tokens = (*tokens + elapsed * self.per_sec as f64).min(self.burst as f64);
+        *last = now_ms.max(*last);
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_refills_with_time() {
+        let l = RateLimiter::new(2, 3);
+        let a = AppId(1);
+        assert!((0..3).all(|_| l.allow(a, 1000)));
+        assert!(!l.allow(a, 1000));
+        assert!(l.allow(AppId(2), 1000), "buckets are per app");
+        assert!(l.allow(a, 1500), "half a second buys one request at 2/s");
+        assert!(!l.allow(a, 1500));
+        assert!((0..3).all(|_| l.allow(a, 60_000)));
+        assert!(!l.allow(a, 60_000), "never more than the burst");
+        let off = RateLimiter::new(0, 0);
+        assert!((0..1000).all(|_| off.allow(a, 0)));
+    }
+}

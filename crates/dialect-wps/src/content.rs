@@ -1,0 +1,648 @@
+//! WPS message content <-> canonical content (`switchboard_core::content`).
+//!
+//! Incoming content is validated against the WPS schema of its type, converted to the
+//! canonical `data`, and kept verbatim in `original` (format [`FORMAT`]) so that WPS clients
+//! read back exactly what they sent. Content sent through another face is rendered from
+//! the canonical `data`.
+//!
+//! Schemas: <https://open.wps.cn/documents/app-integration-dev/wps365/server/im/message/message-content-description.html>
+
+use crate::error::{code, WResult, WpsError};
+use crate::ids;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use switchboard_core::content::{self as canon, CardData, LocationData, MediaData, MergeForwardData, Node, OpaqueData, RichTextData, TextData};
+use switchboard_core::ids::MessageId;
+use switchboard_core::model::{Content, MessageType, OriginalContent};
+
+/// The `original.format` tag of content received through this dialect.
+pub const FORMAT: &str = "wps";
+
+/// The types `messages/create` accepts.
+pub const SENDABLE: [MessageType; 7] = [
+    MessageType::Text,
+    MessageType::RichText,
+    MessageType::Image,
+    MessageType::File,
+    MessageType::Audio,
+    MessageType::Video,
+    MessageType::Card,
+];
+
+/// The types a reply may have (reply API).
+pub const REPLYABLE: [MessageType; 3] = [MessageType::Text, MessageType::RichText, MessageType::Image];
+
+/// A mention as it arrives, in the request's `mentions[]` or inside rich text.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WireMention {
+    /// The index that `<at id="N">` in the text refers to.
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub identity: Option<WireIdentity>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct WireIdentity {
+    #[serde(default)]
+    pub company_id: String,
+    #[serde(default)]
+    pub id: String,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// Converted incoming content.
+#[derive(Debug)]
+pub struct Incoming {
+    pub content: Content,
+    /// Mentions found in rich-text elements, keyed after the request's own.
+    pub inline_mentions: Vec<WireMention>,
+}
+
+/// Parses a message `type` this dialect knows for sending.
+pub fn sendable_type(s: &str) -> WResult<MessageType> {
+    MessageType::parse(s)
+        .filter(|t| SENDABLE.contains(t))
+        .ok_or_else(|| WpsError::invalid(format!("type must be one of text, rich_text, image, file, audio, video, card; not {s:?}")))
+}
+
+fn bad(msg: impl Into<String>) -> WpsError {
+    WpsError::invalid(msg)
+}
+
+fn object<'a>(v: &'a Value, what: &str) -> WResult<&'a Map<String, Value>> {
+    v.as_object().ok_or_else(|| bad(format!("{what} must be an object")))
+}
+
+fn string(m: &Map<String, Value>, what: &str, key: &str, required: bool) -> WResult<String> {
+    match m.get(key) {
+        None | Some(Value::Null) if !required => Ok(String::new()),
+        Some(Value::String(s)) if !(required && s.is_empty()) => Ok(s.clone()),
+        _ if required => Err(bad(format!("{what}.{key} is required and must be a non-empty string"))),
+        _ => Err(bad(format!("{what}.{key} must be a string"))),
+    }
+}
+
+fn int(m: &Map<String, Value>, what: &str, key: &str) -> WResult<Option<i64>> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_i64().filter(|n| *n >= 0).map(Some).ok_or_else(|| bad(format!("{what}.{key} must be a non-negative integer"))),
+    }
+}
+
+fn put_str(extra: &mut Map<String, Value>, key: &str, v: String) {
+    if !v.is_empty() {
+        extra.insert(key.into(), Value::String(v));
+    }
+}
+
+fn put_int(extra: &mut Map<String, Value>, key: &str, v: Option<i64>) {
+    if let Some(n) = v {
+        extra.insert(key.into(), json!(n));
+    }
+}
+
+/// Converts a WPS `content` object of type `kind`. `taken` are the request's mention ids,
+/// which rich-text mentions must not reuse; `max_chars` bounds text and rich text.
+pub fn incoming(kind: MessageType, content: &Value, taken: &[String], max_chars: usize) -> WResult<Incoming> {
+    let outer = object(content, "content")?;
+    let name = kind.as_str();
+    if outer.len() != 1 || !outer.contains_key(name) {
+        return Err(bad(format!("content must hold exactly one key, \"{name}\", matching type")));
+    }
+    let body = object(&outer[name], &format!("content.{name}"))?;
+    let what = format!("content.{name}");
+    let mut inline_mentions = Vec::new();
+    let data = match kind {
+        MessageType::Text => {
+            let text = string(body, &what, "content", true)?;
+            let markdown = match string(body, &what, "type", false)?.as_str() {
+                "" | "plain" => false,
+                "markdown" => true,
+                other => return Err(bad(format!("{what}.type must be plain or markdown, not {other:?}"))),
+            };
+            serde_json::to_value(TextData { text, markdown }).expect("serialisable")
+        }
+        MessageType::RichText => {
+            let (data, found) = rich_text_in(body, taken)?;
+            inline_mentions = found;
+            serde_json::to_value(data).expect("serialisable")
+        }
+        MessageType::Image => {
+            let mut extra = Map::new();
+            put_str(&mut extra, "thumbnail_type", string(body, &what, "thumbnail_type", false)?);
+            media(MediaData {
+                key: string(body, &what, "storage_key", true)?,
+                name: string(body, &what, "name", false)?,
+                format: string(body, &what, "type", false)?,
+                size: int(body, &what, "size")?,
+                width: int(body, &what, "width")?,
+                height: int(body, &what, "height")?,
+                cover_key: string(body, &what, "thumbnail_storage_key", false)?,
+                extra,
+                ..MediaData::default()
+            })
+        }
+        MessageType::File => {
+            match string(body, &what, "type", true)?.as_str() {
+                "local" => {}
+                "cloud" => return Err(bad("cloud files cannot be sent; send a local file (type \"local\")")),
+                other => return Err(bad(format!("{what}.type must be local, not {other:?}"))),
+            }
+            let local = object(body.get("local").unwrap_or(&Value::Null), &format!("{what}.local"))?;
+            let lw = format!("{what}.local");
+            media(MediaData {
+                key: string(local, &lw, "storage_key", true)?,
+                name: string(local, &lw, "name", false)?,
+                size: int(local, &lw, "size")?,
+                ..MediaData::default()
+            })
+        }
+        MessageType::Audio | MessageType::Video => {
+            let key = string(body, &what, "storage_key", true)?;
+            let empty = Map::new();
+            let mw = format!("{what}.media");
+            let m = match body.get("media") {
+                None | Some(Value::Null) => &empty,
+                Some(v) => object(v, &mw)?,
+            };
+            let mut extra = Map::new();
+            put_str(&mut extra, "codec", string(m, &mw, "codec", false)?);
+            let mut d = MediaData {
+                key,
+                format: string(m, &mw, "format", false)?,
+                size: int(m, &mw, "size")?,
+                duration_ms: int(m, &mw, "duration")?.map(|s| s.saturating_mul(1000)),
+                ..MediaData::default()
+            };
+            if kind == MessageType::Audio {
+                for k in ["channels", "sample_bits", "sample_rate"] {
+                    put_int(&mut extra, k, int(m, &mw, k)?);
+                }
+            } else {
+                d.width = int(m, &mw, "width")?;
+                d.height = int(m, &mw, "height")?;
+                d.cover_key = string(m, &mw, "cover_storage_key", false)?;
+            }
+            d.extra = extra;
+            media(d)
+        }
+        MessageType::Card => {
+            if !body.get("config").is_some_and(Value::is_object) {
+                return Err(bad(format!("{what}.config is required and must be an object")));
+            }
+            if !body.get("i18n_items").is_some_and(Value::is_array) {
+                return Err(bad(format!("{what}.i18n_items is required and must be an array")));
+            }
+            if body.get("link").is_some_and(|l| !l.is_object() && !l.is_null()) {
+                return Err(bad(format!("{what}.link must be an object")));
+            }
+            serde_json::to_value(CardData { card: Value::Object(body.clone()) }).expect("serialisable")
+        }
+        other => return Err(bad(format!("type {} cannot be sent", other.as_str()))),
+    };
+    let mut c = canon::canonical(kind, data).map_err(bad)?;
+    if matches!(kind, MessageType::Text | MessageType::RichText) && c.text.chars().count() > max_chars {
+        return Err(WpsError::new(
+            StatusCode::BAD_REQUEST,
+            code::CONTENT_TOO_LONG,
+            format!("message content exceeds {max_chars} characters"),
+        ));
+    }
+    c.original = Some(OriginalContent { format: FORMAT.into(), value: content.clone() });
+    Ok(Incoming { content: c, inline_mentions })
+}
+
+fn media(d: MediaData) -> Value {
+    serde_json::to_value(d).expect("serialisable")
+}
+
+const BLOCKS: [&str; 3] = ["nl", "ol", "ul"];
+
+/// Rich text: each `nl`/`ol`/`ul` element becomes a paragraph of its children; runs of
+/// inline elements between blocks form paragraphs of their own.
+fn rich_text_in(body: &Map<String, Value>, taken: &[String]) -> WResult<(RichTextData, Vec<WireMention>)> {
+    let elements = body
+        .get("elements")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| bad("content.rich_text.elements is required and must be a non-empty array"))?;
+    let mut next_key = taken.iter().filter_map(|k| k.parse::<u64>().ok()).max().unwrap_or(0) + 1;
+    let mut mentions = Vec::new();
+    let mut paragraphs: Vec<Vec<Node>> = Vec::new();
+    let mut open: Option<Vec<Node>> = None;
+    for (i, el) in elements.iter().enumerate() {
+        let what = format!("content.rich_text.elements[{i}]");
+        let m = object(el, &what)?;
+        let ty = string(m, &what, "type", true)?;
+        if BLOCKS.contains(&ty.as_str()) {
+            if let Some(p) = open.take() {
+                paragraphs.push(p);
+            }
+            let mut p = Vec::new();
+            inline(m, &what, &ty, &mut p, &mut mentions, &mut next_key, taken)?;
+            paragraphs.push(p);
+        } else {
+            let p = open.get_or_insert_with(Vec::new);
+            inline(m, &what, &ty, p, &mut mentions, &mut next_key, taken)?;
+        }
+    }
+    if let Some(p) = open.take() {
+        paragraphs.push(p);
+    }
+    Ok((RichTextData { title: String::new(), paragraphs }, mentions))
+}
+
+fn inline(
+    m: &Map<String, Value>,
+    what: &str,
+    ty: &str,
+    out: &mut Vec<Node>,
+    mentions: &mut Vec<WireMention>,
+    next_key: &mut u64,
+    taken: &[String],
+) -> WResult<()> {
+    let alt = string(m, what, "alt_text", false)?;
+    let sub = |key: &str| -> WResult<Option<&Map<String, Value>>> {
+        match m.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => object(v, &format!("{what}.{key}")).map(Some),
+        }
+    };
+    match ty {
+        "text" | "nl" | "ol" | "ul" => {
+            if let Some(t) = sub("text_content")? {
+                let text = string(t, what, "content", false)?;
+                if !text.is_empty() {
+                    out.push(Node::Text { text, style: vec![] });
+                }
+            } else if let Some(t) = sub("style_text_content")? {
+                let text = string(t, what, "text", false)?;
+                let mut style = Vec::new();
+                if let Some(s) = t.get("style").and_then(Value::as_object) {
+                    for k in ["bold", "italic"] {
+                        if s.get(k).and_then(Value::as_bool) == Some(true) {
+                            style.push(k.to_string());
+                        }
+                    }
+                }
+                if !text.is_empty() {
+                    out.push(Node::Text { text, style });
+                }
+            } else if ty == "text" {
+                if alt.is_empty() {
+                    return Err(bad(format!("{what}: a text element needs text_content, style_text_content or alt_text")));
+                }
+                out.push(Node::Text { text: alt.clone(), style: vec![] });
+            }
+        }
+        "emoji" | "custom_emoji" => {
+            let text = match sub("text_content")? {
+                Some(t) => string(t, what, "content", false)?,
+                None => String::new(),
+            };
+            out.push(Node::Emoji { text: if text.is_empty() { alt.clone() } else { text } });
+        }
+        "mention" => {
+            let mc = sub("mention_content")?.ok_or_else(|| bad(format!("{what}.mention_content is required")))?;
+            let identity: Option<WireIdentity> = match mc.get("identity") {
+                None | Some(Value::Null) => None,
+                Some(v) => {
+                    let i: WireIdentity = serde_json::from_value(v.clone()).map_err(|e| bad(format!("{what}.mention_content.identity: {e}")))?;
+                    (!i.id.is_empty()).then_some(i)
+                }
+            };
+            let text = string(mc, what, "text", false)?;
+            let mut key = next_key.to_string();
+            while taken.contains(&key) {
+                *next_key += 1;
+                key = next_key.to_string();
+            }
+            *next_key += 1;
+            let name = identity.as_ref().map(|i| i.name.clone()).filter(|n| !n.is_empty()).unwrap_or_else(|| text.trim_start_matches('@').to_string());
+            let kind = if identity.is_some() { "user" } else { "all" };
+            mentions.push(WireMention { id: key.clone(), kind: kind.into(), identity });
+            out.push(Node::At { key, name });
+        }
+        "image" => {
+            let ic = sub("image_content")?.ok_or_else(|| bad(format!("{what}.image_content is required")))?;
+            out.push(Node::Img { key: string(ic, &format!("{what}.image_content"), "storage_key", true)? });
+        }
+        "link" => {
+            let lc = sub("link_content")?.ok_or_else(|| bad(format!("{what}.link_content is required")))?;
+            let lw = format!("{what}.link_content");
+            let href = string(lc, &lw, "url", true)?;
+            let text = string(lc, &lw, "text", false)?;
+            out.push(Node::A { text: if text.is_empty() { href.clone() } else { text }, href });
+        }
+        "doc" => {
+            let dc = sub("doc_content")?.ok_or_else(|| bad(format!("{what}.doc_content is required")))?;
+            let file = dc.get("file").and_then(Value::as_object);
+            let href = file.and_then(|f| f.get("link_url")).and_then(Value::as_str).unwrap_or_default().to_string();
+            let text = string(dc, what, "text", false)?;
+            out.push(Node::A { text: if text.is_empty() { alt.clone() } else { text }, href });
+        }
+        other => return Err(bad(format!("{what}.type {other:?} is not a rich_text element type"))),
+    }
+    if let Some(children) = m.get("elements") {
+        let arr = children.as_array().ok_or_else(|| bad(format!("{what}.elements must be an array")))?;
+        for (j, child) in arr.iter().enumerate() {
+            let cw = format!("{what}.elements[{j}]");
+            let cm = object(child, &cw)?;
+            let cty = string(cm, &cw, "type", true)?;
+            inline(cm, &cw, &cty, out, mentions, next_key, taken)?;
+        }
+    }
+    Ok(())
+}
+
+/// Names given to mentions in text: `<at id="N">name</at>` -> (N, name).
+pub fn at_tags(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("<at id=\"") {
+        let after = &rest[start + 8..];
+        let Some(q) = after.find('"') else { break };
+        let key = &after[..q];
+        let Some(body) = after[q + 1..].strip_prefix('>') else {
+            rest = &after[q + 1..];
+            continue;
+        };
+        let Some(end) = body.find("</at>") else { break };
+        out.push((key.to_string(), body[..end].to_string()));
+        rest = &body[end + 5..];
+    }
+    out
+}
+
+/// Rewrites the keys of `<at id="KEY">` tags through `map`.
+pub fn rekey_at_tags(text: &str, map: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("<at id=\"") {
+        out.push_str(&rest[..start + 8]);
+        let after = &rest[start + 8..];
+        match after.find('"') {
+            Some(q) => {
+                let key = &after[..q];
+                out.push_str(&map(key).unwrap_or_else(|| key.to_string()));
+                rest = &after[q..];
+            }
+            None => {
+                rest = after;
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// How one mention of the message is shown in rich text rendered from canonical content.
+pub struct MentionLook {
+    pub wps_id: String,
+    pub key: String,
+    pub identity: Value,
+}
+
+/// Renders canonical content as WPS `(type, content)`. `wps_id` maps a canonical mention
+/// key to the index WPS shows; `mention` gives a mention's identity for rich text.
+pub fn outgoing(kind: MessageType, c: &Content, ctime: i64, wps_id: &dyn Fn(&str) -> Option<String>, mentions: &[MentionLook]) -> (&'static str, Value) {
+    if let Some(o) = c.original.as_ref().filter(|o| o.format == FORMAT) {
+        return (kind.as_str(), o.value.clone());
+    }
+    let d = &c.data;
+    let fallback_text = |text: &str| ("text", json!({ "text": { "content": text, "type": "plain" } }));
+    match kind {
+        MessageType::Text => match serde_json::from_value::<TextData>(d.clone()) {
+            Ok(t) => {
+                let ty = if t.markdown { "markdown" } else { "plain" };
+                ("text", json!({ "text": { "content": rekey_at_tags(&t.text, wps_id), "type": ty } }))
+            }
+            Err(_) => fallback_text(&c.text),
+        },
+        MessageType::RichText => match serde_json::from_value::<RichTextData>(d.clone()) {
+            Ok(r) => ("rich_text", json!({ "rich_text": { "elements": rich_text_out(&r, mentions) } })),
+            Err(_) => fallback_text(&c.text),
+        },
+        MessageType::Image | MessageType::Sticker => {
+            let m: MediaData = serde_json::from_value(d.clone()).unwrap_or_default();
+            let mut img = Map::new();
+            img.insert("storage_key".into(), json!(m.key));
+            put_str(&mut img, "type", m.format.clone());
+            put_str(&mut img, "name", m.name.clone());
+            put_int(&mut img, "size", m.size);
+            put_int(&mut img, "width", m.width);
+            put_int(&mut img, "height", m.height);
+            if kind == MessageType::Image {
+                put_str(&mut img, "thumbnail_storage_key", m.cover_key.clone());
+                if let Some(t) = m.extra.get("thumbnail_type") {
+                    img.insert("thumbnail_type".into(), t.clone());
+                }
+                ("image", json!({ "image": img }))
+            } else {
+                ("sticker", json!({ "sticker": { "image": img } }))
+            }
+        }
+        MessageType::File => {
+            let m: MediaData = serde_json::from_value(d.clone()).unwrap_or_default();
+            if m.key.is_empty() && !m.url.is_empty() {
+                ("file", json!({ "file": { "type": "cloud", "cloud": { "id": "", "link_url": m.url, "link_id": "" } } }))
+            } else {
+                let mut local = Map::new();
+                local.insert("storage_key".into(), json!(m.key));
+                local.insert("name".into(), json!(m.name));
+                put_int(&mut local, "size", m.size);
+                ("file", json!({ "file": { "type": "local", "local": local } }))
+            }
+        }
+        MessageType::Audio | MessageType::Video => {
+            let m: MediaData = serde_json::from_value(d.clone()).unwrap_or_default();
+            let mut media = Map::new();
+            put_str(&mut media, "format", m.format.clone());
+            put_int(&mut media, "size", m.size);
+            put_int(&mut media, "duration", m.duration_ms.map(|ms| (ms + 999) / 1000));
+            for k in ["codec", "channels", "sample_bits", "sample_rate"] {
+                if let Some(v) = m.extra.get(k) {
+                    media.insert(k.into(), v.clone());
+                }
+            }
+            if kind == MessageType::Video {
+                put_int(&mut media, "width", m.width);
+                put_int(&mut media, "height", m.height);
+                put_str(&mut media, "cover_storage_key", m.cover_key.clone());
+            }
+            let name = kind.as_str();
+            (if kind == MessageType::Audio { "audio" } else { "video" }, json!({ name: { "storage_key": m.key, "media": media } }))
+        }
+        // Cards are vendor-specific: the card JSON is shown as its sender gave it.
+        MessageType::Card => match serde_json::from_value::<CardData>(d.clone()) {
+            Ok(card) => ("card", json!({ "card": card.card })),
+            Err(_) => fallback_text(&c.text),
+        },
+        MessageType::Location => match serde_json::from_value::<LocationData>(d.clone()) {
+            Ok(l) => (
+                "location",
+                json!({ "location": { "address": l.address, "latitude": l.latitude, "longitude": l.longitude, "storage_key": "", "title": l.title } }),
+            ),
+            Err(_) => fallback_text(&c.text),
+        },
+        MessageType::MergeForward => {
+            let mf: MergeForwardData = serde_json::from_value(d.clone()).unwrap_or_default();
+            let ids: Vec<String> = mf.source_ids.iter().filter_map(|raw| MessageId::from_raw(*raw)).map(ids::message_id).collect();
+            (
+                "merge_forward",
+                json!({ "merge_forward": { "title": mf.title, "start_time": ctime, "end_time": ctime, "msg_id_list": ids, "msg_previews": [] } }),
+            )
+        }
+        MessageType::Vote | MessageType::Calendar | MessageType::Meeting => {
+            let o: OpaqueData = serde_json::from_value(d.clone()).unwrap_or_default();
+            let body = if o.json.is_object() { o.json } else { json!({}) };
+            (kind.as_str(), json!({ kind.as_str(): body }))
+        }
+        // No WPS type exists for these: their plain rendition is shown as text.
+        MessageType::ShareChat
+        | MessageType::ShareUser
+        | MessageType::Notification
+        | MessageType::Tip
+        | MessageType::Robot
+        | MessageType::Custom
+        | MessageType::System => fallback_text(&c.text),
+    }
+}
+
+fn rich_text_out(r: &RichTextData, mentions: &[MentionLook]) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut index = 0;
+    if !r.title.is_empty() {
+        let el = json!({ "type": "text", "alt_text": r.title, "style_text_content": { "text": r.title, "style": { "bold": true } } });
+        out.push(json!({ "type": "nl", "alt_text": r.title, "index": index, "indent": 0, "elements": [el] }));
+        index += 1;
+    }
+    for p in &r.paragraphs {
+        let single = RichTextData { title: String::new(), paragraphs: vec![p.clone()] };
+        let els: Vec<Value> = p.iter().map(|n| node_out(n, mentions)).collect();
+        out.push(json!({ "type": "nl", "alt_text": single.plain(), "index": index, "indent": 0, "elements": els }));
+        index += 1;
+    }
+    out
+}
+
+fn node_out(n: &Node, mentions: &[MentionLook]) -> Value {
+    match n {
+        Node::Text { text, style } if !style.is_empty() => {
+            let has = |s: &str| style.iter().any(|x| x == s);
+            json!({ "type": "text", "alt_text": text, "style_text_content": { "text": text, "style": { "bold": has("bold"), "italic": has("italic") } } })
+        }
+        Node::Text { text, .. } | Node::CodeBlock { text, .. } => {
+            json!({ "type": "text", "alt_text": text, "text_content": { "content": text, "type": "plain" } })
+        }
+        Node::A { text, href } => json!({ "type": "link", "alt_text": text, "link_content": { "text": text, "url": href } }),
+        Node::At { key, name } => {
+            let identity = mentions.iter().find(|m| &m.key == key).map(|m| m.identity.clone()).unwrap_or_else(|| json!({}));
+            json!({ "type": "mention", "alt_text": format!("@{name}"), "mention_content": { "identity": identity, "text": format!("@{name}") } })
+        }
+        Node::Img { key } => json!({ "type": "image", "alt_text": "[image]", "image_content": { "storage_key": key } }),
+        Node::Emoji { text } => json!({ "type": "emoji", "alt_text": text, "text_content": { "content": text, "type": "plain" } }),
+        Node::Hr => json!({ "type": "text", "alt_text": "---", "text_content": { "content": "---", "type": "plain" } }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn convert(kind: MessageType, v: Value) -> WResult<Incoming> {
+        incoming(kind, &v, &[], 5000)
+    }
+
+    #[test]
+    fn text_keeps_the_original_and_the_at_tags() {
+        let v = json!({ "text": { "content": "hi <at id=\"1\">Bob</at>", "type": "markdown" } });
+        let inc = convert(MessageType::Text, v.clone()).unwrap();
+        assert_eq!(inc.content.text, "hi <at id=\"1\">Bob</at>");
+        assert_eq!(inc.content.data, json!({ "text": "hi <at id=\"1\">Bob</at>", "markdown": true }));
+        assert_eq!(inc.content.original.as_ref().unwrap().value, v);
+        assert_eq!(at_tags(&inc.content.text), vec![("1".to_string(), "Bob".to_string())]);
+    }
+
+    #[test]
+    fn content_key_must_match_type() {
+        assert!(convert(MessageType::Text, json!({ "image": { "storage_key": "k" } })).is_err());
+        assert!(convert(MessageType::Text, json!({ "text": { "content": "a" }, "image": {} })).is_err());
+        assert!(convert(MessageType::Text, json!("text")).is_err());
+        assert!(convert(MessageType::Text, json!({ "text": { "content": "" } })).is_err());
+        assert!(convert(MessageType::Text, json!({ "text": { "content": "a", "type": "html" } })).is_err());
+    }
+
+    #[test]
+    fn length_limit_counts_characters() {
+        let ok = "字".repeat(5000);
+        assert!(convert(MessageType::Text, json!({ "text": { "content": ok } })).is_ok());
+        let long = "字".repeat(5001);
+        assert_eq!(convert(MessageType::Text, json!({ "text": { "content": long } })).unwrap_err().code, code::CONTENT_TOO_LONG);
+    }
+
+    #[test]
+    fn media_types_convert_to_canonical() {
+        let img = convert(MessageType::Image, json!({ "image": { "storage_key": "sk1", "type": "image/png", "width": 10, "height": 20, "size": 300, "thumbnail_storage_key": "t1", "thumbnail_type": "image/jpg" } })).unwrap();
+        assert_eq!(img.content.data["key"], "sk1");
+        assert_eq!(img.content.data["format"], "image/png");
+        assert_eq!(img.content.data["cover_key"], "t1");
+        assert!(convert(MessageType::Image, json!({ "image": { "width": 10 } })).is_err());
+        assert!(convert(MessageType::Image, json!({ "image": { "storage_key": "k", "width": "wide" } })).is_err());
+        let f = convert(MessageType::File, json!({ "file": { "type": "local", "local": { "name": "a.txt", "size": 3, "storage_key": "fk" } } })).unwrap();
+        assert_eq!(f.content.data["name"], "a.txt");
+        assert!(convert(MessageType::File, json!({ "file": { "type": "cloud", "cloud": { "id": "1" } } })).is_err());
+        let a = convert(MessageType::Audio, json!({ "audio": { "storage_key": "ak", "media": { "codec": "amr", "duration": 3, "format": "wav", "sample_rate": 8000 } } })).unwrap();
+        assert_eq!(a.content.data["duration_ms"], 3000);
+        assert_eq!(a.content.data["extra"]["sample_rate"], 8000);
+        let v = convert(MessageType::Video, json!({ "video": { "storage_key": "vk", "media": { "codec": "h.264", "cover_storage_key": "c", "duration": 5, "format": "mp4", "width": 640, "height": 480 } } })).unwrap();
+        assert_eq!(v.content.data["cover_key"], "c");
+        assert!(convert(MessageType::Card, json!({ "card": { "config": {} } })).is_err(), "i18n_items is required");
+        let c = convert(MessageType::Card, json!({ "card": { "config": {}, "i18n_items": [] } })).unwrap();
+        assert_eq!(c.content.data["card"]["i18n_items"], json!([]));
+    }
+
+    #[test]
+    fn rich_text_paragraphs_and_mentions() {
+        let v = json!({ "rich_text": { "elements": [
+            { "type": "nl", "alt_text": "", "index": 0, "elements": [
+                { "type": "text", "alt_text": "hi", "text_content": { "content": "hi ", "type": "plain" } },
+                { "type": "mention", "alt_text": "@Bob", "mention_content": { "identity": { "id": "bob", "type": "user", "name": "Bob" }, "text": "@Bob" } }
+            ] },
+            { "type": "link", "alt_text": "x", "link_content": { "text": "docs", "url": "https://example.com" } }
+        ] } });
+        let inc = incoming(MessageType::RichText, &v, &["1".to_string()], 5000).unwrap();
+        assert_eq!(inc.content.text, "hi @Bob\ndocs");
+        assert_eq!(inc.inline_mentions.len(), 1);
+        assert_eq!(inc.inline_mentions[0].id, "2", "keys continue after the request's mention ids");
+        assert!(convert(MessageType::RichText, json!({ "rich_text": { "elements": [] } })).is_err());
+        assert!(convert(MessageType::RichText, json!({ "rich_text": { "elements": [{ "type": "blink", "alt_text": "" }] } })).is_err());
+    }
+
+    #[test]
+    fn rekeying_rewrites_only_tag_ids() {
+        let s = "a <at id=\"@_user_1\">Bob</at> b <at id=\"x\">X</at>";
+        let out = rekey_at_tags(s, &|k| (k == "@_user_1").then(|| "1".to_string()));
+        assert_eq!(out, "a <at id=\"1\">Bob</at> b <at id=\"x\">X</at>");
+    }
+
+    #[test]
+    fn foreign_content_renders_from_canonical() {
+        let c = canon::canonical(MessageType::Text, json!({ "text": "hello" })).unwrap();
+        let (ty, v) = outgoing(MessageType::Text, &c, 0, &|_| None, &[]);
+        assert_eq!((ty, v), ("text", json!({ "text": { "content": "hello", "type": "plain" } })));
+        let c = canon::canonical(MessageType::ShareChat, json!({ "chat_id": 5 })).unwrap();
+        assert_eq!(outgoing(MessageType::ShareChat, &c, 0, &|_| None, &[]).0, "text");
+        let c = canon::canonical(MessageType::Location, json!({ "latitude": 1.5, "longitude": 2.5, "title": "T" })).unwrap();
+        let (ty, v) = outgoing(MessageType::Location, &c, 0, &|_| None, &[]);
+        assert_eq!(ty, "location");
+        assert_eq!(v["location"]["latitude"], 1.5);
+    }
+}
