@@ -10,7 +10,9 @@
 //! All are reversible without a lookup table and carry a check, so a mistyped id is
 //! rejected as malformed (230001) instead of naming another resource.
 
-use switchboard_core::ids::{decode_hex128, encode_hex128, mix64, unmix64, AppId, ChatId, MessageId, TenantId, UserId};
+use switchboard_core::ids::{
+    decode_hex128, encode_hex128, mix64, unmix64, AppId, ChatId, MessageId, TenantId, UserId,
+};
 
 const MSG: u32 = 0x4C4B_0001;
 const CHAT: u32 = 0x4C4B_0002;
@@ -24,7 +26,10 @@ fn open_domain(app: AppId) -> u32 {
 }
 
 fn decode(s: &str, prefix: &str, domain: u32) -> Option<i64> {
-    s.strip_prefix(prefix).and_then(|h| decode_hex128(h, domain)).and_then(|v| i64::try_from(v).ok()).filter(|v| *v > 0)
+    s.strip_prefix(prefix)
+        .and_then(|h| decode_hex128(h, domain))
+        .and_then(|v| i64::try_from(v).ok())
+        .filter(|v| *v > 0)
 }
 
 pub fn message_id(m: MessageId) -> String {
@@ -38,7 +43,9 @@ pub fn chat_id(c: ChatId) -> String {
     format!("oc_{}", encode_hex128(c.0 as u64, CHAT))
 }
 pub fn parse_chat_id(s: &str) -> Option<ChatId> {
-    decode(s, "oc_", CHAT).filter(|v| *v <= switchboard_core::ids::MAX_CHAT_ID).map(ChatId)
+    decode(s, "oc_", CHAT)
+        .filter(|v| *v <= switchboard_core::ids::MAX_CHAT_ID)
+        .map(ChatId)
 }
 
 /// A thread is named after its root message.
@@ -70,12 +77,19 @@ pub fn tenant_key(t: TenantId) -> String {
     format!("{mixed:016x}{check:04x}")
 }
 pub fn parse_tenant_key(s: &str) -> Option<TenantId> {
-    if s.len() != 20 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if s.len() != 20
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     let v = unmix64(u64::from_str_radix(&s[..16], 16).ok()?, TENANT);
     let check = u32::from_str_radix(&s[16..], 16).ok()?;
-    ((switchboard_core::ids::check32(v, TENANT) & 0xFFFF) == check).then_some(v as i64).filter(|v| *v > 0).map(TenantId)
+    ((switchboard_core::ids::check32(v, TENANT) & 0xFFFF) == check)
+        .then_some(v as i64)
+        .filter(|v| *v > 0)
+        .map(TenantId)
 }
 
 #[cfg(test)]
@@ -89,15 +103,25 @@ mod tests {
         assert!(s.starts_with("om_") && s.len() == 35);
         assert_eq!(parse_message_id(&s), Some(m));
         assert_eq!(parse_chat_id(&chat_id(ChatId(3))), Some(ChatId(3)));
-        assert_eq!(parse_message_id(&chat_id(ChatId(3)).replace("oc_", "om_")), None, "domains differ");
+        assert_eq!(
+            parse_message_id(&chat_id(ChatId(3)).replace("oc_", "om_")),
+            None,
+            "domains differ"
+        );
         assert_eq!(parse_thread_id(&thread_id(m)), Some(m));
         let o = open_id(UserId(5), AppId(1));
         assert_eq!(parse_open_id(&o, AppId(1)), Some(UserId(5)));
         assert_eq!(parse_open_id(&o, AppId(2)), None, "open ids are per app");
         assert_ne!(open_id(UserId(5), AppId(2)), o);
         assert_eq!(parse_union_id(&union_id(UserId(5))), Some(UserId(5)));
-        assert_eq!(parse_tenant_key(&tenant_key(TenantId(77))), Some(TenantId(77)));
+        assert_eq!(
+            parse_tenant_key(&tenant_key(TenantId(77))),
+            Some(TenantId(77))
+        );
         assert_eq!(tenant_key(TenantId(77)).len(), 20);
-        assert_eq!(parse_message_id("om_dc13264520caf2c2b7e8e4bd4e96f8a0"), None);
+        assert_eq!(
+            parse_message_id("om_dc13264520caf2c2b7e8e4bd4e96f8a0"),
+            None
+        );
     }
 }

@@ -1,17 +1,204 @@
-//! lark dialect (routes arrive with its issue).
+//! BOSS Hi and Feishu/Lark v1: one dialect with two faces.
+//!
+//! Hi clones Feishu's message shapes and differs only in its paths (no version segment),
+//! its envelopes (`{code, msg, success, traceId, data}`, token wrapped in `data`, get
+//! returning one object instead of `items[]`) and a few spellings (`rich_text`,
+//! `compressive_card`, camelCase `sender` keys, `atIdList`). So there is one set of
+//! handlers, and [`face::Face`] decides the envelope and spellings per request.
+//!
+//! - [`face`]: which face a request came through;
+//! - [`error`]: the error envelope and the one table mapping `core::Error` to vendor codes;
+//! - [`extract`]: the auth extractor (tenant token → [`extract::Bot`]) and the JSON, query
+//!   and path extractors that answer malformed input in the vendor envelope;
+//! - [`token`]: tenant/app access tokens (stateless, so every node accepts every node's);
+//! - [`content`]: vendor content JSON ↔ canonical content, mentions both ways;
+//! - [`render`]: a message as a Hi/Feishu reader sees it (`user_id_type`, ids, sender);
+//! - [`messages`], [`chats`]: the handlers;
+//! - [`ratelimit`]: the per-app, per-node request limiter;
+//! - [`ids`]: how ids are rendered (`om_`, `oc_`, `ou_`, `on_`, `omt_`).
+//!
+//! Documented in `docs/dialects/lark.md`.
 
+pub mod chats;
+pub mod content;
+pub mod error;
+pub mod extract;
+pub mod face;
 pub mod ids;
+pub mod messages;
+pub mod ratelimit;
+pub mod render;
+pub mod token;
 
+use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use switchboard_core::ids::MessageId;
+use switchboard_core::model::{App, Chat, User};
 use switchboard_core::Core;
 
 /// This dialect's settings (the `[lark]` section of the config file).
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Config {}
+pub struct Config {
+    /// Lifetime of a tenant/app access token, in seconds.
+    pub token_ttl_secs: i64,
+    /// A token request returns the current token while at least this many seconds of it
+    /// remain, and a new one afterwards (the old one stays valid until it expires).
+    pub token_refresh_secs: i64,
+    /// How long after sending a bot may recall its own message.
+    pub recall_window_secs: i64,
+    /// How long after sending a chat owner or admin bot may recall others' messages.
+    pub admin_recall_window_secs: i64,
+    /// How many times a text/post message may be edited.
+    pub max_edits: u32,
+    /// How long after sending a card may be updated.
+    pub card_update_window_secs: i64,
+    /// How long a send's `uuid` keeps returning the message it first created.
+    pub idempotency_window_secs: i64,
+    /// Requests per app per second on this node (0: unlimited).
+    pub rate_limit_per_second: u32,
+    /// Requests per app per minute on this node (0: unlimited).
+    pub rate_limit_per_minute: u32,
+    /// The field scope needed for `user_id_type=user_id`.
+    pub user_id_scope: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            token_ttl_secs: 7200,
+            token_refresh_secs: 1800,
+            recall_window_secs: 24 * 3600,
+            admin_recall_window_secs: 365 * 24 * 3600,
+            max_edits: 20,
+            card_update_window_secs: 14 * 24 * 3600,
+            idempotency_window_secs: 3600,
+            rate_limit_per_second: 50,
+            rate_limit_per_minute: 1000,
+            user_id_scope: "contact:user.employee_id:readonly".into(),
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct LarkState {
+    pub core: Core,
+    pub config: Arc<Config>,
+    pub limiter: Arc<ratelimit::Limiter>,
+}
 
 /// The dialect's routes, at the vendor's absolute paths, with their state applied.
-pub fn router(_core: Core, _config: Config) -> Router {
-    Router::new()
+///
+/// Everything sits under `/open-apis`, nested so that unknown paths and methods there are
+/// answered in the vendor envelope too.
+pub fn router(core: Core, config: Config) -> Router {
+    let limiter = Arc::new(ratelimit::Limiter::new(
+        config.rate_limit_per_second,
+        config.rate_limit_per_minute,
+    ));
+    let state = LarkState {
+        core,
+        config: Arc::new(config),
+        limiter,
+    };
+    let mut api = Router::new();
+    // Feishu paths carry a version segment (`/im/v1`, `/auth/v3`); Hi's do not.
+    for (im, auth) in [("/im/v1", "/auth/v3"), ("/im", "/auth")] {
+        api = api
+            .route(
+                &format!("{auth}/tenant_access_token/internal"),
+                post(token::tenant_access_token),
+            )
+            .route(
+                &format!("{auth}/app_access_token/internal"),
+                post(token::app_access_token),
+            )
+            .route(&format!("{im}/messages"), post(messages::send))
+            .route(
+                &format!("{im}/messages/merge_forward"),
+                post(messages::merge_forward),
+            )
+            .route(
+                &format!("{im}/messages/{{message_id}}"),
+                get(messages::get)
+                    .put(messages::edit)
+                    .patch(messages::patch_card)
+                    .delete(messages::recall),
+            )
+            .route(
+                &format!("{im}/messages/{{message_id}}/reply"),
+                post(messages::reply),
+            )
+            .route(
+                &format!("{im}/messages/{{message_id}}/forward"),
+                post(messages::forward),
+            )
+            .route(&format!("{im}/chats"), post(chats::create))
+            .route(
+                &format!("{im}/chats/{{chat_id}}/members"),
+                post(chats::add_members),
+            )
+            .route(
+                &format!("{im}/chats/{{chat_id}}/members/is_in_chat"),
+                get(chats::is_in_chat),
+            );
+    }
+    // Hi documents its card update as a POST beside the message.
+    api = api.route(
+        "/im/messages/{message_id}/update",
+        post(messages::update_card_hi),
+    );
+    let api = api
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn(face::tag_request))
+        .with_state(state);
+    Router::new().nest("/open-apis", api)
+}
+
+/// Ready-to-paste shell commands exercising both faces against a running demo: fetch a
+/// tenant token, get `message`, send a text to `group` (and to `user`'s p2p chat).
+pub fn demo_commands(
+    base_url: &str,
+    app: &App,
+    group: &Chat,
+    message: MessageId,
+    user: &User,
+) -> String {
+    let base = base_url.trim_end_matches('/');
+    let cred = format!(
+        r#"{{"app_id":"{}","app_secret":"{}"}}"#,
+        app.app_id,
+        app.app_secret.expose()
+    );
+    let msg = ids::message_id(message);
+    let chat = ids::chat_id(group.id);
+    let open_id = ids::open_id(user.id, app.id);
+    let text = r#"{\"text\":\"hello from curl\"}"#;
+    format!(
+        r#"# --- Feishu/Lark v1 face ---
+TOKEN=$(curl -s -X POST '{base}/open-apis/auth/v3/tenant_access_token/internal' \
+  -H 'Content-Type: application/json; charset=utf-8' \
+  -d '{cred}' | sed -E 's/.*"tenant_access_token":"([^"]+)".*/\1/')
+curl -s '{base}/open-apis/im/v1/messages/{msg}?user_id_type=open_id' -H "Authorization: Bearer $TOKEN"
+curl -s -X POST '{base}/open-apis/im/v1/messages?receive_id_type=chat_id' \
+  -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json; charset=utf-8' \
+  -d '{{"receive_id":"{chat}","msg_type":"text","content":"{text}"}}'
+curl -s -X POST '{base}/open-apis/im/v1/messages?receive_id_type=open_id' \
+  -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json; charset=utf-8' \
+  -d '{{"receive_id":"{open_id}","msg_type":"text","content":"{text}"}}'
+
+# --- BOSS Hi face (no version segment; token inside "data") ---
+HI_TOKEN=$(curl -s -X POST '{base}/open-apis/auth/tenant_access_token/internal' \
+  -H 'Content-Type: application/json; charset=utf-8' \
+  -d '{cred}' | sed -E 's/.*"tenant_access_token":"([^"]+)".*/\1/')
+curl -s '{base}/open-apis/im/messages/{msg}' -H "Authorization: Bearer $HI_TOKEN"
+curl -s -X POST '{base}/open-apis/im/messages?receive_id_type=chat_id' \
+  -H "Authorization: Bearer $HI_TOKEN" -H 'Content-Type: application/json; charset=utf-8' \
+  -d '{{"receive_id":"{chat}","msg_type":"text","content":"{text}"}}'
+"#
+    )
 }

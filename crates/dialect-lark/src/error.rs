@@ -1,0 +1,362 @@
+//! The vendor error envelope and the one table from `core::Error` to (HTTP status, code, msg).
+//!
+//! Feishu errors are `{code, msg, error: {log_id, …}}`; Hi's are its success envelope with
+//! `success: false` (`{code, msg, success, traceId, data}`). Every body is JSON: the Python
+//! SDK decodes every response unconditionally, and the Go SDK only parses JSON content types.
+
+use crate::face::{Ctx, Face};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+use switchboard_core::error::{Conflict, Denied, Entity, Error};
+
+/// The operation an error came from: the same domain error reads differently per operation
+/// (a passed window is 230009 for a recall, 230031 for a card update).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Token,
+    Get,
+    Send,
+    Reply,
+    Edit,
+    UpdateCard,
+    Recall,
+    Forward,
+    MergeForward,
+    CreateChat,
+    AddMembers,
+    IsInChat,
+}
+
+impl Op {
+    pub const ALL: [Op; 12] = [
+        Op::Token,
+        Op::Get,
+        Op::Send,
+        Op::Reply,
+        Op::Edit,
+        Op::UpdateCard,
+        Op::Recall,
+        Op::Forward,
+        Op::MergeForward,
+        Op::CreateChat,
+        Op::AddMembers,
+        Op::IsInChat,
+    ];
+}
+
+// The vendor codes this dialect answers with (see docs/dialects/lark.md for the table).
+pub const INVALID_PARAM: i64 = 230001;
+pub const NOT_IN_CHAT: i64 = 230002;
+pub const BOT_DISABLED: i64 = 230006;
+pub const RECALL_TOO_OLD: i64 = 230009;
+pub const MESSAGE_RECALLED: i64 = 230011;
+pub const CONTENT_TOO_LONG: i64 = 230025;
+pub const NO_RECALL_PERMISSION: i64 = 230026;
+pub const LACKS_PERMISSION: i64 = 230027;
+pub const CARD_TOO_OLD: i64 = 230031;
+pub const TYPE_UNSUPPORTED: i64 = 230054;
+pub const NOT_SENDER: i64 = 230071;
+pub const EDIT_LIMIT: i64 = 230072;
+pub const EDIT_TOO_OLD: i64 = 230075;
+pub const MESSAGE_DELETED: i64 = 230110;
+pub const CHAT_DISSOLVED: i64 = 232009;
+pub const INTERNAL: i64 = 2200;
+pub const TOKEN_PARAM: i64 = 10003;
+pub const BAD_SECRET: i64 = 10014;
+pub const RATE_LIMITED: i64 = 99991400;
+pub const TOKEN_MISSING: i64 = 99991661;
+pub const TENANT_TOKEN_INVALID: i64 = 99991663;
+pub const APP_TOKEN_INVALID: i64 = 99991664;
+pub const TOKEN_FORMAT: i64 = 99991671;
+pub const SCOPE_MISSING: i64 = 99991672;
+
+/// A rejection, ready to be rendered in the face's envelope.
+#[derive(Debug)]
+pub struct LarkError {
+    pub ctx: Ctx,
+    pub status: StatusCode,
+    pub code: i64,
+    pub msg: String,
+    /// Extra `data` (e.g. the unusable ids of a `succeed_type=2` member add).
+    pub data: Option<Value>,
+    /// Feishu `error.permission_violations` subjects (missing scopes).
+    pub missing_scopes: Vec<String>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl LarkError {
+    pub fn new(ctx: &Ctx, status: StatusCode, code: i64, msg: impl Into<String>) -> Self {
+        LarkError {
+            ctx: ctx.clone(),
+            status,
+            code,
+            msg: msg.into(),
+            data: None,
+            missing_scopes: vec![],
+            headers: vec![],
+        }
+    }
+
+    /// 230001 with Feishu's `ext=` hint naming what was wrong.
+    pub fn invalid(ctx: &Ctx, ext: impl std::fmt::Display) -> Self {
+        Self::new(
+            ctx,
+            StatusCode::BAD_REQUEST,
+            INVALID_PARAM,
+            invalid_msg(ext),
+        )
+    }
+
+    pub fn code(ctx: &Ctx, code: i64, msg: impl Into<String>) -> Self {
+        Self::new(ctx, StatusCode::BAD_REQUEST, code, msg)
+    }
+
+    /// A domain error, through the table.
+    pub fn core(ctx: &Ctx, op: Op, e: Error) -> Self {
+        let (status, code, msg) = table(op, &e);
+        if let Error::Internal(cause) | Error::Unavailable(cause) = &e {
+            tracing::error!(error = %cause, log_id = %ctx.log_id.0, ?op, "lark request failed");
+        }
+        Self::new(ctx, status, code, msg)
+    }
+
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+}
+
+fn invalid_msg(ext: impl std::fmt::Display) -> String {
+    format!("Your request contains an invalid request parameter, ext={ext}.")
+}
+
+/// The one mapping from domain errors to (HTTP status, vendor code, vendor message).
+pub fn table(op: Op, e: &Error) -> (StatusCode, i64, String) {
+    let bad = StatusCode::BAD_REQUEST;
+    match e {
+        Error::NotFound(what) => {
+            let ext = match (what, op) {
+                (Entity::Chat | Entity::User, Op::Send | Op::Forward | Op::MergeForward) => {
+                    "receive_id not found"
+                }
+                (Entity::Chat, Op::CreateChat | Op::AddMembers | Op::IsInChat) => {
+                    "chat_id not found"
+                }
+                (Entity::User | Entity::App, Op::CreateChat | Op::AddMembers) => {
+                    "member id not found"
+                }
+                (Entity::Chat | Entity::Message, _) => "message_id not found",
+                (Entity::User, _) => "user not found",
+                (Entity::App, _) => "app not found",
+                (Entity::Tenant, _) => "tenant not found",
+                (Entity::Member, _) => "member not found",
+            };
+            (bad, INVALID_PARAM, invalid_msg(ext))
+        }
+        Error::Invalid { field, reason } => (
+            bad,
+            INVALID_PARAM,
+            invalid_msg(format!("{field}: {reason}")),
+        ),
+        Error::Forbidden(Denied::NotMember) => (
+            bad,
+            NOT_IN_CHAT,
+            "Bot/User can NOT be out of the chat.".into(),
+        ),
+        Error::Forbidden(Denied::NotSender) => match op {
+            Op::Recall => (
+                bad,
+                NO_RECALL_PERMISSION,
+                "No permission to recall this message.".into(),
+            ),
+            Op::Edit | Op::UpdateCard => (
+                bad,
+                NOT_SENDER,
+                "The operator is not the sender of the message.".into(),
+            ),
+            _ => (
+                bad,
+                LACKS_PERMISSION,
+                "Lack of necessary permissions, ext=only the sender may do this.".into(),
+            ),
+        },
+        Error::Forbidden(Denied::NotChatAdmin) => match op {
+            Op::Recall => (
+                bad,
+                NO_RECALL_PERMISSION,
+                "No permission to recall this message.".into(),
+            ),
+            _ => (
+                bad,
+                LACKS_PERMISSION,
+                "Lack of necessary permissions, ext=only a chat owner or admin may do this.".into(),
+            ),
+        },
+        Error::Conflict(Conflict::Duplicate(what)) => (
+            bad,
+            INVALID_PARAM,
+            invalid_msg(format!("{what} already exists")),
+        ),
+        Error::Conflict(Conflict::ChatDissolved) => {
+            (bad, CHAT_DISSOLVED, "The chat has been dissolved.".into())
+        }
+        Error::Conflict(Conflict::MessageRemoved) => {
+            (bad, MESSAGE_RECALLED, "The message is recalled.".into())
+        }
+        Error::Conflict(Conflict::EditLimit) => (
+            bad,
+            EDIT_LIMIT,
+            "The message has reached the maximum number of edits.".into(),
+        ),
+        Error::Conflict(Conflict::WindowPassed) => match op {
+            Op::UpdateCard => (
+                bad,
+                CARD_TOO_OLD,
+                "The card was sent too long ago to be updated.".into(),
+            ),
+            Op::Edit => (
+                bad,
+                EDIT_TOO_OLD,
+                "The message was sent too long ago to be edited.".into(),
+            ),
+            _ => (
+                bad,
+                RECALL_TOO_OLD,
+                "The message was sent too long ago to be recalled.".into(),
+            ),
+        },
+        Error::Conflict(Conflict::WrongMessageType) => (
+            bad,
+            TYPE_UNSUPPORTED,
+            "This message type does not support this operation.".into(),
+        ),
+        Error::Unavailable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            INTERNAL,
+            "Service temporarily unavailable, please retry.".into(),
+        ),
+        Error::Internal(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            INTERNAL,
+            "Internal error.".into(),
+        ),
+    }
+}
+
+/// A success in the face's envelope.
+pub fn ok(ctx: &Ctx, data: Value) -> Response {
+    let body = match ctx.face {
+        Face::Hi => {
+            json!({ "code": 0, "msg": "操作成功", "success": true, "traceId": ctx.log_id.0, "data": data })
+        }
+        Face::Feishu => json!({ "code": 0, "msg": "success", "data": data }),
+    };
+    Json(body).into_response()
+}
+
+impl IntoResponse for LarkError {
+    fn into_response(self) -> Response {
+        let mut body = Map::new();
+        body.insert("code".into(), json!(self.code));
+        body.insert("msg".into(), json!(self.msg));
+        match self.ctx.face {
+            Face::Hi => {
+                body.insert("success".into(), json!(false));
+                body.insert("traceId".into(), json!(self.ctx.log_id.0));
+                body.insert("data".into(), self.data.unwrap_or(Value::Null));
+            }
+            Face::Feishu => {
+                let mut error = json!({ "log_id": self.ctx.log_id.0 });
+                if !self.missing_scopes.is_empty() {
+                    error["permission_violations"] = self
+                        .missing_scopes
+                        .iter()
+                        .map(|s| json!({ "type": "action_privilege_required", "subject": s, "description": s }))
+                        .collect();
+                }
+                body.insert("error".into(), error);
+                if let Some(d) = self.data {
+                    body.insert("data".into(), d);
+                }
+            }
+        }
+        let mut res = (self.status, Json(Value::Object(body))).into_response();
+        for (k, v) in self.headers {
+            res.headers_mut().insert(k, v);
+        }
+        res
+    }
+}
+
+/// Unknown paths under `/open-apis`: the HTTP status doubles as the code.
+pub async fn not_found(ctx: Ctx) -> LarkError {
+    LarkError::new(&ctx, StatusCode::NOT_FOUND, 404, "no such endpoint")
+}
+
+pub async fn method_not_allowed(ctx: Ctx) -> LarkError {
+    LarkError::new(
+        &ctx,
+        StatusCode::METHOD_NOT_ALLOWED,
+        405,
+        "method not allowed on this endpoint",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::face::LogId;
+
+    #[test]
+    fn every_domain_error_maps_to_a_failure_code_for_every_operation() {
+        for op in Op::ALL {
+            for e in Error::catalogue() {
+                let (status, code, msg) = table(op, &e);
+                assert_ne!(code, 0, "{op:?} {e:?}");
+                assert!(
+                    status.is_client_error() || status.is_server_error(),
+                    "{op:?} {e:?} -> {status}"
+                );
+                assert!(!msg.is_empty());
+                let server_side = matches!(e, Error::Unavailable(_) | Error::Internal(_));
+                assert_eq!(
+                    status.is_server_error(),
+                    server_side,
+                    "only store failures are 5xx: {op:?} {e:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn operation_specific_codes() {
+        let w = Error::Conflict(Conflict::WindowPassed);
+        assert_eq!(table(Op::Recall, &w).1, RECALL_TOO_OLD);
+        assert_eq!(table(Op::UpdateCard, &w).1, CARD_TOO_OLD);
+        assert_eq!(table(Op::Edit, &w).1, EDIT_TOO_OLD);
+        assert_eq!(
+            table(Op::Edit, &Error::Forbidden(Denied::NotSender)).1,
+            NOT_SENDER
+        );
+        assert_eq!(
+            table(Op::Recall, &Error::Forbidden(Denied::NotChatAdmin)).1,
+            NO_RECALL_PERMISSION
+        );
+        let (_, code, msg) = table(Op::Get, &Error::invalid("user_id_type", "bad"));
+        assert_eq!(code, INVALID_PARAM);
+        assert!(msg.contains("ext=user_id_type"), "{msg}");
+    }
+
+    #[test]
+    fn envelopes_per_face() {
+        let hi = Ctx {
+            face: Face::Hi,
+            log_id: LogId("abc".into()),
+        };
+        let e = LarkError::invalid(&hi, "x");
+        assert_eq!(e.code, INVALID_PARAM);
+        assert!(e.msg.contains("ext=x"));
+    }
+}

@@ -1,0 +1,242 @@
+//! Extractors: the tenant-token auth extractor producing a [`Bot`], and JSON, query and path
+//! extractors whose rejections are answered in the vendor envelope (never axum's plain text).
+
+use crate::error::{self, LarkError, Op};
+use crate::face::Ctx;
+use crate::token;
+use crate::{ids, LarkState};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use serde::de::DeserializeOwned;
+use switchboard_core::auth::TokenKind;
+use switchboard_core::error::Error;
+use switchboard_core::ids::{ChatId, MessageId};
+use switchboard_core::model::{Actor, App};
+use switchboard_core::service::Access;
+
+/// The calling app, authenticated by its tenant access token and within its rate limit.
+pub struct Bot {
+    pub app: App,
+    pub ctx: Ctx,
+}
+
+/// What an operation needs of the app besides a valid token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Reading messages: `im:message` or `im:message:readonly`.
+    Read,
+    /// Sending, replying, editing, recalling, forwarding: `im:message` or `im:message:send_as_bot`.
+    Write,
+    /// Creating chats and adding members: `im:chat`.
+    Chat,
+    /// Reading chat membership: `im:chat` or `im:chat:readonly`.
+    ChatRead,
+}
+
+impl Need {
+    pub fn scopes(self) -> &'static [&'static str] {
+        match self {
+            Need::Read => &["im:message", "im:message:readonly"],
+            Need::Write => &["im:message", "im:message:send_as_bot"],
+            Need::Chat => &["im:chat"],
+            Need::ChatRead => &["im:chat", "im:chat:readonly"],
+        }
+    }
+}
+
+impl Bot {
+    pub fn actor(&self) -> Actor {
+        Actor::App(self.app.id)
+    }
+
+    pub fn access(&self) -> Access {
+        Access::Member(self.actor())
+    }
+
+    /// Bot ability first (230006), then any one of the operation's scopes (99991672).
+    /// Scopes are read from the app on every request, so a grant takes effect at once.
+    pub fn require(&self, need: Need) -> Result<(), LarkError> {
+        if !self.app.bot_enabled {
+            return Err(LarkError::code(
+                &self.ctx,
+                error::BOT_DISABLED,
+                "Bot ability is not activated.",
+            ));
+        }
+        let scopes = need.scopes();
+        if !scopes.iter().any(|s| self.app.has_scope(s)) {
+            let mut e = LarkError::new(
+                &self.ctx,
+                StatusCode::FORBIDDEN,
+                error::SCOPE_MISSING,
+                format!(
+                    "Access denied. One of the following scopes is required: [{}].",
+                    scopes.join(", ")
+                ),
+            );
+            e.missing_scopes = scopes.iter().map(|s| s.to_string()).collect();
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+fn unauthorized(ctx: &Ctx, code: i64, msg: &str) -> LarkError {
+    LarkError::new(ctx, StatusCode::UNAUTHORIZED, code, msg)
+}
+
+impl FromRequestParts<LarkState> for Bot {
+    type Rejection = LarkError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &LarkState) -> Result<Self, Self::Rejection> {
+        let ctx = Ctx::from_parts(parts);
+        const MISSING: &str =
+            "Missing access token for authorization. Please make a request with token attached.";
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| unauthorized(&ctx, error::TOKEN_MISSING, MISSING))?;
+        let (kind, app_id, issued_at, body) = token::claims(bearer).ok_or_else(|| {
+            unauthorized(&ctx, error::TOKEN_FORMAT, "Invalid access token format.")
+        })?;
+        let invalid = |kind: TokenKind| {
+            match kind {
+            TokenKind::LarkApp => unauthorized(&ctx, error::APP_TOKEN_INVALID, "Invalid app access token."),
+            _ => unauthorized(&ctx, error::TENANT_TOKEN_INVALID, "Invalid access token for authorization. Please make a request with token attached."),
+        }
+        };
+        let app = match s.core.app_by_id(app_id).await {
+            Ok(a) => a,
+            Err(Error::NotFound(_)) => return Err(invalid(kind)),
+            Err(e) => return Err(LarkError::core(&ctx, Op::Token, e)),
+        };
+        let now_ms = s.core.now_ms();
+        if !token::valid(body, issued_at, &app, &s.config, now_ms.div_euclid(1000)) {
+            return Err(invalid(kind));
+        }
+        if kind != TokenKind::LarkTenant {
+            // The IM APIs act as the app's bot in its tenant: they take tenant tokens only.
+            return Err(unauthorized(
+                &ctx,
+                error::TENANT_TOKEN_INVALID,
+                "This API needs a tenant_access_token.",
+            ));
+        }
+        if let Err(over) = s.limiter.check(app.id, now_ms) {
+            let mut e = LarkError::new(
+                &ctx,
+                StatusCode::TOO_MANY_REQUESTS,
+                error::RATE_LIMITED,
+                "request trigger frequency limit",
+            );
+            e.headers.push((
+                HeaderName::from_static("x-ogw-ratelimit-limit"),
+                HeaderValue::from(over.limit),
+            ));
+            e.headers.push((
+                HeaderName::from_static("x-ogw-ratelimit-reset"),
+                HeaderValue::from(over.reset_secs),
+            ));
+            return Err(e);
+        }
+        Ok(Bot { app, ctx })
+    }
+}
+
+/// A JSON body. The body is parsed whatever its Content-Type (clients differ in what they
+/// send); malformed JSON, wrong field types and oversize bodies get the vendor envelope.
+pub struct LarkJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for LarkJson<T> {
+    type Rejection = LarkError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let ctx = Ctx::from_parts(&parts);
+        let token_call = parts.uri.path().contains("/auth/");
+        let bad = |what: String| {
+            if token_call {
+                LarkError::code(&ctx, error::TOKEN_PARAM, format!("invalid param: {what}"))
+            } else {
+                LarkError::invalid(&ctx, what)
+            }
+        };
+        let bytes = match Bytes::from_request(Request::from_parts(parts.clone(), body), state).await
+        {
+            Ok(b) => b,
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(LarkError::new(
+                    &ctx,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    error::CONTENT_TOO_LONG,
+                    "request body too large",
+                ))
+            }
+            Err(r) => return Err(bad(format!("unreadable body: {}", r.body_text()))),
+        };
+        let slice: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(slice)
+            .map(LarkJson)
+            .map_err(|e| bad(format!("invalid request body: {e}")))
+    }
+}
+
+/// A query string, with vendor-shaped rejections.
+pub struct LarkQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for LarkQuery<T> {
+    type Rejection = LarkError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ctx = Ctx::from_parts(parts);
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| LarkQuery(q.0))
+            .map_err(|e| LarkError::invalid(&ctx, format!("invalid query: {}", e.body_text())))
+    }
+}
+
+/// `:message_id` (an `om_` id).
+pub struct MsgPath(pub MessageId);
+
+impl<S: Send + Sync> FromRequestParts<S> for MsgPath {
+    type Rejection = LarkError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ctx = Ctx::from_parts(parts);
+        let Path(seg) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| LarkError::invalid(&ctx, "invalid message_id"))?;
+        ids::parse_message_id(&seg)
+            .map(MsgPath)
+            .ok_or_else(|| LarkError::invalid(&ctx, "invalid message_id"))
+    }
+}
+
+/// `:chat_id` (an `oc_` id).
+pub struct ChatPath(pub ChatId);
+
+impl<S: Send + Sync> FromRequestParts<S> for ChatPath {
+    type Rejection = LarkError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ctx = Ctx::from_parts(parts);
+        let Path(seg) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| LarkError::invalid(&ctx, "invalid chat_id"))?;
+        ids::parse_chat_id(&seg)
+            .map(ChatPath)
+            .ok_or_else(|| LarkError::invalid(&ctx, "invalid chat_id"))
+    }
+}

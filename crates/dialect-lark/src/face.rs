@@ -1,0 +1,138 @@
+//! Which face a request came through, and its log id.
+//!
+//! Both are decided once per request by [`tag_request`] and stored in the request's
+//! extensions, so that extractors (whose rejections must use the right envelope) and
+//! handlers read the same values.
+
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The two faces of the dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Face {
+    /// BOSS Hi: version-less paths, `{code, msg, success, traceId, data}` envelope.
+    Hi,
+    /// Feishu/Lark v1: `/im/v1`, `/auth/v3`, `{code, msg, data}` envelope.
+    Feishu,
+}
+
+impl Face {
+    /// Feishu paths carry a version segment right after the service name.
+    pub fn of_path(path: &str) -> Face {
+        let p = path.strip_prefix("/open-apis").unwrap_or(path);
+        let mut seg = p.split('/').filter(|s| !s.is_empty());
+        let _service = seg.next();
+        match seg.next() {
+            Some(v)
+                if v.len() >= 2
+                    && v.starts_with('v')
+                    && v[1..].bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Face::Feishu
+            }
+            _ => Face::Hi,
+        }
+    }
+}
+
+/// The id of one request, echoed as `X-Tt-Logid`, Feishu's `error.log_id` and Hi's `traceId`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogId(pub String);
+
+/// What every handler and rejection needs to know about its request.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub face: Face,
+    pub log_id: LogId,
+}
+
+impl Ctx {
+    pub fn from_parts(parts: &Parts) -> Ctx {
+        let face = parts
+            .extensions
+            .get::<Face>()
+            .copied()
+            .unwrap_or_else(|| Face::of_path(parts.uri.path()));
+        let log_id = parts
+            .extensions
+            .get::<LogId>()
+            .cloned()
+            .unwrap_or_else(|| LogId(fresh_log_id()));
+        Ctx { face, log_id }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Ctx::from_parts(parts))
+    }
+}
+
+fn fresh_log_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    format!("{:016x}{:08x}", t, n as u32)
+}
+
+/// Derives the log id from the server's request id (so logs and client reports agree),
+/// tags the request with its face, and echoes the id as `X-Tt-Logid`, where the SDKs look.
+pub async fn tag_request(mut req: Request, next: Next) -> Response {
+    let face = Face::of_path(req.uri().path());
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| {
+            s.chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .take(32)
+                .collect::<String>()
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(fresh_log_id);
+    req.extensions_mut().insert(face);
+    req.extensions_mut().insert(LogId(id.clone()));
+    let mut res = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-tt-logid", v);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faces_by_path() {
+        assert_eq!(
+            Face::of_path("/open-apis/im/v1/messages/om_x"),
+            Face::Feishu
+        );
+        assert_eq!(
+            Face::of_path("/im/v1/messages"),
+            Face::Feishu,
+            "as seen inside the nested router"
+        );
+        assert_eq!(
+            Face::of_path("/open-apis/auth/v3/tenant_access_token/internal"),
+            Face::Feishu
+        );
+        assert_eq!(Face::of_path("/open-apis/im/messages/om_x"), Face::Hi);
+        assert_eq!(
+            Face::of_path("/open-apis/auth/tenant_access_token/internal"),
+            Face::Hi
+        );
+        assert_eq!(Face::of_path("/open-apis/im/vote"), Face::Hi);
+    }
+}
