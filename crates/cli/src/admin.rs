@@ -77,7 +77,9 @@ enum UserCmd {
         #[arg(long)]
         account_id: Option<String>,
     },
-    List { tenant: String },
+    List {
+        tenant: String,
+    },
     Get {
         tenant: String,
         user: String,
@@ -94,8 +96,13 @@ enum AppCmd {
         #[arg(long)]
         name: String,
     },
-    List { tenant: String },
-    Get { tenant: String, app: String },
+    List {
+        tenant: String,
+    },
+    Get {
+        tenant: String,
+        app: String,
+    },
     Update {
         tenant: String,
         app: String,
@@ -110,7 +117,10 @@ enum AppCmd {
         scopes: Option<String>,
     },
     /// Issue a new secret (revokes every token minted with the old one).
-    RotateSecret { tenant: String, app: String },
+    RotateSecret {
+        tenant: String,
+        app: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -129,17 +139,36 @@ enum ChatCmd {
         #[arg(long = "member")]
         members: Vec<String>,
     },
-    List { tenant: String },
-    Get { tenant: String, chat: String },
-    Dissolve { tenant: String, chat: String },
+    List {
+        tenant: String,
+    },
+    Get {
+        tenant: String,
+        chat: String,
+    },
+    Dissolve {
+        tenant: String,
+        chat: String,
+    },
 }
 
 #[derive(Subcommand)]
 enum MemberCmd {
-    List { tenant: String, chat: String },
+    List {
+        tenant: String,
+        chat: String,
+    },
     /// Members as user:<id> or app:<id>.
-    Add { tenant: String, chat: String, members: Vec<String> },
-    Remove { tenant: String, chat: String, members: Vec<String> },
+    Add {
+        tenant: String,
+        chat: String,
+        members: Vec<String>,
+    },
+    Remove {
+        tenant: String,
+        chat: String,
+        members: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -164,7 +193,11 @@ enum MessageCmd {
         #[arg(long)]
         client_msg_id: Option<String>,
     },
-    Get { tenant: String, chat: String, message: String },
+    Get {
+        tenant: String,
+        chat: String,
+        message: String,
+    },
     List {
         tenant: String,
         chat: String,
@@ -191,8 +224,13 @@ enum MessageCmd {
 }
 
 fn actor(s: &str) -> anyhow::Result<Value> {
-    let (kind, id) = s.split_once(':').with_context(|| format!("{s:?}: expected user:<id> or app:<id>"))?;
-    anyhow::ensure!(kind == "user" || kind == "app", "{s:?}: expected user:<id> or app:<id>");
+    let (kind, id) = s
+        .split_once(':')
+        .with_context(|| format!("{s:?}: expected user:<id> or app:<id>"))?;
+    anyhow::ensure!(
+        kind == "user" || kind == "app",
+        "{s:?}: expected user:<id> or app:<id>"
+    );
     Ok(json!({ "type": kind, "id": id }))
 }
 
@@ -202,33 +240,70 @@ fn actors(v: &[String]) -> anyhow::Result<Vec<Value>> {
 
 fn enc(s: &str) -> String {
     // Path segments may be Yunxin conversation ids containing '|'.
-    s.replace('%', "%25").replace('|', "%7C").replace('/', "%2F").replace(' ', "%20")
+    s.replace('%', "%25")
+        .replace('|', "%7C")
+        .replace('/', "%2F")
+        .replace(' ', "%20")
 }
 
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let (method, path, body) = match args.command {
         AdminCommand::Tenant { cmd } => match cmd {
-            TenantCmd::Create { name } => (Method::POST, "/tenants".to_string(), Some(json!({ "name": name }))),
+            TenantCmd::Create { name } => (
+                Method::POST,
+                "/tenants".to_string(),
+                Some(json!({ "name": name })),
+            ),
             TenantCmd::List => (Method::GET, "/tenants".into(), None),
             TenantCmd::Get { tenant } => (Method::GET, format!("/tenants/{}", enc(&tenant)), None),
         },
         AdminCommand::User { cmd } => match cmd {
-            UserCmd::Create { tenant, name, user_id, account_id } => (
+            UserCmd::Create {
+                tenant,
+                name,
+                user_id,
+                account_id,
+            } => (
                 Method::POST,
                 format!("/tenants/{}/users", enc(&tenant)),
                 Some(json!({ "name": name, "user_id": user_id, "account_id": account_id })),
             ),
-            UserCmd::List { tenant } => (Method::GET, format!("/tenants/{}/users", enc(&tenant)), None),
+            UserCmd::List { tenant } => (
+                Method::GET,
+                format!("/tenants/{}/users", enc(&tenant)),
+                None,
+            ),
             UserCmd::Get { tenant, user, app } => {
                 let q = app.map(|a| format!("?app={}", enc(&a))).unwrap_or_default();
-                (Method::GET, format!("/tenants/{}/users/{}{q}", enc(&tenant), enc(&user)), None)
+                (
+                    Method::GET,
+                    format!("/tenants/{}/users/{}{q}", enc(&tenant), enc(&user)),
+                    None,
+                )
             }
         },
         AdminCommand::App { cmd } => match cmd {
-            AppCmd::Create { tenant, name } => (Method::POST, format!("/tenants/{}/apps", enc(&tenant)), Some(json!({ "name": name }))),
-            AppCmd::List { tenant } => (Method::GET, format!("/tenants/{}/apps", enc(&tenant)), None),
-            AppCmd::Get { tenant, app } => (Method::GET, format!("/tenants/{}/apps/{}", enc(&tenant), enc(&app)), None),
-            AppCmd::Update { tenant, app, name, bot_enabled, signing_required, scopes } => {
+            AppCmd::Create { tenant, name } => (
+                Method::POST,
+                format!("/tenants/{}/apps", enc(&tenant)),
+                Some(json!({ "name": name })),
+            ),
+            AppCmd::List { tenant } => {
+                (Method::GET, format!("/tenants/{}/apps", enc(&tenant)), None)
+            }
+            AppCmd::Get { tenant, app } => (
+                Method::GET,
+                format!("/tenants/{}/apps/{}", enc(&tenant), enc(&app)),
+                None,
+            ),
+            AppCmd::Update {
+                tenant,
+                app,
+                name,
+                bot_enabled,
+                signing_required,
+                scopes,
+            } => {
                 let mut b = serde_json::Map::new();
                 if let Some(v) = name {
                     b.insert("name".into(), json!(v));
@@ -240,41 +315,97 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                     b.insert("signing_required".into(), json!(v));
                 }
                 if let Some(v) = scopes {
-                    let list: Vec<&str> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+                    let list: Vec<&str> = v
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .collect();
                     b.insert("scopes".into(), json!(list));
                 }
-                (Method::PATCH, format!("/tenants/{}/apps/{}", enc(&tenant), enc(&app)), Some(Value::Object(b)))
+                (
+                    Method::PATCH,
+                    format!("/tenants/{}/apps/{}", enc(&tenant), enc(&app)),
+                    Some(Value::Object(b)),
+                )
             }
-            AppCmd::RotateSecret { tenant, app } => (Method::POST, format!("/tenants/{}/apps/{}/rotate_secret", enc(&tenant), enc(&app)), None),
+            AppCmd::RotateSecret { tenant, app } => (
+                Method::POST,
+                format!("/tenants/{}/apps/{}/rotate_secret", enc(&tenant), enc(&app)),
+                None,
+            ),
         },
         AdminCommand::Chat { cmd } => match cmd {
-            ChatCmd::Create { tenant, kind, name, owner, members } => (
+            ChatCmd::Create {
+                tenant,
+                kind,
+                name,
+                owner,
+                members,
+            } => (
                 Method::POST,
                 format!("/tenants/{}/chats", enc(&tenant)),
-                Some(json!({ "type": kind, "name": name, "owner": actor(&owner)?, "members": actors(&members)? })),
+                Some(
+                    json!({ "type": kind, "name": name, "owner": actor(&owner)?, "members": actors(&members)? }),
+                ),
             ),
-            ChatCmd::List { tenant } => (Method::GET, format!("/tenants/{}/chats", enc(&tenant)), None),
-            ChatCmd::Get { tenant, chat } => (Method::GET, format!("/tenants/{}/chats/{}", enc(&tenant), enc(&chat)), None),
-            ChatCmd::Dissolve { tenant, chat } => (Method::DELETE, format!("/tenants/{}/chats/{}", enc(&tenant), enc(&chat)), None),
+            ChatCmd::List { tenant } => (
+                Method::GET,
+                format!("/tenants/{}/chats", enc(&tenant)),
+                None,
+            ),
+            ChatCmd::Get { tenant, chat } => (
+                Method::GET,
+                format!("/tenants/{}/chats/{}", enc(&tenant), enc(&chat)),
+                None,
+            ),
+            ChatCmd::Dissolve { tenant, chat } => (
+                Method::DELETE,
+                format!("/tenants/{}/chats/{}", enc(&tenant), enc(&chat)),
+                None,
+            ),
         },
         AdminCommand::Member { cmd } => match cmd {
-            MemberCmd::List { tenant, chat } => (Method::GET, format!("/tenants/{}/chats/{}/members", enc(&tenant), enc(&chat)), None),
-            MemberCmd::Add { tenant, chat, members } => (
+            MemberCmd::List { tenant, chat } => (
+                Method::GET,
+                format!("/tenants/{}/chats/{}/members", enc(&tenant), enc(&chat)),
+                None,
+            ),
+            MemberCmd::Add {
+                tenant,
+                chat,
+                members,
+            } => (
                 Method::POST,
                 format!("/tenants/{}/chats/{}/members", enc(&tenant), enc(&chat)),
                 Some(json!({ "members": actors(&members)? })),
             ),
-            MemberCmd::Remove { tenant, chat, members } => (
+            MemberCmd::Remove {
+                tenant,
+                chat,
+                members,
+            } => (
                 Method::DELETE,
                 format!("/tenants/{}/chats/{}/members", enc(&tenant), enc(&chat)),
                 Some(json!({ "members": actors(&members)? })),
             ),
         },
         AdminCommand::Message { cmd } => match cmd {
-            MessageCmd::Send { tenant, chat, sender, text, kind, content, reply_to, client_msg_id } => {
+            MessageCmd::Send {
+                tenant,
+                chat,
+                sender,
+                text,
+                kind,
+                content,
+                reply_to,
+                client_msg_id,
+            } => {
                 let (kind, content) = match (text, kind, content) {
                     (Some(t), _, _) => ("text".to_string(), json!({ "text": t })),
-                    (None, Some(k), Some(c)) => (k, serde_json::from_str(&c).context("--content is not JSON")?),
+                    (None, Some(k), Some(c)) => (
+                        k,
+                        serde_json::from_str(&c).context("--content is not JSON")?,
+                    ),
                     _ => anyhow::bail!("give --text, or --type with --content"),
                 };
                 let mut b = json!({ "sender": actor(&sender)?, "type": kind, "content": content });
@@ -284,12 +415,32 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 if let Some(c) = client_msg_id {
                     b["client_msg_id"] = json!(c);
                 }
-                (Method::POST, format!("/tenants/{}/chats/{}/messages", enc(&tenant), enc(&chat)), Some(b))
+                (
+                    Method::POST,
+                    format!("/tenants/{}/chats/{}/messages", enc(&tenant), enc(&chat)),
+                    Some(b),
+                )
             }
-            MessageCmd::Get { tenant, chat, message } => {
-                (Method::GET, format!("/tenants/{}/chats/{}/messages/{}", enc(&tenant), enc(&chat), enc(&message)), None)
-            }
-            MessageCmd::List { tenant, chat, after_position, limit } => {
+            MessageCmd::Get {
+                tenant,
+                chat,
+                message,
+            } => (
+                Method::GET,
+                format!(
+                    "/tenants/{}/chats/{}/messages/{}",
+                    enc(&tenant),
+                    enc(&chat),
+                    enc(&message)
+                ),
+                None,
+            ),
+            MessageCmd::List {
+                tenant,
+                chat,
+                after_position,
+                limit,
+            } => {
                 let mut q = Vec::new();
                 if let Some(a) = after_position {
                     q.push(format!("after_position={a}"));
@@ -297,22 +448,60 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 if let Some(l) = limit {
                     q.push(format!("limit={l}"));
                 }
-                let q = if q.is_empty() { String::new() } else { format!("?{}", q.join("&")) };
-                (Method::GET, format!("/tenants/{}/chats/{}/messages{q}", enc(&tenant), enc(&chat)), None)
+                let q = if q.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{}", q.join("&"))
+                };
+                (
+                    Method::GET,
+                    format!("/tenants/{}/chats/{}/messages{q}", enc(&tenant), enc(&chat)),
+                    None,
+                )
             }
-            MessageCmd::Edit { tenant, chat, message, text } => (
+            MessageCmd::Edit {
+                tenant,
+                chat,
+                message,
+                text,
+            } => (
                 Method::PUT,
-                format!("/tenants/{}/chats/{}/messages/{}", enc(&tenant), enc(&chat), enc(&message)),
+                format!(
+                    "/tenants/{}/chats/{}/messages/{}",
+                    enc(&tenant),
+                    enc(&chat),
+                    enc(&message)
+                ),
                 Some(json!({ "content": { "text": text } })),
             ),
-            MessageCmd::Recall { tenant, chat, message, kind } => {
-                let q = kind.map(|k| format!("?kind={}", enc(&k))).unwrap_or_default();
-                (Method::DELETE, format!("/tenants/{}/chats/{}/messages/{}{q}", enc(&tenant), enc(&chat), enc(&message)), None)
+            MessageCmd::Recall {
+                tenant,
+                chat,
+                message,
+                kind,
+            } => {
+                let q = kind
+                    .map(|k| format!("?kind={}", enc(&k)))
+                    .unwrap_or_default();
+                (
+                    Method::DELETE,
+                    format!(
+                        "/tenants/{}/chats/{}/messages/{}{q}",
+                        enc(&tenant),
+                        enc(&chat),
+                        enc(&message)
+                    ),
+                    None,
+                )
             }
         },
         AdminCommand::Request { method, path, body } => {
-            let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).context("invalid HTTP method")?;
-            let b = body.map(|b| serde_json::from_str(&b)).transpose().context("--body is not JSON")?;
+            let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+                .context("invalid HTTP method")?;
+            let b = body
+                .map(|b| serde_json::from_str(&b))
+                .transpose()
+                .context("--body is not JSON")?;
             (m, path, b)
         }
     };

@@ -30,7 +30,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             Some(i) if core.tenant(i.tenant).await.is_ok() => i,
             _ => {
                 anyhow::ensure!(
-                    core.list_tenants(Page { after: 0, limit: 1 }).await?.is_empty(),
+                    core.list_tenants(Page { after: 0, limit: 1 })
+                        .await?
+                        .is_empty(),
                     "{} holds data that is not a demo; point --data-dir at an empty directory",
                     cfg.data_dir.display()
                 );
@@ -54,9 +56,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 
 fn load_info(cfg: &Config) -> anyhow::Result<Option<DemoInfo>> {
     let path = cfg.data_dir.join(INFO_FILE);
-    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
-    let v: Value = serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
-    let n = |k: &str| v[k].as_i64().with_context(|| format!("{}: missing {k}", path.display()));
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let v: Value =
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+    let n = |k: &str| {
+        v[k].as_i64()
+            .with_context(|| format!("{}: missing {k}", path.display()))
+    };
     Ok(Some(DemoInfo {
         tenant: TenantId(n("tenant")?),
         app: AppId(n("app")?),
@@ -79,35 +87,91 @@ fn c(kind: MessageType, data: Value) -> anyhow::Result<Content> {
 
 async fn seed(core: &Core) -> anyhow::Result<DemoInfo> {
     let t = core.create_tenant("Demo Co").await?.id;
-    let user = |name: &str, id: &str| CreateUser { name: name.into(), user_id: Some(id.into()), account_id: None };
+    let user = |name: &str, id: &str| CreateUser {
+        name: name.into(),
+        user_id: Some(id.into()),
+        account_id: None,
+    };
     let alice = core.create_user(t, user("Alice", "alice")).await?;
     let bob = core.create_user(t, user("Bob", "bob")).await?;
     let carol = core.create_user(t, user("Carol", "carol")).await?;
     let bot = core.create_app(t, "Demo Bot").await?;
-    let (a, b, cu, botx) = (Actor::User(alice.id), Actor::User(bob.id), Actor::User(carol.id), Actor::App(bot.id));
+    let (a, b, cu, botx) = (
+        Actor::User(alice.id),
+        Actor::User(bob.id),
+        Actor::User(carol.id),
+        Actor::App(bot.id),
+    );
     let group = core
-        .create_chat(t, CreateChat { kind: ChatKind::Group, name: Some("Demo group".into()), owner: a, members: vec![b, cu, botx] })
+        .create_chat(
+            t,
+            CreateChat {
+                kind: ChatKind::Group,
+                name: Some("Demo group".into()),
+                owner: a,
+                members: vec![b, cu, botx],
+            },
+        )
         .await?;
     let all_hands = core
-        .create_chat(t, CreateChat { kind: ChatKind::SuperGroup, name: Some("All hands".into()), owner: a, members: vec![b, botx] })
+        .create_chat(
+            t,
+            CreateChat {
+                kind: ChatKind::SuperGroup,
+                name: Some("All hands".into()),
+                owner: a,
+                members: vec![b, botx],
+            },
+        )
         .await?;
     let p2p = core.ensure_p2p(t, botx, a).await?;
 
     let g = group.id;
-    let send = |sender: Actor, chat: ChatId, kind: MessageType, content: Content| Send::new(t, chat, sender, kind, content);
-    let welcome = core.send(send(a, g, MessageType::Text, c(MessageType::Text, json!({ "text": "Welcome to the demo group!" }))?)).await?;
-    let mut reply = send(b, g, MessageType::Text, c(MessageType::Text, json!({ "text": "Thanks, glad to be here." }))?);
+    let send = |sender: Actor, chat: ChatId, kind: MessageType, content: Content| {
+        Send::new(t, chat, sender, kind, content)
+    };
+    let welcome = core
+        .send(send(
+            a,
+            g,
+            MessageType::Text,
+            c(
+                MessageType::Text,
+                json!({ "text": "Welcome to the demo group!" }),
+            )?,
+        ))
+        .await?;
+    let mut reply = send(
+        b,
+        g,
+        MessageType::Text,
+        c(
+            MessageType::Text,
+            json!({ "text": "Thanks, glad to be here." }),
+        )?,
+    );
     reply.reply_to = Some(welcome.message.id);
     core.send(reply).await?;
     let mut mention = send(
         a,
         g,
         MessageType::Text,
-        c(MessageType::Text, json!({ "text": "<at id=\"1\">Bob</at> <at id=\"2\">everyone</at> stand-up in 5 minutes" }))?,
+        c(
+            MessageType::Text,
+            json!({ "text": "<at id=\"1\">Bob</at> <at id=\"2\">everyone</at> stand-up in 5 minutes" }),
+        )?,
     );
     mention.mentions = vec![
-        Mention { key: "1".into(), target: MentionTarget::User(bob.id), name: "Bob".into() },
-        Mention { key: "2".into(), target: MentionTarget::All, name: "everyone".into() },
+        Mention {
+            key: "1".into(),
+            target: MentionTarget::User(bob.id),
+            name: "Bob".into(),
+        },
+        Mention {
+            key: "2".into(),
+            target: MentionTarget::All,
+            name: "everyone".into(),
+        },
     ];
     core.send(mention).await?;
     core.send(send(
@@ -124,11 +188,31 @@ async fn seed(core: &Core) -> anyhow::Result<DemoInfo> {
     ))
     .await?;
     let media = [
-        (cu, MessageType::Image, json!({ "key": "img_demo_1", "name": "whiteboard.png", "format": "image/png", "size": 48213, "width": 1280, "height": 720 })),
-        (cu, MessageType::File, json!({ "key": "file_demo_1", "name": "plan.pdf", "size": 120455 })),
-        (b, MessageType::Audio, json!({ "key": "audio_demo_1", "duration_ms": 4200, "format": "amr", "size": 6800 })),
-        (a, MessageType::Video, json!({ "key": "video_demo_1", "duration_ms": 15000, "width": 640, "height": 360, "format": "mp4", "size": 905000 })),
-        (a, MessageType::Location, json!({ "title": "Office", "address": "1 Example Road", "latitude": 39.9042, "longitude": 116.4074 })),
+        (
+            cu,
+            MessageType::Image,
+            json!({ "key": "img_demo_1", "name": "whiteboard.png", "format": "image/png", "size": 48213, "width": 1280, "height": 720 }),
+        ),
+        (
+            cu,
+            MessageType::File,
+            json!({ "key": "file_demo_1", "name": "plan.pdf", "size": 120455 }),
+        ),
+        (
+            b,
+            MessageType::Audio,
+            json!({ "key": "audio_demo_1", "duration_ms": 4200, "format": "amr", "size": 6800 }),
+        ),
+        (
+            a,
+            MessageType::Video,
+            json!({ "key": "video_demo_1", "duration_ms": 15000, "width": 640, "height": 360, "format": "mp4", "size": 905000 }),
+        ),
+        (
+            a,
+            MessageType::Location,
+            json!({ "title": "Office", "address": "1 Example Road", "latitude": 39.9042, "longitude": 116.4074 }),
+        ),
     ];
     for (sender, kind, data) in media {
         core.send(send(sender, g, kind, c(kind, data)?)).await?;
@@ -141,8 +225,25 @@ async fn seed(core: &Core) -> anyhow::Result<DemoInfo> {
             c(MessageType::Card, json!({ "card": { "header": { "title": "Build #42" }, "elements": [{ "tag": "div", "text": "All checks passed" }] } }))?,
         ))
         .await?;
-    let status = core.send(send(botx, g, MessageType::Text, c(MessageType::Text, json!({ "text": "Deploy finished in 3m12s" }))?)).await?;
-    let typo = core.send(send(a, g, MessageType::Text, c(MessageType::Text, json!({ "text": "Lunch at 12:03" }))?)).await?;
+    let status = core
+        .send(send(
+            botx,
+            g,
+            MessageType::Text,
+            c(
+                MessageType::Text,
+                json!({ "text": "Deploy finished in 3m12s" }),
+            )?,
+        ))
+        .await?;
+    let typo = core
+        .send(send(
+            a,
+            g,
+            MessageType::Text,
+            c(MessageType::Text, json!({ "text": "Lunch at 12:03" }))?,
+        ))
+        .await?;
     core.edit(Edit {
         tenant: t,
         actor: a,
@@ -156,15 +257,71 @@ async fn seed(core: &Core) -> anyhow::Result<DemoInfo> {
         window_ms: None,
     })
     .await?;
-    let oops = core.send(send(b, g, MessageType::Text, c(MessageType::Text, json!({ "text": "wrong chat, sorry" }))?)).await?;
-    core.recall(Recall { tenant: t, actor: b, id: oops.message.id, kind: RemovalKind::Recalled, window_ms: None, admin_window_ms: None }).await?;
-    let mut custom = send(b, g, MessageType::Custom, c(MessageType::Custom, json!({ "json": { "kind": "poll", "question": "Pizza or sushi?" } }))?);
+    let oops = core
+        .send(send(
+            b,
+            g,
+            MessageType::Text,
+            c(MessageType::Text, json!({ "text": "wrong chat, sorry" }))?,
+        ))
+        .await?;
+    core.recall(Recall {
+        tenant: t,
+        actor: b,
+        id: oops.message.id,
+        kind: RemovalKind::Recalled,
+        window_ms: None,
+        admin_window_ms: None,
+    })
+    .await?;
+    let mut custom = send(
+        b,
+        g,
+        MessageType::Custom,
+        c(
+            MessageType::Custom,
+            json!({ "json": { "kind": "poll", "question": "Pizza or sushi?" } }),
+        )?,
+    );
     custom.extra.sub_type = Some(7);
     core.send(custom).await?;
-    core.send(send(botx, g, MessageType::Tip, c(MessageType::Tip, json!({ "text": "Carol joined the group" }))?)).await?;
-    core.send(send(a, all_hands.id, MessageType::Text, c(MessageType::Text, json!({ "text": "Quarterly all-hands on Friday" }))?)).await?;
-    core.send(send(botx, p2p.id, MessageType::Text, c(MessageType::Text, json!({ "text": "Hello Alice, I am the demo bot." }))?)).await?;
-    core.send(send(a, p2p.id, MessageType::Text, c(MessageType::Text, json!({ "text": "Hi bot!" }))?)).await?;
+    core.send(send(
+        botx,
+        g,
+        MessageType::Tip,
+        c(
+            MessageType::Tip,
+            json!({ "text": "Carol joined the group" }),
+        )?,
+    ))
+    .await?;
+    core.send(send(
+        a,
+        all_hands.id,
+        MessageType::Text,
+        c(
+            MessageType::Text,
+            json!({ "text": "Quarterly all-hands on Friday" }),
+        )?,
+    ))
+    .await?;
+    core.send(send(
+        botx,
+        p2p.id,
+        MessageType::Text,
+        c(
+            MessageType::Text,
+            json!({ "text": "Hello Alice, I am the demo bot." }),
+        )?,
+    ))
+    .await?;
+    core.send(send(
+        a,
+        p2p.id,
+        MessageType::Text,
+        c(MessageType::Text, json!({ "text": "Hi bot!" }))?,
+    ))
+    .await?;
     core.merge_forward(MergeForward {
         tenant: t,
         actor: botx,
@@ -174,10 +331,23 @@ async fn seed(core: &Core) -> anyhow::Result<DemoInfo> {
         client_msg_id: None,
     })
     .await?;
-    Ok(DemoInfo { tenant: t, app: bot.id, alice: alice.id, group: g, message: status.message.id })
+    Ok(DemoInfo {
+        tenant: t,
+        app: bot.id,
+        alice: alice.id,
+        group: g,
+        message: status.message.id,
+    })
 }
 
-fn banner(addr: SocketAddr, admin_token: &str, info: &DemoInfo, app: &App, alice: &User, group: &Chat) -> String {
+fn banner(
+    addr: SocketAddr,
+    admin_token: &str,
+    info: &DemoInfo,
+    app: &App,
+    alice: &User,
+    group: &Chat,
+) -> String {
     let base = format!("http://{addr}");
     let t = info.tenant;
     let mut out = String::new();
@@ -195,19 +365,36 @@ fn banner(addr: SocketAddr, admin_token: &str, info: &DemoInfo, app: &App, alice
         info.message
     ));
     out.push_str("# Admin API\n");
-    out.push_str(&format!("export SWITCHBOARD_URL={base} SWITCHBOARD_ADMIN_TOKEN={admin_token}\n"));
+    out.push_str(&format!(
+        "export SWITCHBOARD_URL={base} SWITCHBOARD_ADMIN_TOKEN={admin_token}\n"
+    ));
     out.push_str(&format!("curl -s -H \"Authorization: Bearer $SWITCHBOARD_ADMIN_TOKEN\" {base}/admin/v1/tenants/{t}/chats/{}/messages?limit=5\n", group.id));
     out.push_str(&format!("curl -s -H \"Authorization: Bearer $SWITCHBOARD_ADMIN_TOKEN\" {base}/admin/v1/tenants/{t}/chats/{}/messages/{}\n", group.id, info.message));
     out.push_str(&format!(
         "curl -s -H \"Authorization: Bearer $SWITCHBOARD_ADMIN_TOKEN\" -H 'Content-Type: application/json' \\\n  -d '{{\"sender\":{{\"type\":\"user\",\"id\":\"alice\"}},\"type\":\"text\",\"content\":{{\"text\":\"hello from curl\"}}}}' \\\n  {base}/admin/v1/tenants/{t}/chats/{}/messages\n",
         group.id
     ));
-    out.push_str(&format!("switchboard admin message list {t} {} --limit 3\n", group.id));
-    out.push_str(&dialect_commands(&base, app, group, MessageId(info.message.0), alice));
+    out.push_str(&format!(
+        "switchboard admin message list {t} {} --limit 3\n",
+        group.id
+    ));
+    out.push_str(&dialect_commands(
+        &base,
+        app,
+        group,
+        MessageId(info.message.0),
+        alice,
+    ));
     out
 }
 
 /// Each dialect's own copy-paste commands.
-fn dialect_commands(_base: &str, _app: &App, _group: &Chat, _message: MessageId, _user: &User) -> String {
+fn dialect_commands(
+    _base: &str,
+    _app: &App,
+    _group: &Chat,
+    _message: MessageId,
+    _user: &User,
+) -> String {
     String::new()
 }

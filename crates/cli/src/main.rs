@@ -12,7 +12,11 @@ use std::path::PathBuf;
 use switchboard_server::config::{Config, Overrides};
 
 #[derive(Parser)]
-#[command(name = "switchboard", version, about = "Self-hosted IM server speaking the WPS 365 v7, BOSS Hi, Feishu/Lark v1 and NetEase Yunxin v2 message APIs")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Self-hosted IM server speaking the WPS 365 v7, BOSS Hi, Feishu/Lark v1 and NetEase Yunxin v2 message APIs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -36,7 +40,11 @@ struct ServerArgs {
 
 impl ServerArgs {
     fn load(&self) -> anyhow::Result<Config> {
-        let over = Overrides { listen: self.listen, database: self.database.clone(), data_dir: self.data_dir.clone() };
+        let over = Overrides {
+            listen: self.listen,
+            database: self.database.clone(),
+            data_dir: self.data_dir.clone(),
+        };
         Config::load(self.config.as_deref(), &over)
     }
 }
@@ -111,7 +119,9 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve(args.load()?, None).await,
@@ -143,19 +153,28 @@ impl ServerArgs {
     }
 }
 
+/// Called once the server listens, with its address and the admin token.
+pub type Banner = Box<dyn FnOnce(SocketAddr, &str) + Send>;
+
 /// Runs the server until Ctrl-C or SIGTERM. `banner` is printed once listening.
-pub async fn serve(cfg: Config, banner: Option<Box<dyn FnOnce(SocketAddr, &str) + Send>>) -> anyhow::Result<()> {
+pub async fn serve(cfg: Config, banner: Option<Banner>) -> anyhow::Result<()> {
     switchboard_server::init_tracing(&cfg.log);
     let store = switchboard_server::open_store(&cfg).await?;
     let (token, generated) = switchboard_server::admin_token(&cfg)?;
     let core = switchboard_server::core(store);
     let app = switchboard_server::build_app(core, token.clone(), &cfg);
-    let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "switchboard listening");
     if generated {
         // Printed once, on the terminal only: it is a credential, so it never goes to the log.
-        eprintln!("Generated admin token (stored in {}):\n  {}", cfg.data_dir.join("admin-token").display(), token.expose());
+        eprintln!(
+            "Generated admin token (stored in {}):\n  {}",
+            cfg.data_dir.join("admin-token").display(),
+            token.expose()
+        );
     }
     if let Some(b) = banner {
         b(addr, token.expose());

@@ -26,15 +26,22 @@ pub enum Node {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         style: Vec<String>,
     },
-    A { text: String, href: String },
+    A {
+        text: String,
+        href: String,
+    },
     /// A mention; `key` refers to the message's mention list.
     At {
         key: String,
         #[serde(default, skip_serializing_if = "String::is_empty")]
         name: String,
     },
-    Img { key: String },
-    Emoji { text: String },
+    Img {
+        key: String,
+    },
+    Emoji {
+        text: String,
+    },
     CodeBlock {
         text: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,7 +69,10 @@ impl RichTextData {
             let mut line = String::new();
             for n in p {
                 match n {
-                    Node::Text { text, .. } | Node::A { text, .. } | Node::Emoji { text } | Node::CodeBlock { text, .. } => line.push_str(text),
+                    Node::Text { text, .. }
+                    | Node::A { text, .. }
+                    | Node::Emoji { text }
+                    | Node::CodeBlock { text, .. } => line.push_str(text),
                     Node::At { name, key } => {
                         line.push('@');
                         line.push_str(if name.is_empty() { key } else { name });
@@ -177,19 +187,37 @@ pub fn validate(kind: MessageType, data: &Value) -> Result<String, String> {
             }
             r.plain()
         }
-        MessageType::Image | MessageType::File | MessageType::Audio | MessageType::Video | MessageType::Sticker => {
+        MessageType::Image
+        | MessageType::File
+        | MessageType::Audio
+        | MessageType::Video
+        | MessageType::Sticker => {
             let m: MediaData = parse(kind, data)?;
             if m.key.is_empty() && m.url.is_empty() {
                 return Err(format!("{} content: needs a key or a url", kind.as_str()));
             }
-            format!("[{}]", if m.name.is_empty() { kind.as_str() } else { &m.name })
+            format!(
+                "[{}]",
+                if m.name.is_empty() {
+                    kind.as_str()
+                } else {
+                    &m.name
+                }
+            )
         }
         MessageType::Location => {
             let l: LocationData = parse(kind, data)?;
             if !(-90.0..=90.0).contains(&l.latitude) || !(-180.0..=180.0).contains(&l.longitude) {
                 return Err("location content: latitude/longitude out of range".into());
             }
-            format!("[location] {}", if l.title.is_empty() { &l.address } else { &l.title })
+            format!(
+                "[location] {}",
+                if l.title.is_empty() {
+                    &l.address
+                } else {
+                    &l.title
+                }
+            )
         }
         MessageType::Card => {
             let c: CardData = parse(kind, data)?;
@@ -227,7 +255,11 @@ pub fn validate(kind: MessageType, data: &Value) -> Result<String, String> {
 /// Builds a canonical `Content` from validated `data` (no vendor original).
 pub fn canonical(kind: MessageType, data: Value) -> Result<Content, String> {
     let text = validate(kind, &data)?;
-    Ok(Content { text, data, original: None })
+    Ok(Content {
+        text,
+        data,
+        original: None,
+    })
 }
 
 #[cfg(test)]
@@ -237,17 +269,37 @@ mod tests {
 
     #[test]
     fn validates_each_family() {
-        assert_eq!(validate(MessageType::Text, &json!({"text": "hi"})).unwrap(), "hi");
+        assert_eq!(
+            validate(MessageType::Text, &json!({"text": "hi"})).unwrap(),
+            "hi"
+        );
         assert!(validate(MessageType::Text, &json!({"text": ""})).is_err());
         assert!(validate(MessageType::Text, &json!({"txt": "hi"})).is_err());
         let rt = json!({"title": "T", "paragraphs": [[{"tag": "text", "text": "a"}, {"tag": "at", "key": "1", "name": "Bob"}], [{"tag": "hr"}]]});
-        assert_eq!(validate(MessageType::RichText, &rt).unwrap(), "T\na@Bob\n---");
-        assert!(validate(MessageType::RichText, &json!({"paragraphs": [[{"tag": "blink"}]]})).is_err());
-        assert_eq!(validate(MessageType::Image, &json!({"key": "k", "width": 10})).unwrap(), "[image]");
+        assert_eq!(
+            validate(MessageType::RichText, &rt).unwrap(),
+            "T\na@Bob\n---"
+        );
+        assert!(validate(
+            MessageType::RichText,
+            &json!({"paragraphs": [[{"tag": "blink"}]]})
+        )
+        .is_err());
+        assert_eq!(
+            validate(MessageType::Image, &json!({"key": "k", "width": 10})).unwrap(),
+            "[image]"
+        );
         assert!(validate(MessageType::Image, &json!({"width": 10})).is_err());
         assert!(validate(MessageType::Image, &json!({"key": "k", "width": "wide"})).is_err());
-        assert!(validate(MessageType::Location, &json!({"latitude": 91.0, "longitude": 0.0})).is_err());
+        assert!(validate(
+            MessageType::Location,
+            &json!({"latitude": 91.0, "longitude": 0.0})
+        )
+        .is_err());
         assert!(validate(MessageType::Card, &json!({"card": "x"})).is_err());
-        assert_eq!(validate(MessageType::Custom, &json!({"json": {"a": 1}})).unwrap(), "[custom]");
+        assert_eq!(
+            validate(MessageType::Custom, &json!({"json": {"a": 1}})).unwrap(),
+            "[custom]"
+        );
     }
 }

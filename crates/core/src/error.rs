@@ -72,7 +72,10 @@ pub enum Error {
 
 impl Error {
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
-        Error::Invalid { field, reason: reason.into() }
+        Error::Invalid {
+            field,
+            reason: reason.into(),
+        }
     }
 
     /// Stable catalogue name.

@@ -179,7 +179,11 @@ pub fn encode_hex128(v: u64, domain: u32) -> String {
 
 /// Inverse of [`encode_hex128`]; `None` when malformed or the check fails.
 pub fn decode_hex128(s: &str, domain: u32) -> Option<u64> {
-    if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if s.len() != 32
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     let mixed = u64::from_str_radix(&s[..16], 16).ok()?;
@@ -194,7 +198,8 @@ const B62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs
 /// Renders `v` as 16 base62 characters (64 bits mixed + 30 bits of check), like the
 /// opaque ids some vendors use.
 pub fn encode_base62_16(v: u64, domain: u32) -> String {
-    let mut n: u128 = ((mix64(v, domain) as u128) << 30) | (check32(v, domain) as u128 & 0x3FFF_FFFF);
+    let mut n: u128 =
+        ((mix64(v, domain) as u128) << 30) | (check32(v, domain) as u128 & 0x3FFF_FFFF);
     let mut out = [b'0'; 16];
     for slot in out.iter_mut().rev() {
         *slot = B62[(n % 62) as usize];
@@ -247,7 +252,15 @@ mod tests {
 
     #[test]
     fn mixing_round_trips_and_differs_by_domain() {
-        for v in [0u64, 1, 2, 42, u32::MAX as u64, u64::MAX, 0x1234_5678_9abc_def0] {
+        for v in [
+            0u64,
+            1,
+            2,
+            42,
+            u32::MAX as u64,
+            u64::MAX,
+            0x1234_5678_9abc_def0,
+        ] {
             assert_eq!(unmix64(mix64(v, 3), 3), v);
             assert_eq!(decode_hex128(&encode_hex128(v, 9), 9), Some(v));
             assert_eq!(decode_base62_16(&encode_base62_16(v, 9), 9), Some(v));

@@ -23,7 +23,11 @@ pub struct CoreConfig {
 
 impl Default for CoreConfig {
     fn default() -> Self {
-        Self { max_content_bytes: 150 * 1024, max_mentions: 100, idempotency_window_ms: 3_600_000 }
+        Self {
+            max_content_bytes: 150 * 1024,
+            max_mentions: 100,
+            idempotency_window_ms: 3_600_000,
+        }
     }
 }
 
@@ -59,7 +63,11 @@ pub struct AppCard {
 
 impl From<&App> for AppCard {
     fn from(a: &App) -> Self {
-        AppCard { id: a.id, app_id: a.app_id.clone(), name: a.name.clone() }
+        AppCard {
+            id: a.id,
+            app_id: a.app_id.clone(),
+            name: a.name.clone(),
+        }
     }
 }
 
@@ -106,7 +114,13 @@ pub struct Send {
 
 impl Send {
     /// A plain send with no reply, mentions or idempotency key.
-    pub fn new(tenant: TenantId, chat: ChatId, sender: Actor, kind: MessageType, content: Content) -> Self {
+    pub fn new(
+        tenant: TenantId,
+        chat: ChatId,
+        sender: Actor,
+        kind: MessageType,
+        content: Content,
+    ) -> Self {
         Send {
             tenant,
             chat,
@@ -191,7 +205,10 @@ fn valid_name(field: &'static str, s: &str, max: usize) -> Result<String> {
         return Err(Error::invalid(field, "must not be empty"));
     }
     if t.chars().count() > max {
-        return Err(Error::invalid(field, format!("must be at most {max} characters")));
+        return Err(Error::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     if t.chars().any(char::is_control) {
         return Err(Error::invalid(field, "must not contain control characters"));
@@ -203,10 +220,19 @@ fn valid_name(field: &'static str, s: &str, max: usize) -> Result<String> {
 /// `|` is excluded because Yunxin conversation ids use it as a separator.
 fn valid_ident(field: &'static str, s: &str, max: usize) -> Result<String> {
     if s.is_empty() || s.len() > max {
-        return Err(Error::invalid(field, format!("must be 1 to {max} characters")));
+        return Err(Error::invalid(
+            field,
+            format!("must be 1 to {max} characters"),
+        ));
     }
-    if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.@-".contains(&b)) {
-        return Err(Error::invalid(field, "may contain only letters, digits, '_', '.', '@' and '-'"));
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_.@-".contains(&b))
+    {
+        return Err(Error::invalid(
+            field,
+            "may contain only letters, digits, '_', '.', '@' and '-'",
+        ));
     }
     Ok(s.to_string())
 }
@@ -223,12 +249,18 @@ fn random_digits(n: usize) -> String {
 
 fn random_token(alphabet: &[u8], n: usize) -> String {
     let mut rng = rand::thread_rng();
-    (0..n).map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char).collect()
+    (0..n)
+        .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
+        .collect()
 }
 
 impl Core {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: CoreConfig) -> Self {
-        Core { store, clock, config: Arc::new(config) }
+        Core {
+            store,
+            clock,
+            config: Arc::new(config),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -248,11 +280,20 @@ impl Core {
 
     pub async fn create_tenant(&self, name: &str) -> Result<Tenant> {
         let name = valid_name("name", name, 128)?;
-        Ok(self.store.create_tenant(NewTenant { name, created_at: self.now_ms() }).await?)
+        Ok(self
+            .store
+            .create_tenant(NewTenant {
+                name,
+                created_at: self.now_ms(),
+            })
+            .await?)
     }
 
     pub async fn tenant(&self, id: TenantId) -> Result<Tenant> {
-        self.store.get_tenant(id).await?.ok_or(Error::NotFound(Entity::Tenant))
+        self.store
+            .get_tenant(id)
+            .await?
+            .ok_or(Error::NotFound(Entity::Tenant))
     }
 
     pub async fn list_tenants(&self, page: Page) -> Result<Vec<Tenant>> {
@@ -272,9 +313,20 @@ impl Core {
             Some(a) => valid_ident("account_id", &a, 32)?,
             // Derived from user_id; Yunxin account ids are at most 32 characters.
             None if user_id.len() <= 32 => user_id.to_ascii_lowercase(),
-            None => return Err(Error::invalid("account_id", "required when user_id is longer than 32 characters")),
+            None => {
+                return Err(Error::invalid(
+                    "account_id",
+                    "required when user_id is longer than 32 characters",
+                ))
+            }
         };
-        let new = NewUser { tenant, user_id, account_id, name, created_at: self.now_ms() };
+        let new = NewUser {
+            tenant,
+            user_id,
+            account_id,
+            name,
+            created_at: self.now_ms(),
+        };
         Ok(self.store.create_user(new).await?)
     }
 
@@ -293,7 +345,10 @@ impl Core {
     }
 
     pub async fn find_user(&self, tenant: TenantId, key: UserKey<'_>) -> Result<User> {
-        self.store.find_user(tenant, key).await?.ok_or(Error::NotFound(Entity::User))
+        self.store
+            .find_user(tenant, key)
+            .await?
+            .ok_or(Error::NotFound(Entity::User))
     }
 
     pub async fn list_users(&self, tenant: TenantId, page: Page) -> Result<Vec<User>> {
@@ -309,7 +364,10 @@ impl Core {
         let new = NewApp {
             tenant,
             app_id: format!("cli_{}", random_token(b"0123456789abcdef", 16)),
-            app_secret: Secret::new(random_token(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", 32)),
+            app_secret: Secret::new(random_token(
+                b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+                32,
+            )),
             name,
             bot_enabled: true,
             signing_required: true,
@@ -328,11 +386,17 @@ impl Core {
 
     /// Looks an app up by its public id, for authentication.
     pub async fn app_by_public_id(&self, app_id: &str) -> Result<App> {
-        self.store.find_app(app_id).await?.ok_or(Error::NotFound(Entity::App))
+        self.store
+            .find_app(app_id)
+            .await?
+            .ok_or(Error::NotFound(Entity::App))
     }
 
     pub async fn app_by_id(&self, id: AppId) -> Result<App> {
-        self.store.get_app(id).await?.ok_or(Error::NotFound(Entity::App))
+        self.store
+            .get_app(id)
+            .await?
+            .ok_or(Error::NotFound(Entity::App))
     }
 
     pub async fn list_apps(&self, tenant: TenantId, page: Page) -> Result<Vec<App>> {
@@ -340,14 +404,22 @@ impl Core {
         Ok(self.store.list_apps(tenant, clamp(page)).await?)
     }
 
-    pub async fn update_app(&self, tenant: TenantId, id: AppId, mut patch: AppPatch) -> Result<App> {
+    pub async fn update_app(
+        &self,
+        tenant: TenantId,
+        id: AppId,
+        mut patch: AppPatch,
+    ) -> Result<App> {
         self.app(tenant, id).await?;
         if let Some(n) = &patch.name {
             patch.name = Some(valid_name("name", n, 128)?);
         }
         if let Some(scopes) = &mut patch.scopes {
             for s in scopes.iter() {
-                if s.is_empty() || s.len() > 128 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                if s.is_empty()
+                    || s.len() > 128
+                    || s.chars().any(|c| c.is_whitespace() || c.is_control())
+                {
                     return Err(Error::invalid("scopes", format!("invalid scope {s:?}")));
                 }
             }
@@ -359,8 +431,19 @@ impl Core {
 
     /// Issues a new secret for the app (revoking every token minted with the old one).
     pub async fn rotate_app_secret(&self, tenant: TenantId, id: AppId) -> Result<App> {
-        let secret = Secret::new(random_token(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", 32));
-        self.update_app(tenant, id, AppPatch { app_secret: Some(secret), ..AppPatch::default() }).await
+        let secret = Secret::new(random_token(
+            b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+            32,
+        ));
+        self.update_app(
+            tenant,
+            id,
+            AppPatch {
+                app_secret: Some(secret),
+                ..AppPatch::default()
+            },
+        )
+        .await
     }
 
     // ----- parties and chats ---------------------------------------------------------
@@ -390,10 +473,16 @@ impl Core {
         };
         if cmd.kind == ChatKind::P2p {
             if members.len() != 2 {
-                return Err(Error::invalid("members", "a p2p chat has exactly two distinct participants"));
+                return Err(Error::invalid(
+                    "members",
+                    "a p2p chat has exactly two distinct participants",
+                ));
             }
             if matches!((members[0].0, members[1].0), (Actor::App(_), Actor::App(_))) {
-                return Err(Error::invalid("members", "a p2p chat needs at least one user"));
+                return Err(Error::invalid(
+                    "members",
+                    "a p2p chat needs at least one user",
+                ));
             }
             // A p2p chat has no owner role: both parties are equal members.
             for m in &mut members {
@@ -403,7 +492,14 @@ impl Core {
         if members.len() > 10_000 {
             return Err(Error::invalid("members", "at most 10000 members"));
         }
-        let new = NewChat { tenant, kind: cmd.kind, name, owner: cmd.owner, members, created_at: self.now_ms() };
+        let new = NewChat {
+            tenant,
+            kind: cmd.kind,
+            name,
+            owner: cmd.owner,
+            members,
+            created_at: self.now_ms(),
+        };
         Ok(self.store.create_chat(new).await?)
     }
 
@@ -412,12 +508,19 @@ impl Core {
         if let Some(c) = self.store.find_p2p(tenant, a, b).await? {
             return Ok(c);
         }
-        let cmd = CreateChat { kind: ChatKind::P2p, name: None, owner: a, members: vec![b] };
+        let cmd = CreateChat {
+            kind: ChatKind::P2p,
+            name: None,
+            owner: a,
+            members: vec![b],
+        };
         match self.create_chat(tenant, cmd).await {
             // Lost a race with a concurrent creator: theirs is the one.
-            Err(Error::Conflict(Conflict::Duplicate(_))) => {
-                self.store.find_p2p(tenant, a, b).await?.ok_or(Error::NotFound(Entity::Chat))
-            }
+            Err(Error::Conflict(Conflict::Duplicate(_))) => self
+                .store
+                .find_p2p(tenant, a, b)
+                .await?
+                .ok_or(Error::NotFound(Entity::Chat)),
             other => other,
         }
     }
@@ -474,7 +577,12 @@ impl Core {
     }
 
     /// Adds members (users or apps of the same tenant). Returns the newly added ones.
-    pub async fn add_members(&self, tenant: TenantId, chat: ChatId, actors: Vec<Actor>) -> Result<Vec<Member>> {
+    pub async fn add_members(
+        &self,
+        tenant: TenantId,
+        chat: ChatId,
+        actors: Vec<Actor>,
+    ) -> Result<Vec<Member>> {
         let c = self.chat(tenant, chat).await?;
         if c.dissolved_at.is_some() {
             return Err(Error::Conflict(Conflict::ChatDissolved));
@@ -489,10 +597,18 @@ impl Core {
             self.party(tenant, *a).await?;
         }
         let with_roles = actors.into_iter().map(|a| (a, Role::Member)).collect();
-        Ok(self.store.add_members(chat, with_roles, self.now_ms()).await?)
+        Ok(self
+            .store
+            .add_members(chat, with_roles, self.now_ms())
+            .await?)
     }
 
-    pub async fn remove_members(&self, tenant: TenantId, chat: ChatId, actors: Vec<Actor>) -> Result<Vec<Actor>> {
+    pub async fn remove_members(
+        &self,
+        tenant: TenantId,
+        chat: ChatId,
+        actors: Vec<Actor>,
+    ) -> Result<Vec<Actor>> {
         let c = self.chat(tenant, chat).await?;
         if c.kind == ChatKind::P2p {
             return Err(Error::invalid("chat", "p2p chat membership cannot change"));
@@ -507,20 +623,38 @@ impl Core {
 
     fn check_content(&self, content: &Content, mentions: &[Mention]) -> Result<()> {
         let size = content.text.len()
-            + serde_json::to_vec(&content.data).map(|v| v.len()).unwrap_or(0)
-            + content.original.as_ref().map(|o| serde_json::to_vec(&o.value).map(|v| v.len()).unwrap_or(0)).unwrap_or(0);
+            + serde_json::to_vec(&content.data)
+                .map(|v| v.len())
+                .unwrap_or(0)
+            + content
+                .original
+                .as_ref()
+                .map(|o| serde_json::to_vec(&o.value).map(|v| v.len()).unwrap_or(0))
+                .unwrap_or(0);
         if size > self.config.max_content_bytes {
-            return Err(Error::invalid("content", format!("larger than {} bytes", self.config.max_content_bytes)));
+            return Err(Error::invalid(
+                "content",
+                format!("larger than {} bytes", self.config.max_content_bytes),
+            ));
         }
         if mentions.len() > self.config.max_mentions {
-            return Err(Error::invalid("mentions", format!("at most {} mentions", self.config.max_mentions)));
+            return Err(Error::invalid(
+                "mentions",
+                format!("at most {} mentions", self.config.max_mentions),
+            ));
         }
         for (i, m) in mentions.iter().enumerate() {
             if m.key.is_empty() || m.key.len() > 64 {
-                return Err(Error::invalid("mentions", "mention key must be 1 to 64 characters"));
+                return Err(Error::invalid(
+                    "mentions",
+                    "mention key must be 1 to 64 characters",
+                ));
             }
             if mentions[..i].iter().any(|o| o.key == m.key) {
-                return Err(Error::invalid("mentions", format!("duplicate mention key {:?}", m.key)));
+                return Err(Error::invalid(
+                    "mentions",
+                    format!("duplicate mention key {:?}", m.key),
+                ));
             }
         }
         Ok(())
@@ -534,7 +668,10 @@ impl Core {
                 MentionTarget::App(a) => Actor::App(a),
             };
             if self.party(tenant, target).await.is_err() {
-                return Err(Error::invalid("mentions", format!("mentioned {} {} does not exist", target.kind(), m.key)));
+                return Err(Error::invalid(
+                    "mentions",
+                    format!("mentioned {} {} does not exist", target.kind(), m.key),
+                ));
             }
         }
         Ok(())
@@ -551,7 +688,10 @@ impl Core {
         self.check_mentions(cmd.tenant, &cmd.mentions).await?;
         if let Some(c) = &cmd.client_msg_id {
             if c.is_empty() || c.len() > 128 {
-                return Err(Error::invalid("client_msg_id", "must be 1 to 128 characters"));
+                return Err(Error::invalid(
+                    "client_msg_id",
+                    "must be 1 to 128 characters",
+                ));
             }
         }
         let (parent, root, thread) = match cmd.reply_to {
@@ -586,7 +726,9 @@ impl Core {
             thread,
             copied_from: None,
             client_msg_id: cmd.client_msg_id,
-            idempotency_window_ms: cmd.idempotency_window_ms.unwrap_or(self.config.idempotency_window_ms),
+            idempotency_window_ms: cmd
+                .idempotency_window_ms
+                .unwrap_or(self.config.idempotency_window_ms),
             extra: cmd.extra,
         };
         let appended = self.store.append_message(new).await?;
@@ -604,18 +746,33 @@ impl Core {
     /// Gets one message as `access` sees it. When `chat` is given, the message must be in
     /// that chat. Removed messages are returned with their `removal` set: each dialect
     /// decides how to show them.
-    pub async fn get(&self, tenant: TenantId, access: Access, chat: Option<ChatId>, id: MessageId) -> Result<MessageView> {
+    pub async fn get(
+        &self,
+        tenant: TenantId,
+        access: Access,
+        chat: Option<ChatId>,
+        id: MessageId,
+    ) -> Result<MessageView> {
         if chat.is_some_and(|c| c != id.chat()) {
             return Err(Error::NotFound(Entity::Message));
         }
         let chat = self.chat(tenant, id.chat()).await?;
         self.check_access(&chat, access).await?;
-        let msg = self.store.get_message(id).await?.ok_or(Error::NotFound(Entity::Message))?;
+        let msg = self
+            .store
+            .get_message(id)
+            .await?
+            .ok_or(Error::NotFound(Entity::Message))?;
         self.view(msg, chat).await
     }
 
     /// The merge-forward child copies under `container`, as `access` sees them.
-    pub async fn children(&self, tenant: TenantId, access: Access, container: MessageId) -> Result<Vec<MessageView>> {
+    pub async fn children(
+        &self,
+        tenant: TenantId,
+        access: Access,
+        container: MessageId,
+    ) -> Result<Vec<MessageView>> {
         let chat = self.chat(tenant, container.chat()).await?;
         self.check_access(&chat, access).await?;
         let kids = self.store.list_children(container).await?;
@@ -700,13 +857,27 @@ impl Core {
                 Some(_) => {}
             }
         }
-        let removal = Removal { kind: cmd.kind, by: cmd.actor, at: self.now_ms() };
-        let updated = self.store.update_message(cmd.id, MessageUpdate::Remove(removal)).await?;
+        let removal = Removal {
+            kind: cmd.kind,
+            by: cmd.actor,
+            at: self.now_ms(),
+        };
+        let updated = self
+            .store
+            .update_message(cmd.id, MessageUpdate::Remove(removal))
+            .await?;
         self.view(updated, chat).await
     }
 
     /// Forwards a copy of one message into `target` as `actor`.
-    pub async fn forward(&self, tenant: TenantId, actor: Actor, id: MessageId, target: ChatId, client_msg_id: Option<String>) -> Result<MessageView> {
+    pub async fn forward(
+        &self,
+        tenant: TenantId,
+        actor: Actor,
+        id: MessageId,
+        target: ChatId,
+        client_msg_id: Option<String>,
+    ) -> Result<MessageView> {
         let src = self.get(tenant, Access::Member(actor), None, id).await?;
         if src.message.removal.is_some() {
             return Err(Error::Conflict(Conflict::MessageRemoved));
@@ -722,18 +893,30 @@ impl Core {
     /// Sends a merge-forward container into `target`, holding copies of `ids`.
     pub async fn merge_forward(&self, cmd: MergeForward) -> Result<MergeForwarded> {
         if cmd.ids.is_empty() || cmd.ids.len() > 100 {
-            return Err(Error::invalid("message_id_list", "must hold 1 to 100 message ids"));
+            return Err(Error::invalid(
+                "message_id_list",
+                "must hold 1 to 100 message ids",
+            ));
         }
         let target = self.chat(cmd.tenant, cmd.target).await?;
         if target.dissolved_at.is_some() {
             return Err(Error::Conflict(Conflict::ChatDissolved));
         }
-        self.check_access(&target, Access::Member(cmd.actor)).await?;
+        self.check_access(&target, Access::Member(cmd.actor))
+            .await?;
         let mut sources = Vec::new();
         let mut invalid = Vec::new();
         for id in cmd.ids {
-            match self.get(cmd.tenant, Access::Member(cmd.actor), None, id).await {
-                Ok(v) if v.message.removal.is_none() && !sources.iter().any(|s: &Message| s.id == id) => sources.push(v.message),
+            match self
+                .get(cmd.tenant, Access::Member(cmd.actor), None, id)
+                .await
+            {
+                Ok(v)
+                    if v.message.removal.is_none()
+                        && !sources.iter().any(|s: &Message| s.id == id) =>
+                {
+                    sources.push(v.message)
+                }
                 Ok(_) | Err(Error::NotFound(_)) | Err(Error::Forbidden(_)) => invalid.push(id),
                 Err(e) => return Err(e),
             }
@@ -786,7 +969,11 @@ impl Core {
             })
             .collect();
         let (c, kids) = self.store.append_merge_forward(container, children).await?;
-        Ok(MergeForwarded { container: self.view(c, target).await?, children: kids, invalid })
+        Ok(MergeForwarded {
+            container: self.view(c, target).await?,
+            children: kids,
+            invalid,
+        })
     }
 
     // ----- rendering support -----------------------------------------------------------
@@ -795,21 +982,43 @@ impl Core {
         self.view_memo(message, chat, &mut HashMap::new()).await
     }
 
-    async fn view_memo(&self, message: Message, chat: Chat, memo: &mut HashMap<Actor, Option<Party>>) -> Result<MessageView> {
-        let sender = self.party_memo(message.tenant, message.sender, memo).await?;
+    async fn view_memo(
+        &self,
+        message: Message,
+        chat: Chat,
+        memo: &mut HashMap<Actor, Option<Party>>,
+    ) -> Result<MessageView> {
+        let sender = self
+            .party_memo(message.tenant, message.sender, memo)
+            .await?;
         let mut mention_parties = Vec::with_capacity(message.mentions.len());
         for m in &message.mentions {
             let p = match m.target {
                 MentionTarget::All => None,
-                MentionTarget::User(u) => self.party_memo(message.tenant, Actor::User(u), memo).await?,
-                MentionTarget::App(a) => self.party_memo(message.tenant, Actor::App(a), memo).await?,
+                MentionTarget::User(u) => {
+                    self.party_memo(message.tenant, Actor::User(u), memo)
+                        .await?
+                }
+                MentionTarget::App(a) => {
+                    self.party_memo(message.tenant, Actor::App(a), memo).await?
+                }
             };
             mention_parties.push(p);
         }
-        Ok(MessageView { message, chat, sender, mention_parties })
+        Ok(MessageView {
+            message,
+            chat,
+            sender,
+            mention_parties,
+        })
     }
 
-    async fn party_memo(&self, tenant: TenantId, actor: Actor, memo: &mut HashMap<Actor, Option<Party>>) -> Result<Option<Party>> {
+    async fn party_memo(
+        &self,
+        tenant: TenantId,
+        actor: Actor,
+        memo: &mut HashMap<Actor, Option<Party>>,
+    ) -> Result<Option<Party>> {
         if let Some(p) = memo.get(&actor) {
             return Ok(p.clone());
         }
@@ -824,5 +1033,8 @@ impl Core {
 }
 
 fn clamp(page: Page) -> Page {
-    Page { after: page.after.max(0), limit: page.limit.clamp(1, MAX_PAGE) }
+    Page {
+        after: page.after.max(0),
+        limit: page.limit.clamp(1, MAX_PAGE),
+    }
 }

@@ -184,7 +184,12 @@ pub trait Store: Send + Sync + 'static {
     async fn dissolve_chat(&self, id: ChatId, at: Millis) -> StoreResult<Chat>;
 
     /// Adds members; those already present keep their role. Returns the newly added.
-    async fn add_members(&self, chat: ChatId, members: Vec<(Actor, Role)>, at: Millis) -> StoreResult<Vec<Member>>;
+    async fn add_members(
+        &self,
+        chat: ChatId,
+        members: Vec<(Actor, Role)>,
+        at: Millis,
+    ) -> StoreResult<Vec<Member>>;
     /// Removes members; returns those that were present.
     async fn remove_members(&self, chat: ChatId, members: Vec<Actor>) -> StoreResult<Vec<Actor>>;
     async fn get_member(&self, chat: ChatId, actor: Actor) -> StoreResult<Option<Member>>;
@@ -194,7 +199,11 @@ pub trait Store: Send + Sync + 'static {
     async fn append_message(&self, new: NewMessage) -> StoreResult<Appended>;
     /// Appends a merge-forward container to the timeline and stores `children` as copies
     /// under it (off the timeline, each with `upper` = the container), atomically.
-    async fn append_merge_forward(&self, container: NewMessage, children: Vec<NewMessage>) -> StoreResult<(Message, Vec<Message>)>;
+    async fn append_merge_forward(
+        &self,
+        container: NewMessage,
+        children: Vec<NewMessage>,
+    ) -> StoreResult<(Message, Vec<Message>)>;
     async fn get_message(&self, id: MessageId) -> StoreResult<Option<Message>>;
     async fn list_messages(&self, range: MessageRange) -> StoreResult<Vec<Message>>;
     async fn list_children(&self, container: MessageId) -> StoreResult<Vec<Message>>;
@@ -202,5 +211,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records `nonce` under `scope` until `expires_at`; false if it was already recorded
     /// and has not expired (a replay).
-    async fn remember_nonce(&self, scope: &str, nonce: &str, expires_at: Millis, now: Millis) -> StoreResult<bool>;
+    async fn remember_nonce(
+        &self,
+        scope: &str,
+        nonce: &str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> StoreResult<bool>;
 }

@@ -37,19 +37,31 @@ pub struct AdminError {
 
 impl AdminError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        AdminError { status, code, message: message.into() }
+        AdminError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
     fn bad(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_argument", message)
     }
     fn not_found(what: &str, seg: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} {seg:?} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} {seg:?} not found"),
+        )
     }
 }
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "code": self.code, "message": self.message }))).into_response()
+        (
+            self.status,
+            Json(json!({ "code": self.code, "message": self.message })),
+        )
+            .into_response()
     }
 }
 
@@ -65,7 +77,9 @@ impl From<Error> for AdminError {
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = match &e {
-            Error::Forbidden(Denied::NotMember) => "the sender is not a member of this chat".to_string(),
+            Error::Forbidden(Denied::NotMember) => {
+                "the sender is not a member of this chat".to_string()
+            }
             Error::Conflict(Conflict::Duplicate(what)) => format!("{what} already exists"),
             Error::Unavailable(_) => "storage unavailable, retry later".to_string(),
             Error::Internal(cause) => {
@@ -93,10 +107,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AdminJson<T> {
                 "unsupported_media_type",
                 "Content-Type must be application/json",
             )),
-            Err(JsonRejection::BytesRejection(r)) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(AdminError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "request body too large"))
+            Err(JsonRejection::BytesRejection(r))
+                if r.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(AdminError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "request body too large",
+                ))
             }
-            Err(JsonRejection::JsonSyntaxError(e)) => Err(AdminError::new(StatusCode::BAD_REQUEST, "invalid_json", e.body_text())),
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(AdminError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                e.body_text(),
+            )),
             Err(JsonRejection::JsonDataError(e)) => Err(AdminError::bad(e.body_text())),
             Err(e) => Err(AdminError::bad(e.body_text())),
         }
@@ -125,8 +149,18 @@ async fn require_admin(State(state): State<AppState>, req: Request, next: Next) 
         .map(str::trim);
     match presented {
         Some(t) if state.admin_token.matches(t) => next.run(req).await,
-        Some(_) => AdminError::new(StatusCode::UNAUTHORIZED, "unauthorized", "invalid admin token").into_response(),
-        None => AdminError::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing Authorization: Bearer <admin token>").into_response(),
+        Some(_) => AdminError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "invalid admin token",
+        )
+        .into_response(),
+        None => AdminError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing Authorization: Bearer <admin token>",
+        )
+        .into_response(),
     }
 }
 
@@ -137,19 +171,40 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants/{tenant}/users", post(create_user).get(list_users))
         .route("/tenants/{tenant}/users/{user}", get(get_user))
         .route("/tenants/{tenant}/apps", post(create_app).get(list_apps))
-        .route("/tenants/{tenant}/apps/{app}", get(get_app).put(update_app).patch(update_app))
-        .route("/tenants/{tenant}/apps/{app}/rotate_secret", post(rotate_secret))
+        .route(
+            "/tenants/{tenant}/apps/{app}",
+            get(get_app).put(update_app).patch(update_app),
+        )
+        .route(
+            "/tenants/{tenant}/apps/{app}/rotate_secret",
+            post(rotate_secret),
+        )
         .route("/tenants/{tenant}/chats", post(create_chat).get(list_chats))
-        .route("/tenants/{tenant}/chats/{chat}", get(get_chat).delete(dissolve_chat))
-        .route("/tenants/{tenant}/chats/{chat}/members", get(list_members).post(add_members).delete(remove_members))
-        .route("/tenants/{tenant}/chats/{chat}/messages", post(send_message).get(list_messages))
+        .route(
+            "/tenants/{tenant}/chats/{chat}",
+            get(get_chat).delete(dissolve_chat),
+        )
+        .route(
+            "/tenants/{tenant}/chats/{chat}/members",
+            get(list_members).post(add_members).delete(remove_members),
+        )
+        .route(
+            "/tenants/{tenant}/chats/{chat}/messages",
+            post(send_message).get(list_messages),
+        )
         .route(
             "/tenants/{tenant}/chats/{chat}/messages/{message}",
             get(get_message).put(edit_message).delete(recall_message),
         )
-        .fallback(|| async { AdminError::new(StatusCode::NOT_FOUND, "not_found", "no such admin endpoint") })
+        .fallback(|| async {
+            AdminError::new(StatusCode::NOT_FOUND, "not_found", "no such admin endpoint")
+        })
         .method_not_allowed_fallback(|| async {
-            AdminError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this endpoint")
+            AdminError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this endpoint",
+            )
         })
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin))
         .with_state(state);
@@ -159,15 +214,24 @@ pub fn router(state: AppState) -> Router {
 // ----- resolution of path segments ------------------------------------------------------
 
 fn canonical_number(seg: &str) -> Option<i64> {
-    (!seg.is_empty() && seg.len() <= 19 && seg.bytes().all(|b| b.is_ascii_digit()) && !seg.starts_with('0'))
-        .then(|| seg.parse().ok())
-        .flatten()
+    (!seg.is_empty()
+        && seg.len() <= 19
+        && seg.bytes().all(|b| b.is_ascii_digit())
+        && !seg.starts_with('0'))
+    .then(|| seg.parse().ok())
+    .flatten()
 }
 
 async fn tenant(state: &AppState, seg: &str) -> AResult<Tenant> {
-    let id = canonical_number(seg).map(TenantId).or_else(|| lark::parse_tenant_key(seg));
+    let id = canonical_number(seg)
+        .map(TenantId)
+        .or_else(|| lark::parse_tenant_key(seg));
     match id {
-        Some(id) => state.core.tenant(id).await.map_err(|_| AdminError::not_found("tenant", seg)),
+        Some(id) => state
+            .core
+            .tenant(id)
+            .await
+            .map_err(|_| AdminError::not_found("tenant", seg)),
         None => Err(AdminError::not_found("tenant", seg)),
     }
 }
@@ -181,12 +245,21 @@ async fn user(state: &AppState, t: &Tenant, seg: &str, app: Option<&App>) -> ARe
         }
     }
     if seg.starts_with("ou_") {
-        let app = app.ok_or_else(|| AdminError::bad("an open_id names a user only together with ?app=<app_id>"))?;
-        let id = lark::parse_open_id(seg, app.id).ok_or_else(|| AdminError::not_found("user", seg))?;
-        return core.user(t.id, id).await.map_err(|_| AdminError::not_found("user", seg));
+        let app = app.ok_or_else(|| {
+            AdminError::bad("an open_id names a user only together with ?app=<app_id>")
+        })?;
+        let id =
+            lark::parse_open_id(seg, app.id).ok_or_else(|| AdminError::not_found("user", seg))?;
+        return core
+            .user(t.id, id)
+            .await
+            .map_err(|_| AdminError::not_found("user", seg));
     }
     if let Some(id) = lark::parse_union_id(seg) {
-        return core.user(t.id, id).await.map_err(|_| AdminError::not_found("user", seg));
+        return core
+            .user(t.id, id)
+            .await
+            .map_err(|_| AdminError::not_found("user", seg));
     }
     for key in [UserKey::UserId(seg), UserKey::AccountId(seg)] {
         match core.find_user(t.id, key).await {
@@ -201,7 +274,13 @@ async fn user(state: &AppState, t: &Tenant, seg: &str, app: Option<&App>) -> ARe
 async fn app(state: &AppState, t: &Tenant, seg: &str) -> AResult<App> {
     let found = match canonical_number(seg) {
         Some(n) => state.core.app(t.id, AppId(n)).await,
-        None => state.core.app_by_public_id(seg).await.and_then(|a| if a.tenant == t.id { Ok(a) } else { Err(Error::NotFound(Entity::App)) }),
+        None => state.core.app_by_public_id(seg).await.and_then(|a| {
+            if a.tenant == t.id {
+                Ok(a)
+            } else {
+                Err(Error::NotFound(Entity::App))
+            }
+        }),
     };
     found.map_err(|e| match e {
         Error::NotFound(_) => AdminError::not_found("app", seg),
@@ -214,7 +293,9 @@ async fn actor(state: &AppState, t: &Tenant, r: &ActorRef) -> AResult<Actor> {
     match r.kind.as_str() {
         "user" => Ok(Actor::User(user(state, t, &r.id.to_key(), None).await?.id)),
         "app" => Ok(Actor::App(app(state, t, &r.id.to_key()).await?.id)),
-        other => Err(AdminError::bad(format!("actor type must be \"user\" or \"app\", not {other:?}"))),
+        other => Err(AdminError::bad(format!(
+            "actor type must be \"user\" or \"app\", not {other:?}"
+        ))),
     }
 }
 
@@ -234,14 +315,22 @@ async fn chat(state: &AppState, t: &Tenant, seg: &str) -> AResult<Chat> {
                     Ok(u) => Actor::User(u.id),
                     Err(_) => Actor::App(app(state, t, &conv.other).await?.id),
                 };
-                state.core.find_p2p(t.id, Actor::User(owner.id), peer).await?.map(|c| c.id)
+                state
+                    .core
+                    .find_p2p(t.id, Actor::User(owner.id), peer)
+                    .await?
+                    .map(|c| c.id)
             }
         }
     } else {
         None
     };
     match id {
-        Some(id) if id.0 <= MAX_CHAT_ID => state.core.chat(t.id, id).await.map_err(|_| AdminError::not_found("chat", seg)),
+        Some(id) if id.0 <= MAX_CHAT_ID => state
+            .core
+            .chat(t.id, id)
+            .await
+            .map_err(|_| AdminError::not_found("chat", seg)),
         _ => Err(AdminError::not_found("chat", seg)),
     }
 }
@@ -447,9 +536,15 @@ impl PageQuery {
     fn page(&self) -> AResult<Page> {
         let limit = self.limit.unwrap_or(100);
         if !(1..=service::MAX_PAGE).contains(&limit) {
-            return Err(AdminError::bad(format!("limit must be 1 to {}", service::MAX_PAGE)));
+            return Err(AdminError::bad(format!(
+                "limit must be 1 to {}",
+                service::MAX_PAGE
+            )));
         }
-        Ok(Page { after: self.after.unwrap_or(0).max(0), limit })
+        Ok(Page {
+            after: self.after.unwrap_or(0).max(0),
+            limit,
+        })
     }
 }
 
@@ -474,13 +569,25 @@ struct RecallQuery {
 
 // ----- handlers -------------------------------------------------------------------------
 
-async fn create_tenant(State(s): State<AppState>, AdminJson(b): AdminJson<NameBody>) -> AResult<(StatusCode, Json<Value>)> {
+async fn create_tenant(
+    State(s): State<AppState>,
+    AdminJson(b): AdminJson<NameBody>,
+) -> AResult<(StatusCode, Json<Value>)> {
     let t = s.core.create_tenant(&b.name).await?;
     Ok((StatusCode::CREATED, Json(tenant_json(&t))))
 }
 
-async fn list_tenants(State(s): State<AppState>, AdminQuery(q): AdminQuery<PageQuery>) -> AResult<Json<Value>> {
-    let items: Vec<Value> = s.core.list_tenants(q.page()?).await?.iter().map(tenant_json).collect();
+async fn list_tenants(
+    State(s): State<AppState>,
+    AdminQuery(q): AdminQuery<PageQuery>,
+) -> AResult<Json<Value>> {
+    let items: Vec<Value> = s
+        .core
+        .list_tenants(q.page()?)
+        .await?
+        .iter()
+        .map(tenant_json)
+        .collect();
     Ok(Json(json!({ "items": items })))
 }
 
@@ -488,19 +595,47 @@ async fn get_tenant(State(s): State<AppState>, Path(seg): Path<String>) -> AResu
     Ok(Json(tenant_json(&tenant(&s, &seg).await?)))
 }
 
-async fn create_user(State(s): State<AppState>, Path(t): Path<String>, AdminJson(b): AdminJson<UserBody>) -> AResult<(StatusCode, Json<Value>)> {
+async fn create_user(
+    State(s): State<AppState>,
+    Path(t): Path<String>,
+    AdminJson(b): AdminJson<UserBody>,
+) -> AResult<(StatusCode, Json<Value>)> {
     let t = tenant(&s, &t).await?;
-    let u = s.core.create_user(t.id, CreateUser { name: b.name, user_id: b.user_id, account_id: b.account_id }).await?;
+    let u = s
+        .core
+        .create_user(
+            t.id,
+            CreateUser {
+                name: b.name,
+                user_id: b.user_id,
+                account_id: b.account_id,
+            },
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(user_json(&u, None))))
 }
 
-async fn list_users(State(s): State<AppState>, Path(t): Path<String>, AdminQuery(q): AdminQuery<PageQuery>) -> AResult<Json<Value>> {
+async fn list_users(
+    State(s): State<AppState>,
+    Path(t): Path<String>,
+    AdminQuery(q): AdminQuery<PageQuery>,
+) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
-    let items: Vec<Value> = s.core.list_users(t.id, q.page()?).await?.iter().map(|u| user_json(u, None)).collect();
+    let items: Vec<Value> = s
+        .core
+        .list_users(t.id, q.page()?)
+        .await?
+        .iter()
+        .map(|u| user_json(u, None))
+        .collect();
     Ok(Json(json!({ "items": items })))
 }
 
-async fn get_user(State(s): State<AppState>, Path((t, u)): Path<(String, String)>, AdminQuery(q): AdminQuery<AppQuery>) -> AResult<Json<Value>> {
+async fn get_user(
+    State(s): State<AppState>,
+    Path((t, u)): Path<(String, String)>,
+    AdminQuery(q): AdminQuery<AppQuery>,
+) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
     let a = match &q.app {
         Some(seg) => Some(app(&s, &t, seg).await?),
@@ -510,39 +645,84 @@ async fn get_user(State(s): State<AppState>, Path((t, u)): Path<(String, String)
     Ok(Json(user_json(&u, a.as_ref())))
 }
 
-async fn create_app(State(s): State<AppState>, Path(t): Path<String>, AdminJson(b): AdminJson<NameBody>) -> AResult<(StatusCode, Json<Value>)> {
+async fn create_app(
+    State(s): State<AppState>,
+    Path(t): Path<String>,
+    AdminJson(b): AdminJson<NameBody>,
+) -> AResult<(StatusCode, Json<Value>)> {
     let t = tenant(&s, &t).await?;
     let a = s.core.create_app(t.id, &b.name).await?;
     Ok((StatusCode::CREATED, Json(app_json(&a, true))))
 }
 
-async fn list_apps(State(s): State<AppState>, Path(t): Path<String>, AdminQuery(q): AdminQuery<PageQuery>) -> AResult<Json<Value>> {
+async fn list_apps(
+    State(s): State<AppState>,
+    Path(t): Path<String>,
+    AdminQuery(q): AdminQuery<PageQuery>,
+) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
-    let items: Vec<Value> = s.core.list_apps(t.id, q.page()?).await?.iter().map(|a| app_json(a, false)).collect();
+    let items: Vec<Value> = s
+        .core
+        .list_apps(t.id, q.page()?)
+        .await?
+        .iter()
+        .map(|a| app_json(a, false))
+        .collect();
     Ok(Json(json!({ "items": items })))
 }
 
-async fn get_app(State(s): State<AppState>, Path((t, a)): Path<(String, String)>) -> AResult<Json<Value>> {
+async fn get_app(
+    State(s): State<AppState>,
+    Path((t, a)): Path<(String, String)>,
+) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
     Ok(Json(app_json(&app(&s, &t, &a).await?, false)))
 }
 
-async fn update_app(State(s): State<AppState>, Path((t, a)): Path<(String, String)>, AdminJson(b): AdminJson<AppUpdateBody>) -> AResult<Json<Value>> {
+async fn update_app(
+    State(s): State<AppState>,
+    Path((t, a)): Path<(String, String)>,
+    AdminJson(b): AdminJson<AppUpdateBody>,
+) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
     let a = app(&s, &t, &a).await?;
-    let patch = AppPatch { name: b.name, app_secret: None, bot_enabled: b.bot_enabled, signing_required: b.signing_required, scopes: b.scopes };
-    Ok(Json(app_json(&s.core.update_app(t.id, a.id, patch).await?, false)))
+    let patch = AppPatch {
+        name: b.name,
+        app_secret: None,
+        bot_enabled: b.bot_enabled,
+        signing_required: b.signing_required,
+        scopes: b.scopes,
+    };
+    Ok(Json(app_json(
+        &s.core.update_app(t.id, a.id, patch).await?,
+        false,
+    )))
 }
 
-async fn rotate_secret(State(s): State<AppState>, Path((t, a)): Path<(String, String)>) -> AResult<Json<Value>> {
+async fn rotate_secret(
+    State(s): State<AppState>,
+    Path((t, a)): Path<(String, String)>,
+) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
     let a = app(&s, &t, &a).await?;
-    Ok(Json(app_json(&s.core.rotate_app_secret(t.id, a.id).await?, true)))
+    Ok(Json(app_json(
+        &s.core.rotate_app_secret(t.id, a.id).await?,
+        true,
+    )))
 }
 
-async fn create_chat(State(s): State<AppState>, Path(t): Path<String>, AdminJson(b): AdminJson<ChatBody>) -> AResult<(StatusCode, Json<Value>)> {
+async fn create_chat(
+    State(s): State<AppState>,
+    Path(t): Path<String>,
+    AdminJson(b): AdminJson<ChatBody>,
+) -> AResult<(StatusCode, Json<Value>)> {
     let t = tenant(&s, &t).await?;
-    let kind = ChatKind::parse(&b.kind).ok_or_else(|| AdminError::bad(format!("type must be p2p, group or super_group, not {:?}", b.kind)))?;
+    let kind = ChatKind::parse(&b.kind).ok_or_else(|| {
+        AdminError::bad(format!(
+            "type must be p2p, group or super_group, not {:?}",
+            b.kind
+        ))
+    })?;
     let owner = actor(&s, &t, &b.owner).await?;
     let mut members = Vec::with_capacity(b.members.len());
     for m in &b.members {
@@ -551,15 +731,37 @@ async fn create_chat(State(s): State<AppState>, Path(t): Path<String>, AdminJson
     if kind == ChatKind::P2p {
         let peers: Vec<Actor> = members.iter().copied().filter(|m| *m != owner).collect();
         if peers.len() == 1 && s.core.find_p2p(t.id, owner, peers[0]).await?.is_some() {
-            return Err(AdminError::new(StatusCode::CONFLICT, "already_exists", "a p2p chat between these two already exists"));
+            return Err(AdminError::new(
+                StatusCode::CONFLICT,
+                "already_exists",
+                "a p2p chat between these two already exists",
+            ));
         }
     }
-    let c = s.core.create_chat(t.id, CreateChat { kind, name: b.name, owner, members }).await?;
+    let c = s
+        .core
+        .create_chat(
+            t.id,
+            CreateChat {
+                kind,
+                name: b.name,
+                owner,
+                members,
+            },
+        )
+        .await?;
     let ms = s.core.members(t.id, c.id).await?;
-    Ok((StatusCode::CREATED, Json(chat_json(&s, &c, Some(&ms)).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(chat_json(&s, &c, Some(&ms)).await?),
+    ))
 }
 
-async fn list_chats(State(s): State<AppState>, Path(t): Path<String>, AdminQuery(q): AdminQuery<PageQuery>) -> AResult<Json<Value>> {
+async fn list_chats(
+    State(s): State<AppState>,
+    Path(t): Path<String>,
+    AdminQuery(q): AdminQuery<PageQuery>,
+) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
     let mut items = Vec::new();
     for c in s.core.list_chats(t.id, q.page()?).await? {
@@ -568,24 +770,39 @@ async fn list_chats(State(s): State<AppState>, Path(t): Path<String>, AdminQuery
     Ok(Json(json!({ "items": items })))
 }
 
-async fn get_chat(State(s): State<AppState>, Path((t, c)): Path<(String, String)>) -> AResult<Json<Value>> {
+async fn get_chat(
+    State(s): State<AppState>,
+    Path((t, c)): Path<(String, String)>,
+) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
     let c = chat(&s, &t, &c).await?;
     let ms = s.core.members(t.id, c.id).await?;
     Ok(Json(chat_json(&s, &c, Some(&ms)).await?))
 }
 
-async fn dissolve_chat(State(s): State<AppState>, Path((t, c)): Path<(String, String)>) -> AResult<Json<Value>> {
+async fn dissolve_chat(
+    State(s): State<AppState>,
+    Path((t, c)): Path<(String, String)>,
+) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
     let c = chat(&s, &t, &c).await?;
     let c = s.core.dissolve_chat(t.id, c.id).await?;
     Ok(Json(chat_json(&s, &c, None).await?))
 }
 
-async fn list_members(State(s): State<AppState>, Path((t, c)): Path<(String, String)>) -> AResult<Json<Value>> {
+async fn list_members(
+    State(s): State<AppState>,
+    Path((t, c)): Path<(String, String)>,
+) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
     let c = chat(&s, &t, &c).await?;
-    let items: Vec<Value> = s.core.members(t.id, c.id).await?.iter().map(member_json).collect();
+    let items: Vec<Value> = s
+        .core
+        .members(t.id, c.id)
+        .await?
+        .iter()
+        .map(member_json)
+        .collect();
     Ok(Json(json!({ "items": items })))
 }
 
@@ -600,19 +817,39 @@ async fn resolve_members(s: &AppState, t: &Tenant, refs: &[ActorRef]) -> AResult
     Ok(out)
 }
 
-async fn add_members(State(s): State<AppState>, Path((t, c)): Path<(String, String)>, AdminJson(b): AdminJson<MembersBody>) -> AResult<Json<Value>> {
+async fn add_members(
+    State(s): State<AppState>,
+    Path((t, c)): Path<(String, String)>,
+    AdminJson(b): AdminJson<MembersBody>,
+) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
     let c = chat(&s, &t, &c).await?;
     let actors = resolve_members(&s, &t, &b.members).await?;
-    let added: Vec<Value> = s.core.add_members(t.id, c.id, actors).await?.iter().map(member_json).collect();
+    let added: Vec<Value> = s
+        .core
+        .add_members(t.id, c.id, actors)
+        .await?
+        .iter()
+        .map(member_json)
+        .collect();
     Ok(Json(json!({ "added": added })))
 }
 
-async fn remove_members(State(s): State<AppState>, Path((t, c)): Path<(String, String)>, AdminJson(b): AdminJson<MembersBody>) -> AResult<Json<Value>> {
+async fn remove_members(
+    State(s): State<AppState>,
+    Path((t, c)): Path<(String, String)>,
+    AdminJson(b): AdminJson<MembersBody>,
+) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
     let c = chat(&s, &t, &c).await?;
     let actors = resolve_members(&s, &t, &b.members).await?;
-    let removed: Vec<Value> = s.core.remove_members(t.id, c.id, actors).await?.into_iter().map(actor_json).collect();
+    let removed: Vec<Value> = s
+        .core
+        .remove_members(t.id, c.id, actors)
+        .await?
+        .into_iter()
+        .map(actor_json)
+        .collect();
     Ok(Json(json!({ "removed": removed })))
 }
 
@@ -623,31 +860,51 @@ async fn mentions(s: &AppState, t: &Tenant, body: &[MentionBody]) -> AResult<Vec
             ("all", _) => MentionTarget::All,
             ("user", Some(id)) => MentionTarget::User(user(s, t, &id.to_key(), None).await?.id),
             ("app", Some(id)) => MentionTarget::App(app(s, t, &id.to_key()).await?.id),
-            ("user" | "app", None) => return Err(AdminError::bad(format!("mentions[{i}]: id is required"))),
-            (other, _) => return Err(AdminError::bad(format!("mentions[{i}]: type must be all, user or app, not {other:?}"))),
+            ("user" | "app", None) => {
+                return Err(AdminError::bad(format!("mentions[{i}]: id is required")))
+            }
+            (other, _) => {
+                return Err(AdminError::bad(format!(
+                    "mentions[{i}]: type must be all, user or app, not {other:?}"
+                )))
+            }
         };
-        out.push(Mention { key: m.key.clone().unwrap_or_else(|| (i + 1).to_string()), target, name: m.name.clone() });
+        out.push(Mention {
+            key: m.key.clone().unwrap_or_else(|| (i + 1).to_string()),
+            target,
+            name: m.name.clone(),
+        });
     }
     Ok(out)
 }
 
 fn message_kind(kind: &str) -> AResult<MessageType> {
-    MessageType::parse(kind).ok_or_else(|| AdminError::bad(format!("unknown message type {kind:?}")))
+    MessageType::parse(kind)
+        .ok_or_else(|| AdminError::bad(format!("unknown message type {kind:?}")))
 }
 
-async fn send_message(State(s): State<AppState>, Path((t, c)): Path<(String, String)>, AdminJson(b): AdminJson<MessageBody>) -> AResult<(StatusCode, Json<Value>)> {
+async fn send_message(
+    State(s): State<AppState>,
+    Path((t, c)): Path<(String, String)>,
+    AdminJson(b): AdminJson<MessageBody>,
+) -> AResult<(StatusCode, Json<Value>)> {
     let t = tenant(&s, &t).await?;
     let c = chat(&s, &t, &c).await?;
     let sender = actor(&s, &t, &b.sender).await?;
     let kind = message_kind(&b.kind)?;
     if kind == MessageType::MergeForward {
-        return Err(AdminError::bad("merge_forward messages are created by forwarding, not sent"));
+        return Err(AdminError::bad(
+            "merge_forward messages are created by forwarding, not sent",
+        ));
     }
     let content = content::canonical(kind, b.content).map_err(AdminError::bad)?;
     let mut cmd = service::Send::new(t.id, c.id, sender, kind, content);
     cmd.mentions = mentions(&s, &t, &b.mentions).await?;
     cmd.reply_to = match &b.reply_to {
-        Some(r) => Some(message_id(&r.to_key()).ok_or_else(|| AdminError::bad("reply_to is not a message id"))?),
+        Some(r) => Some(
+            message_id(&r.to_key())
+                .ok_or_else(|| AdminError::bad("reply_to is not a message id"))?,
+        ),
         None => None,
     };
     cmd.reply_in_thread = b.reply_in_thread;
@@ -658,13 +915,19 @@ async fn send_message(State(s): State<AppState>, Path((t, c)): Path<(String, Str
 
 async fn find_message(s: &AppState, t: &Tenant, c: &Chat, seg: &str) -> AResult<MessageView> {
     let id = message_id(seg).ok_or_else(|| AdminError::not_found("message", seg))?;
-    s.core.get(t.id, Access::Admin, Some(c.id), id).await.map_err(|e| match e {
-        Error::NotFound(_) => AdminError::not_found("message", seg),
-        other => other.into(),
-    })
+    s.core
+        .get(t.id, Access::Admin, Some(c.id), id)
+        .await
+        .map_err(|e| match e {
+            Error::NotFound(_) => AdminError::not_found("message", seg),
+            other => other.into(),
+        })
 }
 
-async fn get_message(State(s): State<AppState>, Path((t, c, m)): Path<(String, String, String)>) -> AResult<Json<Value>> {
+async fn get_message(
+    State(s): State<AppState>,
+    Path((t, c, m)): Path<(String, String, String)>,
+) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
     let c = chat(&s, &t, &c).await?;
     let v = find_message(&s, &t, &c, &m).await?;
@@ -676,7 +939,11 @@ async fn get_message(State(s): State<AppState>, Path((t, c, m)): Path<(String, S
     Ok(Json(out))
 }
 
-async fn edit_message(State(s): State<AppState>, Path((t, c, m)): Path<(String, String, String)>, AdminJson(b): AdminJson<EditBody>) -> AResult<Json<Value>> {
+async fn edit_message(
+    State(s): State<AppState>,
+    Path((t, c, m)): Path<(String, String, String)>,
+    AdminJson(b): AdminJson<EditBody>,
+) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
     let c = chat(&s, &t, &c).await?;
     let v = find_message(&s, &t, &c, &m).await?;
@@ -700,7 +967,11 @@ async fn edit_message(State(s): State<AppState>, Path((t, c, m)): Path<(String, 
     Ok(Json(message_json(&s.core.edit(cmd).await?)))
 }
 
-async fn recall_message(State(s): State<AppState>, Path((t, c, m)): Path<(String, String, String)>, AdminQuery(q): AdminQuery<RecallQuery>) -> AResult<Json<Value>> {
+async fn recall_message(
+    State(s): State<AppState>,
+    Path((t, c, m)): Path<(String, String, String)>,
+    AdminQuery(q): AdminQuery<RecallQuery>,
+) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
     let c = chat(&s, &t, &c).await?;
     let v = find_message(&s, &t, &c, &m).await?;
@@ -708,18 +979,36 @@ async fn recall_message(State(s): State<AppState>, Path((t, c, m)): Path<(String
         None | Some("recalled") => RemovalKind::Recalled,
         Some("recalled_one_way") => RemovalKind::RecalledOneWay,
         Some("deleted") => RemovalKind::Deleted,
-        Some(other) => return Err(AdminError::bad(format!("kind must be recalled, recalled_one_way or deleted, not {other:?}"))),
+        Some(other) => {
+            return Err(AdminError::bad(format!(
+                "kind must be recalled, recalled_one_way or deleted, not {other:?}"
+            )))
+        }
     };
-    let cmd = service::Recall { tenant: t.id, actor: v.message.sender, id: v.message.id, kind, window_ms: None, admin_window_ms: None };
+    let cmd = service::Recall {
+        tenant: t.id,
+        actor: v.message.sender,
+        id: v.message.id,
+        kind,
+        window_ms: None,
+        admin_window_ms: None,
+    };
     Ok(Json(message_json(&s.core.recall(cmd).await?)))
 }
 
-async fn list_messages(State(s): State<AppState>, Path((t, c)): Path<(String, String)>, AdminQuery(q): AdminQuery<ListMessagesQuery>) -> AResult<Json<Value>> {
+async fn list_messages(
+    State(s): State<AppState>,
+    Path((t, c)): Path<(String, String)>,
+    AdminQuery(q): AdminQuery<ListMessagesQuery>,
+) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
     let c = chat(&s, &t, &c).await?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=service::MAX_PAGE).contains(&limit) {
-        return Err(AdminError::bad(format!("limit must be 1 to {}", service::MAX_PAGE)));
+        return Err(AdminError::bad(format!(
+            "limit must be 1 to {}",
+            service::MAX_PAGE
+        )));
     }
     let after = q.after_position.unwrap_or(0);
     if after < 0 {
@@ -741,5 +1030,7 @@ async fn list_messages(State(s): State<AppState>, Path((t, c)): Path<(String, St
     views.truncate(limit as usize);
     let next = views.last().and_then(|v| v.message.position());
     let items: Vec<Value> = views.iter().map(message_json).collect();
-    Ok(Json(json!({ "items": items, "has_more": has_more, "next_after_position": next })))
+    Ok(Json(
+        json!({ "items": items, "has_more": has_more, "next_after_position": next }),
+    ))
 }

@@ -71,13 +71,19 @@ impl Default for Config {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { format: "text".into(), level: "info".into() }
+        LogConfig {
+            format: "text".into(),
+            level: "info".into(),
+        }
     }
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { body_limit_bytes: 1024 * 1024, request_timeout_secs: 30 }
+        HttpConfig {
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+        }
     }
 }
 
@@ -115,7 +121,9 @@ impl Config {
             None => fig = fig.merge(Toml::file("switchboard.toml")),
         }
         fig = fig.merge(Env::prefixed("SWITCHBOARD_").split("__"));
-        let mut cfg: Config = fig.extract().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        let mut cfg: Config = fig
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         if let Some(l) = overrides.listen {
             cfg.listen = l;
         }
@@ -135,11 +143,23 @@ impl Config {
             "log.format must be \"text\" or \"json\", not {:?}",
             self.log.format
         );
-        anyhow::ensure!(self.http.body_limit_bytes >= 1024, "http.body_limit_bytes must be at least 1024");
-        anyhow::ensure!(self.http.request_timeout_secs >= 1, "http.request_timeout_secs must be at least 1");
-        anyhow::ensure!(self.sqlite.readers >= 1, "sqlite.readers must be at least 1");
+        anyhow::ensure!(
+            self.http.body_limit_bytes >= 1024,
+            "http.body_limit_bytes must be at least 1024"
+        );
+        anyhow::ensure!(
+            self.http.request_timeout_secs >= 1,
+            "http.request_timeout_secs must be at least 1"
+        );
+        anyhow::ensure!(
+            self.sqlite.readers >= 1,
+            "sqlite.readers must be at least 1"
+        );
         if !self.admin_token.is_empty() {
-            anyhow::ensure!(self.admin_token.len() >= 16, "admin_token must be at least 16 characters (or empty to generate one)");
+            anyhow::ensure!(
+                self.admin_token.len() >= 16,
+                "admin_token must be at least 16 characters (or empty to generate one)"
+            );
         }
         self.backend()?;
         Ok(())
@@ -148,7 +168,9 @@ impl Config {
     pub fn backend(&self) -> anyhow::Result<Backend> {
         let db = self.database.trim();
         if db.is_empty() {
-            return Ok(Backend::Sqlite(self.data_dir.join(switchboard_store_sqlite::DB_FILE)));
+            return Ok(Backend::Sqlite(
+                self.data_dir.join(switchboard_store_sqlite::DB_FILE),
+            ));
         }
         if let Some(path) = db.strip_prefix("sqlite://") {
             anyhow::ensure!(!path.is_empty(), "database: sqlite:// needs a file path, e.g. sqlite:///var/lib/switchboard/db.sqlite");
@@ -169,23 +191,43 @@ mod tests {
     fn layers_and_validation() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\n[log]\nformat = \"json\"\n[sqlite]\nreaders = 2\n").unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9999\"\n[log]\nformat = \"json\"\n[sqlite]\nreaders = 2\n",
+        )
+        .unwrap();
         let cfg = Config::load(Some(&file), &Overrides::default()).unwrap();
         assert_eq!(cfg.listen.port(), 9999);
         assert_eq!(cfg.log.format, "json");
         assert_eq!(cfg.sqlite.readers, 2);
-        let over = Overrides { listen: Some("127.0.0.1:1".parse().unwrap()), database: Some("postgres://x@y/z".into()), data_dir: None };
+        let over = Overrides {
+            listen: Some("127.0.0.1:1".parse().unwrap()),
+            database: Some("postgres://x@y/z".into()),
+            data_dir: None,
+        };
         let cfg = Config::load(Some(&file), &over).unwrap();
         assert_eq!(cfg.listen.port(), 1);
-        assert_eq!(cfg.backend().unwrap(), Backend::Postgres("postgres://x@y/z".into()));
+        assert_eq!(
+            cfg.backend().unwrap(),
+            Backend::Postgres("postgres://x@y/z".into())
+        );
 
         std::fs::write(&file, "bogus_key = 1\n").unwrap();
-        let err = Config::load(Some(&file), &Overrides::default()).unwrap_err().to_string();
+        let err = Config::load(Some(&file), &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bogus_key"), "{err}");
         std::fs::write(&file, "[log]\nformat = \"xml\"\n").unwrap();
         assert!(Config::load(Some(&file), &Overrides::default()).is_err());
-        assert!(Config::load(Some(&dir.path().join("missing.toml")), &Overrides::default()).is_err());
-        let bad = Overrides { database: Some("mysql://x".into()), ..Overrides::default() };
+        assert!(Config::load(
+            Some(&dir.path().join("missing.toml")),
+            &Overrides::default()
+        )
+        .is_err());
+        let bad = Overrides {
+            database: Some("mysql://x".into()),
+            ..Overrides::default()
+        };
         std::fs::write(&file, "").unwrap();
         assert!(Config::load(Some(&file), &bad).is_err());
     }
@@ -195,6 +237,10 @@ mod tests {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/example.toml");
         let cfg = Config::load(Some(&example), &Overrides::default()).unwrap();
         let defaults = Config::default();
-        assert_eq!(serde_json::to_value(&cfg).unwrap(), serde_json::to_value(&defaults).unwrap(), "example.toml documents the defaults");
+        assert_eq!(
+            serde_json::to_value(&cfg).unwrap(),
+            serde_json::to_value(&defaults).unwrap(),
+            "example.toml documents the defaults"
+        );
     }
 }

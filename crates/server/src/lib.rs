@@ -40,21 +40,33 @@ const REQUEST_ID: &str = "x-request-id";
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
     match cfg.backend()? {
         Backend::Sqlite(path) => {
-            let opts = SqliteOptions { path: path.clone(), readers: cfg.sqlite.readers };
+            let opts = SqliteOptions {
+                path: path.clone(),
+                readers: cfg.sqlite.readers,
+            };
             let store = tokio::task::spawn_blocking(move || SqliteStore::open(opts))
                 .await?
                 .with_context(|| format!("opening SQLite database {}", path.display()))?;
             Ok(Arc::new(store))
         }
-        Backend::Postgres(_) => anyhow::bail!("the PostgreSQL store is not available in this build"),
+        Backend::Postgres(_) => {
+            anyhow::bail!("the PostgreSQL store is not available in this build")
+        }
     }
 }
 
 /// Applies migrations only.
 pub async fn migrate(cfg: &Config) -> anyhow::Result<Vec<i64>> {
     match cfg.backend()? {
-        Backend::Sqlite(path) => Ok(tokio::task::spawn_blocking(move || switchboard_store_sqlite::migrate(&path)).await??),
-        Backend::Postgres(_) => anyhow::bail!("the PostgreSQL store is not available in this build"),
+        Backend::Sqlite(path) => {
+            Ok(
+                tokio::task::spawn_blocking(move || switchboard_store_sqlite::migrate(&path))
+                    .await??,
+            )
+        }
+        Backend::Postgres(_) => {
+            anyhow::bail!("the PostgreSQL store is not available in this build")
+        }
     }
 }
 
@@ -67,10 +79,15 @@ pub fn admin_token(cfg: &Config) -> anyhow::Result<(Secret, bool)> {
     let path = cfg.data_dir.join("admin-token");
     if let Ok(t) = std::fs::read_to_string(&path) {
         let t = t.trim().to_string();
-        anyhow::ensure!(t.len() >= 16, "{} holds an invalid admin token; delete it to generate a new one", path.display());
+        anyhow::ensure!(
+            t.len() >= 16,
+            "{} holds an invalid admin token; delete it to generate a new one",
+            path.display()
+        );
         return Ok((Secret::new(t), false));
     }
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     let token = format!("sb_admin_{}", hex::encode(rand::random::<[u8; 24]>()));
     write_private(&path, &token)?;
     Ok((Secret::new(token), true))
@@ -85,7 +102,9 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).with_context(|| format!("writing {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     f.write_all(contents.as_bytes())?;
     Ok(())
 }
@@ -101,7 +120,10 @@ pub fn core_with_clock(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Core {
 
 /// The whole HTTP surface: health probes, the admin API and every dialect.
 pub fn build_app(core: Core, admin_token: Secret, cfg: &Config) -> Router {
-    let state = AppState { core: core.clone(), admin_token };
+    let state = AppState {
+        core: core.clone(),
+        admin_token,
+    };
     let request_id = HeaderName::from_static(REQUEST_ID);
     Router::new()
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
@@ -131,20 +153,35 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" })))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable" })),
+            )
         }
     }
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
-pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Installs the global tracing subscriber (text or JSON). `RUST_LOG` overrides the level.
 pub fn init_tracing(cfg: &config::LogConfig) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if cfg.format == "json" { builder.json().try_init() } else { builder.try_init() };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if cfg.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }

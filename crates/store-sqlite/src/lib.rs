@@ -40,7 +40,10 @@ pub struct SqliteOptions {
 
 impl SqliteOptions {
     pub fn in_dir(dir: &Path) -> Self {
-        SqliteOptions { path: dir.join(DB_FILE), readers: 4 }
+        SqliteOptions {
+            path: dir.join(DB_FILE),
+            readers: 4,
+        }
     }
 }
 
@@ -99,7 +102,9 @@ struct Inner {
 fn sql_err(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode::*;
     match e.sqlite_error_code() {
-        Some(DatabaseBusy | DatabaseLocked | DiskFull | CannotOpen | SystemIoFailure) => StoreError::Unavailable(e.to_string()),
+        Some(DatabaseBusy | DatabaseLocked | DiskFull | CannotOpen | SystemIoFailure) => {
+            StoreError::Unavailable(e.to_string())
+        }
         _ => StoreError::Internal(e.to_string()),
     }
 }
@@ -112,10 +117,14 @@ fn open_conn(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| StoreError::Unavailable(format!("open {}: {e}", path.display())))?;
-    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql_err)?;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| StoreError::Unavailable(format!("open {}: {e}", path.display())))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(sql_err)?;
     // synchronous=FULL: the WAL is fsynced at every commit, so an acknowledged write
     // survives power loss, not only a process crash.
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-32768;")
@@ -127,7 +136,8 @@ fn open_conn(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
 /// Applies pending migrations; returns the versions applied now.
 pub fn migrate(path: &Path) -> Result<Vec<i64>, StoreError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(format!("create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Unavailable(format!("create {}: {e}", dir.display())))?;
     }
     let mut conn = open_conn(path, false)?;
     migrate_conn(&mut conn)
@@ -138,9 +148,15 @@ fn migrate_conn(conn: &mut Connection) -> Result<Vec<i64>, StoreError> {
         .map_err(sql_err)?;
     let mut applied = Vec::new();
     for (version, sql) in MIGRATIONS {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_err)?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql_err)?;
         let done: bool = tx
-            .query_row("SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = ?1)", [version], |r| r.get(0))
+            .query_row(
+                "SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = ?1)",
+                [version],
+                |r| r.get(0),
+            )
             .map_err(sql_err)?;
         if !done {
             tx.execute_batch(sql).map_err(sql_err)?;
@@ -185,9 +201,18 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> StoreResult<T> + std::marker::Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let job: BoxedJob = Box::new(Job { f: Some(f), result: None, reply: tx });
-        self.inner.writer.send(job).await.map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
-        rx.await.map_err(|_| StoreError::Unavailable("writer stopped".into()))?
+        let job: BoxedJob = Box::new(Job {
+            f: Some(f),
+            result: None,
+            reply: tx,
+        });
+        self.inner
+            .writer
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?
     }
 
     async fn read<T, F>(&self, f: F) -> StoreResult<T>
@@ -234,7 +259,11 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<BoxedJob>) {
         }
         for job in batch.iter_mut() {
             let ok = conn.execute_batch("SAVEPOINT job").is_ok() && job.run(&conn);
-            let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+            let end = if ok {
+                "RELEASE job"
+            } else {
+                "ROLLBACK TO job; RELEASE job"
+            };
             if let Err(e) = conn.execute_batch(end) {
                 tracing::error!(error = %e, "sqlite savepoint end failed");
             }
@@ -251,7 +280,10 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<BoxedJob>) {
 }
 
 fn p2p_key(tenant: TenantId, a: Actor, b: Actor) -> String {
-    let mut parts = [format!("{}:{}", a.kind(), a.raw_id()), format!("{}:{}", b.kind(), b.raw_id())];
+    let mut parts = [
+        format!("{}:{}", a.kind(), a.raw_id()),
+        format!("{}:{}", b.kind(), b.raw_id()),
+    ];
     parts.sort();
     format!("{}:{}|{}", tenant.0, parts[0], parts[1])
 }
@@ -266,14 +298,28 @@ fn load_message(conn: &Connection, id: MessageId) -> StoreResult<Option<Message>
 
 fn insert_message(conn: &Connection, m: &Message) -> StoreResult<()> {
     let doc = serde_json::to_string(m).map_err(|e| StoreError::Internal(e.to_string()))?;
-    conn.prepare_cached("INSERT INTO messages(id, chat_id, created_at, upper_id, doc) VALUES (?1, ?2, ?3, ?4, ?5)")
-        .and_then(|mut s| s.execute(params![m.id.0, m.chat.0, m.created_at, m.upper.map(|u| u.0), doc]))
-        .map_err(sql_err)?;
+    conn.prepare_cached(
+        "INSERT INTO messages(id, chat_id, created_at, upper_id, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            m.id.0,
+            m.chat.0,
+            m.created_at,
+            m.upper.map(|u| u.0),
+            doc
+        ])
+    })
+    .map_err(sql_err)?;
     Ok(())
 }
 
 /// Takes the next timeline position of `chat`; returns (position, created_at).
-fn next_position(conn: &Connection, chat: ChatId, created_floor: Millis) -> StoreResult<(i64, Millis)> {
+fn next_position(
+    conn: &Connection,
+    chat: ChatId,
+    created_floor: Millis,
+) -> StoreResult<(i64, Millis)> {
     let row = conn
         .prepare_cached(
             "UPDATE chats SET last_position = last_position + 1, last_created_at = MAX(last_created_at, ?2)
@@ -285,14 +331,27 @@ fn next_position(conn: &Connection, chat: ChatId, created_floor: Millis) -> Stor
         Some(r) => Ok(r),
         None => {
             let exists: bool = conn
-                .query_row("SELECT EXISTS(SELECT 1 FROM chats WHERE id = ?1)", [chat.0], |r| r.get(0))
+                .query_row(
+                    "SELECT EXISTS(SELECT 1 FROM chats WHERE id = ?1)",
+                    [chat.0],
+                    |r| r.get(0),
+                )
                 .map_err(sql_err)?;
-            Err(if exists { StoreError::Conflict(Conflict::ChatDissolved) } else { StoreError::NotFound(Entity::Chat) })
+            Err(if exists {
+                StoreError::Conflict(Conflict::ChatDissolved)
+            } else {
+                StoreError::NotFound(Entity::Chat)
+            })
         }
     }
 }
 
-fn build_message(new: &NewMessage, id: MessageId, created_at: Millis, upper: Option<MessageId>) -> Message {
+fn build_message(
+    new: &NewMessage,
+    id: MessageId,
+    created_at: Millis,
+    upper: Option<MessageId>,
+) -> Message {
     Message {
         id,
         tenant: new.tenant,
@@ -326,13 +385,17 @@ fn append_timeline(conn: &Connection, new: &NewMessage) -> StoreResult<Appended>
         if let Some((mid, at)) = prior {
             if new.created_at - at <= new.idempotency_window_ms {
                 if let Some(m) = load_message(conn, MessageId(mid))? {
-                    return Ok(Appended { message: m, created: false });
+                    return Ok(Appended {
+                        message: m,
+                        created: false,
+                    });
                 }
             }
         }
     }
     let (pos, created_at) = next_position(conn, new.chat, new.created_at)?;
-    let id = MessageId::timeline(new.chat, pos).ok_or_else(|| StoreError::Internal(format!("chat {} is full", new.chat)))?;
+    let id = MessageId::timeline(new.chat, pos)
+        .ok_or_else(|| StoreError::Internal(format!("chat {} is full", new.chat)))?;
     let m = build_message(new, id, created_at, None);
     insert_message(conn, &m)?;
     if let Some(cid) = &new.client_msg_id {
@@ -343,19 +406,31 @@ fn append_timeline(conn: &Connection, new: &NewMessage) -> StoreResult<Appended>
         .and_then(|mut s| s.execute(params![new.sender.kind(), new.sender.raw_id(), cid, id.0, new.created_at]))
         .map_err(sql_err)?;
     }
-    Ok(Appended { message: m, created: true })
+    Ok(Appended {
+        message: m,
+        created: true,
+    })
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
-        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(sql_err)).await
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(sql_err))
+            .await
     }
 
     async fn create_tenant(&self, new: NewTenant) -> StoreResult<Tenant> {
         self.write(move |c| {
-            c.execute("INSERT INTO tenants(name, created_at) VALUES (?1, ?2)", params![new.name, new.created_at]).map_err(sql_err)?;
-            Ok(Tenant { id: TenantId(c.last_insert_rowid()), name: new.name, created_at: new.created_at })
+            c.execute(
+                "INSERT INTO tenants(name, created_at) VALUES (?1, ?2)",
+                params![new.name, new.created_at],
+            )
+            .map_err(sql_err)?;
+            Ok(Tenant {
+                id: TenantId(c.last_insert_rowid()),
+                name: new.name,
+                created_at: new.created_at,
+            })
         })
         .await
     }
@@ -371,8 +446,14 @@ impl Store for SqliteStore {
 
     async fn list_tenants(&self, page: Page) -> StoreResult<Vec<Tenant>> {
         self.read(move |c| {
-            let mut s = c.prepare_cached("SELECT id, name, created_at FROM tenants WHERE id > ?1 ORDER BY id LIMIT ?2").map_err(sql_err)?;
-            let rows = s.query_map(params![page.after, page.limit], rows::tenant).map_err(sql_err)?;
+            let mut s = c
+                .prepare_cached(
+                    "SELECT id, name, created_at FROM tenants WHERE id > ?1 ORDER BY id LIMIT ?2",
+                )
+                .map_err(sql_err)?;
+            let rows = s
+                .query_map(params![page.after, page.limit], rows::tenant)
+                .map_err(sql_err)?;
             rows.collect::<Result<_, _>>().map_err(sql_err)
         })
         .await
@@ -408,9 +489,12 @@ impl Store for SqliteStore {
 
     async fn get_user(&self, id: UserId) -> StoreResult<Option<User>> {
         self.read(move |c| {
-            c.prepare_cached(&format!("SELECT {} FROM users WHERE id = ?1", rows::USER_COLS))
-                .and_then(|mut s| s.query_row([id.0], rows::user).optional())
-                .map_err(sql_err)
+            c.prepare_cached(&format!(
+                "SELECT {} FROM users WHERE id = ?1",
+                rows::USER_COLS
+            ))
+            .and_then(|mut s| s.query_row([id.0], rows::user).optional())
+            .map_err(sql_err)
         })
         .await
     }
@@ -421,20 +505,30 @@ impl Store for SqliteStore {
             UserKey::AccountId(v) => ("account_id", v.to_string()),
         };
         self.read(move |c| {
-            c.prepare_cached(&format!("SELECT {} FROM users WHERE tenant_id = ?1 AND {col} = ?2", rows::USER_COLS))
-                .and_then(|mut s| s.query_row(params![tenant.0, val], rows::user).optional())
-                .map_err(sql_err)
+            c.prepare_cached(&format!(
+                "SELECT {} FROM users WHERE tenant_id = ?1 AND {col} = ?2",
+                rows::USER_COLS
+            ))
+            .and_then(|mut s| s.query_row(params![tenant.0, val], rows::user).optional())
+            .map_err(sql_err)
         })
         .await
     }
 
     async fn rename_user(&self, id: UserId, name: String) -> StoreResult<User> {
         self.write(move |c| {
-            c.execute("UPDATE users SET name = ?2 WHERE id = ?1", params![id.0, name]).map_err(sql_err)?;
-            c.prepare_cached(&format!("SELECT {} FROM users WHERE id = ?1", rows::USER_COLS))
-                .and_then(|mut s| s.query_row([id.0], rows::user).optional())
-                .map_err(sql_err)?
-                .ok_or(StoreError::NotFound(Entity::User))
+            c.execute(
+                "UPDATE users SET name = ?2 WHERE id = ?1",
+                params![id.0, name],
+            )
+            .map_err(sql_err)?;
+            c.prepare_cached(&format!(
+                "SELECT {} FROM users WHERE id = ?1",
+                rows::USER_COLS
+            ))
+            .and_then(|mut s| s.query_row([id.0], rows::user).optional())
+            .map_err(sql_err)?
+            .ok_or(StoreError::NotFound(Entity::User))
         })
         .await
     }
@@ -442,9 +536,14 @@ impl Store for SqliteStore {
     async fn list_users(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<User>> {
         self.read(move |c| {
             let mut s = c
-                .prepare_cached(&format!("SELECT {} FROM users WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3", rows::USER_COLS))
+                .prepare_cached(&format!(
+                    "SELECT {} FROM users WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                    rows::USER_COLS
+                ))
                 .map_err(sql_err)?;
-            let rows = s.query_map(params![tenant.0, page.after, page.limit], rows::user).map_err(sql_err)?;
+            let rows = s
+                .query_map(params![tenant.0, page.after, page.limit], rows::user)
+                .map_err(sql_err)?;
             rows.collect::<Result<_, _>>().map_err(sql_err)
         })
         .await
@@ -479,21 +578,31 @@ impl Store for SqliteStore {
     }
 
     async fn get_app(&self, id: AppId) -> StoreResult<Option<App>> {
-        self.read(move |c| rows::app_where(c, "id = ?1", &id.0)).await
+        self.read(move |c| rows::app_where(c, "id = ?1", &id.0))
+            .await
     }
 
     async fn find_app(&self, app_id: &str) -> StoreResult<Option<App>> {
         let app_id = app_id.to_string();
-        self.read(move |c| rows::app_where(c, "app_id = ?1", &app_id)).await
+        self.read(move |c| rows::app_where(c, "app_id = ?1", &app_id))
+            .await
     }
 
     async fn list_apps(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<App>> {
         self.read(move |c| {
             let mut s = c
-                .prepare_cached(&format!("SELECT {} FROM apps WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3", rows::APP_COLS))
+                .prepare_cached(&format!(
+                    "SELECT {} FROM apps WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                    rows::APP_COLS
+                ))
                 .map_err(sql_err)?;
-            let rows = s.query_map(params![tenant.0, page.after, page.limit], rows::app).map_err(sql_err)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)?.into_iter().collect()
+            let rows = s
+                .query_map(params![tenant.0, page.after, page.limit], rows::app)
+                .map_err(sql_err)?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(sql_err)?
+                .into_iter()
+                .collect()
         })
         .await
     }
@@ -569,34 +678,53 @@ impl Store for SqliteStore {
     }
 
     async fn get_chat(&self, id: ChatId) -> StoreResult<Option<Chat>> {
-        self.read(move |c| rows::chat_where(c, "id = ?1", &id.0)).await
+        self.read(move |c| rows::chat_where(c, "id = ?1", &id.0))
+            .await
     }
 
     async fn find_p2p(&self, tenant: TenantId, a: Actor, b: Actor) -> StoreResult<Option<Chat>> {
         let key = p2p_key(tenant, a, b);
-        self.read(move |c| rows::chat_where(c, "p2p_key = ?1", &key)).await
+        self.read(move |c| rows::chat_where(c, "p2p_key = ?1", &key))
+            .await
     }
 
     async fn list_chats(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<Chat>> {
         self.read(move |c| {
             let mut s = c
-                .prepare_cached(&format!("SELECT {} FROM chats WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3", rows::CHAT_COLS))
+                .prepare_cached(&format!(
+                    "SELECT {} FROM chats WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                    rows::CHAT_COLS
+                ))
                 .map_err(sql_err)?;
-            let rows = s.query_map(params![tenant.0, page.after, page.limit], rows::chat).map_err(sql_err)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)?.into_iter().collect()
+            let rows = s
+                .query_map(params![tenant.0, page.after, page.limit], rows::chat)
+                .map_err(sql_err)?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(sql_err)?
+                .into_iter()
+                .collect()
         })
         .await
     }
 
     async fn dissolve_chat(&self, id: ChatId, at: Millis) -> StoreResult<Chat> {
         self.write(move |c| {
-            c.execute("UPDATE chats SET dissolved_at = COALESCE(dissolved_at, ?2) WHERE id = ?1", params![id.0, at]).map_err(sql_err)?;
+            c.execute(
+                "UPDATE chats SET dissolved_at = COALESCE(dissolved_at, ?2) WHERE id = ?1",
+                params![id.0, at],
+            )
+            .map_err(sql_err)?;
             rows::chat_where(c, "id = ?1", &id.0)?.ok_or(StoreError::NotFound(Entity::Chat))
         })
         .await
     }
 
-    async fn add_members(&self, chat: ChatId, members: Vec<(Actor, Role)>, at: Millis) -> StoreResult<Vec<Member>> {
+    async fn add_members(
+        &self,
+        chat: ChatId,
+        members: Vec<(Actor, Role)>,
+        at: Millis,
+    ) -> StoreResult<Vec<Member>> {
         self.write(move |c| {
             let mut s = c
                 .prepare_cached("INSERT OR IGNORE INTO chat_members(chat_id, member_kind, member_id, role, joined_at) VALUES (?1, ?2, ?3, ?4, ?5)")
@@ -653,7 +781,11 @@ impl Store for SqliteStore {
         self.write(move |c| append_timeline(c, &new)).await
     }
 
-    async fn append_merge_forward(&self, container: NewMessage, children: Vec<NewMessage>) -> StoreResult<(Message, Vec<Message>)> {
+    async fn append_merge_forward(
+        &self,
+        container: NewMessage,
+        children: Vec<NewMessage>,
+    ) -> StoreResult<(Message, Vec<Message>)> {
         self.write(move |c| {
             let appended = append_timeline(c, &container)?;
             if !appended.created {
@@ -720,7 +852,14 @@ impl Store for SqliteStore {
                 return Err(StoreError::Conflict(Conflict::MessageRemoved));
             }
             match update {
-                MessageUpdate::Edit { kind, content, mentions, by, at, max_edits } => {
+                MessageUpdate::Edit {
+                    kind,
+                    content,
+                    mentions,
+                    by,
+                    at,
+                    max_edits,
+                } => {
                     let count = m.edit.as_ref().map_or(0, |e| e.count);
                     if max_edits.is_some_and(|max| count >= max) {
                         return Err(StoreError::Conflict(Conflict::EditLimit));
@@ -729,7 +868,11 @@ impl Store for SqliteStore {
                     m.content = content;
                     m.mentions = mentions;
                     m.updated_at = at.max(m.updated_at);
-                    m.edit = Some(EditInfo { by, at, count: count + 1 });
+                    m.edit = Some(EditInfo {
+                        by,
+                        at,
+                        count: count + 1,
+                    });
                 }
                 MessageUpdate::Remove(removal) => {
                     m.updated_at = removal.at.max(m.updated_at);
@@ -745,7 +888,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn remember_nonce(&self, scope: &str, nonce: &str, expires_at: Millis, now: Millis) -> StoreResult<bool> {
+    async fn remember_nonce(
+        &self,
+        scope: &str,
+        nonce: &str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> StoreResult<bool> {
         let mut map = self.inner.nonces.lock().expect("nonce map poisoned");
         if map.len() > 100_000 {
             map.retain(|_, exp| *exp > now);
@@ -762,8 +911,12 @@ impl Store for SqliteStore {
 }
 
 fn list_children_conn(c: &Connection, container: MessageId) -> StoreResult<Vec<Message>> {
-    let mut s = c.prepare_cached("SELECT doc FROM messages WHERE upper_id = ?1 ORDER BY id").map_err(sql_err)?;
-    let rows = s.query_map([container.0], |r| r.get::<_, String>(0)).map_err(sql_err)?;
+    let mut s = c
+        .prepare_cached("SELECT doc FROM messages WHERE upper_id = ?1 ORDER BY id")
+        .map_err(sql_err)?;
+    let rows = s
+        .query_map([container.0], |r| r.get::<_, String>(0))
+        .map_err(sql_err)?;
     let mut out = Vec::new();
     for doc in rows {
         out.push(rows::decode_message(&doc.map_err(sql_err)?)?);

@@ -7,15 +7,21 @@ use switchboard_core::model::*;
 use switchboard_core::store::{StoreError, StoreResult};
 
 pub const USER_COLS: &str = "id, tenant_id, user_id, account_id, name, created_at";
-pub const APP_COLS: &str = "id, tenant_id, app_id, app_secret, name, bot_enabled, signing_required, scopes, created_at";
-pub const CHAT_COLS: &str = "id, tenant_id, kind, name, owner_kind, owner_id, created_at, dissolved_at, last_position";
+pub const APP_COLS: &str =
+    "id, tenant_id, app_id, app_secret, name, bot_enabled, signing_required, scopes, created_at";
+pub const CHAT_COLS: &str =
+    "id, tenant_id, kind, name, owner_kind, owner_id, created_at, dissolved_at, last_position";
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Internal(format!("corrupt row: {what}"))
 }
 
 pub fn tenant(r: &Row) -> rusqlite::Result<Tenant> {
-    Ok(Tenant { id: TenantId(r.get(0)?), name: r.get(1)?, created_at: r.get(2)? })
+    Ok(Tenant {
+        id: TenantId(r.get(0)?),
+        name: r.get(1)?,
+        created_at: r.get(2)?,
+    })
 }
 
 pub fn user(r: &Row) -> rusqlite::Result<User> {
@@ -58,7 +64,10 @@ pub fn app_where(c: &Connection, cond: &str, arg: &dyn ToSql) -> StoreResult<Opt
 pub fn chat(r: &Row) -> rusqlite::Result<StoreResult<Chat>> {
     let kind: String = r.get(2)?;
     let owner_kind: String = r.get(4)?;
-    let (Some(kind), Some(owner)) = (ChatKind::parse(&kind), Actor::from_parts(&owner_kind, r.get(5)?)) else {
+    let (Some(kind), Some(owner)) = (
+        ChatKind::parse(&kind),
+        Actor::from_parts(&owner_kind, r.get(5)?),
+    ) else {
         return Ok(Err(corrupt("chats.kind")));
     };
     Ok(Ok(Chat {
@@ -83,12 +92,19 @@ pub fn chat_where(c: &Connection, cond: &str, arg: &dyn ToSql) -> StoreResult<Op
 pub fn member(r: &Row) -> rusqlite::Result<StoreResult<Member>> {
     let kind: String = r.get(1)?;
     let role: String = r.get(3)?;
-    let (Some(actor), Some(role)) = (Actor::from_parts(&kind, r.get(2)?), Role::parse(&role)) else {
+    let (Some(actor), Some(role)) = (Actor::from_parts(&kind, r.get(2)?), Role::parse(&role))
+    else {
         return Ok(Err(corrupt("chat_members")));
     };
-    Ok(Ok(Member { chat: ChatId(r.get(0)?), actor, role, joined_at: r.get(4)? }))
+    Ok(Ok(Member {
+        chat: ChatId(r.get(0)?),
+        actor,
+        role,
+        joined_at: r.get(4)?,
+    }))
 }
 
 pub fn decode_message(doc: &str) -> StoreResult<Message> {
-    serde_json::from_str(doc).map_err(|e| StoreError::Internal(format!("corrupt message document: {e}")))
+    serde_json::from_str(doc)
+        .map_err(|e| StoreError::Internal(format!("corrupt message document: {e}")))
 }

@@ -10,7 +10,10 @@ use switchboard_store_sqlite::{SqliteOptions, SqliteStore};
 async fn sqlite() -> TestStore {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(SqliteOptions::in_dir(dir.path())).unwrap();
-    TestStore { store: Arc::new(store), guard: Box::new(dir) }
+    TestStore {
+        store: Arc::new(store),
+        guard: Box::new(dir),
+    }
 }
 
 switchboard_core::store_conformance!(sqlite);
@@ -20,9 +23,21 @@ async fn acknowledged_messages_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let (tenant, chat, acked) = {
         let store = SqliteStore::open(SqliteOptions::in_dir(dir.path())).unwrap();
-        let t = store.create_tenant(NewTenant { name: "T".into(), created_at: 1 }).await.unwrap();
+        let t = store
+            .create_tenant(NewTenant {
+                name: "T".into(),
+                created_at: 1,
+            })
+            .await
+            .unwrap();
         let u = store
-            .create_user(NewUser { tenant: t.id, user_id: "u".into(), account_id: "u".into(), name: "U".into(), created_at: 1 })
+            .create_user(NewUser {
+                tenant: t.id,
+                user_id: "u".into(),
+                account_id: "u".into(),
+                name: "U".into(),
+                created_at: 1,
+            })
             .await
             .unwrap();
         let c = store
@@ -43,7 +58,16 @@ async fn acknowledged_messages_survive_a_restart() {
             tasks.push(tokio::spawn(async move {
                 let mut acked = Vec::new();
                 for i in 0..50 {
-                    let m = store.append_message(new_text(t.id, c.id, Actor::User(u.id), &format!("{s}-{i}"), 10)).await.unwrap();
+                    let m = store
+                        .append_message(new_text(
+                            t.id,
+                            c.id,
+                            Actor::User(u.id),
+                            &format!("{s}-{i}"),
+                            10,
+                        ))
+                        .await
+                        .unwrap();
                     acked.push(m.message);
                 }
                 acked
@@ -58,13 +82,27 @@ async fn acknowledged_messages_survive_a_restart() {
     };
     let reopened = SqliteStore::open(SqliteOptions::in_dir(dir.path())).unwrap();
     for m in &acked {
-        assert_eq!(reopened.get_message(m.id).await.unwrap().as_ref(), Some(m), "acknowledged message lost");
+        assert_eq!(
+            reopened.get_message(m.id).await.unwrap().as_ref(),
+            Some(m),
+            "acknowledged message lost"
+        );
     }
-    assert_eq!(reopened.get_tenant(tenant).await.unwrap().map(|t| t.name), Some("T".to_string()));
+    assert_eq!(
+        reopened.get_tenant(tenant).await.unwrap().map(|t| t.name),
+        Some("T".to_string())
+    );
     let chat_row = reopened.get_chat(chat).await.unwrap().unwrap();
     assert_eq!(chat_row.last_position, 400);
-    let next = reopened.append_message(new_text(tenant, chat, acked[0].sender, "after restart", 10)).await.unwrap();
-    assert_eq!(next.message.position(), Some(401), "the counter continues without a gap");
+    let next = reopened
+        .append_message(new_text(tenant, chat, acked[0].sender, "after restart", 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        next.message.position(),
+        Some(401),
+        "the counter continues without a gap"
+    );
 }
 
 #[test]

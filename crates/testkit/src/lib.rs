@@ -16,13 +16,16 @@ use switchboard_server::config::Config;
 
 const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
+/// A change applied to the configuration before the app is built.
+pub type Configure = Box<dyn FnOnce(&mut Config) + Send>;
+
 /// Options for [`spawn_app_with`].
 #[derive(Default)]
 pub struct Options {
     /// Drive time by hand (token expiry, signature skew, recall windows).
     pub clock: Option<ManualClock>,
     /// Adjust the configuration before the app is built.
-    pub configure: Option<Box<dyn FnOnce(&mut Config) + Send>>,
+    pub configure: Option<Configure>,
     /// Reuse this data directory (for restart tests).
     pub data_dir: Option<Arc<tempfile::TempDir>>,
 }
@@ -45,19 +48,33 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(opts: Options) -> TestApp {
-    let data_dir = opts.data_dir.unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("temp dir")));
-    let mut config = Config { data_dir: data_dir.path().to_path_buf(), admin_token: ADMIN_TOKEN.into(), ..Config::default() };
+    let data_dir = opts
+        .data_dir
+        .unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("temp dir")));
+    let mut config = Config {
+        data_dir: data_dir.path().to_path_buf(),
+        admin_token: ADMIN_TOKEN.into(),
+        ..Config::default()
+    };
     if let Some(f) = opts.configure {
         f(&mut config);
     }
-    let store = switchboard_server::open_store(&config).await.expect("open store");
+    let store = switchboard_server::open_store(&config)
+        .await
+        .expect("open store");
     let clock: Arc<dyn Clock> = match &opts.clock {
         Some(c) => Arc::new(c.clone()),
         None => Arc::new(switchboard_core::SystemClock),
     };
     let core = switchboard_server::core_with_clock(store, clock);
-    let app = switchboard_server::build_app(core.clone(), switchboard_core::model::Secret::new(ADMIN_TOKEN), &config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let app = switchboard_server::build_app(
+        core.clone(),
+        switchboard_core::model::Secret::new(ADMIN_TOKEN),
+        &config,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
@@ -96,7 +113,12 @@ impl Reply {
         let headers = r.headers().clone();
         let text = r.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply { status, headers, body, text }
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 }
 
@@ -116,7 +138,11 @@ impl TestApp {
             clock,
             data_dir: Some(dir),
             configure: Some(Box::new(move |c| {
-                *c = Config { data_dir: c.data_dir.clone(), admin_token: c.admin_token.clone(), ..cfg };
+                *c = Config {
+                    data_dir: c.data_dir.clone(),
+                    admin_token: c.admin_token.clone(),
+                    ..cfg
+                };
             })),
         })
         .await
@@ -137,7 +163,10 @@ impl TestApp {
 
     /// An admin API call with the admin token.
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        let mut req = self.http.request(method, self.url(&format!("/admin/v1{path}"))).bearer_auth(&self.admin_token);
+        let mut req = self
+            .http
+            .request(method, self.url(&format!("/admin/v1{path}")))
+            .bearer_auth(&self.admin_token);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -147,34 +176,76 @@ impl TestApp {
     /// An admin call that must succeed; returns the body.
     pub async fn admin_ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
         let r = self.admin(method.clone(), path, body).await;
-        assert!(r.status.is_success(), "{method} {path} -> {}: {}", r.status, r.text);
+        assert!(
+            r.status.is_success(),
+            "{method} {path} -> {}: {}",
+            r.status,
+            r.text
+        );
         r.body
     }
 
     pub async fn create_tenant(&self, name: &str) -> Value {
-        self.admin_ok(Method::POST, "/tenants", Some(json!({ "name": name }))).await
+        self.admin_ok(Method::POST, "/tenants", Some(json!({ "name": name })))
+            .await
     }
 
     pub async fn create_user(&self, tenant: &Value, name: &str, user_id: &str) -> Value {
         let path = format!("/tenants/{}/users", tenant["id"]);
-        self.admin_ok(Method::POST, &path, Some(json!({ "name": name, "user_id": user_id }))).await
+        self.admin_ok(
+            Method::POST,
+            &path,
+            Some(json!({ "name": name, "user_id": user_id })),
+        )
+        .await
     }
 
     pub async fn create_app(&self, tenant: &Value, name: &str) -> Value {
-        self.admin_ok(Method::POST, &format!("/tenants/{}/apps", tenant["id"]), Some(json!({ "name": name }))).await
+        self.admin_ok(
+            Method::POST,
+            &format!("/tenants/{}/apps", tenant["id"]),
+            Some(json!({ "name": name })),
+        )
+        .await
     }
 
     /// Creates a chat; `members` are `(type, canonical id)` pairs.
-    pub async fn create_chat(&self, tenant: &Value, kind: &str, name: Option<&str>, owner: (&str, &Value), members: &[(&str, &Value)]) -> Value {
-        let members: Vec<Value> = members.iter().map(|(t, id)| json!({ "type": t, "id": id })).collect();
+    pub async fn create_chat(
+        &self,
+        tenant: &Value,
+        kind: &str,
+        name: Option<&str>,
+        owner: (&str, &Value),
+        members: &[(&str, &Value)],
+    ) -> Value {
+        let members: Vec<Value> = members
+            .iter()
+            .map(|(t, id)| json!({ "type": t, "id": id }))
+            .collect();
         let body = json!({ "type": kind, "name": name, "owner": { "type": owner.0, "id": owner.1 }, "members": members });
-        self.admin_ok(Method::POST, &format!("/tenants/{}/chats", tenant["id"]), Some(body)).await
+        self.admin_ok(
+            Method::POST,
+            &format!("/tenants/{}/chats", tenant["id"]),
+            Some(body),
+        )
+        .await
     }
 
     /// Sends a text message through the admin API as a user or app.
-    pub async fn admin_send_text(&self, tenant: &Value, chat: &Value, sender: (&str, &Value), text: &str) -> Value {
+    pub async fn admin_send_text(
+        &self,
+        tenant: &Value,
+        chat: &Value,
+        sender: (&str, &Value),
+        text: &str,
+    ) -> Value {
         let body = json!({ "sender": { "type": sender.0, "id": sender.1 }, "type": "text", "content": { "text": text } });
-        self.admin_ok(Method::POST, &format!("/tenants/{}/chats/{}/messages", tenant["id"], chat["id"]), Some(body)).await
+        self.admin_ok(
+            Method::POST,
+            &format!("/tenants/{}/chats/{}/messages", tenant["id"], chat["id"]),
+            Some(body),
+        )
+        .await
     }
 
     /// A standard world: tenant "Acme", users alice and bob, app "Bot", a group "General"
@@ -185,10 +256,31 @@ impl TestApp {
         let bob = self.create_user(&tenant, "Bob", "bob").await;
         let bot = self.create_app(&tenant, "Bot").await;
         let group = self
-            .create_chat(&tenant, "group", Some("General"), ("user", &alice["id"]), &[("user", &bob["id"]), ("app", &bot["id"])])
+            .create_chat(
+                &tenant,
+                "group",
+                Some("General"),
+                ("user", &alice["id"]),
+                &[("user", &bob["id"]), ("app", &bot["id"])],
+            )
             .await;
-        let p2p = self.create_chat(&tenant, "p2p", None, ("app", &bot["id"]), &[("user", &alice["id"])]).await;
-        Seed { tenant, alice, bob, bot, group, p2p }
+        let p2p = self
+            .create_chat(
+                &tenant,
+                "p2p",
+                None,
+                ("app", &bot["id"]),
+                &[("user", &alice["id"])],
+            )
+            .await;
+        Seed {
+            tenant,
+            alice,
+            bob,
+            bot,
+            group,
+            p2p,
+        }
     }
 }
 

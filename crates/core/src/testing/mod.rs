@@ -79,11 +79,25 @@ pub async fn fixture(store: Arc<dyn Store>) -> Fixture {
     let core = Core::new(store, Arc::new(clock.clone()), CoreConfig::default());
     let tenant = core.create_tenant("Acme").await.unwrap();
     let alice = core
-        .create_user(tenant.id, CreateUser { name: "Alice".into(), user_id: Some("alice".into()), account_id: None })
+        .create_user(
+            tenant.id,
+            CreateUser {
+                name: "Alice".into(),
+                user_id: Some("alice".into()),
+                account_id: None,
+            },
+        )
         .await
         .unwrap();
     let bob = core
-        .create_user(tenant.id, CreateUser { name: "Bob".into(), user_id: Some("bob".into()), account_id: Some("bob_acc".into()) })
+        .create_user(
+            tenant.id,
+            CreateUser {
+                name: "Bob".into(),
+                user_id: Some("bob".into()),
+                account_id: Some("bob_acc".into()),
+            },
+        )
         .await
         .unwrap();
     let bot = core.create_app(tenant.id, "Bot").await.unwrap();
@@ -99,11 +113,23 @@ pub async fn fixture(store: Arc<dyn Store>) -> Fixture {
         )
         .await
         .unwrap();
-    Fixture { core, clock, tenant, alice, bob, bot, group }
+    Fixture {
+        core,
+        clock,
+        tenant,
+        alice,
+        bob,
+        bot,
+        group,
+    }
 }
 
 pub fn text(s: &str) -> Content {
-    Content { text: s.to_string(), data: serde_json::json!({ "text": s }), original: None }
+    Content {
+        text: s.to_string(),
+        data: serde_json::json!({ "text": s }),
+        original: None,
+    }
 }
 
 pub fn new_text(tenant: TenantId, chat: ChatId, sender: Actor, s: &str, at: Millis) -> NewMessage {

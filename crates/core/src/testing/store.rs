@@ -4,34 +4,87 @@ use super::*;
 use crate::error::{Conflict, Entity};
 
 fn page() -> Page {
-    Page { after: 0, limit: 100 }
+    Page {
+        after: 0,
+        limit: 100,
+    }
 }
 
 pub async fn tenants_users_apps(store: Arc<dyn Store>) {
-    let t = store.create_tenant(NewTenant { name: "T1".into(), created_at: 5 }).await.unwrap();
-    let t2 = store.create_tenant(NewTenant { name: "T2".into(), created_at: 6 }).await.unwrap();
+    let t = store
+        .create_tenant(NewTenant {
+            name: "T1".into(),
+            created_at: 5,
+        })
+        .await
+        .unwrap();
+    let t2 = store
+        .create_tenant(NewTenant {
+            name: "T2".into(),
+            created_at: 6,
+        })
+        .await
+        .unwrap();
     assert_ne!(t.id, t2.id);
     assert_eq!(store.get_tenant(t.id).await.unwrap(), Some(t.clone()));
     assert_eq!(store.get_tenant(TenantId(9_999_999)).await.unwrap(), None);
     let all = store.list_tenants(page()).await.unwrap();
     assert_eq!(all, vec![t.clone(), t2.clone()]);
-    let after = store.list_tenants(Page { after: t.id.0, limit: 10 }).await.unwrap();
+    let after = store
+        .list_tenants(Page {
+            after: t.id.0,
+            limit: 10,
+        })
+        .await
+        .unwrap();
     assert_eq!(after, vec![t2.clone()]);
 
     let u = store
-        .create_user(NewUser { tenant: t.id, user_id: "u1".into(), account_id: "acc1".into(), name: "U".into(), created_at: 7 })
+        .create_user(NewUser {
+            tenant: t.id,
+            user_id: "u1".into(),
+            account_id: "acc1".into(),
+            name: "U".into(),
+            created_at: 7,
+        })
         .await
         .unwrap();
     assert_eq!(store.get_user(u.id).await.unwrap(), Some(u.clone()));
-    assert_eq!(store.find_user(t.id, UserKey::UserId("u1")).await.unwrap(), Some(u.clone()));
-    assert_eq!(store.find_user(t.id, UserKey::AccountId("acc1")).await.unwrap(), Some(u.clone()));
-    assert_eq!(store.find_user(t2.id, UserKey::UserId("u1")).await.unwrap(), None, "users are per tenant");
-    assert_eq!(store.list_users(t.id, page()).await.unwrap(), vec![u.clone()]);
+    assert_eq!(
+        store.find_user(t.id, UserKey::UserId("u1")).await.unwrap(),
+        Some(u.clone())
+    );
+    assert_eq!(
+        store
+            .find_user(t.id, UserKey::AccountId("acc1"))
+            .await
+            .unwrap(),
+        Some(u.clone())
+    );
+    assert_eq!(
+        store.find_user(t2.id, UserKey::UserId("u1")).await.unwrap(),
+        None,
+        "users are per tenant"
+    );
+    assert_eq!(
+        store.list_users(t.id, page()).await.unwrap(),
+        vec![u.clone()]
+    );
     let renamed = store.rename_user(u.id, "Renamed".into()).await.unwrap();
-    assert_eq!((renamed.name.as_str(), renamed.user_id.as_str(), renamed.account_id.as_str()), ("Renamed", "u1", "acc1"));
+    assert_eq!(
+        (
+            renamed.name.as_str(),
+            renamed.user_id.as_str(),
+            renamed.account_id.as_str()
+        ),
+        ("Renamed", "u1", "acc1")
+    );
     let u = renamed;
     assert_eq!(store.get_user(u.id).await.unwrap(), Some(u.clone()));
-    assert!(matches!(store.rename_user(UserId(987_654_321), "x".into()).await, Err(StoreError::NotFound(Entity::User))));
+    assert!(matches!(
+        store.rename_user(UserId(987_654_321), "x".into()).await,
+        Err(StoreError::NotFound(Entity::User))
+    ));
     assert!(store.list_users(t2.id, page()).await.unwrap().is_empty());
 
     let a = store
@@ -50,11 +103,21 @@ pub async fn tenants_users_apps(store: Arc<dyn Store>) {
     assert_eq!(store.get_app(a.id).await.unwrap(), Some(a.clone()));
     assert_eq!(store.find_app("cli_test").await.unwrap(), Some(a.clone()));
     assert_eq!(store.find_app("cli_nope").await.unwrap(), None);
-    assert_eq!(store.list_apps(t.id, page()).await.unwrap(), vec![a.clone()]);
+    assert_eq!(
+        store.list_apps(t.id, page()).await.unwrap(),
+        vec![a.clone()]
+    );
     let dup = store
-        .create_app(NewApp { app_id: "cli_test".into(), tenant: t2.id, ..NewApp { ..new_app_like(&a) } })
+        .create_app(NewApp {
+            app_id: "cli_test".into(),
+            tenant: t2.id,
+            ..NewApp { ..new_app_like(&a) }
+        })
         .await;
-    assert!(matches!(dup, Err(StoreError::Duplicate("app_id"))), "{dup:?}");
+    assert!(
+        matches!(dup, Err(StoreError::Duplicate("app_id"))),
+        "{dup:?}"
+    );
 }
 
 fn new_app_like(a: &App) -> NewApp {
@@ -71,8 +134,20 @@ fn new_app_like(a: &App) -> NewApp {
 }
 
 pub async fn user_names_are_unique_per_tenant(store: Arc<dyn Store>) {
-    let t = store.create_tenant(NewTenant { name: "T".into(), created_at: 1 }).await.unwrap();
-    let t2 = store.create_tenant(NewTenant { name: "T2".into(), created_at: 1 }).await.unwrap();
+    let t = store
+        .create_tenant(NewTenant {
+            name: "T".into(),
+            created_at: 1,
+        })
+        .await
+        .unwrap();
+    let t2 = store
+        .create_tenant(NewTenant {
+            name: "T2".into(),
+            created_at: 1,
+        })
+        .await
+        .unwrap();
     let nu = |tenant: TenantId, uid: &str, acc: &str| NewUser {
         tenant,
         user_id: uid.into(),
@@ -84,9 +159,19 @@ pub async fn user_names_are_unique_per_tenant(store: Arc<dyn Store>) {
     let e = store.create_user(nu(t.id, "a", "other")).await;
     assert!(matches!(e, Err(StoreError::Duplicate("user_id"))), "{e:?}");
     let e = store.create_user(nu(t.id, "b", "a")).await;
-    assert!(matches!(e, Err(StoreError::Duplicate("account_id"))), "{e:?}");
-    store.create_user(nu(t2.id, "a", "a")).await.expect("same names in another tenant");
-    assert_eq!(store.list_users(t.id, page()).await.unwrap().len(), 1, "failed inserts wrote nothing");
+    assert!(
+        matches!(e, Err(StoreError::Duplicate("account_id"))),
+        "{e:?}"
+    );
+    store
+        .create_user(nu(t2.id, "a", "a"))
+        .await
+        .expect("same names in another tenant");
+    assert_eq!(
+        store.list_users(t.id, page()).await.unwrap().len(),
+        1,
+        "failed inserts wrote nothing"
+    );
 }
 
 pub async fn app_updates(store: Arc<dyn Store>) {
@@ -107,7 +192,9 @@ pub async fn app_updates(store: Arc<dyn Store>) {
     assert_eq!(patched.scopes, vec!["x".to_string()]);
     assert!(patched.app_secret.matches("new"));
     assert_eq!(store.get_app(f.bot.id).await.unwrap(), Some(patched));
-    let missing = store.update_app(AppId(99_999_999), AppPatch::default()).await;
+    let missing = store
+        .update_app(AppId(99_999_999), AppPatch::default())
+        .await;
     assert!(matches!(missing, Err(StoreError::NotFound(Entity::App))));
 }
 
@@ -118,30 +205,89 @@ pub async fn chats_and_members(store: Arc<dyn Store>) {
     assert_eq!(chat.owner, Actor::User(f.alice.id));
     let members = store.list_members(chat.id).await.unwrap();
     assert_eq!(members.len(), 3);
-    let owner = store.get_member(chat.id, Actor::User(f.alice.id)).await.unwrap().unwrap();
+    let owner = store
+        .get_member(chat.id, Actor::User(f.alice.id))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(owner.role, Role::Owner);
-    assert_eq!(store.get_member(chat.id, Actor::App(f.bot.id)).await.unwrap().unwrap().role, Role::Member);
+    assert_eq!(
+        store
+            .get_member(chat.id, Actor::App(f.bot.id))
+            .await
+            .unwrap()
+            .unwrap()
+            .role,
+        Role::Member
+    );
 
     let carol = store
-        .create_user(NewUser { tenant: f.tenant.id, user_id: "carol".into(), account_id: "carol".into(), name: "C".into(), created_at: 1 })
+        .create_user(NewUser {
+            tenant: f.tenant.id,
+            user_id: "carol".into(),
+            account_id: "carol".into(),
+            name: "C".into(),
+            created_at: 1,
+        })
         .await
         .unwrap();
     let added = store
-        .add_members(chat.id, vec![(Actor::User(carol.id), Role::Admin), (Actor::User(f.bob.id), Role::Admin)], 99)
+        .add_members(
+            chat.id,
+            vec![
+                (Actor::User(carol.id), Role::Admin),
+                (Actor::User(f.bob.id), Role::Admin),
+            ],
+            99,
+        )
         .await
         .unwrap();
     assert_eq!(added.len(), 1, "bob was already a member");
     assert_eq!(added[0].actor, Actor::User(carol.id));
     assert_eq!(added[0].joined_at, 99);
-    assert_eq!(store.get_member(chat.id, Actor::User(f.bob.id)).await.unwrap().unwrap().role, Role::Member, "role kept");
-    let removed = store.remove_members(chat.id, vec![Actor::User(carol.id), Actor::User(carol.id), Actor::App(AppId(424242))]).await.unwrap();
+    assert_eq!(
+        store
+            .get_member(chat.id, Actor::User(f.bob.id))
+            .await
+            .unwrap()
+            .unwrap()
+            .role,
+        Role::Member,
+        "role kept"
+    );
+    let removed = store
+        .remove_members(
+            chat.id,
+            vec![
+                Actor::User(carol.id),
+                Actor::User(carol.id),
+                Actor::App(AppId(424242)),
+            ],
+        )
+        .await
+        .unwrap();
     assert_eq!(removed, vec![Actor::User(carol.id)]);
-    assert!(store.get_member(chat.id, Actor::User(carol.id)).await.unwrap().is_none());
+    assert!(store
+        .get_member(chat.id, Actor::User(carol.id))
+        .await
+        .unwrap()
+        .is_none());
     let listed = store.list_chats(f.tenant.id, page()).await.unwrap();
-    assert_eq!(listed.iter().map(|c| c.id).collect::<Vec<_>>(), vec![chat.id]);
+    assert_eq!(
+        listed.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![chat.id]
+    );
     let dissolved = store.dissolve_chat(chat.id, 1234).await.unwrap();
     assert_eq!(dissolved.dissolved_at, Some(1234));
-    assert_eq!(store.dissolve_chat(chat.id, 9999).await.unwrap().dissolved_at, Some(1234), "first dissolution time kept");
+    assert_eq!(
+        store
+            .dissolve_chat(chat.id, 9999)
+            .await
+            .unwrap()
+            .dissolved_at,
+        Some(1234),
+        "first dissolution time kept"
+    );
 }
 
 pub async fn p2p_is_unique_and_symmetric(store: Arc<dyn Store>) {
@@ -157,8 +303,15 @@ pub async fn p2p_is_unique_and_symmetric(store: Arc<dyn Store>) {
         created_at: 1,
     };
     let c = store.create_chat(mk(a, b)).await.unwrap();
-    assert_eq!(store.find_p2p(f.tenant.id, a, b).await.unwrap().unwrap().id, c.id);
-    assert_eq!(store.find_p2p(f.tenant.id, b, a).await.unwrap().unwrap().id, c.id, "symmetric");
+    assert_eq!(
+        store.find_p2p(f.tenant.id, a, b).await.unwrap().unwrap().id,
+        c.id
+    );
+    assert_eq!(
+        store.find_p2p(f.tenant.id, b, a).await.unwrap().unwrap().id,
+        c.id,
+        "symmetric"
+    );
     let dup = store.create_chat(mk(b, a)).await;
     assert!(matches!(dup, Err(StoreError::Duplicate("p2p"))), "{dup:?}");
 }
@@ -169,16 +322,40 @@ pub async fn positions_are_consecutive(store: Arc<dyn Store>) {
     for i in 1..=25i64 {
         // A clock that goes backwards must not make created_at go backwards along positions.
         let at = if i == 10 { 5 } else { 1_000 + i };
-        let m = store.append_message(new_text(f.tenant.id, f.group.id, Actor::User(f.alice.id), &format!("m{i}"), at)).await.unwrap();
+        let m = store
+            .append_message(new_text(
+                f.tenant.id,
+                f.group.id,
+                Actor::User(f.alice.id),
+                &format!("m{i}"),
+                at,
+            ))
+            .await
+            .unwrap();
         assert!(m.created);
         assert_eq!(m.message.position(), Some(i));
         assert_eq!(m.message.id.chat(), f.group.id);
         assert!(m.message.created_at >= last_created);
         last_created = m.message.created_at;
-        assert_eq!(store.get_message(m.message.id).await.unwrap().unwrap(), m.message);
+        assert_eq!(
+            store.get_message(m.message.id).await.unwrap().unwrap(),
+            m.message
+        );
     }
-    assert_eq!(store.get_chat(f.group.id).await.unwrap().unwrap().last_position, 25);
-    assert!(store.get_message(MessageId::timeline(f.group.id, 26).unwrap()).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .get_chat(f.group.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_position,
+        25
+    );
+    assert!(store
+        .get_message(MessageId::timeline(f.group.id, 26).unwrap())
+        .await
+        .unwrap()
+        .is_none());
 }
 
 pub async fn concurrent_senders_get_gapless_positions(store: Arc<dyn Store>) {
@@ -188,11 +365,18 @@ pub async fn concurrent_senders_get_gapless_positions(store: Arc<dyn Store>) {
     let mut tasks = Vec::new();
     for s in 0..SENDERS {
         let store = store.clone();
-        let (tenant, chat, sender) = (f.tenant.id, f.group.id, Actor::User(if s % 2 == 0 { f.alice.id } else { f.bob.id }));
+        let (tenant, chat, sender) = (
+            f.tenant.id,
+            f.group.id,
+            Actor::User(if s % 2 == 0 { f.alice.id } else { f.bob.id }),
+        );
         tasks.push(tokio::spawn(async move {
             let mut got = Vec::with_capacity(EACH);
             for i in 0..EACH {
-                let m = store.append_message(new_text(tenant, chat, sender, &format!("s{s}-{i}"), 1_000)).await.unwrap();
+                let m = store
+                    .append_message(new_text(tenant, chat, sender, &format!("s{s}-{i}"), 1_000))
+                    .await
+                    .unwrap();
                 got.push(m.message.position().unwrap());
             }
             got
@@ -201,7 +385,10 @@ pub async fn concurrent_senders_get_gapless_positions(store: Arc<dyn Store>) {
     let mut all = Vec::new();
     for t in tasks {
         let got = t.await.unwrap();
-        assert!(got.windows(2).all(|w| w[0] < w[1]), "each sender sees its own messages in order");
+        assert!(
+            got.windows(2).all(|w| w[0] < w[1]),
+            "each sender sees its own messages in order"
+        );
         all.extend(got);
     }
     all.sort_unstable();
@@ -220,7 +407,10 @@ pub async fn concurrent_senders_get_gapless_positions(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(listed.len(), SENDERS * EACH);
-    assert!(listed.iter().enumerate().all(|(i, m)| m.position() == Some(i as i64 + 1)));
+    assert!(listed
+        .iter()
+        .enumerate()
+        .all(|(i, m)| m.position() == Some(i as i64 + 1)));
 }
 
 pub async fn failed_writes_leave_no_gap(store: Arc<dyn Store>) {
@@ -229,9 +419,15 @@ pub async fn failed_writes_leave_no_gap(store: Arc<dyn Store>) {
     for i in 0..40 {
         let store = store.clone();
         let (tenant, good) = (f.tenant.id, f.group.id);
-        let chat = if i % 3 == 0 { ChatId(MAX_CHAT_ID - 7) } else { good };
+        let chat = if i % 3 == 0 {
+            ChatId(MAX_CHAT_ID - 7)
+        } else {
+            good
+        };
         tasks.push(tokio::spawn(async move {
-            store.append_message(new_text(tenant, chat, Actor::User(UserId(1)), "x", 10)).await
+            store
+                .append_message(new_text(tenant, chat, Actor::User(UserId(1)), "x", 10))
+                .await
         }));
     }
     let mut ok = 0;
@@ -244,12 +440,29 @@ pub async fn failed_writes_leave_no_gap(store: Arc<dyn Store>) {
     }
     assert_eq!(ok, 26);
     let listed = store
-        .list_messages(MessageRange { chat: f.group.id, after_position: 0, before_position: None, since_ms: None, until_ms: None, limit: 100, descending: false })
+        .list_messages(MessageRange {
+            chat: f.group.id,
+            after_position: 0,
+            before_position: None,
+            since_ms: None,
+            until_ms: None,
+            limit: 100,
+            descending: false,
+        })
         .await
         .unwrap();
     let pos: Vec<i64> = listed.iter().filter_map(|m| m.position()).collect();
     assert_eq!(pos, (1..=26).collect::<Vec<_>>());
-    let next = store.append_message(new_text(f.tenant.id, f.group.id, Actor::User(f.alice.id), "after", 10)).await.unwrap();
+    let next = store
+        .append_message(new_text(
+            f.tenant.id,
+            f.group.id,
+            Actor::User(f.alice.id),
+            "after",
+            10,
+        ))
+        .await
+        .unwrap();
     assert_eq!(next.message.position(), Some(27));
 }
 
@@ -279,15 +492,37 @@ pub async fn idempotent_append(store: Arc<dyn Store>) {
     let fourth = store.append_message(late).await.unwrap();
     assert!(fourth.created);
     assert_eq!(fourth.message.position(), Some(3));
-    assert_eq!(store.get_chat(f.group.id).await.unwrap().unwrap().last_position, 3);
+    assert_eq!(
+        store
+            .get_chat(f.group.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_position,
+        3
+    );
 }
 
 pub async fn list_ranges(store: Arc<dyn Store>) {
     let f = fixture(store.clone()).await;
     for i in 1..=20i64 {
-        store.append_message(new_text(f.tenant.id, f.group.id, Actor::User(f.alice.id), &format!("m{i}"), i * 1000)).await.unwrap();
+        store
+            .append_message(new_text(
+                f.tenant.id,
+                f.group.id,
+                Actor::User(f.alice.id),
+                &format!("m{i}"),
+                i * 1000,
+            ))
+            .await
+            .unwrap();
     }
-    let q = |after: i64, before: Option<i64>, since: Option<i64>, until: Option<i64>, limit: u32, desc: bool| MessageRange {
+    let q = |after: i64,
+             before: Option<i64>,
+             since: Option<i64>,
+             until: Option<i64>,
+             limit: u32,
+             desc: bool| MessageRange {
         chat: f.group.id,
         after_position: after,
         before_position: before,
@@ -297,13 +532,55 @@ pub async fn list_ranges(store: Arc<dyn Store>) {
         descending: desc,
     };
     let pos = |v: Vec<Message>| v.iter().map(|m| m.position().unwrap()).collect::<Vec<_>>();
-    assert_eq!(pos(store.list_messages(q(0, None, None, None, 5, false)).await.unwrap()), vec![1, 2, 3, 4, 5]);
-    assert_eq!(pos(store.list_messages(q(5, None, None, None, 3, false)).await.unwrap()), vec![6, 7, 8]);
-    assert_eq!(pos(store.list_messages(q(0, Some(4), None, None, 50, false)).await.unwrap()), vec![1, 2, 3]);
-    assert_eq!(pos(store.list_messages(q(0, None, None, None, 3, true)).await.unwrap()), vec![20, 19, 18]);
-    assert_eq!(pos(store.list_messages(q(0, Some(18), None, None, 2, true)).await.unwrap()), vec![17, 16]);
-    assert_eq!(pos(store.list_messages(q(0, None, Some(5000), Some(7000), 50, false)).await.unwrap()), vec![5, 6, 7]);
-    assert_eq!(pos(store.list_messages(q(20, None, None, None, 50, false)).await.unwrap()), Vec::<i64>::new());
+    assert_eq!(
+        pos(store
+            .list_messages(q(0, None, None, None, 5, false))
+            .await
+            .unwrap()),
+        vec![1, 2, 3, 4, 5]
+    );
+    assert_eq!(
+        pos(store
+            .list_messages(q(5, None, None, None, 3, false))
+            .await
+            .unwrap()),
+        vec![6, 7, 8]
+    );
+    assert_eq!(
+        pos(store
+            .list_messages(q(0, Some(4), None, None, 50, false))
+            .await
+            .unwrap()),
+        vec![1, 2, 3]
+    );
+    assert_eq!(
+        pos(store
+            .list_messages(q(0, None, None, None, 3, true))
+            .await
+            .unwrap()),
+        vec![20, 19, 18]
+    );
+    assert_eq!(
+        pos(store
+            .list_messages(q(0, Some(18), None, None, 2, true))
+            .await
+            .unwrap()),
+        vec![17, 16]
+    );
+    assert_eq!(
+        pos(store
+            .list_messages(q(0, None, Some(5000), Some(7000), 50, false))
+            .await
+            .unwrap()),
+        vec![5, 6, 7]
+    );
+    assert_eq!(
+        pos(store
+            .list_messages(q(20, None, None, None, 50, false))
+            .await
+            .unwrap()),
+        Vec::<i64>::new()
+    );
     let other = store.create_chat(NewChat {
         tenant: f.tenant.id,
         kind: ChatKind::Group,
@@ -313,45 +590,118 @@ pub async fn list_ranges(store: Arc<dyn Store>) {
         created_at: 1,
     });
     let other = other.await.unwrap();
-    assert!(store.list_messages(MessageRange { chat: other.id, ..q(0, None, None, None, 50, false) }).await.unwrap().is_empty(), "chats do not bleed");
+    assert!(
+        store
+            .list_messages(MessageRange {
+                chat: other.id,
+                ..q(0, None, None, None, 50, false)
+            })
+            .await
+            .unwrap()
+            .is_empty(),
+        "chats do not bleed"
+    );
 }
 
 pub async fn edits_and_removals(store: Arc<dyn Store>) {
     let f = fixture(store.clone()).await;
     let alice = Actor::User(f.alice.id);
-    let m = store.append_message(new_text(f.tenant.id, f.group.id, alice, "v1", 1_000)).await.unwrap().message;
-    let edit = |s: &str, at: Millis| MessageUpdate::Edit { kind: MessageType::Text, content: text(s), mentions: vec![], by: alice, at, max_edits: Some(2) };
+    let m = store
+        .append_message(new_text(f.tenant.id, f.group.id, alice, "v1", 1_000))
+        .await
+        .unwrap()
+        .message;
+    let edit = |s: &str, at: Millis| MessageUpdate::Edit {
+        kind: MessageType::Text,
+        content: text(s),
+        mentions: vec![],
+        by: alice,
+        at,
+        max_edits: Some(2),
+    };
     let e1 = store.update_message(m.id, edit("v2", 2_000)).await.unwrap();
     assert_eq!(e1.content.text, "v2");
-    assert_eq!(e1.edit, Some(EditInfo { by: alice, at: 2_000, count: 1 }));
+    assert_eq!(
+        e1.edit,
+        Some(EditInfo {
+            by: alice,
+            at: 2_000,
+            count: 1
+        })
+    );
     assert_eq!(e1.updated_at, 2_000);
     assert_eq!(e1.created_at, m.created_at);
     let e2 = store.update_message(m.id, edit("v3", 3_000)).await.unwrap();
     assert_eq!(e2.edit.as_ref().unwrap().count, 2);
     let e3 = store.update_message(m.id, edit("v4", 4_000)).await;
-    assert!(matches!(e3, Err(StoreError::Conflict(Conflict::EditLimit))), "{e3:?}");
-    assert_eq!(store.get_message(m.id).await.unwrap().unwrap().content.text, "v3", "refused edit wrote nothing");
-    let removal = Removal { kind: RemovalKind::Recalled, by: alice, at: 5_000 };
-    let r = store.update_message(m.id, MessageUpdate::Remove(removal.clone())).await.unwrap();
+    assert!(
+        matches!(e3, Err(StoreError::Conflict(Conflict::EditLimit))),
+        "{e3:?}"
+    );
+    assert_eq!(
+        store.get_message(m.id).await.unwrap().unwrap().content.text,
+        "v3",
+        "refused edit wrote nothing"
+    );
+    let removal = Removal {
+        kind: RemovalKind::Recalled,
+        by: alice,
+        at: 5_000,
+    };
+    let r = store
+        .update_message(m.id, MessageUpdate::Remove(removal.clone()))
+        .await
+        .unwrap();
     assert_eq!(r.removal, Some(removal.clone()));
-    assert_eq!(store.get_message(m.id).await.unwrap().unwrap().removal, Some(removal));
+    assert_eq!(
+        store.get_message(m.id).await.unwrap().unwrap().removal,
+        Some(removal)
+    );
     let after = store.update_message(m.id, edit("v5", 6_000)).await;
-    assert!(matches!(after, Err(StoreError::Conflict(Conflict::MessageRemoved))), "{after:?}");
-    let missing = store.update_message(MessageId::timeline(f.group.id, 99).unwrap(), edit("x", 1)).await;
-    assert!(matches!(missing, Err(StoreError::NotFound(Entity::Message))), "{missing:?}");
+    assert!(
+        matches!(after, Err(StoreError::Conflict(Conflict::MessageRemoved))),
+        "{after:?}"
+    );
+    let missing = store
+        .update_message(MessageId::timeline(f.group.id, 99).unwrap(), edit("x", 1))
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(Entity::Message))),
+        "{missing:?}"
+    );
 }
 
 pub async fn merge_forward_children_stay_off_the_timeline(store: Arc<dyn Store>) {
     let f = fixture(store.clone()).await;
     let alice = Actor::User(f.alice.id);
-    let a = store.append_message(new_text(f.tenant.id, f.group.id, alice, "a", 1_000)).await.unwrap().message;
-    let b = store.append_message(new_text(f.tenant.id, f.group.id, alice, "b", 2_000)).await.unwrap().message;
-    let mut container = new_text(f.tenant.id, f.group.id, Actor::App(f.bot.id), "history", 3_000);
+    let a = store
+        .append_message(new_text(f.tenant.id, f.group.id, alice, "a", 1_000))
+        .await
+        .unwrap()
+        .message;
+    let b = store
+        .append_message(new_text(f.tenant.id, f.group.id, alice, "b", 2_000))
+        .await
+        .unwrap()
+        .message;
+    let mut container = new_text(
+        f.tenant.id,
+        f.group.id,
+        Actor::App(f.bot.id),
+        "history",
+        3_000,
+    );
     container.kind = MessageType::MergeForward;
     let kids = [&a, &b]
         .iter()
         .map(|m| {
-            let mut k = new_text(f.tenant.id, f.group.id, m.sender, &m.content.text, m.created_at);
+            let mut k = new_text(
+                f.tenant.id,
+                f.group.id,
+                m.sender,
+                &m.content.text,
+                m.created_at,
+            );
             k.copied_from = Some(m.id);
             k
         })
@@ -365,13 +715,28 @@ pub async fn merge_forward_children_stay_off_the_timeline(store: Arc<dyn Store>)
         assert_eq!(child.upper, Some(c.id));
         assert_eq!(child.copied_from, Some(orig.id));
         assert_eq!(child.created_at, orig.created_at);
-        assert_eq!(store.get_message(child.id).await.unwrap().as_ref(), Some(child));
+        assert_eq!(
+            store.get_message(child.id).await.unwrap().as_ref(),
+            Some(child)
+        );
     }
     assert_eq!(store.list_children(c.id).await.unwrap(), children);
-    let next = store.append_message(new_text(f.tenant.id, f.group.id, alice, "next", 4_000)).await.unwrap().message;
+    let next = store
+        .append_message(new_text(f.tenant.id, f.group.id, alice, "next", 4_000))
+        .await
+        .unwrap()
+        .message;
     assert_eq!(next.position(), Some(4), "children take no position");
     let listed = store
-        .list_messages(MessageRange { chat: f.group.id, after_position: 0, before_position: None, since_ms: None, until_ms: None, limit: 100, descending: false })
+        .list_messages(MessageRange {
+            chat: f.group.id,
+            after_position: 0,
+            before_position: None,
+            since_ms: None,
+            until_ms: None,
+            limit: 100,
+            descending: false,
+        })
         .await
         .unwrap();
     assert_eq!(listed.len(), 4);
@@ -381,16 +746,64 @@ pub async fn merge_forward_children_stay_off_the_timeline(store: Arc<dyn Store>)
 pub async fn dissolved_and_unknown_chats(store: Arc<dyn Store>) {
     let f = fixture(store.clone()).await;
     store.dissolve_chat(f.group.id, 10).await.unwrap();
-    let e = store.append_message(new_text(f.tenant.id, f.group.id, Actor::User(f.alice.id), "x", 11)).await;
-    assert!(matches!(e, Err(StoreError::Conflict(Conflict::ChatDissolved))), "{e:?}");
-    let e = store.append_message(new_text(f.tenant.id, ChatId(MAX_CHAT_ID - 1), Actor::User(f.alice.id), "x", 11)).await;
-    assert!(matches!(e, Err(StoreError::NotFound(Entity::Chat))), "{e:?}");
-    assert_eq!(store.get_chat(f.group.id).await.unwrap().unwrap().last_position, 0);
+    let e = store
+        .append_message(new_text(
+            f.tenant.id,
+            f.group.id,
+            Actor::User(f.alice.id),
+            "x",
+            11,
+        ))
+        .await;
+    assert!(
+        matches!(e, Err(StoreError::Conflict(Conflict::ChatDissolved))),
+        "{e:?}"
+    );
+    let e = store
+        .append_message(new_text(
+            f.tenant.id,
+            ChatId(MAX_CHAT_ID - 1),
+            Actor::User(f.alice.id),
+            "x",
+            11,
+        ))
+        .await;
+    assert!(
+        matches!(e, Err(StoreError::NotFound(Entity::Chat))),
+        "{e:?}"
+    );
+    assert_eq!(
+        store
+            .get_chat(f.group.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_position,
+        0
+    );
 }
 
 pub async fn nonce_replay(store: Arc<dyn Store>) {
     assert!(store.remember_nonce("app1", "n1", 1_000, 0).await.unwrap());
-    assert!(!store.remember_nonce("app1", "n1", 1_000, 500).await.unwrap(), "replay inside the window");
-    assert!(store.remember_nonce("app2", "n1", 1_000, 500).await.unwrap(), "scoped per app");
-    assert!(store.remember_nonce("app1", "n1", 3_000, 1_001).await.unwrap(), "expired nonce may be reused");
+    assert!(
+        !store
+            .remember_nonce("app1", "n1", 1_000, 500)
+            .await
+            .unwrap(),
+        "replay inside the window"
+    );
+    assert!(
+        store
+            .remember_nonce("app2", "n1", 1_000, 500)
+            .await
+            .unwrap(),
+        "scoped per app"
+    );
+    assert!(
+        store
+            .remember_nonce("app1", "n1", 3_000, 1_001)
+            .await
+            .unwrap(),
+        "expired nonce may be reused"
+    );
 }
