@@ -62,8 +62,38 @@ impl ConversationId {
         if self.kind == ChatKind::P2p {
             return None;
         }
-        self.other.parse::<i64>().ok().filter(|v| (1..=switchboard_core::ids::MAX_CHAT_ID).contains(v)).map(ChatId)
+        parse_team_id(&self.other).ok()
     }
+}
+
+/// Yunxin's name for a conversation type, for error messages.
+pub fn conversation_type_name(kind: ChatKind) -> &'static str {
+    match kind {
+        ChatKind::P2p => "p2p",
+        ChatKind::Group => "advanced team",
+        ChatKind::SuperGroup => "super team",
+    }
+}
+
+/// A team id as written in a conversation id or a request: a positive Long that names a
+/// possible chat.
+pub fn parse_team_id(s: &str) -> Result<ChatId, String> {
+    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("team id {s:?} is not a Long"));
+    }
+    match s.parse::<i64>() {
+        Ok(v) if (1..=switchboard_core::ids::MAX_CHAT_ID).contains(&v) => Ok(ChatId(v)),
+        _ => Err(format!("team id {s} is out of range")),
+    }
+}
+
+/// A `message_server_id` path segment: `Err` when it is not a Long at all, `Ok(None)` when
+/// it is a Long that cannot name any message (so: not found).
+pub fn parse_message_server_id(s: &str) -> Result<Option<MessageId>, String> {
+    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("message_server_id {s:?} is not a Long"));
+    }
+    Ok(s.parse::<i64>().ok().and_then(MessageId::from_raw))
 }
 
 #[cfg(test)]
@@ -80,5 +110,23 @@ mod tests {
         assert!(ConversationId::parse("a|1").is_err());
         assert!(ConversationId::parse("|1|b").is_err());
         assert_eq!(ConversationId::parse("a|2|x").unwrap().team(), None);
+        assert_eq!(ConversationId::parse("a|2|0").unwrap().team(), None);
+        assert!(ConversationId::parse("a|1|b|c").is_err());
+        assert!(ConversationId::parse("a|02|b").is_err());
+    }
+
+    #[test]
+    fn team_and_message_ids() {
+        assert_eq!(parse_team_id("7491025"), Ok(ChatId(7491025)));
+        assert!(parse_team_id("-1").is_err());
+        assert!(parse_team_id("0").is_err());
+        assert!(parse_team_id("1e3").is_err());
+        assert!(parse_team_id("99999999999").is_err());
+        let m = MessageId::timeline(ChatId(9), 3).unwrap();
+        assert_eq!(parse_message_server_id(&m.get().to_string()), Ok(Some(m)));
+        assert_eq!(parse_message_server_id("12"), Ok(None));
+        assert!(parse_message_server_id("abc").is_err());
+        assert!(parse_message_server_id("-5").is_err());
+        assert!(parse_message_server_id("99999999999999999999").is_err());
     }
 }

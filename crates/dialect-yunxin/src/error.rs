@@ -1,0 +1,174 @@
+//! The Yunxin envelope and error table.
+//!
+//! Yunxin's IM server API answers HTTP 200 whatever happens and puts the result in `code`
+//! (200 = success), with `msg` and `data` beside it; on failure `data` is `{}`. Every
+//! `switchboard_core::Error` becomes a Yunxin code through [`table`], the one place that
+//! decides it.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use serde_json::{json, Value};
+use switchboard_core::error::{Conflict, Denied, Entity, Error};
+
+/// The Yunxin status codes Switchboard answers with.
+pub mod code {
+    /// Success.
+    pub const OK: i64 = 200;
+    /// Illegal operation / no permission (classic table).
+    pub const FORBIDDEN: i64 = 403;
+    /// Object not found (classic table): accounts and apps.
+    pub const NOT_FOUND: i64 = 404;
+    /// Parameter error, also every failed CheckSum check.
+    pub const PARAM: i64 = 414;
+    /// Frequency control: rate limited.
+    pub const RATE_LIMITED: i64 = 416;
+    /// Repeated operation.
+    pub const REPEATED: i64 = 417;
+    /// Quantity over limit.
+    pub const OVER_LIMIT: i64 = 419;
+    /// Internal error.
+    pub const INTERNAL: i64 = 500;
+    /// Server busy.
+    pub const BUSY: i64 = 503;
+    /// Recall time exceeded.
+    pub const RECALL_TOO_LATE: i64 = 508;
+    /// No team permission (not the owner or a manager).
+    pub const TEAM_NO_PERMISSION: i64 = 802;
+    /// The account is not a member of the team.
+    pub const NOT_IN_TEAM: i64 = 804;
+    /// Team type mismatch (team endpoints' `team_type`).
+    pub const TEAM_TYPE_MISMATCH: i64 = 805;
+    /// Already a member of the team.
+    pub const ALREADY_IN_TEAM: i64 = 809;
+    /// The message does not exist.
+    pub const MESSAGE_NOT_FOUND: i64 = 107404;
+    /// The same message was modified more than once within a second.
+    pub const MODIFY_TOO_OFTEN: i64 = 107449;
+    /// The team does not exist (or was dissolved).
+    pub const TEAM_NOT_FOUND: i64 = 108404;
+}
+
+/// A failed request: a Yunxin code and its message. Always answered with HTTP 200.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YxError {
+    pub code: i64,
+    pub msg: String,
+}
+
+impl YxError {
+    pub fn new(code: i64, msg: impl Into<String>) -> Self {
+        YxError { code, msg: msg.into() }
+    }
+    /// 414, the vendor's "parameter error".
+    pub fn param(msg: impl Into<String>) -> Self {
+        Self::new(code::PARAM, msg)
+    }
+    pub fn message_not_found() -> Self {
+        Self::new(code::MESSAGE_NOT_FOUND, "message not exist")
+    }
+    pub fn team_not_found() -> Self {
+        Self::new(code::TEAM_NOT_FOUND, "team not exist")
+    }
+    pub fn account_not_found(account: &str) -> Self {
+        Self::new(code::NOT_FOUND, format!("account {account:?} does not exist"))
+    }
+}
+
+impl IntoResponse for YxError {
+    fn into_response(self) -> Response {
+        (StatusCode::OK, Json(json!({ "code": self.code, "msg": self.msg, "data": {} }))).into_response()
+    }
+}
+
+/// The success envelope `{code: 200, msg: "success", data}`.
+pub fn ok<T: Serialize>(data: T) -> Response {
+    (StatusCode::OK, Json(json!({ "code": code::OK, "msg": "success", "data": data }))).into_response()
+}
+
+/// The empty success `data: {}` of recall, modify and disband.
+pub fn ok_empty() -> Response {
+    ok(Value::Object(Default::default()))
+}
+
+/// Which operation failed: the same domain error reads differently per operation
+/// (a passed window is "recall time exceeded" for a recall, "too old" for a modify).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Query,
+    Send,
+    Recall,
+    Modify,
+    Account,
+    Team,
+}
+
+/// The error table: every domain error as a Yunxin code and message.
+pub fn table(op: Op, e: &Error) -> YxError {
+    use code::*;
+    let (code, msg): (i64, String) = match e {
+        Error::NotFound(Entity::Message) => (MESSAGE_NOT_FOUND, "message not exist".into()),
+        Error::NotFound(Entity::Chat) => (TEAM_NOT_FOUND, "team not exist".into()),
+        Error::NotFound(Entity::Member) => (NOT_IN_TEAM, "the account is not a member of the team".into()),
+        Error::NotFound(Entity::User) => (NOT_FOUND, "account does not exist".into()),
+        Error::NotFound(Entity::App) => (NOT_FOUND, "app does not exist".into()),
+        Error::NotFound(Entity::Tenant) => (NOT_FOUND, "the AppKey's tenant does not exist".into()),
+        Error::Invalid { field, reason } => (PARAM, format!("parameter error: {field} {reason}")),
+        Error::Forbidden(Denied::NotMember) => (NOT_IN_TEAM, "the account is not a member of the team".into()),
+        Error::Forbidden(Denied::NotSender) => (FORBIDDEN, "only the message's sender may do this".into()),
+        Error::Forbidden(Denied::NotChatAdmin) => (TEAM_NO_PERMISSION, "only the team owner or a manager may do this".into()),
+        Error::Conflict(Conflict::Duplicate(what)) => (PARAM, format!("{what} already exists")),
+        Error::Conflict(Conflict::ChatDissolved) => (TEAM_NOT_FOUND, "team not exist: it has been dissolved".into()),
+        Error::Conflict(Conflict::MessageRemoved) if op == Op::Recall => {
+            (REPEATED, "the message has already been recalled or deleted".into())
+        }
+        Error::Conflict(Conflict::MessageRemoved) => (MESSAGE_NOT_FOUND, "message not exist: it has been recalled or deleted".into()),
+        Error::Conflict(Conflict::EditLimit) => (OVER_LIMIT, "the message has been modified too many times".into()),
+        Error::Conflict(Conflict::WindowPassed) if op == Op::Modify => {
+            (FORBIDDEN, "only messages of the last 7 days can be modified".into())
+        }
+        Error::Conflict(Conflict::WindowPassed) => (RECALL_TOO_LATE, "message recall time exceeded".into()),
+        Error::Conflict(Conflict::WrongMessageType) => (PARAM, "the operation does not apply to this message type".into()),
+        Error::Unavailable(cause) => {
+            tracing::warn!(error = %cause, ?op, "yunxin request: store unavailable");
+            (BUSY, "server busy, retry later".into())
+        }
+        Error::Internal(cause) => {
+            tracing::error!(error = %cause, ?op, "yunxin request failed");
+            (INTERNAL, "internal server error".into())
+        }
+    };
+    YxError { code, msg }
+}
+
+/// `map_err` helper: `core.get(..).await.map_err(fail(Op::Query))`.
+pub fn fail(op: Op) -> impl Fn(Error) -> YxError {
+    move |e| table(op, &e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_domain_error_maps_to_a_failure_code() {
+        for op in [Op::Query, Op::Send, Op::Recall, Op::Modify, Op::Account, Op::Team] {
+            for e in Error::catalogue() {
+                let y = table(op, &e);
+                assert_ne!(y.code, code::OK, "{op:?} {e:?}");
+                assert!(!y.msg.is_empty(), "{op:?} {e:?}");
+            }
+        }
+        assert_eq!(table(Op::Recall, &Error::Conflict(Conflict::WindowPassed)).code, 508);
+        assert_eq!(table(Op::Modify, &Error::Conflict(Conflict::WindowPassed)).code, 403);
+        assert_eq!(table(Op::Query, &Error::NotFound(Entity::Message)).code, 107404);
+        assert_eq!(table(Op::Send, &Error::Forbidden(Denied::NotMember)).code, 804);
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak_their_cause() {
+        let e = Error::Internal(switchboard_core::StoreError::Internal("SELECT secret FROM x".into()));
+        assert_eq!(table(Op::Query, &e).msg, "internal server error");
+    }
+}

@@ -1,0 +1,145 @@
+//! A message as Yunxin's query endpoint returns it (the seed's `data`); sends and batch
+//! sends return the same shape.
+
+use crate::convert;
+use crate::error::{fail, Op, YxError};
+use crate::ids::{conversation_type, message_server_id, team_id};
+use crate::resolve::{account_of, party_account};
+use serde::Serialize;
+use serde_json::Value;
+use switchboard_core::model::{Actor, Chat, ChatKind, Message};
+use switchboard_core::service::{Access, MessageView};
+use switchboard_core::Core;
+
+/// The query response's `data`.
+///
+/// `receiver_id` (p2p) and `team_id` (teams) are never both present. The modify fields
+/// appear only after a modify, in the seed's camelCase and the SDKs' snake_case.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageData {
+    pub message_server_id: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_client_id: Option<String>,
+    pub sender_id: String,
+    pub conversation_type: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receiver_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<i64>,
+    pub message_type: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_type: Option<i64>,
+    pub create_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
+    #[serde(rename = "modifyAccountId", skip_serializing_if = "Option::is_none")]
+    pub modify_account_id_seed: Option<String>,
+    #[serde(rename = "modifyTime", skip_serializing_if = "Option::is_none")]
+    pub modify_time_seed: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modify_account_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modify_time: Option<i64>,
+    pub sender_client_type: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread_config: Option<ThreadConfig>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ThreadConfig {
+    /// The first message of the reply chain.
+    pub thread_root: ThreadMessage,
+    /// The message this one answers.
+    pub thread_reply: ThreadMessage,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ThreadMessage {
+    pub sender_id: String,
+    pub receiver_id: String,
+    pub create_time: i64,
+    pub message_server_id: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_client_id: Option<String>,
+}
+
+/// The p2p receiver of a message: the participant who is not its sender.
+async fn p2p_receiver(core: &Core, chat: &Chat, sender: Actor) -> Result<String, YxError> {
+    let members = core.members(chat.tenant, chat.id).await.map_err(fail(Op::Query))?;
+    match members.iter().map(|m| m.actor).find(|a| *a != sender) {
+        Some(other) => account_of(core, chat.tenant, other).await,
+        None => Ok(String::new()),
+    }
+}
+
+async fn thread_message(core: &Core, chat: &Chat, m: &Message) -> Result<ThreadMessage, YxError> {
+    let receiver_id = match chat.kind {
+        ChatKind::P2p => p2p_receiver(core, chat, m.sender).await?,
+        ChatKind::Group | ChatKind::SuperGroup => team_id(chat.id).to_string(),
+    };
+    Ok(ThreadMessage {
+        sender_id: account_of(core, chat.tenant, m.sender).await?,
+        receiver_id,
+        create_time: m.created_at,
+        message_server_id: message_server_id(m.id),
+        message_client_id: m.client_msg_id.clone(),
+    })
+}
+
+/// Renders `v` (already authorised) as Yunxin's message `data`.
+pub async fn message(core: &Core, v: &MessageView) -> Result<MessageData, YxError> {
+    let m = &v.message;
+    let chat = &v.chat;
+    let tenant = chat.tenant;
+    let sender_id = match &v.sender {
+        Some(p) => party_account(p),
+        None => m.sender.raw_id().to_string(),
+    };
+    let (receiver_id, team) = match chat.kind {
+        ChatKind::P2p => (Some(p2p_receiver(core, chat, m.sender).await?), None),
+        ChatKind::Group | ChatKind::SuperGroup => (None, Some(team_id(chat.id))),
+    };
+    let (modify_account, modify_time) = match &m.edit {
+        Some(e) => (Some(account_of(core, tenant, e.by).await?), Some(e.at)),
+        None => (None, None),
+    };
+    let thread_config = match m.parent {
+        Some(parent) => {
+            let root = m.root.unwrap_or(parent);
+            // Parent and root live in the same chat, which the caller may read.
+            let fetch = |id| core.get(tenant, Access::Admin, Some(chat.id), id);
+            let reply = fetch(parent).await.map_err(fail(Op::Query))?;
+            let root = if root == parent { reply.clone() } else { fetch(root).await.map_err(fail(Op::Query))? };
+            Some(ThreadConfig {
+                thread_root: thread_message(core, chat, &root.message).await?,
+                thread_reply: thread_message(core, chat, &reply.message).await?,
+            })
+        }
+        None => None,
+    };
+    let r = convert::outgoing(v);
+    Ok(MessageData {
+        message_server_id: message_server_id(m.id),
+        message_client_id: m.client_msg_id.clone(),
+        sender_id,
+        conversation_type: conversation_type(chat.kind),
+        receiver_id,
+        team_id: team,
+        message_type: r.message_type,
+        sub_type: r.sub_type,
+        create_time: m.created_at,
+        text: r.text,
+        attachment: r.attachment,
+        extension: r.extension,
+        modify_account_id_seed: modify_account.clone(),
+        modify_time_seed: modify_time,
+        modify_account_id: modify_account,
+        modify_time,
+        sender_client_type: m.extra.client_type.unwrap_or(convert::CLIENT_TYPE_REST),
+        thread_config,
+    })
+}
