@@ -38,7 +38,11 @@ impl<S: Send + Sync> FromRequestParts<S> for WpsApp {
         // Only routes behind `authenticate` use this extractor, so absence is a wiring bug.
         parts.extensions.get::<WpsApp>().cloned().ok_or_else(|| {
             tracing::error!("wps route without the authentication gate");
-            WpsError::new(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL, "internal error")
+            WpsError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::INTERNAL,
+                "internal error",
+            )
         })
     }
 }
@@ -63,24 +67,40 @@ pub(crate) struct TokenForm {
 ///
 /// Tokens are stateless (HMAC over app and issue time, keyed by the app secret), so any node
 /// sharing the database accepts them and rotating the secret revokes them all.
-pub(crate) async fn token(State(s): State<WpsState>, form: Result<Form<TokenForm>, FormRejection>) -> WResult<Response> {
+pub(crate) async fn token(
+    State(s): State<WpsState>,
+    form: Result<Form<TokenForm>, FormRejection>,
+) -> WResult<Response> {
     let Form(f) = form.map_err(|e| match e {
         FormRejection::InvalidFormContentType(_) => WpsError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             code::UNSUPPORTED_MEDIA_TYPE,
             "Content-Type must be application/x-www-form-urlencoded",
         ),
-        FormRejection::BytesRejection(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+        FormRejection::BytesRejection(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            too_large()
+        }
         other => WpsError::invalid(other.body_text()),
     })?;
     match f.grant_type.as_deref() {
         Some("client_credentials") => {}
         None | Some("") => return Err(WpsError::invalid("grant_type is required")),
-        Some(other) => return Err(WpsError::invalid(format!("unsupported grant_type {other:?}: use client_credentials"))),
+        Some(other) => {
+            return Err(WpsError::invalid(format!(
+                "unsupported grant_type {other:?}: use client_credentials"
+            )))
+        }
     }
-    let id = f.client_id.filter(|v| !v.is_empty()).ok_or_else(|| WpsError::invalid("client_id is required"))?;
-    let secret = f.client_secret.filter(|v| !v.is_empty()).ok_or_else(|| WpsError::invalid("client_secret is required"))?;
-    let bad_client = || WpsError::unauthorized(code::CLIENT_INVALID, "invalid client_id or client_secret");
+    let id = f
+        .client_id
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| WpsError::invalid("client_id is required"))?;
+    let secret = f
+        .client_secret
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| WpsError::invalid("client_secret is required"))?;
+    let bad_client =
+        || WpsError::unauthorized(code::CLIENT_INVALID, "invalid client_id or client_secret");
     let app = match s.core.app_by_public_id(&id).await {
         Ok(a) => a,
         Err(Error::NotFound(_)) => return Err(bad_client()),
@@ -95,13 +115,20 @@ pub(crate) async fn token(State(s): State<WpsState>, form: Result<Form<TokenForm
 }
 
 fn too_large() -> WpsError {
-    WpsError::new(StatusCode::PAYLOAD_TOO_LARGE, code::BODY_TOO_LARGE, "request body too large")
+    WpsError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        code::BODY_TOO_LARGE,
+        "request body too large",
+    )
 }
 
 fn header_str<'a>(h: &'a HeaderMap, name: &str) -> WResult<Option<&'a str>> {
     match h.get(name) {
         None => Ok(None),
-        Some(v) => v.to_str().map(Some).map_err(|_| WpsError::invalid(format!("header {name} is not visible ASCII"))),
+        Some(v) => v
+            .to_str()
+            .map(Some)
+            .map_err(|_| WpsError::invalid(format!("header {name} is not visible ASCII"))),
     }
 }
 
@@ -112,13 +139,16 @@ pub(crate) async fn authenticate(State(g): State<Gate>, req: Request, next: Next
     let (mut parts, body) = req.into_parts();
     let bytes = match Bytes::from_request(Request::from_parts(parts.clone(), body), &()).await {
         Ok(b) => b,
-        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => return too_large().into_response(),
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return too_large().into_response()
+        }
         Err(r) => return WpsError::invalid(r.body_text()).into_response(),
     };
     match check(&g, &parts, &bytes).await {
         Ok(app) => {
             parts.extensions.insert(WpsApp(app));
-            next.run(Request::from_parts(parts, Body::from(bytes))).await
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
         }
         Err(e) => e.into_response(),
     }
@@ -131,16 +161,29 @@ async fn check(g: &Gate, parts: &Parts, body: &[u8]) -> WResult<App> {
         verify_signature(s, &app, parts, body)?;
     }
     if !app.has_scope(g.scope) {
-        return Err(WpsError::new(StatusCode::FORBIDDEN, code::SCOPE_MISSING, format!("the app lacks the scope {}", g.scope)));
+        return Err(WpsError::new(
+            StatusCode::FORBIDDEN,
+            code::SCOPE_MISSING,
+            format!("the app lacks the scope {}", g.scope),
+        ));
     }
     if !s.limiter.allow(app.id, s.core.now_ms()) {
-        return Err(WpsError::new(StatusCode::TOO_MANY_REQUESTS, code::RATE_LIMITED, "too many requests, slow down"));
+        return Err(WpsError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            code::RATE_LIMITED,
+            "too many requests, slow down",
+        ));
     }
     Ok(app)
 }
 
 async fn bearer(s: &WpsState, h: &HeaderMap) -> WResult<App> {
-    let missing = || WpsError::unauthorized(code::TOKEN_MISSING, "missing Authorization: Bearer {access_token}");
+    let missing = || {
+        WpsError::unauthorized(
+            code::TOKEN_MISSING,
+            "missing Authorization: Bearer {access_token}",
+        )
+    };
     let invalid = || WpsError::unauthorized(code::TOKEN_INVALID, "invalid access token");
     let value = header_str(h, header::AUTHORIZATION.as_str())?.ok_or_else(missing)?;
     let (scheme, token) = value.split_once(' ').ok_or_else(missing)?;
@@ -148,7 +191,9 @@ async fn bearer(s: &WpsState, h: &HeaderMap) -> WResult<App> {
         return Err(missing());
     }
     let token = token.trim();
-    let claims = parse_token(token).filter(|c| c.kind == TokenKind::WpsAccess).ok_or_else(invalid)?;
+    let claims = parse_token(token)
+        .filter(|c| c.kind == TokenKind::WpsAccess)
+        .ok_or_else(invalid)?;
     let app = match s.core.app_by_id(claims.app).await {
         Ok(a) => a,
         Err(Error::NotFound(_)) => return Err(invalid()),
@@ -162,7 +207,10 @@ async fn bearer(s: &WpsState, h: &HeaderMap) -> WResult<App> {
         return Err(invalid());
     }
     if now - claims.issued_at >= s.config.token_ttl_secs as i64 {
-        return Err(WpsError::unauthorized(code::TOKEN_EXPIRED, "access token expired, fetch a new one"));
+        return Err(WpsError::unauthorized(
+            code::TOKEN_EXPIRED,
+            "access token expired, fetch a new one",
+        ));
     }
     Ok(app)
 }
@@ -173,26 +221,58 @@ fn verify_signature(s: &WpsState, app: &App, parts: &Parts, body: &[u8]) -> WRes
     let auth = header_str(h, kso::AUTH_HEADER)?;
     let (date, auth) = match (date, auth) {
         (Some(d), Some(a)) => (d, a),
-        (None, _) => return Err(WpsError::unauthorized(code::SIGNATURE_MISSING, "missing X-Kso-Date header")),
-        (_, None) => return Err(WpsError::unauthorized(code::SIGNATURE_MISSING, "missing X-Kso-Authorization header")),
+        (None, _) => {
+            return Err(WpsError::unauthorized(
+                code::SIGNATURE_MISSING,
+                "missing X-Kso-Date header",
+            ))
+        }
+        (_, None) => {
+            return Err(WpsError::unauthorized(
+                code::SIGNATURE_MISSING,
+                "missing X-Kso-Authorization header",
+            ))
+        }
     };
-    let bad = |why: &str| WpsError::unauthorized(code::SIGNATURE_INVALID, format!("invalid KSO-1 signature: {why}"));
-    let (ak, presented) = kso::parse_authorization(auth).ok_or_else(|| bad("expected \"KSO-1 <app_id>:<signature>\""))?;
+    let bad = |why: &str| {
+        WpsError::unauthorized(
+            code::SIGNATURE_INVALID,
+            format!("invalid KSO-1 signature: {why}"),
+        )
+    };
+    let (ak, presented) = kso::parse_authorization(auth)
+        .ok_or_else(|| bad("expected \"KSO-1 <app_id>:<signature>\""))?;
     if ak != app.app_id {
         return Err(bad("the access key is not the token's app"));
     }
-    let when = kso::parse_date(date)
-        .ok_or_else(|| WpsError::unauthorized(code::DATE_INVALID, "X-Kso-Date must be an RFC 1123 date such as \"Wed, 23 Jan 2013 06:43:08 GMT\""))?;
+    let when = kso::parse_date(date).ok_or_else(|| {
+        WpsError::unauthorized(
+            code::DATE_INVALID,
+            "X-Kso-Date must be an RFC 1123 date such as \"Wed, 23 Jan 2013 06:43:08 GMT\"",
+        )
+    })?;
     let now = s.core.clock().now_secs();
     if (now - when).abs() > s.config.signature_skew_secs as i64 {
-        return Err(WpsError::unauthorized(code::DATE_INVALID, "X-Kso-Date is outside the accepted window; check the client clock"));
+        return Err(WpsError::unauthorized(
+            code::DATE_INVALID,
+            "X-Kso-Date is outside the accepted window; check the client clock",
+        ));
     }
     let content_type = header_str(h, header::CONTENT_TYPE.as_str())?.unwrap_or("");
-    let uri = parts.extensions.get::<OriginalUri>().map(|o| &o.0).unwrap_or(&parts.uri);
+    let uri = parts
+        .extensions
+        .get::<OriginalUri>()
+        .map(|o| &o.0)
+        .unwrap_or(&parts.uri);
     let target = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let method = parts.method.as_str();
     let secret = app.app_secret.expose();
-    let matches = |signed: &str| ct_eq(kso::signature(secret, method, signed, content_type, date, body).as_bytes(), presented.as_bytes());
+    let matches = |signed: &str| {
+        ct_eq(
+            kso::signature(secret, method, signed, content_type, date, body).as_bytes(),
+            presented.as_bytes(),
+        )
+    };
     // The vendor signs without the gateway prefix; a client that signed the full path is
     // accepted too, since it proves the same secret.
     let unprefixed = kso::signed_uri(target);
@@ -212,7 +292,11 @@ pub(crate) struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(per_sec: u32, burst: u32) -> Self {
-        RateLimiter { per_sec, burst: burst.max(1), buckets: Mutex::new(HashMap::new()) }
+        RateLimiter {
+            per_sec,
+            burst: burst.max(1),
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Takes one token for `app` at `now_ms`; false when the bucket is empty.

@@ -48,7 +48,13 @@ impl WpsState {
         match r.kind.as_str() {
             "user" => Ok(Actor::User(self.user(app, &r.id).await?.id)),
             "sp" => {
-                let not_found = || WpsError::new(StatusCode::NOT_FOUND, code::NOT_FOUND, format!("app {:?} not found", r.id));
+                let not_found = || {
+                    WpsError::new(
+                        StatusCode::NOT_FOUND,
+                        code::NOT_FOUND,
+                        format!("app {:?} not found", r.id),
+                    )
+                };
                 let id = ids::parse_spid(&r.id).ok_or_else(not_found)?;
                 match self.core.app(app.tenant, id).await {
                     Ok(a) => Ok(Actor::App(a.id)),
@@ -56,7 +62,9 @@ impl WpsState {
                     Err(e) => Err(e.into()),
                 }
             }
-            other => Err(WpsError::invalid(format!("member type must be user or sp, not {other:?}"))),
+            other => Err(WpsError::invalid(format!(
+                "member type must be user or sp, not {other:?}"
+            ))),
         }
     }
 
@@ -86,7 +94,15 @@ impl WpsState {
     /// A group the app is a member of.
     async fn own_group(&self, app: &App, chat: &str) -> WResult<switchboard_core::model::Chat> {
         let id = self.chat_id(chat)?;
-        let c = self.refine(app, id, self.core.visible_chat(app.tenant, Access::Member(Actor::App(app.id)), id).await).await?;
+        let c = self
+            .refine(
+                app,
+                id,
+                self.core
+                    .visible_chat(app.tenant, Access::Member(Actor::App(app.id)), id)
+                    .await,
+            )
+            .await?;
         if c.kind == ChatKind::P2p {
             return Err(WpsError::invalid("p2p chat membership cannot change"));
         }
@@ -95,39 +111,81 @@ impl WpsState {
 }
 
 /// Create a group (owned by the app) or get-or-create the app's p2p chat with one user.
-pub(crate) async fn create(State(s): State<WpsState>, WpsApp(app): WpsApp, WpsJson(b): WpsJson<CreateChatBody>) -> WResult<Json<Value>> {
+pub(crate) async fn create(
+    State(s): State<WpsState>,
+    WpsApp(app): WpsApp,
+    WpsJson(b): WpsJson<CreateChatBody>,
+) -> WResult<Json<Value>> {
     let chat = match b.kind.as_deref().unwrap_or("group") {
         "group" => {
             let mut members = Vec::with_capacity(b.members.len());
             for m in &b.members {
                 members.push(s.actor(&app, m).await?);
             }
-            let cmd = CreateChat { kind: ChatKind::Group, name: b.name, owner: Actor::App(app.id), members };
+            let cmd = CreateChat {
+                kind: ChatKind::Group,
+                name: b.name,
+                owner: Actor::App(app.id),
+                members,
+            };
             s.core.create_chat(app.tenant, cmd).await?
         }
         "p2p" => {
             let user = match b.members.as_slice() {
                 [m] if m.kind == "user" => s.user(&app, &m.id).await?,
-                _ => return Err(WpsError::invalid("a p2p chat takes exactly one member, a user")),
+                _ => {
+                    return Err(WpsError::invalid(
+                        "a p2p chat takes exactly one member, a user",
+                    ))
+                }
             };
-            s.core.ensure_p2p(app.tenant, Actor::App(app.id), Actor::User(user.id)).await?
+            s.core
+                .ensure_p2p(app.tenant, Actor::App(app.id), Actor::User(user.id))
+                .await?
         }
-        other => return Err(WpsError::invalid(format!("type must be group or p2p, not {other:?}"))),
+        other => {
+            return Err(WpsError::invalid(format!(
+                "type must be group or p2p, not {other:?}"
+            )))
+        }
     };
     Ok(ok(render::chat(&chat)))
 }
 
 /// Chat info.
-pub(crate) async fn get(State(s): State<WpsState>, WpsApp(app): WpsApp, WpsPath(chat): WpsPath<String>) -> WResult<Json<Value>> {
+pub(crate) async fn get(
+    State(s): State<WpsState>,
+    WpsApp(app): WpsApp,
+    WpsPath(chat): WpsPath<String>,
+) -> WResult<Json<Value>> {
     let id = s.chat_id(&chat)?;
-    let c = s.refine(&app, id, s.core.visible_chat(app.tenant, Access::Member(Actor::App(app.id)), id).await).await?;
+    let c = s
+        .refine(
+            &app,
+            id,
+            s.core
+                .visible_chat(app.tenant, Access::Member(Actor::App(app.id)), id)
+                .await,
+        )
+        .await?;
     Ok(ok(render::chat(&c)))
 }
 
 /// Chat members.
-pub(crate) async fn members(State(s): State<WpsState>, WpsApp(app): WpsApp, WpsPath(chat): WpsPath<String>) -> WResult<Json<Value>> {
+pub(crate) async fn members(
+    State(s): State<WpsState>,
+    WpsApp(app): WpsApp,
+    WpsPath(chat): WpsPath<String>,
+) -> WResult<Json<Value>> {
     let id = s.chat_id(&chat)?;
-    s.refine(&app, id, s.core.visible_chat(app.tenant, Access::Member(Actor::App(app.id)), id).await).await?;
+    s.refine(
+        &app,
+        id,
+        s.core
+            .visible_chat(app.tenant, Access::Member(Actor::App(app.id)), id)
+            .await,
+    )
+    .await?;
     let mut items = Vec::new();
     for m in s.core.members(app.tenant, id).await? {
         items.push(render::member(&s.display_id(&app, m.actor).await?, &m));
@@ -136,7 +194,12 @@ pub(crate) async fn members(State(s): State<WpsState>, WpsApp(app): WpsApp, WpsP
 }
 
 /// Add members to a group the app is in.
-pub(crate) async fn batch_create(State(s): State<WpsState>, WpsApp(app): WpsApp, WpsPath(chat): WpsPath<String>, WpsJson(b): WpsJson<MembersBody>) -> WResult<Json<Value>> {
+pub(crate) async fn batch_create(
+    State(s): State<WpsState>,
+    WpsApp(app): WpsApp,
+    WpsPath(chat): WpsPath<String>,
+    WpsJson(b): WpsJson<MembersBody>,
+) -> WResult<Json<Value>> {
     let c = s.own_group(&app, &chat).await?;
     let actors = s.actors(&app, &b.members).await?;
     let mut items = Vec::new();
@@ -147,7 +210,12 @@ pub(crate) async fn batch_create(State(s): State<WpsState>, WpsApp(app): WpsApp,
 }
 
 /// Remove members from a group the app is in.
-pub(crate) async fn batch_delete(State(s): State<WpsState>, WpsApp(app): WpsApp, WpsPath(chat): WpsPath<String>, WpsJson(b): WpsJson<MembersBody>) -> WResult<Json<Value>> {
+pub(crate) async fn batch_delete(
+    State(s): State<WpsState>,
+    WpsApp(app): WpsApp,
+    WpsPath(chat): WpsPath<String>,
+    WpsJson(b): WpsJson<MembersBody>,
+) -> WResult<Json<Value>> {
     let c = s.own_group(&app, &chat).await?;
     let actors = s.actors(&app, &b.members).await?;
     if actors.contains(&c.owner) {
@@ -155,7 +223,11 @@ pub(crate) async fn batch_delete(State(s): State<WpsState>, WpsApp(app): WpsApp,
     }
     let mut items = Vec::new();
     for a in s.core.remove_members(app.tenant, c.id, actors).await? {
-        let kind = if matches!(a, Actor::App(_)) { "sp" } else { "user" };
+        let kind = if matches!(a, Actor::App(_)) {
+            "sp"
+        } else {
+            "user"
+        };
         items.push(json!({ "type": kind, "id": s.display_id(&app, a).await? }));
     }
     Ok(ok(json!({ "items": items })))
@@ -163,7 +235,12 @@ pub(crate) async fn batch_delete(State(s): State<WpsState>, WpsApp(app): WpsApp,
 
 /// Whether the app (no `user_id`) or a user is in the chat. Asking about a user requires
 /// the app to be in the chat itself.
-pub(crate) async fn is_in_chat(State(s): State<WpsState>, WpsApp(app): WpsApp, WpsPath(chat): WpsPath<String>, WpsQuery(q): WpsQuery<UserQuery>) -> WResult<Json<Value>> {
+pub(crate) async fn is_in_chat(
+    State(s): State<WpsState>,
+    WpsApp(app): WpsApp,
+    WpsPath(chat): WpsPath<String>,
+    WpsQuery(q): WpsQuery<UserQuery>,
+) -> WResult<Json<Value>> {
     let id = s.chat_id(&chat)?;
     let who = match q.user_id.as_deref().filter(|u| !u.is_empty()) {
         None => {
@@ -171,7 +248,14 @@ pub(crate) async fn is_in_chat(State(s): State<WpsState>, WpsApp(app): WpsApp, W
             Actor::App(app.id)
         }
         Some(u) => {
-            s.refine(&app, id, s.core.visible_chat(app.tenant, Access::Member(Actor::App(app.id)), id).await).await?;
+            s.refine(
+                &app,
+                id,
+                s.core
+                    .visible_chat(app.tenant, Access::Member(Actor::App(app.id)), id)
+                    .await,
+            )
+            .await?;
             Actor::User(s.user(&app, u).await?.id)
         }
     };
@@ -181,9 +265,20 @@ pub(crate) async fn is_in_chat(State(s): State<WpsState>, WpsApp(app): WpsApp, W
 
 /// The app's own p2p chat with a user.
 /// <https://open.wps.cn/documents/app-integration-dev/server/im/chat/get-p2p-chat.html>
-pub(crate) async fn get_p2p_chat(State(s): State<WpsState>, WpsApp(app): WpsApp, WpsQuery(q): WpsQuery<UserQuery>) -> WResult<Json<Value>> {
-    let uid = q.user_id.filter(|u| !u.is_empty()).ok_or_else(|| WpsError::invalid("user_id is required"))?;
+pub(crate) async fn get_p2p_chat(
+    State(s): State<WpsState>,
+    WpsApp(app): WpsApp,
+    WpsQuery(q): WpsQuery<UserQuery>,
+) -> WResult<Json<Value>> {
+    let uid = q
+        .user_id
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| WpsError::invalid("user_id is required"))?;
     let user = s.user(&app, &uid).await?;
-    let c = s.core.find_p2p(app.tenant, Actor::App(app.id), Actor::User(user.id)).await?.ok_or_else(WpsError::chat_not_found)?;
+    let c = s
+        .core
+        .find_p2p(app.tenant, Actor::App(app.id), Actor::User(user.id))
+        .await?
+        .ok_or_else(WpsError::chat_not_found)?;
     Ok(ok(render::chat(&c)))
 }

@@ -12,7 +12,10 @@ use crate::ids;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use switchboard_core::content::{self as canon, CardData, LocationData, MediaData, MergeForwardData, Node, OpaqueData, RichTextData, TextData};
+use switchboard_core::content::{
+    self as canon, CardData, LocationData, MediaData, MergeForwardData, Node, OpaqueData,
+    RichTextData, TextData,
+};
 use switchboard_core::ids::MessageId;
 use switchboard_core::model::{Content, MessageType, OriginalContent};
 
@@ -31,7 +34,8 @@ pub const SENDABLE: [MessageType; 7] = [
 ];
 
 /// The types a reply may have (reply API).
-pub const REPLYABLE: [MessageType; 3] = [MessageType::Text, MessageType::RichText, MessageType::Image];
+pub const REPLYABLE: [MessageType; 3] =
+    [MessageType::Text, MessageType::RichText, MessageType::Image];
 
 /// A mention as it arrives, in the request's `mentions[]` or inside rich text.
 #[derive(Debug, Clone, Deserialize)]
@@ -68,7 +72,11 @@ pub struct Incoming {
 pub fn sendable_type(s: &str) -> WResult<MessageType> {
     MessageType::parse(s)
         .filter(|t| SENDABLE.contains(t))
-        .ok_or_else(|| WpsError::invalid(format!("type must be one of text, rich_text, image, file, audio, video, card; not {s:?}")))
+        .ok_or_else(|| {
+            WpsError::invalid(format!(
+                "type must be one of text, rich_text, image, file, audio, video, card; not {s:?}"
+            ))
+        })
 }
 
 fn bad(msg: impl Into<String>) -> WpsError {
@@ -76,14 +84,17 @@ fn bad(msg: impl Into<String>) -> WpsError {
 }
 
 fn object<'a>(v: &'a Value, what: &str) -> WResult<&'a Map<String, Value>> {
-    v.as_object().ok_or_else(|| bad(format!("{what} must be an object")))
+    v.as_object()
+        .ok_or_else(|| bad(format!("{what} must be an object")))
 }
 
 fn string(m: &Map<String, Value>, what: &str, key: &str, required: bool) -> WResult<String> {
     match m.get(key) {
         None | Some(Value::Null) if !required => Ok(String::new()),
         Some(Value::String(s)) if !(required && s.is_empty()) => Ok(s.clone()),
-        _ if required => Err(bad(format!("{what}.{key} is required and must be a non-empty string"))),
+        _ if required => Err(bad(format!(
+            "{what}.{key} is required and must be a non-empty string"
+        ))),
         _ => Err(bad(format!("{what}.{key} must be a string"))),
     }
 }
@@ -91,7 +102,11 @@ fn string(m: &Map<String, Value>, what: &str, key: &str, required: bool) -> WRes
 fn int(m: &Map<String, Value>, what: &str, key: &str) -> WResult<Option<i64>> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_i64().filter(|n| *n >= 0).map(Some).ok_or_else(|| bad(format!("{what}.{key} must be a non-negative integer"))),
+        Some(v) => v
+            .as_i64()
+            .filter(|n| *n >= 0)
+            .map(Some)
+            .ok_or_else(|| bad(format!("{what}.{key} must be a non-negative integer"))),
     }
 }
 
@@ -109,11 +124,18 @@ fn put_int(extra: &mut Map<String, Value>, key: &str, v: Option<i64>) {
 
 /// Converts a WPS `content` object of type `kind`. `taken` are the request's mention ids,
 /// which rich-text mentions must not reuse; `max_chars` bounds text and rich text.
-pub fn incoming(kind: MessageType, content: &Value, taken: &[String], max_chars: usize) -> WResult<Incoming> {
+pub fn incoming(
+    kind: MessageType,
+    content: &Value,
+    taken: &[String],
+    max_chars: usize,
+) -> WResult<Incoming> {
     let outer = object(content, "content")?;
     let name = kind.as_str();
     if outer.len() != 1 || !outer.contains_key(name) {
-        return Err(bad(format!("content must hold exactly one key, \"{name}\", matching type")));
+        return Err(bad(format!(
+            "content must hold exactly one key, \"{name}\", matching type"
+        )));
     }
     let body = object(&outer[name], &format!("content.{name}"))?;
     let what = format!("content.{name}");
@@ -124,7 +146,11 @@ pub fn incoming(kind: MessageType, content: &Value, taken: &[String], max_chars:
             let markdown = match string(body, &what, "type", false)?.as_str() {
                 "" | "plain" => false,
                 "markdown" => true,
-                other => return Err(bad(format!("{what}.type must be plain or markdown, not {other:?}"))),
+                other => {
+                    return Err(bad(format!(
+                        "{what}.type must be plain or markdown, not {other:?}"
+                    )))
+                }
             };
             serde_json::to_value(TextData { text, markdown }).expect("serialisable")
         }
@@ -135,7 +161,11 @@ pub fn incoming(kind: MessageType, content: &Value, taken: &[String], max_chars:
         }
         MessageType::Image => {
             let mut extra = Map::new();
-            put_str(&mut extra, "thumbnail_type", string(body, &what, "thumbnail_type", false)?);
+            put_str(
+                &mut extra,
+                "thumbnail_type",
+                string(body, &what, "thumbnail_type", false)?,
+            );
             media(MediaData {
                 key: string(body, &what, "storage_key", true)?,
                 name: string(body, &what, "name", false)?,
@@ -151,10 +181,17 @@ pub fn incoming(kind: MessageType, content: &Value, taken: &[String], max_chars:
         MessageType::File => {
             match string(body, &what, "type", true)?.as_str() {
                 "local" => {}
-                "cloud" => return Err(bad("cloud files cannot be sent; send a local file (type \"local\")")),
+                "cloud" => {
+                    return Err(bad(
+                        "cloud files cannot be sent; send a local file (type \"local\")",
+                    ))
+                }
                 other => return Err(bad(format!("{what}.type must be local, not {other:?}"))),
             }
-            let local = object(body.get("local").unwrap_or(&Value::Null), &format!("{what}.local"))?;
+            let local = object(
+                body.get("local").unwrap_or(&Value::Null),
+                &format!("{what}.local"),
+            )?;
             let lw = format!("{what}.local");
             media(MediaData {
                 key: string(local, &lw, "storage_key", true)?,
@@ -194,28 +231,46 @@ pub fn incoming(kind: MessageType, content: &Value, taken: &[String], max_chars:
         }
         MessageType::Card => {
             if !body.get("config").is_some_and(Value::is_object) {
-                return Err(bad(format!("{what}.config is required and must be an object")));
+                return Err(bad(format!(
+                    "{what}.config is required and must be an object"
+                )));
             }
             if !body.get("i18n_items").is_some_and(Value::is_array) {
-                return Err(bad(format!("{what}.i18n_items is required and must be an array")));
+                return Err(bad(format!(
+                    "{what}.i18n_items is required and must be an array"
+                )));
             }
-            if body.get("link").is_some_and(|l| !l.is_object() && !l.is_null()) {
+            if body
+                .get("link")
+                .is_some_and(|l| !l.is_object() && !l.is_null())
+            {
                 return Err(bad(format!("{what}.link must be an object")));
             }
-            serde_json::to_value(CardData { card: Value::Object(body.clone()) }).expect("serialisable")
+            serde_json::to_value(CardData {
+                card: Value::Object(body.clone()),
+            })
+            .expect("serialisable")
         }
         other => return Err(bad(format!("type {} cannot be sent", other.as_str()))),
     };
     let mut c = canon::canonical(kind, data).map_err(bad)?;
-    if matches!(kind, MessageType::Text | MessageType::RichText) && c.text.chars().count() > max_chars {
+    if matches!(kind, MessageType::Text | MessageType::RichText)
+        && c.text.chars().count() > max_chars
+    {
         return Err(WpsError::new(
             StatusCode::BAD_REQUEST,
             code::CONTENT_TOO_LONG,
             format!("message content exceeds {max_chars} characters"),
         ));
     }
-    c.original = Some(OriginalContent { format: FORMAT.into(), value: content.clone() });
-    Ok(Incoming { content: c, inline_mentions })
+    c.original = Some(OriginalContent {
+        format: FORMAT.into(),
+        value: content.clone(),
+    });
+    Ok(Incoming {
+        content: c,
+        inline_mentions,
+    })
 }
 
 fn media(d: MediaData) -> Value {
@@ -226,13 +281,23 @@ const BLOCKS: [&str; 3] = ["nl", "ol", "ul"];
 
 /// Rich text: each `nl`/`ol`/`ul` element becomes a paragraph of its children; runs of
 /// inline elements between blocks form paragraphs of their own.
-fn rich_text_in(body: &Map<String, Value>, taken: &[String]) -> WResult<(RichTextData, Vec<WireMention>)> {
+fn rich_text_in(
+    body: &Map<String, Value>,
+    taken: &[String],
+) -> WResult<(RichTextData, Vec<WireMention>)> {
     let elements = body
         .get("elements")
         .and_then(Value::as_array)
         .filter(|a| !a.is_empty())
-        .ok_or_else(|| bad("content.rich_text.elements is required and must be a non-empty array"))?;
-    let mut next_key = taken.iter().filter_map(|k| k.parse::<u64>().ok()).max().unwrap_or(0) + 1;
+        .ok_or_else(|| {
+            bad("content.rich_text.elements is required and must be a non-empty array")
+        })?;
+    let mut next_key = taken
+        .iter()
+        .filter_map(|k| k.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0)
+        + 1;
     let mut mentions = Vec::new();
     let mut paragraphs: Vec<Vec<Node>> = Vec::new();
     let mut open: Option<Vec<Node>> = None;
@@ -255,7 +320,13 @@ fn rich_text_in(body: &Map<String, Value>, taken: &[String]) -> WResult<(RichTex
     if let Some(p) = open.take() {
         paragraphs.push(p);
     }
-    Ok((RichTextData { title: String::new(), paragraphs }, mentions))
+    Ok((
+        RichTextData {
+            title: String::new(),
+            paragraphs,
+        },
+        mentions,
+    ))
 }
 
 fn inline(
@@ -279,7 +350,10 @@ fn inline(
             if let Some(t) = sub("text_content")? {
                 let text = string(t, what, "content", false)?;
                 if !text.is_empty() {
-                    out.push(Node::Text { text, style: vec![] });
+                    out.push(Node::Text {
+                        text,
+                        style: vec![],
+                    });
                 }
             } else if let Some(t) = sub("style_text_content")? {
                 let text = string(t, what, "text", false)?;
@@ -296,9 +370,14 @@ fn inline(
                 }
             } else if ty == "text" {
                 if alt.is_empty() {
-                    return Err(bad(format!("{what}: a text element needs text_content, style_text_content or alt_text")));
+                    return Err(bad(format!(
+                        "{what}: a text element needs text_content, style_text_content or alt_text"
+                    )));
                 }
-                out.push(Node::Text { text: alt.clone(), style: vec![] });
+                out.push(Node::Text {
+                    text: alt.clone(),
+                    style: vec![],
+                });
             }
         }
         "emoji" | "custom_emoji" => {
@@ -306,14 +385,18 @@ fn inline(
                 Some(t) => string(t, what, "content", false)?,
                 None => String::new(),
             };
-            out.push(Node::Emoji { text: if text.is_empty() { alt.clone() } else { text } });
+            out.push(Node::Emoji {
+                text: if text.is_empty() { alt.clone() } else { text },
+            });
         }
         "mention" => {
-            let mc = sub("mention_content")?.ok_or_else(|| bad(format!("{what}.mention_content is required")))?;
+            let mc = sub("mention_content")?
+                .ok_or_else(|| bad(format!("{what}.mention_content is required")))?;
             let identity: Option<WireIdentity> = match mc.get("identity") {
                 None | Some(Value::Null) => None,
                 Some(v) => {
-                    let i: WireIdentity = serde_json::from_value(v.clone()).map_err(|e| bad(format!("{what}.mention_content.identity: {e}")))?;
+                    let i: WireIdentity = serde_json::from_value(v.clone())
+                        .map_err(|e| bad(format!("{what}.mention_content.identity: {e}")))?;
                     (!i.id.is_empty()).then_some(i)
                 }
             };
@@ -324,33 +407,62 @@ fn inline(
                 key = next_key.to_string();
             }
             *next_key += 1;
-            let name = identity.as_ref().map(|i| i.name.clone()).filter(|n| !n.is_empty()).unwrap_or_else(|| text.trim_start_matches('@').to_string());
+            let name = identity
+                .as_ref()
+                .map(|i| i.name.clone())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| text.trim_start_matches('@').to_string());
             let kind = if identity.is_some() { "user" } else { "all" };
-            mentions.push(WireMention { id: key.clone(), kind: kind.into(), identity });
+            mentions.push(WireMention {
+                id: key.clone(),
+                kind: kind.into(),
+                identity,
+            });
             out.push(Node::At { key, name });
         }
         "image" => {
-            let ic = sub("image_content")?.ok_or_else(|| bad(format!("{what}.image_content is required")))?;
-            out.push(Node::Img { key: string(ic, &format!("{what}.image_content"), "storage_key", true)? });
+            let ic = sub("image_content")?
+                .ok_or_else(|| bad(format!("{what}.image_content is required")))?;
+            out.push(Node::Img {
+                key: string(ic, &format!("{what}.image_content"), "storage_key", true)?,
+            });
         }
         "link" => {
-            let lc = sub("link_content")?.ok_or_else(|| bad(format!("{what}.link_content is required")))?;
+            let lc = sub("link_content")?
+                .ok_or_else(|| bad(format!("{what}.link_content is required")))?;
             let lw = format!("{what}.link_content");
             let href = string(lc, &lw, "url", true)?;
             let text = string(lc, &lw, "text", false)?;
-            out.push(Node::A { text: if text.is_empty() { href.clone() } else { text }, href });
+            out.push(Node::A {
+                text: if text.is_empty() { href.clone() } else { text },
+                href,
+            });
         }
         "doc" => {
-            let dc = sub("doc_content")?.ok_or_else(|| bad(format!("{what}.doc_content is required")))?;
+            let dc = sub("doc_content")?
+                .ok_or_else(|| bad(format!("{what}.doc_content is required")))?;
             let file = dc.get("file").and_then(Value::as_object);
-            let href = file.and_then(|f| f.get("link_url")).and_then(Value::as_str).unwrap_or_default().to_string();
+            let href = file
+                .and_then(|f| f.get("link_url"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             let text = string(dc, what, "text", false)?;
-            out.push(Node::A { text: if text.is_empty() { alt.clone() } else { text }, href });
+            out.push(Node::A {
+                text: if text.is_empty() { alt.clone() } else { text },
+                href,
+            });
         }
-        other => return Err(bad(format!("{what}.type {other:?} is not a rich_text element type"))),
+        other => {
+            return Err(bad(format!(
+                "{what}.type {other:?} is not a rich_text element type"
+            )))
+        }
     }
     if let Some(children) = m.get("elements") {
-        let arr = children.as_array().ok_or_else(|| bad(format!("{what}.elements must be an array")))?;
+        let arr = children
+            .as_array()
+            .ok_or_else(|| bad(format!("{what}.elements must be an array")))?;
         for (j, child) in arr.iter().enumerate() {
             let cw = format!("{what}.elements[{j}]");
             let cm = object(child, &cw)?;
@@ -412,22 +524,39 @@ pub struct MentionLook {
 
 /// Renders canonical content as WPS `(type, content)`. `wps_id` maps a canonical mention
 /// key to the index WPS shows; `mention` gives a mention's identity for rich text.
-pub fn outgoing(kind: MessageType, c: &Content, ctime: i64, wps_id: &dyn Fn(&str) -> Option<String>, mentions: &[MentionLook]) -> (&'static str, Value) {
+pub fn outgoing(
+    kind: MessageType,
+    c: &Content,
+    ctime: i64,
+    wps_id: &dyn Fn(&str) -> Option<String>,
+    mentions: &[MentionLook],
+) -> (&'static str, Value) {
     if let Some(o) = c.original.as_ref().filter(|o| o.format == FORMAT) {
         return (kind.as_str(), o.value.clone());
     }
     let d = &c.data;
-    let fallback_text = |text: &str| ("text", json!({ "text": { "content": text, "type": "plain" } }));
+    let fallback_text = |text: &str| {
+        (
+            "text",
+            json!({ "text": { "content": text, "type": "plain" } }),
+        )
+    };
     match kind {
         MessageType::Text => match serde_json::from_value::<TextData>(d.clone()) {
             Ok(t) => {
                 let ty = if t.markdown { "markdown" } else { "plain" };
-                ("text", json!({ "text": { "content": rekey_at_tags(&t.text, wps_id), "type": ty } }))
+                (
+                    "text",
+                    json!({ "text": { "content": rekey_at_tags(&t.text, wps_id), "type": ty } }),
+                )
             }
             Err(_) => fallback_text(&c.text),
         },
         MessageType::RichText => match serde_json::from_value::<RichTextData>(d.clone()) {
-            Ok(r) => ("rich_text", json!({ "rich_text": { "elements": rich_text_out(&r, mentions) } })),
+            Ok(r) => (
+                "rich_text",
+                json!({ "rich_text": { "elements": rich_text_out(&r, mentions) } }),
+            ),
             Err(_) => fallback_text(&c.text),
         },
         MessageType::Image | MessageType::Sticker => {
@@ -452,13 +581,19 @@ pub fn outgoing(kind: MessageType, c: &Content, ctime: i64, wps_id: &dyn Fn(&str
         MessageType::File => {
             let m: MediaData = serde_json::from_value(d.clone()).unwrap_or_default();
             if m.key.is_empty() && !m.url.is_empty() {
-                ("file", json!({ "file": { "type": "cloud", "cloud": { "id": "", "link_url": m.url, "link_id": "" } } }))
+                (
+                    "file",
+                    json!({ "file": { "type": "cloud", "cloud": { "id": "", "link_url": m.url, "link_id": "" } } }),
+                )
             } else {
                 let mut local = Map::new();
                 local.insert("storage_key".into(), json!(m.key));
                 local.insert("name".into(), json!(m.name));
                 put_int(&mut local, "size", m.size);
-                ("file", json!({ "file": { "type": "local", "local": local } }))
+                (
+                    "file",
+                    json!({ "file": { "type": "local", "local": local } }),
+                )
             }
         }
         MessageType::Audio | MessageType::Video => {
@@ -466,7 +601,11 @@ pub fn outgoing(kind: MessageType, c: &Content, ctime: i64, wps_id: &dyn Fn(&str
             let mut media = Map::new();
             put_str(&mut media, "format", m.format.clone());
             put_int(&mut media, "size", m.size);
-            put_int(&mut media, "duration", m.duration_ms.map(|ms| (ms + 999) / 1000));
+            put_int(
+                &mut media,
+                "duration",
+                m.duration_ms.map(|ms| (ms + 999) / 1000),
+            );
             for k in ["codec", "channels", "sample_bits", "sample_rate"] {
                 if let Some(v) = m.extra.get(k) {
                     media.insert(k.into(), v.clone());
@@ -478,7 +617,14 @@ pub fn outgoing(kind: MessageType, c: &Content, ctime: i64, wps_id: &dyn Fn(&str
                 put_str(&mut media, "cover_storage_key", m.cover_key.clone());
             }
             let name = kind.as_str();
-            (if kind == MessageType::Audio { "audio" } else { "video" }, json!({ name: { "storage_key": m.key, "media": media } }))
+            (
+                if kind == MessageType::Audio {
+                    "audio"
+                } else {
+                    "video"
+                },
+                json!({ name: { "storage_key": m.key, "media": media } }),
+            )
         }
         // Cards are vendor-specific: the card JSON is shown as its sender gave it.
         MessageType::Card => match serde_json::from_value::<CardData>(d.clone()) {
@@ -494,7 +640,12 @@ pub fn outgoing(kind: MessageType, c: &Content, ctime: i64, wps_id: &dyn Fn(&str
         },
         MessageType::MergeForward => {
             let mf: MergeForwardData = serde_json::from_value(d.clone()).unwrap_or_default();
-            let ids: Vec<String> = mf.source_ids.iter().filter_map(|raw| MessageId::from_raw(*raw)).map(ids::message_id).collect();
+            let ids: Vec<String> = mf
+                .source_ids
+                .iter()
+                .filter_map(|raw| MessageId::from_raw(*raw))
+                .map(ids::message_id)
+                .collect();
             (
                 "merge_forward",
                 json!({ "merge_forward": { "title": mf.title, "start_time": ctime, "end_time": ctime, "msg_id_list": ids, "msg_previews": [] } }),
@@ -502,7 +653,11 @@ pub fn outgoing(kind: MessageType, c: &Content, ctime: i64, wps_id: &dyn Fn(&str
         }
         MessageType::Vote | MessageType::Calendar | MessageType::Meeting => {
             let o: OpaqueData = serde_json::from_value(d.clone()).unwrap_or_default();
-            let body = if o.json.is_object() { o.json } else { json!({}) };
+            let body = if o.json.is_object() {
+                o.json
+            } else {
+                json!({})
+            };
             (kind.as_str(), json!({ kind.as_str(): body }))
         }
         // No WPS type exists for these: their plain rendition is shown as text.
@@ -525,7 +680,10 @@ fn rich_text_out(r: &RichTextData, mentions: &[MentionLook]) -> Vec<Value> {
         index += 1;
     }
     for p in &r.paragraphs {
-        let single = RichTextData { title: String::new(), paragraphs: vec![p.clone()] };
+        let single = RichTextData {
+            title: String::new(),
+            paragraphs: vec![p.clone()],
+        };
         let els: Vec<Value> = p.iter().map(|n| node_out(n, mentions)).collect();
         out.push(json!({ "type": "nl", "alt_text": single.plain(), "index": index, "indent": 0, "elements": els }));
         index += 1;
@@ -542,14 +700,26 @@ fn node_out(n: &Node, mentions: &[MentionLook]) -> Value {
         Node::Text { text, .. } | Node::CodeBlock { text, .. } => {
             json!({ "type": "text", "alt_text": text, "text_content": { "content": text, "type": "plain" } })
         }
-        Node::A { text, href } => json!({ "type": "link", "alt_text": text, "link_content": { "text": text, "url": href } }),
+        Node::A { text, href } => {
+            json!({ "type": "link", "alt_text": text, "link_content": { "text": text, "url": href } })
+        }
         Node::At { key, name } => {
-            let identity = mentions.iter().find(|m| &m.key == key).map(|m| m.identity.clone()).unwrap_or_else(|| json!({}));
+            let identity = mentions
+                .iter()
+                .find(|m| &m.key == key)
+                .map(|m| m.identity.clone())
+                .unwrap_or_else(|| json!({}));
             json!({ "type": "mention", "alt_text": format!("@{name}"), "mention_content": { "identity": identity, "text": format!("@{name}") } })
         }
-        Node::Img { key } => json!({ "type": "image", "alt_text": "[image]", "image_content": { "storage_key": key } }),
-        Node::Emoji { text } => json!({ "type": "emoji", "alt_text": text, "text_content": { "content": text, "type": "plain" } }),
-        Node::Hr => json!({ "type": "text", "alt_text": "---", "text_content": { "content": "---", "type": "plain" } }),
+        Node::Img { key } => {
+            json!({ "type": "image", "alt_text": "[image]", "image_content": { "storage_key": key } })
+        }
+        Node::Emoji { text } => {
+            json!({ "type": "emoji", "alt_text": text, "text_content": { "content": text, "type": "plain" } })
+        }
+        Node::Hr => {
+            json!({ "type": "text", "alt_text": "---", "text_content": { "content": "---", "type": "plain" } })
+        }
     }
 }
 
@@ -566,18 +736,36 @@ mod tests {
         let v = json!({ "text": { "content": "hi <at id=\"1\">Bob</at>", "type": "markdown" } });
         let inc = convert(MessageType::Text, v.clone()).unwrap();
         assert_eq!(inc.content.text, "hi <at id=\"1\">Bob</at>");
-        assert_eq!(inc.content.data, json!({ "text": "hi <at id=\"1\">Bob</at>", "markdown": true }));
+        assert_eq!(
+            inc.content.data,
+            json!({ "text": "hi <at id=\"1\">Bob</at>", "markdown": true })
+        );
         assert_eq!(inc.content.original.as_ref().unwrap().value, v);
-        assert_eq!(at_tags(&inc.content.text), vec![("1".to_string(), "Bob".to_string())]);
+        assert_eq!(
+            at_tags(&inc.content.text),
+            vec![("1".to_string(), "Bob".to_string())]
+        );
     }
 
     #[test]
     fn content_key_must_match_type() {
-        assert!(convert(MessageType::Text, json!({ "image": { "storage_key": "k" } })).is_err());
-        assert!(convert(MessageType::Text, json!({ "text": { "content": "a" }, "image": {} })).is_err());
+        assert!(convert(
+            MessageType::Text,
+            json!({ "image": { "storage_key": "k" } })
+        )
+        .is_err());
+        assert!(convert(
+            MessageType::Text,
+            json!({ "text": { "content": "a" }, "image": {} })
+        )
+        .is_err());
         assert!(convert(MessageType::Text, json!("text")).is_err());
         assert!(convert(MessageType::Text, json!({ "text": { "content": "" } })).is_err());
-        assert!(convert(MessageType::Text, json!({ "text": { "content": "a", "type": "html" } })).is_err());
+        assert!(convert(
+            MessageType::Text,
+            json!({ "text": { "content": "a", "type": "html" } })
+        )
+        .is_err());
     }
 
     #[test]
@@ -585,7 +773,12 @@ mod tests {
         let ok = "字".repeat(5000);
         assert!(convert(MessageType::Text, json!({ "text": { "content": ok } })).is_ok());
         let long = "字".repeat(5001);
-        assert_eq!(convert(MessageType::Text, json!({ "text": { "content": long } })).unwrap_err().code, code::CONTENT_TOO_LONG);
+        assert_eq!(
+            convert(MessageType::Text, json!({ "text": { "content": long } }))
+                .unwrap_err()
+                .code,
+            code::CONTENT_TOO_LONG
+        );
     }
 
     #[test]
@@ -595,17 +788,32 @@ mod tests {
         assert_eq!(img.content.data["format"], "image/png");
         assert_eq!(img.content.data["cover_key"], "t1");
         assert!(convert(MessageType::Image, json!({ "image": { "width": 10 } })).is_err());
-        assert!(convert(MessageType::Image, json!({ "image": { "storage_key": "k", "width": "wide" } })).is_err());
+        assert!(convert(
+            MessageType::Image,
+            json!({ "image": { "storage_key": "k", "width": "wide" } })
+        )
+        .is_err());
         let f = convert(MessageType::File, json!({ "file": { "type": "local", "local": { "name": "a.txt", "size": 3, "storage_key": "fk" } } })).unwrap();
         assert_eq!(f.content.data["name"], "a.txt");
-        assert!(convert(MessageType::File, json!({ "file": { "type": "cloud", "cloud": { "id": "1" } } })).is_err());
+        assert!(convert(
+            MessageType::File,
+            json!({ "file": { "type": "cloud", "cloud": { "id": "1" } } })
+        )
+        .is_err());
         let a = convert(MessageType::Audio, json!({ "audio": { "storage_key": "ak", "media": { "codec": "amr", "duration": 3, "format": "wav", "sample_rate": 8000 } } })).unwrap();
         assert_eq!(a.content.data["duration_ms"], 3000);
         assert_eq!(a.content.data["extra"]["sample_rate"], 8000);
         let v = convert(MessageType::Video, json!({ "video": { "storage_key": "vk", "media": { "codec": "h.264", "cover_storage_key": "c", "duration": 5, "format": "mp4", "width": 640, "height": 480 } } })).unwrap();
         assert_eq!(v.content.data["cover_key"], "c");
-        assert!(convert(MessageType::Card, json!({ "card": { "config": {} } })).is_err(), "i18n_items is required");
-        let c = convert(MessageType::Card, json!({ "card": { "config": {}, "i18n_items": [] } })).unwrap();
+        assert!(
+            convert(MessageType::Card, json!({ "card": { "config": {} } })).is_err(),
+            "i18n_items is required"
+        );
+        let c = convert(
+            MessageType::Card,
+            json!({ "card": { "config": {}, "i18n_items": [] } }),
+        )
+        .unwrap();
         assert_eq!(c.content.data["card"]["i18n_items"], json!([]));
     }
 
@@ -621,9 +829,20 @@ mod tests {
         let inc = incoming(MessageType::RichText, &v, &["1".to_string()], 5000).unwrap();
         assert_eq!(inc.content.text, "hi @Bob\ndocs");
         assert_eq!(inc.inline_mentions.len(), 1);
-        assert_eq!(inc.inline_mentions[0].id, "2", "keys continue after the request's mention ids");
-        assert!(convert(MessageType::RichText, json!({ "rich_text": { "elements": [] } })).is_err());
-        assert!(convert(MessageType::RichText, json!({ "rich_text": { "elements": [{ "type": "blink", "alt_text": "" }] } })).is_err());
+        assert_eq!(
+            inc.inline_mentions[0].id, "2",
+            "keys continue after the request's mention ids"
+        );
+        assert!(convert(
+            MessageType::RichText,
+            json!({ "rich_text": { "elements": [] } })
+        )
+        .is_err());
+        assert!(convert(
+            MessageType::RichText,
+            json!({ "rich_text": { "elements": [{ "type": "blink", "alt_text": "" }] } })
+        )
+        .is_err());
     }
 
     #[test]
@@ -637,10 +856,23 @@ mod tests {
     fn foreign_content_renders_from_canonical() {
         let c = canon::canonical(MessageType::Text, json!({ "text": "hello" })).unwrap();
         let (ty, v) = outgoing(MessageType::Text, &c, 0, &|_| None, &[]);
-        assert_eq!((ty, v), ("text", json!({ "text": { "content": "hello", "type": "plain" } })));
+        assert_eq!(
+            (ty, v),
+            (
+                "text",
+                json!({ "text": { "content": "hello", "type": "plain" } })
+            )
+        );
         let c = canon::canonical(MessageType::ShareChat, json!({ "chat_id": 5 })).unwrap();
-        assert_eq!(outgoing(MessageType::ShareChat, &c, 0, &|_| None, &[]).0, "text");
-        let c = canon::canonical(MessageType::Location, json!({ "latitude": 1.5, "longitude": 2.5, "title": "T" })).unwrap();
+        assert_eq!(
+            outgoing(MessageType::ShareChat, &c, 0, &|_| None, &[]).0,
+            "text"
+        );
+        let c = canon::canonical(
+            MessageType::Location,
+            json!({ "latitude": 1.5, "longitude": 2.5, "title": "T" }),
+        )
+        .unwrap();
         let (ty, v) = outgoing(MessageType::Location, &c, 0, &|_| None, &[]);
         assert_eq!(ty, "location");
         assert_eq!(v["location"]["latitude"], 1.5);

@@ -59,7 +59,11 @@ pub type WResult<T> = Result<T, WpsError>;
 
 impl WpsError {
     pub fn new(status: StatusCode, code: i64, msg: impl Into<String>) -> Self {
-        WpsError { status, code, msg: msg.into() }
+        WpsError {
+            status,
+            code,
+            msg: msg.into(),
+        }
     }
     pub fn invalid(msg: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code::INVALID_PARAM, msg)
@@ -71,25 +75,49 @@ impl WpsError {
         Self::new(StatusCode::UNAUTHORIZED, code, msg)
     }
     pub fn message_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, code::MESSAGE_NOT_FOUND, "message not found")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            code::MESSAGE_NOT_FOUND,
+            "message not found",
+        )
     }
     pub fn chat_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, code::CHAT_NOT_FOUND, "chat not found")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            code::CHAT_NOT_FOUND,
+            "chat not found",
+        )
     }
     pub fn recalled() -> Self {
-        Self::new(StatusCode::GONE, code::MESSAGE_RECALLED, "message has been recalled")
+        Self::new(
+            StatusCode::GONE,
+            code::MESSAGE_RECALLED,
+            "message has been recalled",
+        )
     }
     pub fn no_such_endpoint() -> Self {
-        Self::new(StatusCode::NOT_FOUND, code::NO_SUCH_ENDPOINT, "no such endpoint")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            code::NO_SUCH_ENDPOINT,
+            "no such endpoint",
+        )
     }
     pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, code::METHOD_NOT_ALLOWED, "method not allowed on this endpoint")
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            code::METHOD_NOT_ALLOWED,
+            "method not allowed on this endpoint",
+        )
     }
 }
 
 impl IntoResponse for WpsError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "code": self.code, "msg": self.msg }))).into_response()
+        (
+            self.status,
+            Json(json!({ "code": self.code, "msg": self.msg })),
+        )
+            .into_response()
     }
 }
 
@@ -100,33 +128,87 @@ impl IntoResponse for WpsError {
 pub fn table(e: &Error) -> WpsError {
     use StatusCode as S;
     let (status, c, msg): (StatusCode, i64, String) = match e {
-        Error::NotFound(Entity::Chat) => (S::NOT_FOUND, code::CHAT_NOT_FOUND, "chat not found".into()),
-        Error::NotFound(Entity::Message) => (S::NOT_FOUND, code::MESSAGE_NOT_FOUND, "message not found".into()),
-        Error::NotFound(Entity::User) => (S::NOT_FOUND, code::USER_NOT_FOUND, "user not found".into()),
-        Error::NotFound(other @ (Entity::Tenant | Entity::App | Entity::Member)) => {
-            (S::NOT_FOUND, code::NOT_FOUND, format!("{} not found", other.as_str()))
+        Error::NotFound(Entity::Chat) => {
+            (S::NOT_FOUND, code::CHAT_NOT_FOUND, "chat not found".into())
         }
-        Error::Invalid { field, reason } => (S::BAD_REQUEST, code::INVALID_PARAM, format!("invalid {field}: {reason}")),
-        Error::Forbidden(Denied::NotMember) => (S::FORBIDDEN, code::NOT_IN_CHAT, "the app is not a member of this chat".into()),
-        Error::Forbidden(Denied::NotSender) => (S::FORBIDDEN, code::NOT_SENDER, "only the sender may do this".into()),
-        Error::Forbidden(Denied::NotChatAdmin) => {
-            (S::FORBIDDEN, code::NOT_CHAT_ADMIN, "only the chat owner or an admin may do this".into())
+        Error::NotFound(Entity::Message) => (
+            S::NOT_FOUND,
+            code::MESSAGE_NOT_FOUND,
+            "message not found".into(),
+        ),
+        Error::NotFound(Entity::User) => {
+            (S::NOT_FOUND, code::USER_NOT_FOUND, "user not found".into())
         }
-        Error::Conflict(Conflict::Duplicate(what)) => (S::CONFLICT, code::ALREADY_EXISTS, format!("{what} already exists")),
-        Error::Conflict(Conflict::ChatDissolved) => (S::CONFLICT, code::CHAT_DISSOLVED, "the chat has been dissolved".into()),
-        Error::Conflict(Conflict::MessageRemoved) => (S::GONE, code::MESSAGE_RECALLED, "message has been recalled".into()),
-        Error::Conflict(Conflict::EditLimit) => (S::CONFLICT, code::EDIT_LIMIT, "the message cannot be updated again".into()),
-        Error::Conflict(Conflict::WindowPassed) => (S::CONFLICT, code::WINDOW_PASSED, "the time allowed for this has passed".into()),
-        Error::Conflict(Conflict::WrongMessageType) => {
-            (S::BAD_REQUEST, code::UNSUPPORTED_TYPE, "this operation does not apply to this message type".into())
-        }
+        Error::NotFound(other @ (Entity::Tenant | Entity::App | Entity::Member)) => (
+            S::NOT_FOUND,
+            code::NOT_FOUND,
+            format!("{} not found", other.as_str()),
+        ),
+        Error::Invalid { field, reason } => (
+            S::BAD_REQUEST,
+            code::INVALID_PARAM,
+            format!("invalid {field}: {reason}"),
+        ),
+        Error::Forbidden(Denied::NotMember) => (
+            S::FORBIDDEN,
+            code::NOT_IN_CHAT,
+            "the app is not a member of this chat".into(),
+        ),
+        Error::Forbidden(Denied::NotSender) => (
+            S::FORBIDDEN,
+            code::NOT_SENDER,
+            "only the sender may do this".into(),
+        ),
+        Error::Forbidden(Denied::NotChatAdmin) => (
+            S::FORBIDDEN,
+            code::NOT_CHAT_ADMIN,
+            "only the chat owner or an admin may do this".into(),
+        ),
+        Error::Conflict(Conflict::Duplicate(what)) => (
+            S::CONFLICT,
+            code::ALREADY_EXISTS,
+            format!("{what} already exists"),
+        ),
+        Error::Conflict(Conflict::ChatDissolved) => (
+            S::CONFLICT,
+            code::CHAT_DISSOLVED,
+            "the chat has been dissolved".into(),
+        ),
+        Error::Conflict(Conflict::MessageRemoved) => (
+            S::GONE,
+            code::MESSAGE_RECALLED,
+            "message has been recalled".into(),
+        ),
+        Error::Conflict(Conflict::EditLimit) => (
+            S::CONFLICT,
+            code::EDIT_LIMIT,
+            "the message cannot be updated again".into(),
+        ),
+        Error::Conflict(Conflict::WindowPassed) => (
+            S::CONFLICT,
+            code::WINDOW_PASSED,
+            "the time allowed for this has passed".into(),
+        ),
+        Error::Conflict(Conflict::WrongMessageType) => (
+            S::BAD_REQUEST,
+            code::UNSUPPORTED_TYPE,
+            "this operation does not apply to this message type".into(),
+        ),
         Error::Unavailable(cause) => {
             tracing::warn!(error = %cause, "wps request failed: store unavailable");
-            (S::SERVICE_UNAVAILABLE, code::UNAVAILABLE, "service unavailable, retry later".into())
+            (
+                S::SERVICE_UNAVAILABLE,
+                code::UNAVAILABLE,
+                "service unavailable, retry later".into(),
+            )
         }
         Error::Internal(cause) => {
             tracing::error!(error = %cause, "wps request failed");
-            (S::INTERNAL_SERVER_ERROR, code::INTERNAL, "internal error".into())
+            (
+                S::INTERNAL_SERVER_ERROR,
+                code::INTERNAL,
+                "internal error".into(),
+            )
         }
     };
     WpsError::new(status, c, msg)
@@ -149,17 +231,33 @@ mod tests {
         for e in Error::catalogue() {
             let w = table(&e);
             assert_ne!(w.code, 0, "{e:?} maps to success");
-            assert!(w.status.is_client_error() || w.status.is_server_error(), "{e:?} -> {}", w.status);
-            assert_eq!(w.code / 1000, w.status.as_u16() as i64, "{e:?}: code {} travels with {}", w.code, w.status);
+            assert!(
+                w.status.is_client_error() || w.status.is_server_error(),
+                "{e:?} -> {}",
+                w.status
+            );
+            assert_eq!(
+                w.code / 1000,
+                w.status.as_u16() as i64,
+                "{e:?}: code {} travels with {}",
+                w.code,
+                w.status
+            );
             assert!(!w.msg.is_empty());
             seen.insert(e.code());
         }
-        assert_eq!(seen.len(), Error::catalogue().len(), "catalogue names are distinct");
+        assert_eq!(
+            seen.len(),
+            Error::catalogue().len(),
+            "catalogue names are distinct"
+        );
     }
 
     #[test]
     fn internals_are_not_leaked() {
-        let e = Error::Internal(switchboard_core::StoreError::Internal("SELECT secret FROM x".into()));
+        let e = Error::Internal(switchboard_core::StoreError::Internal(
+            "SELECT secret FROM x".into(),
+        ));
         assert_eq!(table(&e).msg, "internal error");
     }
 }

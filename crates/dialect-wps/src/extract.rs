@@ -13,14 +13,26 @@ pub struct WpsJson<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for WpsJson<T> {
     type Rejection = WpsError;
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let essence = ct.split(';').next().unwrap_or("").trim();
         if !essence.eq_ignore_ascii_case("application/json") {
-            return Err(WpsError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, code::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json"));
+            return Err(WpsError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                code::UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type must be application/json",
+            ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|r| {
             if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                WpsError::new(StatusCode::PAYLOAD_TOO_LARGE, code::BODY_TOO_LARGE, "request body too large")
+                WpsError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    code::BODY_TOO_LARGE,
+                    "request body too large",
+                )
             } else {
                 WpsError::invalid(r.body_text())
             }
@@ -33,7 +45,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for WpsJson<T> {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WpsError> {
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => WpsError::invalid(format!("invalid parameter: {e}")),
-        _ => WpsError::new(StatusCode::BAD_REQUEST, code::INVALID_JSON, format!("request body is not valid JSON: {e}")),
+        _ => WpsError::new(
+            StatusCode::BAD_REQUEST,
+            code::INVALID_JSON,
+            format!("request body is not valid JSON: {e}"),
+        ),
     })
 }
 
@@ -43,7 +59,10 @@ pub struct WpsQuery<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for WpsQuery<T> {
     type Rejection = WpsError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Query::<T>::from_request_parts(parts, state).await.map(|q| WpsQuery(q.0)).map_err(|e| WpsError::invalid(e.body_text()))
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| WpsQuery(q.0))
+            .map_err(|e| WpsError::invalid(e.body_text()))
     }
 }
 
@@ -53,6 +72,9 @@ pub struct WpsPath<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for WpsPath<T> {
     type Rejection = WpsError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Path::<T>::from_request_parts(parts, state).await.map(|p| WpsPath(p.0)).map_err(|e| WpsError::invalid(e.body_text()))
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| WpsPath(p.0))
+            .map_err(|e| WpsError::invalid(e.body_text()))
     }
 }

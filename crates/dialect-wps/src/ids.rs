@@ -8,7 +8,9 @@
 //! - history `page_token`: 16 base62 characters naming a chat and the last position served,
 //!   so a token is opaque, tamper-evident and only valid for the chat it came from.
 
-use switchboard_core::ids::{decode_base62_16, encode_base62_16, AppId, ChatId, MessageId, TenantId};
+use switchboard_core::ids::{
+    decode_base62_16, encode_base62_16, AppId, ChatId, MessageId, TenantId,
+};
 
 const MSG_DOMAIN: u32 = 0x5750_5301;
 const SPID_BASE: i64 = 100_000_000_000;
@@ -27,7 +29,9 @@ pub fn chat_id(c: ChatId) -> String {
 }
 
 pub fn parse_chat_id(s: &str) -> Option<ChatId> {
-    parse_decimal(s).filter(|v| *v <= switchboard_core::ids::MAX_CHAT_ID).map(ChatId)
+    parse_decimal(s)
+        .filter(|v| *v <= switchboard_core::ids::MAX_CHAT_ID)
+        .map(ChatId)
 }
 
 pub fn message_id(m: MessageId) -> String {
@@ -35,7 +39,9 @@ pub fn message_id(m: MessageId) -> String {
 }
 
 pub fn parse_message_id(s: &str) -> Option<MessageId> {
-    decode_base62_16(s, MSG_DOMAIN).and_then(|v| i64::try_from(v).ok()).and_then(MessageId::from_raw)
+    decode_base62_16(s, MSG_DOMAIN)
+        .and_then(|v| i64::try_from(v).ok())
+        .and_then(MessageId::from_raw)
 }
 
 pub fn spid(a: AppId) -> String {
@@ -43,12 +49,18 @@ pub fn spid(a: AppId) -> String {
 }
 
 pub fn parse_spid(s: &str) -> Option<AppId> {
-    parse_decimal(s).and_then(|v| v.checked_sub(SPID_BASE)).filter(|v| *v > 0).map(AppId)
+    parse_decimal(s)
+        .and_then(|v| v.checked_sub(SPID_BASE))
+        .filter(|v| *v > 0)
+        .map(AppId)
 }
 
 /// The history cursor after `position` in `chat`.
 pub fn page_token(chat: ChatId, position: i64) -> String {
-    encode_base62_16(((chat.0 as u64) << 32) | (position as u64 & 0xFFFF_FFFF), PAGE_DOMAIN)
+    encode_base62_16(
+        ((chat.0 as u64) << 32) | (position as u64 & 0xFFFF_FFFF),
+        PAGE_DOMAIN,
+    )
 }
 
 /// The position a [`page_token`] continues after; `None` if malformed or minted for another chat.
@@ -59,7 +71,8 @@ pub fn parse_page_token(s: &str, chat: ChatId) -> Option<i64> {
 
 /// A positive decimal without sign, leading zeros or padding.
 fn parse_decimal(s: &str) -> Option<i64> {
-    if s.is_empty() || s.len() > 18 || !s.bytes().all(|b| b.is_ascii_digit()) || s.starts_with('0') {
+    if s.is_empty() || s.len() > 18 || !s.bytes().all(|b| b.is_ascii_digit()) || s.starts_with('0')
+    {
         return None;
     }
     s.parse().ok().filter(|v: &i64| *v > 0)
@@ -75,8 +88,15 @@ mod tests {
         let s = message_id(m);
         assert_eq!(s.len(), 16);
         assert_eq!(parse_message_id(&s), Some(m));
-        assert_eq!(parse_message_id("Q3iOi5TYS6tBSgS1"), None, "the seed's id is not one of ours");
-        assert_eq!(parse_chat_id(&chat_id(ChatId(8417257))), Some(ChatId(8417257)));
+        assert_eq!(
+            parse_message_id("Q3iOi5TYS6tBSgS1"),
+            None,
+            "the seed's id is not one of ours"
+        );
+        assert_eq!(
+            parse_chat_id(&chat_id(ChatId(8417257))),
+            Some(ChatId(8417257))
+        );
         assert_eq!(parse_chat_id("007"), None);
         assert_eq!(parse_chat_id("-1"), None);
         assert_eq!(parse_spid(&spid(AppId(3))), Some(AppId(3)));
@@ -84,8 +104,16 @@ mod tests {
         assert_eq!(parse_company_id("648112656"), Some(TenantId(648112656)));
         let t = page_token(ChatId(9), 40);
         assert_eq!(parse_page_token(&t, ChatId(9)), Some(40));
-        assert_eq!(parse_page_token(&t, ChatId(10)), None, "another chat's cursor");
+        assert_eq!(
+            parse_page_token(&t, ChatId(10)),
+            None,
+            "another chat's cursor"
+        );
         assert_eq!(parse_page_token("garbage", ChatId(9)), None);
-        assert_ne!(t, message_id(MessageId::timeline(ChatId(9), 40).unwrap()), "cursors are not message ids");
+        assert_ne!(
+            t,
+            message_id(MessageId::timeline(ChatId(9), 40).unwrap()),
+            "cursors are not message ids"
+        );
     }
 }

@@ -27,9 +27,24 @@ pub fn body_hash(body: &[u8]) -> String {
 }
 
 /// The KSO-1 signature (64 lowercase hex characters).
-pub fn signature(secret: &str, method: &str, request_uri: &str, content_type: &str, date: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    for part in [SCHEME, method, request_uri, content_type, date, &body_hash(body)] {
+pub fn signature(
+    secret: &str,
+    method: &str,
+    request_uri: &str,
+    content_type: &str,
+    date: &str,
+    body: &[u8],
+) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    for part in [
+        SCHEME,
+        method,
+        request_uri,
+        content_type,
+        date,
+        &body_hash(body),
+    ] {
         mac.update(part.as_bytes());
     }
     hex::encode(mac.finalize().into_bytes())
@@ -79,36 +94,72 @@ mod tests {
 
     #[test]
     fn official_vector_get_with_query() {
-        let sig = signature(SK, "GET", "/v7/test?key=value", "application/json", DATE, b"");
-        assert_eq!(authorization(AK, &sig), "KSO-1 AK123456:ce8df66877175e5198c8ea1362ffddf82e4941c6f25a4ca205a1ad09d0faaf03");
+        let sig = signature(
+            SK,
+            "GET",
+            "/v7/test?key=value",
+            "application/json",
+            DATE,
+            b"",
+        );
+        assert_eq!(
+            authorization(AK, &sig),
+            "KSO-1 AK123456:ce8df66877175e5198c8ea1362ffddf82e4941c6f25a4ca205a1ad09d0faaf03"
+        );
     }
 
     #[test]
     fn official_vector_post_body() {
         let body = br#"{"key": "value"}"#;
-        assert_eq!(body_hash(body), "9724c1e20e6e3e4d7f57ed25f9d4efb006e508590d528c90da597f6a775c13e5");
+        assert_eq!(
+            body_hash(body),
+            "9724c1e20e6e3e4d7f57ed25f9d4efb006e508590d528c90da597f6a775c13e5"
+        );
         let sig = signature(SK, "POST", "/v7/test/body", "application/json", DATE, body);
-        assert_eq!(sig, "c46e6c988130818ecba2484d51ac685948fbbef6814602c7874d6bfc41dc17b3");
+        assert_eq!(
+            sig,
+            "c46e6c988130818ecba2484d51ac685948fbbef6814602c7874d6bfc41dc17b3"
+        );
     }
 
     #[test]
     fn self_computed_vectors_for_get_message() {
-        let with_ct = signature(SK, "GET", "/v7/chats/c1/messages/m1", "application/json", DATE, b"");
-        assert_eq!(with_ct, "b4beffad48cd0c378e1a748fffc01a4c770a48c69deb5ed887c4241db7cebdfa");
+        let with_ct = signature(
+            SK,
+            "GET",
+            "/v7/chats/c1/messages/m1",
+            "application/json",
+            DATE,
+            b"",
+        );
+        assert_eq!(
+            with_ct,
+            "b4beffad48cd0c378e1a748fffc01a4c770a48c69deb5ed887c4241db7cebdfa"
+        );
         let without_ct = signature(SK, "GET", "/v7/chats/c1/messages/m1", "", DATE, b"");
-        assert_eq!(without_ct, "35efeb2b9cbf16191740e411a5d5ae6e4b21ec7656eeddb163911d30c30fa8fa");
+        assert_eq!(
+            without_ct,
+            "35efeb2b9cbf16191740e411a5d5ae6e4b21ec7656eeddb163911d30c30fa8fa"
+        );
     }
 
     #[test]
     fn empty_body_is_not_the_hash_of_nothing() {
         assert_eq!(body_hash(b""), "");
-        assert_ne!(signature(SK, "GET", "/v7/x", "", DATE, b""), signature(SK, "GET", "/v7/x", "", DATE, b" "));
+        assert_ne!(
+            signature(SK, "GET", "/v7/x", "", DATE, b""),
+            signature(SK, "GET", "/v7/x", "", DATE, b" ")
+        );
     }
 
     #[test]
     fn authorization_header_shape() {
         assert_eq!(parse_authorization("KSO-1 AK1:abc"), Some(("AK1", "abc")));
-        assert_eq!(parse_authorization("KSO-1  AK1:abc"), None, "exactly one space");
+        assert_eq!(
+            parse_authorization("KSO-1  AK1:abc"),
+            None,
+            "exactly one space"
+        );
         assert_eq!(parse_authorization("KSO-2 AK1:abc"), None);
         assert_eq!(parse_authorization("KSO-1 AK1"), None);
         assert_eq!(parse_authorization("KSO-1 :abc"), None);
@@ -126,7 +177,11 @@ mod tests {
     fn dates_are_strict_rfc1123() {
         assert_eq!(parse_date(DATE), Some(1_136_214_245));
         assert_eq!(format_date(1_136_214_245), DATE);
-        assert_eq!(parse_date("Monday, 02-Jan-06 15:04:05 GMT"), None, "RFC 850");
+        assert_eq!(
+            parse_date("Monday, 02-Jan-06 15:04:05 GMT"),
+            None,
+            "RFC 850"
+        );
         assert_eq!(parse_date("Mon Jan  2 15:04:05 2006"), None, "asctime");
         assert_eq!(parse_date("2006-01-02T15:04:05Z"), None);
         assert_eq!(parse_date(""), None);

@@ -98,12 +98,14 @@ pub(crate) struct Draft {
 
 impl WpsState {
     pub(crate) fn chat_id(&self, s: &str) -> WResult<ChatId> {
-        ids::parse_chat_id(s).ok_or_else(|| WpsError::invalid(format!("chat_id {s:?} is malformed")))
+        ids::parse_chat_id(s)
+            .ok_or_else(|| WpsError::invalid(format!("chat_id {s:?} is malformed")))
     }
 
     /// A timeline message id (merge-forward child copies are not addressable through WPS).
     pub(crate) fn message_id(&self, s: &str) -> WResult<MessageId> {
-        let id = ids::parse_message_id(s).ok_or_else(|| WpsError::invalid(format!("message_id {s:?} is malformed")))?;
+        let id = ids::parse_message_id(s)
+            .ok_or_else(|| WpsError::invalid(format!("message_id {s:?} is malformed")))?;
         if id.is_child() {
             return Err(WpsError::message_not_found());
         }
@@ -122,13 +124,22 @@ impl WpsState {
 
     /// Maps a core result through the error table, telling "not in this group" from "not
     /// your p2p chat" (the domain only knows "not a member").
-    pub(crate) async fn refine<T>(&self, app: &App, chat: ChatId, r: Result<T, Error>) -> WResult<T> {
+    pub(crate) async fn refine<T>(
+        &self,
+        app: &App,
+        chat: ChatId,
+        r: Result<T, Error>,
+    ) -> WResult<T> {
         match r {
             Ok(v) => Ok(v),
             Err(e @ Error::Forbidden(Denied::NotMember)) => {
                 let p2p = matches!(self.core.chat(app.tenant, chat).await, Ok(c) if c.kind == ChatKind::P2p);
                 if p2p {
-                    Err(WpsError::new(StatusCode::FORBIDDEN, code::NOT_OWN_P2P, "a p2p chat is readable only by its own app"))
+                    Err(WpsError::new(
+                        StatusCode::FORBIDDEN,
+                        code::NOT_OWN_P2P,
+                        "a p2p chat is readable only by its own app",
+                    ))
                 } else {
                     Err(e.into())
                 }
@@ -139,24 +150,43 @@ impl WpsState {
 
     /// A user of the app's tenant by its tenant-wide user_id.
     pub(crate) async fn user(&self, app: &App, user_id: &str) -> WResult<User> {
-        match self.core.find_user(app.tenant, UserKey::UserId(user_id)).await {
+        match self
+            .core
+            .find_user(app.tenant, UserKey::UserId(user_id))
+            .await
+        {
             Ok(u) => Ok(u),
-            Err(Error::NotFound(_)) => Err(WpsError::new(StatusCode::NOT_FOUND, code::USER_NOT_FOUND, format!("user {user_id:?} not found"))),
+            Err(Error::NotFound(_)) => Err(WpsError::new(
+                StatusCode::NOT_FOUND,
+                code::USER_NOT_FOUND,
+                format!("user {user_id:?} not found"),
+            )),
             Err(e) => Err(e.into()),
         }
     }
 
     /// Converts and checks everything about a message before anything is written (sending to
     /// a user may create the p2p chat, which must not happen for a message that will fail).
-    pub(crate) async fn draft(&self, app: &App, kind: MessageType, content: &Value, wire: &[WireMention]) -> WResult<Draft> {
+    pub(crate) async fn draft(
+        &self,
+        app: &App,
+        kind: MessageType,
+        content: &Value,
+        wire: &[WireMention],
+    ) -> WResult<Draft> {
         let limits = self.core.config();
         if wire.len() > limits.max_mentions {
-            return Err(WpsError::invalid(format!("at most {} mentions", limits.max_mentions)));
+            return Err(WpsError::invalid(format!(
+                "at most {} mentions",
+                limits.max_mentions
+            )));
         }
         let taken: Vec<String> = wire.iter().map(|m| m.id.clone()).collect();
         for (i, id) in taken.iter().enumerate() {
             if id.is_empty() || id.len() > 64 || taken[..i].contains(id) {
-                return Err(WpsError::invalid(format!("mentions[{i}].id must be a unique, non-empty index")));
+                return Err(WpsError::invalid(format!(
+                    "mentions[{i}].id must be a unique, non-empty index"
+                )));
             }
         }
         let inc = content::incoming(kind, content, &taken, self.config.max_text_chars)?;
@@ -164,62 +194,133 @@ impl WpsState {
         let company = ids::company_id(app.tenant);
         let mut mentions = Vec::new();
         for (i, w) in wire.iter().chain(&inc.inline_mentions).enumerate() {
-            let named = names.iter().find(|(k, _)| *k == w.id).map(|(_, n)| n.clone());
+            let named = names
+                .iter()
+                .find(|(k, _)| *k == w.id)
+                .map(|(_, n)| n.clone());
             let (target, name) = match w.kind.as_str() {
                 "all" => (MentionTarget::All, named.unwrap_or_default()),
                 "user" => {
                     let who = w.identity.clone().unwrap_or_default();
                     if who.id.is_empty() {
-                        return Err(WpsError::invalid(format!("mentions[{i}].identity.id is required for a user mention")));
+                        return Err(WpsError::invalid(format!(
+                            "mentions[{i}].identity.id is required for a user mention"
+                        )));
                     }
                     if !who.company_id.is_empty() && who.company_id != company {
-                        return Err(WpsError::invalid(format!("mentions[{i}]: user of another company")));
+                        return Err(WpsError::invalid(format!(
+                            "mentions[{i}]: user of another company"
+                        )));
                     }
-                    let missing = || WpsError::invalid(format!("mentions[{i}]: {:?} not found", who.id));
+                    let missing =
+                        || WpsError::invalid(format!("mentions[{i}]: {:?} not found", who.id));
                     match who.kind.as_str() {
                         "" | "user" => {
-                            let u = self.user(app, &who.id).await.map_err(|e| if e.code == code::USER_NOT_FOUND { missing() } else { e })?;
+                            let u = self.user(app, &who.id).await.map_err(|e| {
+                                if e.code == code::USER_NOT_FOUND {
+                                    missing()
+                                } else {
+                                    e
+                                }
+                            })?;
                             (MentionTarget::User(u.id), named.unwrap_or(u.name))
                         }
                         "sp" => {
                             let id = ids::parse_spid(&who.id).ok_or_else(missing)?;
-                            let a = self.core.app(app.tenant, id).await.map_err(|e| if matches!(e, Error::NotFound(_)) { missing() } else { e.into() })?;
+                            let a = self.core.app(app.tenant, id).await.map_err(|e| {
+                                if matches!(e, Error::NotFound(_)) {
+                                    missing()
+                                } else {
+                                    e.into()
+                                }
+                            })?;
                             (MentionTarget::App(a.id), named.unwrap_or(a.name))
                         }
-                        other => return Err(WpsError::invalid(format!("mentions[{i}].identity.type must be user or sp, not {other:?}"))),
+                        other => {
+                            return Err(WpsError::invalid(format!(
+                                "mentions[{i}].identity.type must be user or sp, not {other:?}"
+                            )))
+                        }
                     }
                 }
-                other => return Err(WpsError::invalid(format!("mentions[{i}].type must be all or user, not {other:?}"))),
+                other => {
+                    return Err(WpsError::invalid(format!(
+                        "mentions[{i}].type must be all or user, not {other:?}"
+                    )))
+                }
             };
-            mentions.push(Mention { key: w.id.clone(), target, name });
+            mentions.push(Mention {
+                key: w.id.clone(),
+                target,
+                name,
+            });
         }
         if mentions.len() > limits.max_mentions {
-            return Err(WpsError::invalid(format!("at most {} mentions", limits.max_mentions)));
+            return Err(WpsError::invalid(format!(
+                "at most {} mentions",
+                limits.max_mentions
+            )));
         }
         let c = &inc.content;
         let size = c.text.len()
             + serde_json::to_vec(&c.data).map_or(0, |v| v.len())
-            + c.original.as_ref().map_or(0, |o| serde_json::to_vec(&o.value).map_or(0, |v| v.len()));
+            + c.original
+                .as_ref()
+                .map_or(0, |o| serde_json::to_vec(&o.value).map_or(0, |v| v.len()));
         if size > limits.max_content_bytes {
-            return Err(WpsError::new(StatusCode::BAD_REQUEST, code::CONTENT_TOO_LONG, format!("message content larger than {} bytes", limits.max_content_bytes)));
+            return Err(WpsError::new(
+                StatusCode::BAD_REQUEST,
+                code::CONTENT_TOO_LONG,
+                format!(
+                    "message content larger than {} bytes",
+                    limits.max_content_bytes
+                ),
+            ));
         }
-        Ok(Draft { content: inc.content, mentions })
+        Ok(Draft {
+            content: inc.content,
+            mentions,
+        })
     }
 }
 
 /// The dialect's routes, at the vendor's absolute paths (and under `/openapi`), with their
 /// state applied.
 pub fn router(core: Core, config: Config) -> Router {
-    let limiter = Arc::new(RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst));
-    let state = WpsState { core, config: Arc::new(config), limiter };
-    let gate = |scope| from_fn_with_state(Gate { state: state.clone(), scope }, auth::authenticate);
+    let limiter = Arc::new(RateLimiter::new(
+        config.rate_limit_per_sec,
+        config.rate_limit_burst,
+    ));
+    let state = WpsState {
+        core,
+        config: Arc::new(config),
+        limiter,
+    };
+    let gate = |scope| {
+        from_fn_with_state(
+            Gate {
+                state: state.clone(),
+                scope,
+            },
+            auth::authenticate,
+        )
+    };
     let messages = Router::new()
-        .route("/v7/chats/{chat_id}/messages/{message_id}", get(messages::get))
+        .route(
+            "/v7/chats/{chat_id}/messages/{message_id}",
+            get(messages::get),
+        )
         .route("/v7/chats/{chat_id}/messages", get(messages::history))
         .route("/v7/messages/create", post(messages::create))
-        .route("/v7/chats/{chat_id}/messages/{message_id}/reply", post(messages::reply))
+        .route(
+            "/v7/chats/{chat_id}/messages/{message_id}/reply",
+            post(messages::reply),
+        )
         .route("/v7/messages/{message_id}/recall", post(messages::recall))
-        .route("/v7/chats/{chat_id}/messages/{message_id}/recall", post(messages::recall_in_chat))
+        .route(
+            "/v7/chats/{chat_id}/messages/{message_id}/recall",
+            post(messages::recall_in_chat),
+        )
         .route("/v7/messages/{message_id}/update", post(messages::update))
         .route_layer(gate(MESSAGE_SCOPE));
     let chats = Router::new()
@@ -227,16 +328,28 @@ pub fn router(core: Core, config: Config) -> Router {
         .route("/v7/chats/get_p2p_chat", get(chats::get_p2p_chat))
         .route("/v7/chats/{chat_id}", get(chats::get))
         .route("/v7/chats/{chat_id}/members", get(chats::members))
-        .route("/v7/chats/{chat_id}/members/batch_create", post(chats::batch_create))
-        .route("/v7/chats/{chat_id}/members/batch_delete", post(chats::batch_delete))
-        .route("/v7/chats/{chat_id}/members/is_in_chat", get(chats::is_in_chat))
+        .route(
+            "/v7/chats/{chat_id}/members/batch_create",
+            post(chats::batch_create),
+        )
+        .route(
+            "/v7/chats/{chat_id}/members/batch_delete",
+            post(chats::batch_delete),
+        )
+        .route(
+            "/v7/chats/{chat_id}/members/is_in_chat",
+            get(chats::is_in_chat),
+        )
         .route_layer(gate(CHAT_SCOPE));
     let api = Router::new()
         .route("/oauth2/token", post(auth::token))
         .merge(messages)
         .merge(chats)
         // Unknown /v7 endpoints answer in the WPS envelope rather than the server's.
-        .route("/v7/{*rest}", any(|| async { WpsError::no_such_endpoint() }))
+        .route(
+            "/v7/{*rest}",
+            any(|| async { WpsError::no_such_endpoint() }),
+        )
         .method_not_allowed_fallback(|| async { WpsError::method_not_allowed() })
         .with_state(state);
     Router::new().merge(api.clone()).nest("/openapi", api)
@@ -244,9 +357,30 @@ pub fn router(core: Core, config: Config) -> Router {
 
 /// The KSO-1 headers (`X-Kso-Date`, `X-Kso-Authorization`) for one request, for
 /// `switchboard sign wps`. `request_uri` is the path and query exactly as sent.
-pub fn sign_headers(method: &str, request_uri: &str, content_type: &str, body: &[u8], app_id: &str, app_secret: &str, date_rfc1123: &str) -> Vec<(String, String)> {
-    let sig = kso::signature(app_secret, method, kso::signed_uri(request_uri), content_type, date_rfc1123, body);
-    vec![("X-Kso-Date".into(), date_rfc1123.into()), ("X-Kso-Authorization".into(), kso::authorization(app_id, &sig))]
+pub fn sign_headers(
+    method: &str,
+    request_uri: &str,
+    content_type: &str,
+    body: &[u8],
+    app_id: &str,
+    app_secret: &str,
+    date_rfc1123: &str,
+) -> Vec<(String, String)> {
+    let sig = kso::signature(
+        app_secret,
+        method,
+        kso::signed_uri(request_uri),
+        content_type,
+        date_rfc1123,
+        body,
+    );
+    vec![
+        ("X-Kso-Date".into(), date_rfc1123.into()),
+        (
+            "X-Kso-Authorization".into(),
+            kso::authorization(app_id, &sig),
+        ),
+    ]
 }
 
 /// An RFC 1123 date for `X-Kso-Date` from Unix seconds.
@@ -260,9 +394,19 @@ fn shell_quote(s: &str) -> String {
 
 /// Ready-to-paste shell commands (curl + openssl) that fetch a token, read `message` from
 /// `group`, and send a text to `user`, each request signed with KSO-1.
-pub fn demo_commands(base_url: &str, app: &App, group: &switchboard_core::model::Chat, message: MessageId, user: &User) -> String {
+pub fn demo_commands(
+    base_url: &str,
+    app: &App,
+    group: &switchboard_core::model::Chat,
+    message: MessageId,
+    user: &User,
+) -> String {
     let base = base_url.trim_end_matches('/');
-    let get_uri = format!("/v7/chats/{}/messages/{}", ids::chat_id(group.id), ids::message_id(message));
+    let get_uri = format!(
+        "/v7/chats/{}/messages/{}",
+        ids::chat_id(group.id),
+        ids::message_id(message)
+    );
     let body = json!({ "type": "text", "receiver": { "type": "user", "receiver_id": user.user_id }, "content": { "text": { "content": "Hello from the WPS dialect", "type": "plain" } } })
         .to_string();
     format!(
@@ -304,10 +448,35 @@ mod tests {
 
     #[test]
     fn sign_headers_match_the_official_vector() {
-        let h = sign_headers("GET", "/v7/test?key=value", "application/json", b"", "AK123456", "sk098765", "Mon, 02 Jan 2006 15:04:05 GMT");
-        assert_eq!(h[0], ("X-Kso-Date".to_string(), "Mon, 02 Jan 2006 15:04:05 GMT".to_string()));
-        assert_eq!(h[1].1, "KSO-1 AK123456:ce8df66877175e5198c8ea1362ffddf82e4941c6f25a4ca205a1ad09d0faaf03");
-        let prefixed = sign_headers("GET", "/openapi/v7/test?key=value", "application/json", b"", "AK123456", "sk098765", "Mon, 02 Jan 2006 15:04:05 GMT");
+        let h = sign_headers(
+            "GET",
+            "/v7/test?key=value",
+            "application/json",
+            b"",
+            "AK123456",
+            "sk098765",
+            "Mon, 02 Jan 2006 15:04:05 GMT",
+        );
+        assert_eq!(
+            h[0],
+            (
+                "X-Kso-Date".to_string(),
+                "Mon, 02 Jan 2006 15:04:05 GMT".to_string()
+            )
+        );
+        assert_eq!(
+            h[1].1,
+            "KSO-1 AK123456:ce8df66877175e5198c8ea1362ffddf82e4941c6f25a4ca205a1ad09d0faaf03"
+        );
+        let prefixed = sign_headers(
+            "GET",
+            "/openapi/v7/test?key=value",
+            "application/json",
+            b"",
+            "AK123456",
+            "sk098765",
+            "Mon, 02 Jan 2006 15:04:05 GMT",
+        );
         assert_eq!(prefixed, h, "the gateway prefix is not signed");
     }
 

@@ -63,10 +63,22 @@ fn sent(v: &MessageView) -> Value {
 
 /// Get one message.
 /// <https://open.wps.cn/documents/app-integration-dev/wps365/server/im/message/get-message.html>
-pub(crate) async fn get(State(s): State<WpsState>, WpsApp(app): WpsApp, WpsPath((chat, msg)): WpsPath<(String, String)>) -> WResult<Json<Value>> {
+pub(crate) async fn get(
+    State(s): State<WpsState>,
+    WpsApp(app): WpsApp,
+    WpsPath((chat, msg)): WpsPath<(String, String)>,
+) -> WResult<Json<Value>> {
     let chat = s.chat_id(&chat)?;
     let id = s.message_id(&msg)?;
-    let v = s.core.get(app.tenant, Access::Member(Actor::App(app.id)), Some(chat), id).await;
+    let v = s
+        .core
+        .get(
+            app.tenant,
+            Access::Member(Actor::App(app.id)),
+            Some(chat),
+            id,
+        )
+        .await;
     let v = s.refine(&app, chat, v).await?;
     if v.message.removal.is_some() {
         return Err(WpsError::recalled());
@@ -85,13 +97,21 @@ pub(crate) async fn history(
     let chat = s.chat_id(&chat)?;
     let size = match q.page_size.as_deref().filter(|v| !v.is_empty()) {
         None => crate::DEFAULT_PAGE_SIZE,
-        Some(v) => v.parse::<u32>().ok().filter(|n| (1..=crate::MAX_PAGE_SIZE).contains(n)).ok_or_else(|| {
-            WpsError::invalid(format!("page_size must be an integer from 1 to {}", crate::MAX_PAGE_SIZE))
-        })?,
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=crate::MAX_PAGE_SIZE).contains(n))
+            .ok_or_else(|| {
+                WpsError::invalid(format!(
+                    "page_size must be an integer from 1 to {}",
+                    crate::MAX_PAGE_SIZE
+                ))
+            })?,
     };
     let after = match q.page_token.as_deref().filter(|v| !v.is_empty()) {
         None => 0,
-        Some(t) => ids::parse_page_token(t, chat).ok_or_else(|| WpsError::invalid("page_token is invalid for this chat"))?,
+        Some(t) => ids::parse_page_token(t, chat)
+            .ok_or_else(|| WpsError::invalid("page_token is invalid for this chat"))?,
     };
     let secs = |name: &str, v: &Option<String>| -> WResult<Option<i64>> {
         match v.as_deref().filter(|v| !v.is_empty()) {
@@ -101,10 +121,15 @@ pub(crate) async fn history(
                 .ok()
                 .filter(|n| (0..=i64::MAX / 1000 - 1).contains(n))
                 .map(Some)
-                .ok_or_else(|| WpsError::invalid(format!("{name} must be a Unix timestamp in seconds"))),
+                .ok_or_else(|| {
+                    WpsError::invalid(format!("{name} must be a Unix timestamp in seconds"))
+                }),
         }
     };
-    let (start, end) = (secs("start_time", &q.start_time)?, secs("end_time", &q.end_time)?);
+    let (start, end) = (
+        secs("start_time", &q.start_time)?,
+        secs("end_time", &q.end_time)?,
+    );
     if let (Some(a), Some(b)) = (start, end) {
         if a > b {
             return Err(WpsError::invalid("start_time must not be after end_time"));
@@ -128,23 +153,47 @@ pub(crate) async fn history(
         Some(p) if more => ids::page_token(chat, p),
         _ => String::new(),
     };
-    let items: Vec<Value> = views.iter().map(|v| if v.message.removal.is_some() { render::tombstone(v) } else { render::message(v) }).collect();
+    let items: Vec<Value> = views
+        .iter()
+        .map(|v| {
+            if v.message.removal.is_some() {
+                render::tombstone(v)
+            } else {
+                render::message(v)
+            }
+        })
+        .collect();
     Ok(ok(json!({ "items": items, "next_page_token": next })))
 }
 
 /// Send a message to a chat or a user (the app-user p2p chat, created on first use).
 /// <https://open.wps.cn/documents/app-integration-dev/wps365/server/im/message/single-create-msg.html>
-pub(crate) async fn create(State(s): State<WpsState>, WpsApp(app): WpsApp, WpsJson(b): WpsJson<CreateBody>) -> WResult<Json<Value>> {
+pub(crate) async fn create(
+    State(s): State<WpsState>,
+    WpsApp(app): WpsApp,
+    WpsJson(b): WpsJson<CreateBody>,
+) -> WResult<Json<Value>> {
     let kind = content::sendable_type(&b.kind)?;
     let draft = s.draft(&app, kind, &b.content, &b.mentions).await?;
     let chat = match b.receiver.kind.as_str() {
         "chat" => s.chat_id(&b.receiver.receiver_id)?,
         "user" => {
             let user = s.user(&app, &b.receiver.receiver_id).await?;
-            s.core.ensure_p2p(app.tenant, Actor::App(app.id), Actor::User(user.id)).await?.id
+            s.core
+                .ensure_p2p(app.tenant, Actor::App(app.id), Actor::User(user.id))
+                .await?
+                .id
         }
-        "enterprise_partner_user" => return Err(WpsError::invalid("enterprise partner receivers are not supported")),
-        other => return Err(WpsError::invalid(format!("receiver.type must be user or chat, not {other:?}"))),
+        "enterprise_partner_user" => {
+            return Err(WpsError::invalid(
+                "enterprise partner receivers are not supported",
+            ))
+        }
+        other => {
+            return Err(WpsError::invalid(format!(
+                "receiver.type must be user or chat, not {other:?}"
+            )))
+        }
     };
     let mut cmd = Send::new(app.tenant, chat, Actor::App(app.id), kind, draft.content);
     cmd.mentions = draft.mentions;
@@ -163,7 +212,9 @@ pub(crate) async fn reply(
     let (chat, parent) = s.message_in_chat(&chat, &msg)?;
     let kind = content::sendable_type(&b.kind)?;
     if !REPLYABLE.contains(&kind) {
-        return Err(WpsError::unsupported_type("a reply must be text, rich_text or image"));
+        return Err(WpsError::unsupported_type(
+            "a reply must be text, rich_text or image",
+        ));
     }
     let draft = s.draft(&app, kind, &b.content, &b.mentions).await?;
     let mut cmd = Send::new(app.tenant, chat, Actor::App(app.id), kind, draft.content);
@@ -175,19 +226,32 @@ pub(crate) async fn reply(
 
 /// Recall, by message id alone: the path the listing generated from the vendor's schema
 /// gives (no public page documents recall; see `docs/dialects/wps.md`).
-pub(crate) async fn recall(State(s): State<WpsState>, WpsApp(app): WpsApp, WpsPath(msg): WpsPath<String>) -> WResult<Json<Value>> {
+pub(crate) async fn recall(
+    State(s): State<WpsState>,
+    WpsApp(app): WpsApp,
+    WpsPath(msg): WpsPath<String>,
+) -> WResult<Json<Value>> {
     let id = s.message_id(&msg)?;
     do_recall(&s, &app, id).await
 }
 
 /// Recall, under its chat (the path some clients use); the message must be in that chat.
-pub(crate) async fn recall_in_chat(State(s): State<WpsState>, WpsApp(app): WpsApp, WpsPath((chat, msg)): WpsPath<(String, String)>) -> WResult<Json<Value>> {
+pub(crate) async fn recall_in_chat(
+    State(s): State<WpsState>,
+    WpsApp(app): WpsApp,
+    WpsPath((chat, msg)): WpsPath<(String, String)>,
+) -> WResult<Json<Value>> {
     let (_, id) = s.message_in_chat(&chat, &msg)?;
     do_recall(&s, &app, id).await
 }
 
-async fn do_recall(s: &WpsState, app: &switchboard_core::model::App, id: switchboard_core::ids::MessageId) -> WResult<Json<Value>> {
-    let window = (s.config.recall_window_secs > 0).then(|| s.config.recall_window_secs as i64 * 1000);
+async fn do_recall(
+    s: &WpsState,
+    app: &switchboard_core::model::App,
+    id: switchboard_core::ids::MessageId,
+) -> WResult<Json<Value>> {
+    let window =
+        (s.config.recall_window_secs > 0).then(|| s.config.recall_window_secs as i64 * 1000);
     let cmd = Recall {
         tenant: app.tenant,
         actor: Actor::App(app.id),
@@ -203,10 +267,17 @@ async fn do_recall(s: &WpsState, app: &switchboard_core::model::App, id: switchb
 
 /// Update a card message (only cards, only the app's own).
 /// <https://bgpt.qhzwfw.gov.cn/developer/document/app/wps365/server/chat-session/message/update-msg.html>
-pub(crate) async fn update(State(s): State<WpsState>, WpsApp(app): WpsApp, WpsPath(msg): WpsPath<String>, WpsJson(b): WpsJson<UpdateBody>) -> WResult<Json<Value>> {
+pub(crate) async fn update(
+    State(s): State<WpsState>,
+    WpsApp(app): WpsApp,
+    WpsPath(msg): WpsPath<String>,
+    WpsJson(b): WpsJson<UpdateBody>,
+) -> WResult<Json<Value>> {
     let id = s.message_id(&msg)?;
     if b.kind != "card" {
-        return Err(WpsError::unsupported_type("only card messages can be updated; type must be card"));
+        return Err(WpsError::unsupported_type(
+            "only card messages can be updated; type must be card",
+        ));
     }
     let inc = content::incoming(MessageType::Card, &b.content, &[], s.config.max_text_chars)?;
     let cmd = Edit {

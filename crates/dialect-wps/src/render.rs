@@ -9,29 +9,64 @@ use switchboard_core::service::{MessageView, Party};
 /// The WPS index shown for each mention: the sender's own index when the message came in
 /// through WPS, otherwise 1, 2, 3 … in mention order (rewriting `<at id>` tags to match).
 fn wps_ids(v: &MessageView) -> Vec<String> {
-    let from_wps = v.message.content.original.as_ref().is_some_and(|o| o.format == content::FORMAT);
-    v.message.mentions.iter().enumerate().map(|(i, m)| if from_wps { m.key.clone() } else { (i + 1).to_string() }).collect()
+    let from_wps = v
+        .message
+        .content
+        .original
+        .as_ref()
+        .is_some_and(|o| o.format == content::FORMAT);
+    v.message
+        .mentions
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            if from_wps {
+                m.key.clone()
+            } else {
+                (i + 1).to_string()
+            }
+        })
+        .collect()
 }
 
 fn identity(v: &MessageView, i: usize) -> Value {
     let company = ids::company_id(v.message.tenant);
-    match (&v.message.mentions[i].target, v.mention_parties.get(i).and_then(Option::as_ref)) {
+    match (
+        &v.message.mentions[i].target,
+        v.mention_parties.get(i).and_then(Option::as_ref),
+    ) {
         (MentionTarget::All, _) => json!({}),
-        (_, Some(Party::User(u))) => json!({ "company_id": company, "id": u.user_id, "type": "user" }),
-        (_, Some(Party::App(a))) => json!({ "company_id": company, "id": ids::spid(a.id), "type": "sp" }),
-        (MentionTarget::App(a), None) => json!({ "company_id": company, "id": ids::spid(*a), "type": "sp" }),
+        (_, Some(Party::User(u))) => {
+            json!({ "company_id": company, "id": u.user_id, "type": "user" })
+        }
+        (_, Some(Party::App(a))) => {
+            json!({ "company_id": company, "id": ids::spid(a.id), "type": "sp" })
+        }
+        (MentionTarget::App(a), None) => {
+            json!({ "company_id": company, "id": ids::spid(*a), "type": "sp" })
+        }
         // A since-removed user: the mention stays, its id is no longer known.
-        (MentionTarget::User(_), None) => json!({ "company_id": company, "id": "", "type": "user" }),
+        (MentionTarget::User(_), None) => {
+            json!({ "company_id": company, "id": "", "type": "user" })
+        }
     }
 }
 
 fn sender(v: &MessageView) -> Value {
     let company = ids::company_id(v.message.tenant);
     match (&v.sender, v.message.sender) {
-        (Some(Party::User(u)), _) => json!({ "type": "user", "id": u.user_id, "app_id": "", "company_id": company }),
-        (Some(Party::App(a)), _) => json!({ "type": "sp", "id": ids::spid(a.id), "app_id": a.app_id, "company_id": company }),
-        (None, Actor::App(a)) => json!({ "type": "sp", "id": ids::spid(a), "app_id": "", "company_id": company }),
-        (None, Actor::User(_)) => json!({ "type": "user", "id": "", "app_id": "", "company_id": company }),
+        (Some(Party::User(u)), _) => {
+            json!({ "type": "user", "id": u.user_id, "app_id": "", "company_id": company })
+        }
+        (Some(Party::App(a)), _) => {
+            json!({ "type": "sp", "id": ids::spid(a.id), "app_id": a.app_id, "company_id": company })
+        }
+        (None, Actor::App(a)) => {
+            json!({ "type": "sp", "id": ids::spid(a), "app_id": "", "company_id": company })
+        }
+        (None, Actor::User(_)) => {
+            json!({ "type": "user", "id": "", "app_id": "", "company_id": company })
+        }
     }
 }
 
@@ -40,15 +75,28 @@ pub fn message(v: &MessageView) -> Value {
     let m = &v.message;
     let wps = wps_ids(v);
     let looks: Vec<MentionLook> = (0..m.mentions.len())
-        .map(|i| MentionLook { wps_id: wps[i].clone(), key: m.mentions[i].key.clone(), identity: identity(v, i) })
+        .map(|i| MentionLook {
+            wps_id: wps[i].clone(),
+            key: m.mentions[i].key.clone(),
+            identity: identity(v, i),
+        })
         .collect();
-    let rekey = |key: &str| looks.iter().find(|l| l.key == key).map(|l| l.wps_id.clone());
+    let rekey = |key: &str| {
+        looks
+            .iter()
+            .find(|l| l.key == key)
+            .map(|l| l.wps_id.clone())
+    };
     let (ty, content) = content::outgoing(m.kind, &m.content, m.created_at, &rekey, &looks);
     let mentions: Vec<Value> = looks
         .iter()
         .zip(&m.mentions)
         .map(|(l, mn)| {
-            let kind = if mn.target == MentionTarget::All { "all" } else { "user" };
+            let kind = if mn.target == MentionTarget::All {
+                "all"
+            } else {
+                "user"
+            };
             json!({ "id": l.wps_id, "type": kind, "identity": l.identity })
         })
         .collect();
