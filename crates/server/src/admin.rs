@@ -222,6 +222,15 @@ fn canonical_number(seg: &str) -> Option<i64> {
     .flatten()
 }
 
+/// A lookup's `NotFound` names the path segment; any other failure (the store being
+/// unavailable) keeps its own status.
+fn not_found_or(e: Error, what: &str, seg: &str) -> AdminError {
+    match e {
+        Error::NotFound(_) => AdminError::not_found(what, seg),
+        other => other.into(),
+    }
+}
+
 async fn tenant(state: &AppState, seg: &str) -> AResult<Tenant> {
     let id = canonical_number(seg)
         .map(TenantId)
@@ -231,7 +240,7 @@ async fn tenant(state: &AppState, seg: &str) -> AResult<Tenant> {
             .core
             .tenant(id)
             .await
-            .map_err(|_| AdminError::not_found("tenant", seg)),
+            .map_err(|e| not_found_or(e, "tenant", seg)),
         None => Err(AdminError::not_found("tenant", seg)),
     }
 }
@@ -240,8 +249,10 @@ async fn tenant(state: &AppState, seg: &str) -> AResult<Tenant> {
 async fn user(state: &AppState, t: &Tenant, seg: &str, app: Option<&App>) -> AResult<User> {
     let core = &state.core;
     if let Some(n) = canonical_number(seg) {
-        if let Ok(u) = core.user(t.id, UserId(n)).await {
-            return Ok(u);
+        match core.user(t.id, UserId(n)).await {
+            Ok(u) => return Ok(u),
+            Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
         }
     }
     if seg.starts_with("ou_") {
@@ -253,13 +264,13 @@ async fn user(state: &AppState, t: &Tenant, seg: &str, app: Option<&App>) -> ARe
         return core
             .user(t.id, id)
             .await
-            .map_err(|_| AdminError::not_found("user", seg));
+            .map_err(|e| not_found_or(e, "user", seg));
     }
     if let Some(id) = lark::parse_union_id(seg) {
         return core
             .user(t.id, id)
             .await
-            .map_err(|_| AdminError::not_found("user", seg));
+            .map_err(|e| not_found_or(e, "user", seg));
     }
     for key in [UserKey::UserId(seg), UserKey::AccountId(seg)] {
         match core.find_user(t.id, key).await {
@@ -330,7 +341,7 @@ async fn chat(state: &AppState, t: &Tenant, seg: &str) -> AResult<Chat> {
             .core
             .chat(t.id, id)
             .await
-            .map_err(|_| AdminError::not_found("chat", seg)),
+            .map_err(|e| not_found_or(e, "chat", seg)),
         _ => Err(AdminError::not_found("chat", seg)),
     }
 }

@@ -22,6 +22,7 @@ pub struct Config {
     pub log: LogConfig,
     pub http: HttpConfig,
     pub sqlite: SqliteConfig,
+    pub postgres: PostgresConfig,
     pub wps: switchboard_dialect_wps::Config,
     pub lark: switchboard_dialect_lark::Config,
     pub yunxin: switchboard_dialect_yunxin::Config,
@@ -52,6 +53,32 @@ pub struct SqliteConfig {
     pub readers: usize,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// Connections this node keeps at most. The pools of all nodes together must fit in the
+    /// server's max_connections (less a reserve): e.g. 100 and 4 nodes allow about 20 each.
+    pub pool_size: usize,
+    /// Limit on opening one connection, in seconds.
+    pub connect_timeout_secs: u64,
+    /// Limit on waiting for a free pooled connection, in seconds; past it the request fails
+    /// as "service unavailable" instead of hanging.
+    pub acquire_timeout_secs: u64,
+    /// Server-side limit on one statement, in seconds (0: the server's own setting).
+    pub statement_timeout_secs: u64,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        PostgresConfig {
+            pool_size: 16,
+            connect_timeout_secs: 5,
+            acquire_timeout_secs: 5,
+            statement_timeout_secs: 30,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -62,6 +89,7 @@ impl Default for Config {
             log: LogConfig::default(),
             http: HttpConfig::default(),
             sqlite: SqliteConfig::default(),
+            postgres: PostgresConfig::default(),
             wps: Default::default(),
             lark: Default::default(),
             yunxin: Default::default(),

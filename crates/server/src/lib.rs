@@ -49,10 +49,25 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 .with_context(|| format!("opening SQLite database {}", path.display()))?;
             Ok(Arc::new(store))
         }
-        Backend::Postgres(_) => {
-            anyhow::bail!("the PostgreSQL store is not available in this build")
+        Backend::Postgres(url) => {
+            let store =
+                switchboard_store_postgres::PostgresStore::connect(postgres_options(cfg, url))
+                    .await
+                    .context("connecting to PostgreSQL")?;
+            Ok(Arc::new(store))
         }
     }
+}
+
+fn postgres_options(cfg: &Config, url: String) -> switchboard_store_postgres::PostgresOptions {
+    let p = &cfg.postgres;
+    let mut o = switchboard_store_postgres::PostgresOptions::new(url);
+    o.pool_size = p.pool_size;
+    o.connect_timeout = Duration::from_secs(p.connect_timeout_secs);
+    o.acquire_timeout = Duration::from_secs(p.acquire_timeout_secs);
+    o.statement_timeout =
+        (p.statement_timeout_secs > 0).then(|| Duration::from_secs(p.statement_timeout_secs));
+    o
 }
 
 /// Applies migrations only.
@@ -64,9 +79,9 @@ pub async fn migrate(cfg: &Config) -> anyhow::Result<Vec<i64>> {
                     .await??,
             )
         }
-        Backend::Postgres(_) => {
-            anyhow::bail!("the PostgreSQL store is not available in this build")
-        }
+        Backend::Postgres(url) => Ok(switchboard_store_postgres::migrate(&url)
+            .await
+            .context("migrating PostgreSQL")?),
     }
 }
 

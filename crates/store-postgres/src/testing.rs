@@ -112,7 +112,7 @@ pub fn admin_url() -> &'static str {
     static SERVER: OnceLock<String> = OnceLock::new();
     SERVER.get_or_init(|| match std::env::var(URL_ENV) {
         Ok(url) if !url.trim().is_empty() => url,
-        _ => start_cluster(),
+        _ => Cluster::start(false).url,
     })
 }
 
@@ -225,97 +225,147 @@ fn free_port() -> u16 {
     l.local_addr().expect("local address").port()
 }
 
-fn start_cluster() -> String {
-    let Some(bin) = find_bin_dir() else {
-        panic!(
-            "no PostgreSQL server binaries (initdb, pg_ctl) on PATH or in /usr/lib/postgresql/*/bin: \
-             install PostgreSQL (Debian package `postgresql`) or set {URL_ENV} to an admin URL \
-             such as postgres://postgres@127.0.0.1:5432/postgres"
+/// A PostgreSQL cluster of this test process: stopped and removed when the process exits.
+pub struct Cluster {
+    /// Admin URL (`postgres` database, `postgres` user, trust auth).
+    pub url: String,
+    bin: PathBuf,
+    data: PathBuf,
+    log: PathBuf,
+    root: bool,
+    server_opts: String,
+}
+
+impl Cluster {
+    /// Starts a new cluster on a free port. `durable`: fsync and synchronous commit on, as
+    /// in production, for tests that crash the server and count what survived; otherwise
+    /// they are off, for speed.
+    pub fn start(durable: bool) -> Cluster {
+        let Some(bin) = find_bin_dir() else {
+            panic!(
+                "no PostgreSQL server binaries (initdb, pg_ctl) on PATH or in /usr/lib/postgresql/*/bin: \
+                 install PostgreSQL (Debian package `postgresql`) or set {URL_ENV} to an admin URL \
+                 such as postgres://postgres@127.0.0.1:5432/postgres"
+            )
+        };
+        let root = is_root();
+        if root
+            && Command::new("id")
+                .arg("postgres")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map_or(true, |s| !s.success())
+        {
+            panic!("running as root, and there is no `postgres` OS user to run the test cluster as: install PostgreSQL (Debian package `postgresql`) or set {URL_ENV}");
+        }
+
+        let dir = std::env::temp_dir().join(format!(
+            "switchboard-pg-{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                .expect("restrict the cluster directory");
+        }
+        if root {
+            run(
+                "chown",
+                Command::new("chown").arg("postgres:postgres").arg(&dir),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let data = dir.join("data");
+        let log = dir.join("server.log");
+
+        // The watchdog is started before the server so that no path leaves a server running.
+        spawn_watchdog(root, &bin.join("pg_ctl"), &data, &dir);
+
+        run(
+            "initdb",
+            as_owner(root, &bin.join("initdb"))
+                .arg("-D")
+                .arg(&data)
+                .args([
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ]),
         )
-    };
-    let root = is_root();
-    if root
-        && Command::new("id")
-            .arg("postgres")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map_or(true, |s| !s.success())
-    {
-        panic!("running as root, and there is no `postgres` OS user to run the test cluster as: install PostgreSQL (Debian package `postgresql`) or set {URL_ENV}");
+        .unwrap_or_else(|e| panic!("{e}"));
+
+        let speed = if durable {
+            ""
+        } else {
+            // The data lives as long as this process; speed matters more than crash safety.
+            " -F -c full_page_writes=off -c synchronous_commit=off"
+        };
+        let mut last_err = String::new();
+        // A port found free can be taken before the server binds it; try a few.
+        for _ in 0..5 {
+            let port = free_port();
+            let server_opts = format!(
+                "-p {port} -h 127.0.0.1 -k {}{speed} -c max_connections=300",
+                dir.display()
+            );
+            let cluster = Cluster {
+                url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+                bin: bin.clone(),
+                data: data.clone(),
+                log: log.clone(),
+                root,
+                server_opts,
+            };
+            match cluster.try_start() {
+                Ok(()) => return cluster,
+                Err(e) => {
+                    last_err = format!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default())
+                }
+            }
+        }
+        panic!(
+            "could not start the throwaway PostgreSQL cluster in {}:\n{last_err}",
+            dir.display()
+        );
     }
 
-    let dir = std::env::temp_dir().join(format!(
-        "switchboard-pg-{}-{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-            .expect("restrict the cluster directory");
-    }
-    if root {
+    fn try_start(&self) -> Result<(), String> {
         run(
-            "chown",
-            Command::new("chown").arg("postgres:postgres").arg(&dir),
+            "pg_ctl start",
+            as_owner(self.root, &self.bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(&self.data)
+                .arg("-l")
+                .arg(&self.log)
+                .args(["-w", "-t", "60", "-o", &self.server_opts, "start"]),
+        )
+    }
+
+    /// Starts the server again (same port and data) after [`Cluster::crash`].
+    pub fn restart(&self) {
+        self.try_start().unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Stops the server the way a crash would (`pg_ctl stop -m immediate`): no shutdown
+    /// checkpoint, connections cut, recovery from the WAL at the next start.
+    pub fn crash(&self) {
+        run(
+            "pg_ctl stop",
+            as_owner(self.root, &self.bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(&self.data)
+                .args(["-m", "immediate", "-w", "-t", "60", "stop"]),
         )
         .unwrap_or_else(|e| panic!("{e}"));
     }
-    let data = dir.join("data");
-    let log = dir.join("server.log");
-
-    // The watchdog is started before the server so that no path leaves a server running.
-    spawn_watchdog(root, &bin.join("pg_ctl"), &data, &dir);
-
-    run(
-        "initdb",
-        as_owner(root, &bin.join("initdb"))
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ]),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-
-    let mut last_err = String::new();
-    // A port found free can be taken before the server binds it; try a few.
-    for _ in 0..5 {
-        let port = free_port();
-        // -F (no fsync) and friends: the data lives as long as this process; speed matters.
-        let server_opts = format!(
-            "-p {port} -h 127.0.0.1 -k {} -F -c full_page_writes=off -c synchronous_commit=off -c max_connections=300",
-            dir.display()
-        );
-        let started = run(
-            "pg_ctl start",
-            as_owner(root, &bin.join("pg_ctl"))
-                .arg("-D")
-                .arg(&data)
-                .arg("-l")
-                .arg(&log)
-                .args(["-w", "-t", "60", "-o", &server_opts, "start"]),
-        );
-        match started {
-            Ok(()) => return format!("postgres://postgres@127.0.0.1:{port}/postgres"),
-            Err(e) => {
-                last_err = format!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default())
-            }
-        }
-    }
-    panic!(
-        "could not start the throwaway PostgreSQL cluster in {}:\n{last_err}",
-        dir.display()
-    );
 }
 
 /// A detached shell loop that waits for this process to exit, then stops the cluster and

@@ -16,6 +16,18 @@ use switchboard_server::config::Config;
 
 const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
+/// Selects the store every `spawn_app()` uses: `sqlite` (default) or `postgres`.
+pub const STORE_ENV: &str = "SWITCHBOARD_TEST_STORE";
+
+/// The store tests run on, from [`STORE_ENV`].
+pub fn store_kind() -> &'static str {
+    match std::env::var(STORE_ENV).as_deref() {
+        Ok("postgres") => "postgres",
+        Ok("sqlite") | Err(_) => "sqlite",
+        Ok(other) => panic!("{STORE_ENV}={other:?}: expected sqlite or postgres"),
+    }
+}
+
 /// A change applied to the configuration before the app is built.
 pub type Configure = Box<dyn FnOnce(&mut Config) + Send>;
 
@@ -28,6 +40,10 @@ pub struct Options {
     pub configure: Option<Configure>,
     /// Reuse this data directory (for restart tests).
     pub data_dir: Option<Arc<tempfile::TempDir>>,
+    /// Use this PostgreSQL database (a second node, or a restart) instead of a fresh one.
+    pub database: Option<Arc<switchboard_store_postgres::testing::TestDatabase>>,
+    /// Use this database URL as it is (e.g. a dedicated cluster a test crashes and restarts).
+    pub database_url: Option<String>,
 }
 
 pub struct TestApp {
@@ -39,6 +55,8 @@ pub struct TestApp {
     pub clock: Option<ManualClock>,
     pub config: Config,
     pub data_dir: Arc<tempfile::TempDir>,
+    /// The PostgreSQL database when running on PostgreSQL (kept alive by this handle).
+    pub database: Option<Arc<switchboard_store_postgres::testing::TestDatabase>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -56,6 +74,19 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         admin_token: ADMIN_TOKEN.into(),
         ..Config::default()
     };
+    let database = match (opts.database, store_kind()) {
+        (Some(db), _) => Some(db),
+        (None, "postgres") => Some(Arc::new(
+            switchboard_store_postgres::testing::fresh_database().await,
+        )),
+        (None, _) => None,
+    };
+    if let Some(db) = &database {
+        config.database = db.url().to_string();
+    }
+    if let Some(url) = opts.database_url {
+        config.database = url;
+    }
     if let Some(f) = opts.configure {
         f(&mut config);
     }
@@ -93,6 +124,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         clock: opts.clock,
         config,
         data_dir,
+        database,
         shutdown: Some(tx),
         server: Some(server),
     }
@@ -132,11 +164,14 @@ impl TestApp {
         self.stop().await;
         let clock = self.clock.clone();
         let dir = self.data_dir.clone();
+        let database = self.database.clone();
         let cfg = self.config.clone();
         drop(self);
         spawn_app_with(Options {
             clock,
             data_dir: Some(dir),
+            database,
+            database_url: None,
             configure: Some(Box::new(move |c| {
                 *c = Config {
                     data_dir: c.data_dir.clone(),
@@ -144,6 +179,31 @@ impl TestApp {
                     ..cfg
                 };
             })),
+        })
+        .await
+    }
+
+    /// Another node on the same database (PostgreSQL only: SQLite serves one process),
+    /// with its own data directory, connection pool and in-memory state.
+    pub async fn second_node(&self) -> TestApp {
+        let db = self
+            .database
+            .clone()
+            .expect("a second node needs the PostgreSQL store (SWITCHBOARD_TEST_STORE=postgres)");
+        let cfg = self.config.clone();
+        spawn_app_with(Options {
+            clock: self.clock.clone(),
+            database: Some(db),
+            configure: Some(Box::new(move |c| {
+                *c = Config {
+                    data_dir: c.data_dir.clone(),
+                    admin_token: c.admin_token.clone(),
+                    database: c.database.clone(),
+                    ..cfg
+                };
+            })),
+            data_dir: None,
+            database_url: None,
         })
         .await
     }
