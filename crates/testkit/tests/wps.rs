@@ -280,12 +280,17 @@ async fn token_grant_shape_errors_and_expiry() {
 #[tokio::test]
 async fn tokens_and_signatures_are_accepted_by_another_node() {
     let w = world().await;
-    let other = spawn_app_with(Options {
-        clock: Some(w.clock.clone()),
-        data_dir: Some(w.app.data_dir.clone()),
-        ..Options::default()
-    })
-    .await;
+    // A second server over the same database, with its own in-memory state.
+    let other = if switchboard_testkit::store_kind() == "postgres" {
+        w.app.second_node().await
+    } else {
+        spawn_app_with(Options {
+            clock: Some(w.clock.clone()),
+            data_dir: Some(w.app.data_dir.clone()),
+            ..Options::default()
+        })
+        .await
+    };
     let id = w
         .bot
         .send_text(&w.app, ("chat", &w.group), "from node one")
