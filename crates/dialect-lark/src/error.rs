@@ -72,9 +72,26 @@ pub const APP_TOKEN_INVALID: i64 = 99991664;
 pub const TOKEN_FORMAT: i64 = 99991671;
 pub const SCOPE_MISSING: i64 = 99991672;
 
-/// A rejection, ready to be rendered in the face's envelope.
+/// A rejection, ready to be rendered in the face's envelope (boxed: it travels in every
+/// handler's `Result`).
 #[derive(Debug)]
-pub struct LarkError {
+pub struct LarkError(Box<Rejection>);
+
+impl std::ops::Deref for LarkError {
+    type Target = Rejection;
+    fn deref(&self) -> &Rejection {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for LarkError {
+    fn deref_mut(&mut self) -> &mut Rejection {
+        &mut self.0
+    }
+}
+
+#[derive(Debug)]
+pub struct Rejection {
     pub ctx: Ctx,
     pub status: StatusCode,
     pub code: i64,
@@ -88,7 +105,7 @@ pub struct LarkError {
 
 impl LarkError {
     pub fn new(ctx: &Ctx, status: StatusCode, code: i64, msg: impl Into<String>) -> Self {
-        LarkError {
+        LarkError(Box::new(Rejection {
             ctx: ctx.clone(),
             status,
             code,
@@ -96,7 +113,7 @@ impl LarkError {
             data: None,
             missing_scopes: vec![],
             headers: vec![],
-        }
+        }))
     }
 
     /// 230001 with Feishu's `ext=` hint naming what was wrong.
@@ -258,32 +275,33 @@ pub fn ok(ctx: &Ctx, data: Value) -> Response {
 
 impl IntoResponse for LarkError {
     fn into_response(self) -> Response {
+        let this = *self.0;
         let mut body = Map::new();
-        body.insert("code".into(), json!(self.code));
-        body.insert("msg".into(), json!(self.msg));
-        match self.ctx.face {
+        body.insert("code".into(), json!(this.code));
+        body.insert("msg".into(), json!(this.msg));
+        match this.ctx.face {
             Face::Hi => {
                 body.insert("success".into(), json!(false));
-                body.insert("traceId".into(), json!(self.ctx.log_id.0));
-                body.insert("data".into(), self.data.unwrap_or(Value::Null));
+                body.insert("traceId".into(), json!(this.ctx.log_id.0));
+                body.insert("data".into(), this.data.unwrap_or(Value::Null));
             }
             Face::Feishu => {
-                let mut error = json!({ "log_id": self.ctx.log_id.0 });
-                if !self.missing_scopes.is_empty() {
-                    error["permission_violations"] = self
+                let mut error = json!({ "log_id": this.ctx.log_id.0 });
+                if !this.missing_scopes.is_empty() {
+                    error["permission_violations"] = this
                         .missing_scopes
                         .iter()
                         .map(|s| json!({ "type": "action_privilege_required", "subject": s, "description": s }))
                         .collect();
                 }
                 body.insert("error".into(), error);
-                if let Some(d) = self.data {
+                if let Some(d) = this.data {
                     body.insert("data".into(), d);
                 }
             }
         }
-        let mut res = (self.status, Json(Value::Object(body))).into_response();
-        for (k, v) in self.headers {
+        let mut res = (this.status, Json(Value::Object(body))).into_response();
+        for (k, v) in this.headers {
             res.headers_mut().insert(k, v);
         }
         res

@@ -40,7 +40,9 @@ fn quantum(cfg: &Config) -> i64 {
 /// The token to hand out at `now_secs`.
 pub fn mint(app: &App, kind: TokenKind, cfg: &Config, now_secs: i64) -> Minted {
     let q = quantum(cfg);
-    let issued = now_secs.div_euclid(q) * q;
+    // Quanta are (issued, issued + q]: the last second with exactly `refresh` left still
+    // returns the current token.
+    let issued = (now_secs - 1).div_euclid(q) * q;
     let prefix = if kind == TokenKind::LarkApp {
         APP_PREFIX
     } else {
@@ -190,23 +192,24 @@ mod tests {
     fn rotation_follows_the_quantum() {
         let cfg = Config::default();
         let a = app();
-        let t0 = 1_700_000_000 - 1_700_000_000 % 5400;
+        let t0 = 1_700_000_000 - 1_700_000_000 % 5400 + 1;
         let first = mint(&a, TokenKind::LarkTenant, &cfg, t0);
-        assert_eq!(first.expire, 7200);
+        assert_eq!(first.expire, 7199);
         let later = mint(&a, TokenKind::LarkTenant, &cfg, t0 + 5399);
         assert_eq!(
             later.token, first.token,
             "same token while >= 30 min remain"
         );
-        assert_eq!(later.expire, 1801);
+        assert_eq!(later.expire, 1800);
         let next = mint(&a, TokenKind::LarkTenant, &cfg, t0 + 5400);
         assert_ne!(next.token, first.token);
+        assert_eq!(next.expire, 7199);
         let (_, _, issued, body) = claims(&first.token).unwrap();
         assert!(
-            valid(body, issued, &a, &cfg, t0 + 7199),
+            valid(body, issued, &a, &cfg, t0 + 7198),
             "old token valid until expiry"
         );
-        assert!(!valid(body, issued, &a, &cfg, t0 + 7200));
+        assert!(!valid(body, issued, &a, &cfg, t0 + 7199));
         assert_eq!(claims("x-abc"), None);
         let app_token = mint(&a, TokenKind::LarkApp, &cfg, t0).token;
         assert!(app_token.starts_with("a-"));
