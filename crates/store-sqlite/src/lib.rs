@@ -10,6 +10,7 @@
 //!   lets them run beside the writer.
 //! - **Nonces** for replay protection live in memory: this store serves one process.
 
+mod cache;
 mod rows;
 
 use async_trait::async_trait;
@@ -97,6 +98,11 @@ struct Inner {
     max_readers: usize,
     writer: mpsc::Sender<BoxedJob>,
     nonces: Mutex<HashMap<(String, String), Millis>>,
+    apps: cache::Cached<AppId, App>,
+    app_ids: cache::Cached<String, AppId>,
+    users: cache::Cached<UserId, User>,
+    chats: cache::Cached<ChatId, Chat>,
+    members: cache::Cached<(ChatId, Actor), Member>,
 }
 
 fn sql_err(e: rusqlite::Error) -> StoreError {
@@ -185,8 +191,22 @@ impl SqliteStore {
                 max_readers: opts.readers.max(1),
                 writer: tx,
                 nonces: Mutex::new(HashMap::new()),
+                apps: cache::Cached::new(),
+                app_ids: cache::Cached::new(),
+                users: cache::Cached::new(),
+                chats: cache::Cached::new(),
+                members: cache::Cached::new(),
             }),
         })
+    }
+
+    /// Keeps a cached chat's `last_position` current after an append.
+    fn bump_position(&self, m: &Message) {
+        if let Some(p) = m.position() {
+            self.inner
+                .chats
+                .update(&m.chat, |c| c.last_position = c.last_position.max(p));
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -213,6 +233,27 @@ impl SqliteStore {
             .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
         rx.await
             .map_err(|_| StoreError::Unavailable("writer stopped".into()))?
+    }
+
+    /// A point read run on the calling thread: a primary-key lookup costs a few
+    /// microseconds from the page cache, less than a hop to the blocking pool.
+    fn read_now<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let conn = self
+            .inner
+            .readers
+            .lock()
+            .expect("reader pool poisoned")
+            .pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => open_conn(&self.inner.path, true)?,
+        };
+        let r = f(&conn);
+        let mut pool = self.inner.readers.lock().expect("reader pool poisoned");
+        if pool.len() < self.inner.max_readers {
+            pool.push(conn);
+        }
+        r
     }
 
     async fn read<T, F>(&self, f: F) -> StoreResult<T>
@@ -488,15 +529,22 @@ impl Store for SqliteStore {
     }
 
     async fn get_user(&self, id: UserId) -> StoreResult<Option<User>> {
-        self.read(move |c| {
+        if let Some(u) = self.inner.users.get(&id) {
+            return Ok(Some(u));
+        }
+        let generation = self.inner.users.generation();
+        let u = self.read_now(|c| {
             c.prepare_cached(&format!(
                 "SELECT {} FROM users WHERE id = ?1",
                 rows::USER_COLS
             ))
             .and_then(|mut s| s.query_row([id.0], rows::user).optional())
             .map_err(sql_err)
-        })
-        .await
+        })?;
+        if let Some(u) = &u {
+            self.inner.users.fill(id, u.clone(), generation);
+        }
+        Ok(u)
     }
 
     async fn find_user(&self, tenant: TenantId, key: UserKey<'_>) -> StoreResult<Option<User>> {
@@ -516,21 +564,24 @@ impl Store for SqliteStore {
     }
 
     async fn rename_user(&self, id: UserId, name: String) -> StoreResult<User> {
-        self.write(move |c| {
-            c.execute(
-                "UPDATE users SET name = ?2 WHERE id = ?1",
-                params![id.0, name],
-            )
-            .map_err(sql_err)?;
-            c.prepare_cached(&format!(
-                "SELECT {} FROM users WHERE id = ?1",
-                rows::USER_COLS
-            ))
-            .and_then(|mut s| s.query_row([id.0], rows::user).optional())
-            .map_err(sql_err)?
-            .ok_or(StoreError::NotFound(Entity::User))
-        })
-        .await
+        let r = self
+            .write(move |c| {
+                c.execute(
+                    "UPDATE users SET name = ?2 WHERE id = ?1",
+                    params![id.0, name],
+                )
+                .map_err(sql_err)?;
+                c.prepare_cached(&format!(
+                    "SELECT {} FROM users WHERE id = ?1",
+                    rows::USER_COLS
+                ))
+                .and_then(|mut s| s.query_row([id.0], rows::user).optional())
+                .map_err(sql_err)?
+                .ok_or(StoreError::NotFound(Entity::User))
+            })
+            .await;
+        self.inner.users.invalidate(&id);
+        r
     }
 
     async fn list_users(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<User>> {
@@ -578,14 +629,31 @@ impl Store for SqliteStore {
     }
 
     async fn get_app(&self, id: AppId) -> StoreResult<Option<App>> {
-        self.read(move |c| rows::app_where(c, "id = ?1", &id.0))
-            .await
+        if let Some(a) = self.inner.apps.get(&id) {
+            return Ok(Some(a));
+        }
+        let generation = self.inner.apps.generation();
+        let a = self.read_now(|c| rows::app_where(c, "id = ?1", &id.0))?;
+        if let Some(a) = &a {
+            self.inner.apps.fill(id, a.clone(), generation);
+        }
+        Ok(a)
     }
 
     async fn find_app(&self, app_id: &str) -> StoreResult<Option<App>> {
-        let app_id = app_id.to_string();
-        self.read(move |c| rows::app_where(c, "app_id = ?1", &app_id))
-            .await
+        // app_id -> id never changes, so that map needs no invalidation.
+        if let Some(id) = self.inner.app_ids.get(&app_id.to_string()) {
+            return self.get_app(id).await;
+        }
+        let generation = self.inner.apps.generation();
+        let a = self.read_now(|c| rows::app_where(c, "app_id = ?1", &app_id))?;
+        if let Some(a) = &a {
+            self.inner
+                .app_ids
+                .fill(a.app_id.clone(), a.id, self.inner.app_ids.generation());
+            self.inner.apps.fill(a.id, a.clone(), generation);
+        }
+        Ok(a)
     }
 
     async fn list_apps(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<App>> {
@@ -608,7 +676,7 @@ impl Store for SqliteStore {
     }
 
     async fn update_app(&self, id: AppId, patch: AppPatch) -> StoreResult<App> {
-        self.write(move |c| {
+        let r = self.write(move |c| {
             let mut app = rows::app_where(c, "id = ?1", &id.0)?.ok_or(StoreError::NotFound(Entity::App))?;
             if let Some(v) = patch.name {
                 app.name = v;
@@ -633,7 +701,10 @@ impl Store for SqliteStore {
             .map_err(sql_err)?;
             Ok(app)
         })
-        .await
+        .await;
+        // Invalidated whatever the outcome: a failed commit may still have been applied.
+        self.inner.apps.invalidate(&id);
+        r
     }
 
     async fn create_chat(&self, new: NewChat) -> StoreResult<Chat> {
@@ -678,8 +749,15 @@ impl Store for SqliteStore {
     }
 
     async fn get_chat(&self, id: ChatId) -> StoreResult<Option<Chat>> {
-        self.read(move |c| rows::chat_where(c, "id = ?1", &id.0))
-            .await
+        if let Some(c) = self.inner.chats.get(&id) {
+            return Ok(Some(c));
+        }
+        let generation = self.inner.chats.generation();
+        let chat = self.read_now(|c| rows::chat_where(c, "id = ?1", &id.0))?;
+        if let Some(c) = &chat {
+            self.inner.chats.fill(id, c.clone(), generation);
+        }
+        Ok(chat)
     }
 
     async fn find_p2p(&self, tenant: TenantId, a: Actor, b: Actor) -> StoreResult<Option<Chat>> {
@@ -708,15 +786,18 @@ impl Store for SqliteStore {
     }
 
     async fn dissolve_chat(&self, id: ChatId, at: Millis) -> StoreResult<Chat> {
-        self.write(move |c| {
-            c.execute(
-                "UPDATE chats SET dissolved_at = COALESCE(dissolved_at, ?2) WHERE id = ?1",
-                params![id.0, at],
-            )
-            .map_err(sql_err)?;
-            rows::chat_where(c, "id = ?1", &id.0)?.ok_or(StoreError::NotFound(Entity::Chat))
-        })
-        .await
+        let r = self
+            .write(move |c| {
+                c.execute(
+                    "UPDATE chats SET dissolved_at = COALESCE(dissolved_at, ?2) WHERE id = ?1",
+                    params![id.0, at],
+                )
+                .map_err(sql_err)?;
+                rows::chat_where(c, "id = ?1", &id.0)?.ok_or(StoreError::NotFound(Entity::Chat))
+            })
+            .await;
+        self.inner.chats.invalidate(&id);
+        r
     }
 
     async fn add_members(
@@ -741,7 +822,8 @@ impl Store for SqliteStore {
     }
 
     async fn remove_members(&self, chat: ChatId, members: Vec<Actor>) -> StoreResult<Vec<Actor>> {
-        self.write(move |c| {
+        let keys: Vec<(ChatId, Actor)> = members.iter().map(|a| (chat, *a)).collect();
+        let r = self.write(move |c| {
             let mut s = c
                 .prepare_cached("DELETE FROM chat_members WHERE chat_id = ?1 AND member_kind = ?2 AND member_id = ?3")
                 .map_err(sql_err)?;
@@ -753,17 +835,31 @@ impl Store for SqliteStore {
             }
             Ok(removed)
         })
-        .await
+        .await;
+        for k in &keys {
+            self.inner.members.invalidate(k);
+        }
+        r
     }
 
     async fn get_member(&self, chat: ChatId, actor: Actor) -> StoreResult<Option<Member>> {
-        self.read(move |c| {
+        // Only members are cached: a non-member that joins later is simply not cached yet.
+        if let Some(m) = self.inner.members.get(&(chat, actor)) {
+            return Ok(Some(m));
+        }
+        let generation = self.inner.members.generation();
+        let m = self.read_now(|c| {
             c.prepare_cached("SELECT chat_id, member_kind, member_id, role, joined_at FROM chat_members WHERE chat_id = ?1 AND member_kind = ?2 AND member_id = ?3")
                 .and_then(|mut s| s.query_row(params![chat.0, actor.kind(), actor.raw_id()], rows::member).optional())
                 .map_err(sql_err)?
                 .transpose()
-        })
-        .await
+        })?;
+        if let Some(m) = &m {
+            self.inner
+                .members
+                .fill((chat, actor), m.clone(), generation);
+        }
+        Ok(m)
     }
 
     async fn list_members(&self, chat: ChatId) -> StoreResult<Vec<Member>> {
@@ -778,7 +874,9 @@ impl Store for SqliteStore {
     }
 
     async fn append_message(&self, new: NewMessage) -> StoreResult<Appended> {
-        self.write(move |c| append_timeline(c, &new)).await
+        let a = self.write(move |c| append_timeline(c, &new)).await?;
+        self.bump_position(&a.message);
+        Ok(a)
     }
 
     async fn append_merge_forward(
@@ -810,10 +908,11 @@ impl Store for SqliteStore {
             Ok((appended.message, kids))
         })
         .await
+        .inspect(|(m, _)| self.bump_position(m))
     }
 
     async fn get_message(&self, id: MessageId) -> StoreResult<Option<Message>> {
-        self.read(move |c| load_message(c, id)).await
+        self.read_now(|c| load_message(c, id))
     }
 
     async fn list_messages(&self, range: MessageRange) -> StoreResult<Vec<Message>> {
