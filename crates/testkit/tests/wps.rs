@@ -186,7 +186,8 @@ async fn token_grant_shape_errors_and_expiry() {
     assert_eq!(r.body["expires_in"], 7200);
     assert_eq!(r.body["token_type"], "bearer");
 
-    let bad: Vec<(&str, Vec<(&str, &str)>, u16, i64)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, i64);
+    let bad: Vec<Case> = vec![
         (
             "wrong secret",
             vec![
@@ -532,7 +533,7 @@ async fn each_scope_is_checked_and_takes_effect_at_once() {
     );
     assert_fails(
         &w.bot
-            .get(&w.app, &format!("/v7/chats/get_p2p_chat?user_id=alice"))
+            .get(&w.app, "/v7/chats/get_p2p_chat?user_id=alice")
             .await,
         403,
         403_001,
@@ -1648,4 +1649,72 @@ async fn bad_requests_get_their_documented_code_and_write_nothing() {
     }
     // The same requests, correctly signed, do work: the table rejects for the stated reason.
     assert_ok(&b.post(&w.app, create, &good).await, "the good request");
+}
+
+// ----- the demo commands -----------------------------------------------------------------
+
+#[tokio::test]
+async fn demo_commands_work_from_a_shell() {
+    let tools = ["bash", "curl", "openssl"];
+    if tools.iter().any(|t| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {t}"))
+            .output()
+            .map_or(true, |o| !o.status.success())
+    }) {
+        eprintln!("skipped: needs {tools:?}");
+        return;
+    }
+    let w = world().await;
+    let msg = admin_message(&w, &w.seed.group, ("user", &w.seed.alice["id"]), "demo").await;
+    let core = &w.app.core;
+    let tenant = TenantId(w.seed.tenant["id"].as_i64().unwrap());
+    let app = core.app_by_public_id(w.seed.app_id()).await.unwrap();
+    let group = core
+        .chat(
+            tenant,
+            switchboard_core::ids::ChatId(w.seed.group["id"].as_i64().unwrap()),
+        )
+        .await
+        .unwrap();
+    let bob = core
+        .user(
+            tenant,
+            switchboard_core::ids::UserId(w.seed.bob["id"].as_i64().unwrap()),
+        )
+        .await
+        .unwrap();
+    let id = switchboard_dialect_wps::ids::parse_message_id(&msg).unwrap();
+    let script = switchboard_dialect_wps::demo_commands(&w.app.base, &app, &group, id, &bob);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lines[0]["code"], 0, "get: {}", lines[0]);
+    assert_eq!(lines[0]["data"]["id"], msg);
+    assert_eq!(lines[1]["code"], 0, "send: {}", lines[1]);
+    let p2p = assert_ok(
+        &w.bot
+            .get(&w.app, "/v7/chats/get_p2p_chat?user_id=bob")
+            .await,
+        "the demo wrote to bob",
+    );
+    assert_eq!(lines[1]["data"]["chat_id"], p2p["id"]);
 }
