@@ -6,6 +6,7 @@ use switchboard_core::ids::{AppId, ChatId, MessageId, TenantId, UserId};
 use switchboard_core::ManualClock;
 use switchboard_dialect_lark::ids;
 use switchboard_testkit::lark::{item, request_token, shape_diff, token_of, Face, Lark};
+use switchboard_testkit::wps::{wps_id, WpsClient};
 use switchboard_testkit::{spawn_app, spawn_app_with, Options, Reply, Seed, TestApp};
 
 // ----- helpers ------------------------------------------------------------------------------
@@ -216,11 +217,15 @@ async fn tokens_are_accepted_by_every_node_sharing_the_database() {
     let seed = a.seed().await;
     let lark = Lark::login(&a, &seed, Face::Feishu).await;
     let id = lark.send_text(&oc(&seed.group), "from node a").await;
-    let b = spawn_app_with(Options {
-        data_dir: Some(a.data_dir.clone()),
-        ..Options::default()
-    })
-    .await;
+    let b = if switchboard_testkit::store_kind() == "postgres" {
+        a.second_node().await
+    } else {
+        spawn_app_with(Options {
+            data_dir: Some(a.data_dir.clone()),
+            ..Options::default()
+        })
+        .await
+    };
     let on_b = Lark {
         app: &b,
         face: Face::Feishu,
@@ -1719,4 +1724,38 @@ async fn demo_commands_name_both_faces() {
     ] {
         assert!(out.contains(&needle), "missing {needle} in\n{out}");
     }
+}
+
+#[tokio::test]
+async fn wps_messages_read_here_and_lark_messages_read_in_wps() {
+    let app = spawn_app().await;
+    let seed = app.seed().await;
+    let fs = Lark::login(&app, &seed, Face::Feishu).await;
+    let wps = WpsClient::for_seed(&app, &seed).await;
+    let wps_group = wps_id(&seed.group);
+    let wid = wps.send_text(&app, ("chat", &wps_group), "from WPS").await;
+    // The same message under its Hi/Feishu name.
+    let admin = app
+        .admin_ok(
+            Method::GET,
+            &format!(
+                "/tenants/{}/chats/{}/messages/{wid}",
+                seed.tenant["id"], seed.group["id"]
+            ),
+            None,
+        )
+        .await;
+    let lid = lark_msg_id(&admin);
+    for face in Face::BOTH {
+        let it = fs.with_face(face).get_one(&lid).await;
+        assert_eq!(content(&it), json!({ "text": "from WPS" }), "{face:?}");
+        assert_eq!(it["sender"]["id"], seed.app_id());
+    }
+    // And the reverse: sent here, read through WPS.
+    let mine = fs.send_text(&oc(&seed.group), "from Feishu").await;
+    let canonical = ids::parse_message_id(&mine).unwrap();
+    let wps_mid = switchboard_dialect_wps::ids::message_id(canonical);
+    let r = wps.get_message(&app, &wps_group, &wps_mid).await;
+    assert_eq!(r.body["code"], 0, "{}", r.text);
+    assert!(r.text.contains("from Feishu"), "{}", r.text);
 }
