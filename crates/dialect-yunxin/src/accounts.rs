@@ -68,22 +68,42 @@ async fn find(core: &Core, tenant: TenantId, account: &str) -> Result<User, YxEr
 ///
 /// The user's `user_id` is the account id too, unless another user already holds that
 /// `user_id`; the display name is `user_information.name`, else the account id.
-pub async fn create(State(yx): State<Yx>, caller: Caller, YxJson(body): YxJson<CreateBody>) -> Result<Response, YxError> {
+pub async fn create(
+    State(yx): State<Yx>,
+    caller: Caller,
+    YxJson(body): YxJson<CreateBody>,
+) -> Result<Response, YxError> {
     let (core, tenant) = (&yx.core, caller.tenant());
-    let account = body.account_id.filter(|a| !a.is_empty()).ok_or_else(|| YxError::param("account_id is required"))?;
+    let account = body
+        .account_id
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| YxError::param("account_id is required"))?;
     if body.token.as_ref().is_some_and(|t| t.chars().count() > 128) {
         return Err(YxError::param("token is longer than 128 characters"));
     }
-    let name = body.user_information.and_then(|i| i.name).filter(|n| !n.trim().is_empty()).unwrap_or_else(|| account.clone());
-    let cmd = |user_id: Option<String>| CreateUser { name: name.clone(), user_id, account_id: Some(account.clone()) };
+    let name = body
+        .user_information
+        .and_then(|i| i.name)
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| account.clone());
+    let cmd = |user_id: Option<String>| CreateUser {
+        name: name.clone(),
+        user_id,
+        account_id: Some(account.clone()),
+    };
     let user = match core.create_user(tenant, cmd(Some(account.clone()))).await {
-        Err(Error::Conflict(Conflict::Duplicate("user_id"))) => core.create_user(tenant, cmd(None)).await,
+        Err(Error::Conflict(Conflict::Duplicate("user_id"))) => {
+            core.create_user(tenant, cmd(None)).await
+        }
         other => other,
     };
     let user = match user {
         Ok(u) => u,
         Err(Error::Conflict(Conflict::Duplicate(_))) => {
-            return Err(YxError::new(code::PARAM, format!("account {account:?} already exists")));
+            return Err(YxError::new(
+                code::PARAM,
+                format!("account {account:?} already exists"),
+            ));
         }
         Err(e) => return Err(fail(Op::Account)(e)),
     };
@@ -92,18 +112,30 @@ pub async fn create(State(yx): State<Yx>, caller: Caller, YxJson(body): YxJson<C
 
 /// Get an account: `GET /im/v2/accounts/{account_id}`.
 /// <https://doc.yunxin.163.com/messaging2/server-apis/zcwODA3MTU?platform=server2>
-pub async fn get(State(yx): State<Yx>, caller: Caller, YxPath(account): YxPath<String>) -> Result<Response, YxError> {
+pub async fn get(
+    State(yx): State<Yx>,
+    caller: Caller,
+    YxPath(account): YxPath<String>,
+) -> Result<Response, YxError> {
     let user = find(&yx.core, caller.tenant(), &account).await?;
     Ok(ok(account_json(&user, None)))
 }
 
 /// Update an account: `PATCH /im/v2/accounts/{account_id}`; `user_information.name` renames
 /// the user. <https://doc.yunxin.163.com/messaging2/server-apis/zcwODA3MTU?platform=server2>
-pub async fn update(State(yx): State<Yx>, caller: Caller, YxPath(account): YxPath<String>, YxJson(body): YxJson<UpdateBody>) -> Result<Response, YxError> {
+pub async fn update(
+    State(yx): State<Yx>,
+    caller: Caller,
+    YxPath(account): YxPath<String>,
+    YxJson(body): YxJson<UpdateBody>,
+) -> Result<Response, YxError> {
     let (core, tenant) = (&yx.core, caller.tenant());
     let mut user = find(core, tenant, &account).await?;
     if let Some(name) = body.user_information.and_then(|i| i.name) {
-        user = core.rename_user(tenant, user.id, &name).await.map_err(fail(Op::Account))?;
+        user = core
+            .rename_user(tenant, user.id, &name)
+            .await
+            .map_err(fail(Op::Account))?;
     }
     Ok(ok(account_json(&user, None)))
 }

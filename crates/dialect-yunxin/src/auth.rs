@@ -47,8 +47,13 @@ fn auth_failed(what: impl std::fmt::Display) -> YxError {
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, YxError> {
-    let v = headers.get(name).ok_or_else(|| auth_failed(format!("missing header {name}")))?;
-    let s = v.to_str().map_err(|_| auth_failed(format!("header {name} is not printable ASCII")))?.trim();
+    let v = headers
+        .get(name)
+        .ok_or_else(|| auth_failed(format!("missing header {name}")))?;
+    let s = v
+        .to_str()
+        .map_err(|_| auth_failed(format!("header {name} is not printable ASCII")))?
+        .trim();
     if s.is_empty() {
         return Err(auth_failed(format!("header {name} is empty")));
     }
@@ -63,7 +68,10 @@ impl FromRequestParts<Yx> for Caller {
         if !yx.limiter.admit(&caller.app.app_id, yx.core.now_ms()) {
             return Err(YxError::new(
                 code::RATE_LIMITED,
-                format!("rate limited: at most {} requests per second per AppKey", yx.config.rate_limit_per_second),
+                format!(
+                    "rate limited: at most {} requests per second per AppKey",
+                    yx.config.rate_limit_per_second
+                ),
             ));
         }
         Ok(caller)
@@ -76,11 +84,17 @@ async fn verify(headers: &HeaderMap, yx: &Yx) -> Result<Caller, YxError> {
     let cur_time = header(headers, "CurTime")?;
     let sum = header(headers, "CheckSum")?;
     if nonce.chars().count() > MAX_NONCE {
-        return Err(auth_failed(format!("Nonce is longer than {MAX_NONCE} characters")));
+        return Err(auth_failed(format!(
+            "Nonce is longer than {MAX_NONCE} characters"
+        )));
     }
     let secs: i64 = match cur_time.parse() {
         Ok(s) if cur_time.bytes().all(|b| b.is_ascii_digit()) => s,
-        _ => return Err(auth_failed("CurTime must be the Unix time in seconds (digits only)")),
+        _ => {
+            return Err(auth_failed(
+                "CurTime must be the Unix time in seconds (digits only)",
+            ))
+        }
     };
     let now = yx.core.clock().now_secs();
     let skew = yx.config.cur_time_skew_secs as i64;
@@ -101,13 +115,22 @@ async fn verify(headers: &HeaderMap, yx: &Yx) -> Result<Caller, YxError> {
     // The client hashed the CurTime string it sent, so hash exactly that string.
     let expect = checksum(app.app_secret.expose(), nonce, cur_time);
     if !ct_eq(expect.as_bytes(), sum.to_ascii_lowercase().as_bytes()) {
-        return Err(auth_failed("CheckSum mismatch: expected sha1hex(AppSecret + Nonce + CurTime)"));
+        return Err(auth_failed(
+            "CheckSum mismatch: expected sha1hex(AppSecret + Nonce + CurTime)",
+        ));
     }
     let expires_at = (secs + skew + 1) * 1000;
     let scope = format!("yunxin:{}", app.app_id);
-    match yx.core.store().remember_nonce(&scope, nonce, expires_at, yx.core.now_ms()).await {
+    match yx
+        .core
+        .store()
+        .remember_nonce(&scope, nonce, expires_at, yx.core.now_ms())
+        .await
+    {
         Ok(true) => Ok(Caller { app }),
-        Ok(false) => Err(auth_failed("Nonce has already been used (replayed request)")),
+        Ok(false) => Err(auth_failed(
+            "Nonce has already been used (replayed request)",
+        )),
         Err(e) => Err(table(Op::Query, &Error::from(e))),
     }
 }
@@ -119,7 +142,10 @@ mod tests {
     #[test]
     fn spec_checksum_vector() {
         // platforms.md §4.1: AppSecret secret123, Nonce nonce456, CurTime 1700000000.
-        assert_eq!(checksum("secret123", "nonce456", "1700000000"), "8c46b15be7317ce65c66bf019d1ea2bbcf445e54");
+        assert_eq!(
+            checksum("secret123", "nonce456", "1700000000"),
+            "8c46b15be7317ce65c66bf019d1ea2bbcf445e54"
+        );
     }
 
     #[test]

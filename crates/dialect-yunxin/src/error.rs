@@ -59,7 +59,10 @@ pub struct YxError {
 
 impl YxError {
     pub fn new(code: i64, msg: impl Into<String>) -> Self {
-        YxError { code, msg: msg.into() }
+        YxError {
+            code,
+            msg: msg.into(),
+        }
     }
     /// 414, the vendor's "parameter error".
     pub fn param(msg: impl Into<String>) -> Self {
@@ -72,19 +75,30 @@ impl YxError {
         Self::new(code::TEAM_NOT_FOUND, "team not exist")
     }
     pub fn account_not_found(account: &str) -> Self {
-        Self::new(code::NOT_FOUND, format!("account {account:?} does not exist"))
+        Self::new(
+            code::NOT_FOUND,
+            format!("account {account:?} does not exist"),
+        )
     }
 }
 
 impl IntoResponse for YxError {
     fn into_response(self) -> Response {
-        (StatusCode::OK, Json(json!({ "code": self.code, "msg": self.msg, "data": {} }))).into_response()
+        (
+            StatusCode::OK,
+            Json(json!({ "code": self.code, "msg": self.msg, "data": {} })),
+        )
+            .into_response()
     }
 }
 
 /// The success envelope `{code: 200, msg: "success", data}`.
 pub fn ok<T: Serialize>(data: T) -> Response {
-    (StatusCode::OK, Json(json!({ "code": code::OK, "msg": "success", "data": data }))).into_response()
+    (
+        StatusCode::OK,
+        Json(json!({ "code": code::OK, "msg": "success", "data": data })),
+    )
+        .into_response()
 }
 
 /// The empty success `data: {}` of recall, modify and disband.
@@ -110,26 +124,53 @@ pub fn table(op: Op, e: &Error) -> YxError {
     let (code, msg): (i64, String) = match e {
         Error::NotFound(Entity::Message) => (MESSAGE_NOT_FOUND, "message not exist".into()),
         Error::NotFound(Entity::Chat) => (TEAM_NOT_FOUND, "team not exist".into()),
-        Error::NotFound(Entity::Member) => (NOT_IN_TEAM, "the account is not a member of the team".into()),
+        Error::NotFound(Entity::Member) => (
+            NOT_IN_TEAM,
+            "the account is not a member of the team".into(),
+        ),
         Error::NotFound(Entity::User) => (NOT_FOUND, "account does not exist".into()),
         Error::NotFound(Entity::App) => (NOT_FOUND, "app does not exist".into()),
         Error::NotFound(Entity::Tenant) => (NOT_FOUND, "the AppKey's tenant does not exist".into()),
         Error::Invalid { field, reason } => (PARAM, format!("parameter error: {field} {reason}")),
-        Error::Forbidden(Denied::NotMember) => (NOT_IN_TEAM, "the account is not a member of the team".into()),
-        Error::Forbidden(Denied::NotSender) => (FORBIDDEN, "only the message's sender may do this".into()),
-        Error::Forbidden(Denied::NotChatAdmin) => (TEAM_NO_PERMISSION, "only the team owner or a manager may do this".into()),
+        Error::Forbidden(Denied::NotMember) => (
+            NOT_IN_TEAM,
+            "the account is not a member of the team".into(),
+        ),
+        Error::Forbidden(Denied::NotSender) => {
+            (FORBIDDEN, "only the message's sender may do this".into())
+        }
+        Error::Forbidden(Denied::NotChatAdmin) => (
+            TEAM_NO_PERMISSION,
+            "only the team owner or a manager may do this".into(),
+        ),
         Error::Conflict(Conflict::Duplicate(what)) => (PARAM, format!("{what} already exists")),
-        Error::Conflict(Conflict::ChatDissolved) => (TEAM_NOT_FOUND, "team not exist: it has been dissolved".into()),
-        Error::Conflict(Conflict::MessageRemoved) if op == Op::Recall => {
-            (REPEATED, "the message has already been recalled or deleted".into())
+        Error::Conflict(Conflict::ChatDissolved) => (
+            TEAM_NOT_FOUND,
+            "team not exist: it has been dissolved".into(),
+        ),
+        Error::Conflict(Conflict::MessageRemoved) if op == Op::Recall => (
+            REPEATED,
+            "the message has already been recalled or deleted".into(),
+        ),
+        Error::Conflict(Conflict::MessageRemoved) => (
+            MESSAGE_NOT_FOUND,
+            "message not exist: it has been recalled or deleted".into(),
+        ),
+        Error::Conflict(Conflict::EditLimit) => (
+            OVER_LIMIT,
+            "the message has been modified too many times".into(),
+        ),
+        Error::Conflict(Conflict::WindowPassed) if op == Op::Modify => (
+            FORBIDDEN,
+            "only messages of the last 7 days can be modified".into(),
+        ),
+        Error::Conflict(Conflict::WindowPassed) => {
+            (RECALL_TOO_LATE, "message recall time exceeded".into())
         }
-        Error::Conflict(Conflict::MessageRemoved) => (MESSAGE_NOT_FOUND, "message not exist: it has been recalled or deleted".into()),
-        Error::Conflict(Conflict::EditLimit) => (OVER_LIMIT, "the message has been modified too many times".into()),
-        Error::Conflict(Conflict::WindowPassed) if op == Op::Modify => {
-            (FORBIDDEN, "only messages of the last 7 days can be modified".into())
-        }
-        Error::Conflict(Conflict::WindowPassed) => (RECALL_TOO_LATE, "message recall time exceeded".into()),
-        Error::Conflict(Conflict::WrongMessageType) => (PARAM, "the operation does not apply to this message type".into()),
+        Error::Conflict(Conflict::WrongMessageType) => (
+            PARAM,
+            "the operation does not apply to this message type".into(),
+        ),
         Error::Unavailable(cause) => {
             tracing::warn!(error = %cause, ?op, "yunxin request: store unavailable");
             (BUSY, "server busy, retry later".into())
@@ -153,22 +194,43 @@ mod tests {
 
     #[test]
     fn every_domain_error_maps_to_a_failure_code() {
-        for op in [Op::Query, Op::Send, Op::Recall, Op::Modify, Op::Account, Op::Team] {
+        for op in [
+            Op::Query,
+            Op::Send,
+            Op::Recall,
+            Op::Modify,
+            Op::Account,
+            Op::Team,
+        ] {
             for e in Error::catalogue() {
                 let y = table(op, &e);
                 assert_ne!(y.code, code::OK, "{op:?} {e:?}");
                 assert!(!y.msg.is_empty(), "{op:?} {e:?}");
             }
         }
-        assert_eq!(table(Op::Recall, &Error::Conflict(Conflict::WindowPassed)).code, 508);
-        assert_eq!(table(Op::Modify, &Error::Conflict(Conflict::WindowPassed)).code, 403);
-        assert_eq!(table(Op::Query, &Error::NotFound(Entity::Message)).code, 107404);
-        assert_eq!(table(Op::Send, &Error::Forbidden(Denied::NotMember)).code, 804);
+        assert_eq!(
+            table(Op::Recall, &Error::Conflict(Conflict::WindowPassed)).code,
+            508
+        );
+        assert_eq!(
+            table(Op::Modify, &Error::Conflict(Conflict::WindowPassed)).code,
+            403
+        );
+        assert_eq!(
+            table(Op::Query, &Error::NotFound(Entity::Message)).code,
+            107404
+        );
+        assert_eq!(
+            table(Op::Send, &Error::Forbidden(Denied::NotMember)).code,
+            804
+        );
     }
 
     #[test]
     fn internal_errors_do_not_leak_their_cause() {
-        let e = Error::Internal(switchboard_core::StoreError::Internal("SELECT secret FROM x".into()));
+        let e = Error::Internal(switchboard_core::StoreError::Internal(
+            "SELECT secret FROM x".into(),
+        ));
         assert_eq!(table(Op::Query, &e).msg, "internal server error");
     }
 }

@@ -16,7 +16,12 @@ use std::fmt;
 pub struct YxJson<T>(pub T);
 
 pub fn is_json_content_type(ct: &str) -> bool {
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
@@ -27,7 +32,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for YxJson<T> {
         if let Some(ct) = req.headers().get(CONTENT_TYPE) {
             let ct = ct.to_str().unwrap_or("");
             if !is_json_content_type(ct) {
-                return Err(YxError::param(format!("Content-Type must be application/json, not {ct:?}")));
+                return Err(YxError::param(format!(
+                    "Content-Type must be application/json, not {ct:?}"
+                )));
             }
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|r| {
@@ -40,7 +47,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for YxJson<T> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(YxError::param("the request body must be a JSON object"));
         }
-        serde_json::from_slice(&bytes).map(YxJson).map_err(|e| YxError::param(format!("invalid JSON body: {e}")))
+        serde_json::from_slice(&bytes)
+            .map(YxJson)
+            .map_err(|e| YxError::param(format!("invalid JSON body: {e}")))
     }
 }
 
@@ -89,7 +98,9 @@ impl<'de> Deserialize<'de> for Long {
                 Ok(Long(v))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Long, E> {
-                i64::try_from(v).map(Long).map_err(|_| E::custom("Long out of range"))
+                i64::try_from(v)
+                    .map(Long)
+                    .map_err(|_| E::custom("Long out of range"))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Long, E> {
                 parse_long(v).ok_or_else(|| E::custom(format!("{v:?} is not a Long")))
@@ -114,7 +125,9 @@ pub fn flag(name: &str, v: Option<&str>) -> Result<bool, YxError> {
         None | Some("") => Ok(false),
         Some("true" | "1") => Ok(true),
         Some("false" | "0") => Ok(false),
-        Some(other) => Err(YxError::param(format!("{name} must be true or false, not {other:?}"))),
+        Some(other) => Err(YxError::param(format!(
+            "{name} must be true or false, not {other:?}"
+        ))),
     }
 }
 
@@ -124,10 +137,20 @@ mod tests {
 
     #[test]
     fn content_types() {
-        for ok in ["application/json", "application/json;charset=UTF-8", "Application/JSON; charset=utf-8", "application/vnd.x+json"] {
+        for ok in [
+            "application/json",
+            "application/json;charset=UTF-8",
+            "Application/JSON; charset=utf-8",
+            "application/vnd.x+json",
+        ] {
             assert!(is_json_content_type(ok), "{ok}");
         }
-        for bad in ["text/plain", "application/x-www-form-urlencoded", "", "multipart/form-data"] {
+        for bad in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "",
+            "multipart/form-data",
+        ] {
             assert!(!is_json_content_type(bad), "{bad}");
         }
     }

@@ -36,14 +36,22 @@ pub struct ConversationId {
 
 impl ConversationId {
     pub fn render(&self) -> String {
-        format!("{}|{}|{}", self.owner, conversation_type(self.kind), self.other)
+        format!(
+            "{}|{}|{}",
+            self.owner,
+            conversation_type(self.kind),
+            self.other
+        )
     }
 
     /// Parses a conversation id whose `|` separators are already decoded.
     pub fn parse(s: &str) -> Result<Self, String> {
         let parts: Vec<&str> = s.split('|').collect();
         let [owner, kind, other] = parts.as_slice() else {
-            return Err(format!("conversation_id must be owner|type|other, got {} part(s)", parts.len()));
+            return Err(format!(
+                "conversation_id must be owner|type|other, got {} part(s)",
+                parts.len()
+            ));
         };
         if owner.is_empty() || other.is_empty() {
             return Err("conversation_id has an empty owner or target".into());
@@ -54,7 +62,11 @@ impl ConversationId {
             "3" => ChatKind::SuperGroup,
             other => return Err(format!("conversation type {other:?} is not 1, 2 or 3")),
         };
-        Ok(ConversationId { owner: owner.to_string(), kind, other: other.to_string() })
+        Ok(ConversationId {
+            owner: owner.to_string(),
+            kind,
+            other: other.to_string(),
+        })
     }
 
     /// For team conversations, the team's chat id.
@@ -105,7 +117,10 @@ mod tests {
         let c = ConversationId::parse("Accid1|1|Accid2").unwrap();
         assert_eq!((c.kind, c.other.as_str()), (ChatKind::P2p, "Accid2"));
         assert_eq!(c.render(), "Accid1|1|Accid2");
-        assert_eq!(ConversationId::parse("a|3|7491025").unwrap().team(), Some(ChatId(7491025)));
+        assert_eq!(
+            ConversationId::parse("a|3|7491025").unwrap().team(),
+            Some(ChatId(7491025))
+        );
         assert!(ConversationId::parse("a|4|b").is_err());
         assert!(ConversationId::parse("a|1").is_err());
         assert!(ConversationId::parse("|1|b").is_err());

@@ -54,7 +54,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { cur_time_skew_secs: 300, two_way_recall_window_secs: 120, rate_limit_per_second: 100 }
+        Config {
+            cur_time_skew_secs: 300,
+            two_way_recall_window_secs: 120,
+            rate_limit_per_second: 100,
+        }
     }
 }
 
@@ -83,7 +87,11 @@ impl Yx {
             config.two_way_recall_window_secs = MAX_TWO_WAY_RECALL_SECS;
         }
         let limiter = Arc::new(rate::RateLimiter::new(config.rate_limit_per_second));
-        Yx { core, config: Arc::new(config), limiter }
+        Yx {
+            core,
+            config: Arc::new(config),
+            limiter,
+        }
     }
 
     pub fn two_way_window_ms(&self) -> i64 {
@@ -92,7 +100,10 @@ impl Yx {
 }
 
 async fn unsupported_method(method: Method, uri: Uri) -> YxError {
-    YxError::param(format!("method {method} is not supported on {}", uri.path()))
+    YxError::param(format!(
+        "method {method} is not supported on {}",
+        uri.path()
+    ))
 }
 
 async fn no_such_api(uri: Uri) -> YxError {
@@ -113,21 +124,44 @@ pub fn router(core: Core, config: Config) -> Router {
                 &format!("{p}/conversations/{{conversation_id}}/messages/{{message_server_id}}"),
                 route(get(messages::query).delete(messages::withdraw)),
             )
-            .route(&format!("{p}/conversations/{{conversation_id}}/messages"), route(post(messages::send)))
-            .route(&format!("{p}/conversations/messages"), route(post(messages::batch_send)))
-            .route(&format!("{p}/messages/actions/modifyMsg"), route(post(messages::modify)))
+            .route(
+                &format!("{p}/conversations/{{conversation_id}}/messages"),
+                route(post(messages::send)),
+            )
+            .route(
+                &format!("{p}/conversations/messages"),
+                route(post(messages::batch_send)),
+            )
+            .route(
+                &format!("{p}/messages/actions/modifyMsg"),
+                route(post(messages::modify)),
+            )
             .route(&format!("{p}/accounts"), route(post(accounts::create)))
-            .route(&format!("{p}/accounts/{{account_id}}"), route(get(accounts::get).patch(accounts::update)))
+            .route(
+                &format!("{p}/accounts/{{account_id}}"),
+                route(get(accounts::get).patch(accounts::update)),
+            )
             .route(&format!("{p}/teams"), route(post(teams::create)))
-            .route(&format!("{p}/teams/{{team_id}}"), route(get(teams::get).delete(teams::disband)))
+            .route(
+                &format!("{p}/teams/{{team_id}}"),
+                route(get(teams::get).delete(teams::disband)),
+            )
             .route(&format!("{p}/team_members"), route(post(teams::invite)))
-            .route(&format!("{p}/team_members/actions/kick_member"), route(delete(teams::kick)));
+            .route(
+                &format!("{p}/team_members/actions/kick_member"),
+                route(delete(teams::kick)),
+            );
     }
     r.route("/im/{*rest}", any(no_such_api)).with_state(state)
 }
 
 /// The four signing headers of one request, for `switchboard sign yunxin` and for curl.
-pub fn sign_headers(app_key: &str, app_secret: &str, nonce: &str, cur_time: i64) -> Vec<(String, String)> {
+pub fn sign_headers(
+    app_key: &str,
+    app_secret: &str,
+    nonce: &str,
+    cur_time: i64,
+) -> Vec<(String, String)> {
     let cur = cur_time.to_string();
     let sum = auth::checksum(app_secret, nonce, &cur);
     vec![
@@ -144,12 +178,23 @@ fn conversation_path(app: &App, chat: &Chat, user: &User) -> String {
         ChatKind::P2p => app.app_id.clone(),
         ChatKind::Group | ChatKind::SuperGroup => ids::team_id(chat.id).to_string(),
     };
-    format!("{}%7C{}%7C{}", user.account_id, ids::conversation_type(chat.kind), other)
+    format!(
+        "{}%7C{}%7C{}",
+        user.account_id,
+        ids::conversation_type(chat.kind),
+        other
+    )
 }
 
 /// Ready-to-paste shell commands (bash or zsh, with curl and sha1sum) that query `message`
 /// in `group` as `user` and send one message there, signing each request afresh.
-pub fn demo_commands(base_url: &str, app: &App, group: &Chat, message: MessageId, user: &User) -> String {
+pub fn demo_commands(
+    base_url: &str,
+    app: &App,
+    group: &Chat,
+    message: MessageId,
+    user: &User,
+) -> String {
     let conv = conversation_path(app, group, user);
     let mut s = String::new();
     s.push_str("\n# NetEase Yunxin IM server API v2: no token; every request is signed with AppKey, Nonce, CurTime and\n");
@@ -164,8 +209,14 @@ pub fn demo_commands(base_url: &str, app: &App, group: &Chat, message: MessageId
 s=$(printf '%s%s%s' \"$YX_SECRET\" \"$n\" \"$t\" | sha1sum | cut -d' ' -f1); \
 curl -sS -H \"AppKey: $YX_APPKEY\" -H \"Nonce: $n\" -H \"CurTime: $t\" -H \"CheckSum: $s\" \"$@\"; echo; }\n",
     );
-    s.push_str(&format!("# Query one message of \"{}\" as {} (also under /im/v2.1)\n", group.name, user.account_id));
-    s.push_str(&format!("yx \"$YX_BASE/im/v2/conversations/{conv}/messages/{}\"\n", ids::message_server_id(message)));
+    s.push_str(&format!(
+        "# Query one message of \"{}\" as {} (also under /im/v2.1)\n",
+        group.name, user.account_id
+    ));
+    s.push_str(&format!(
+        "yx \"$YX_BASE/im/v2/conversations/{conv}/messages/{}\"\n",
+        ids::message_server_id(message)
+    ));
     s.push_str(&format!("# Send a text message as {}\n", user.account_id));
     s.push_str(&format!(
         "yx -X POST -H 'Content-Type: application/json' -d '{{\"message\":{{\"message_type\":0,\"text\":\"hello from Yunxin\"}}}}' \"$YX_BASE/im/v2/conversations/{conv}/messages\"\n"
@@ -192,11 +243,29 @@ mod tests {
     #[test]
     fn config_defaults_and_validation() {
         let c = Config::default();
-        assert_eq!((c.cur_time_skew_secs, c.two_way_recall_window_secs, c.rate_limit_per_second), (300, 120, 100));
+        assert_eq!(
+            (
+                c.cur_time_skew_secs,
+                c.two_way_recall_window_secs,
+                c.rate_limit_per_second
+            ),
+            (300, 120, 100)
+        );
         assert!(c.validate().is_ok());
-        assert!(Config { two_way_recall_window_secs: MAX_TWO_WAY_RECALL_SECS + 1, ..c.clone() }.validate().is_err());
+        assert!(Config {
+            two_way_recall_window_secs: MAX_TWO_WAY_RECALL_SECS + 1,
+            ..c.clone()
+        }
+        .validate()
+        .is_err());
         let parsed: Config = serde_json::from_str("{\"rate_limit_per_second\": 5}").unwrap();
-        assert_eq!(parsed, Config { rate_limit_per_second: 5, ..Config::default() });
+        assert_eq!(
+            parsed,
+            Config {
+                rate_limit_per_second: 5,
+                ..Config::default()
+            }
+        );
         assert!(serde_json::from_str::<Config>("{\"bogus\": 1}").is_err());
     }
 
@@ -223,10 +292,23 @@ mod tests {
             dissolved_at: None,
             last_position: 1,
         };
-        let user = User { id: UserId(1), tenant: TenantId(1), user_id: "alice".into(), account_id: "alice".into(), name: "Alice".into(), created_at: 0 };
+        let user = User {
+            id: UserId(1),
+            tenant: TenantId(1),
+            user_id: "alice".into(),
+            account_id: "alice".into(),
+            name: "Alice".into(),
+            created_at: 0,
+        };
         let m = MessageId::timeline(ChatId(7), 1).unwrap();
         let out = demo_commands("http://127.0.0.1:8080", &app, &group, m, &user);
-        assert!(out.contains(&format!("/im/v2/conversations/alice%7C2%7C7/messages/{}", m.get())), "{out}");
+        assert!(
+            out.contains(&format!(
+                "/im/v2/conversations/alice%7C2%7C7/messages/{}",
+                m.get()
+            )),
+            "{out}"
+        );
         assert!(out.contains("YX_APPKEY='cli_abc'") && out.contains("YX_SECRET='s3cret'"));
         assert!(out.contains("-X POST"));
     }

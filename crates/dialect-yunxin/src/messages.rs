@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchboard_core::error::Error;
 use switchboard_core::ids::{MessageId, TenantId};
-use switchboard_core::model::{Actor, ChatKind, Chat, Message, MentionTarget, MessageExtra, RemovalKind, Role};
+use switchboard_core::model::{
+    Actor, Chat, ChatKind, MentionTarget, Message, MessageExtra, RemovalKind, Role,
+};
 use switchboard_core::service::{Access, Edit, Party, Recall, Send};
 use switchboard_core::Core;
 
@@ -58,14 +60,20 @@ pub struct SendBody {
 }
 
 /// Resolves `push_config`'s force-push list to mentions.
-async fn mention_refs(core: &Core, tenant: TenantId, pc: Option<&PushConfig>) -> Result<Vec<MentionRef>, YxError> {
+async fn mention_refs(
+    core: &Core,
+    tenant: TenantId,
+    pc: Option<&PushConfig>,
+) -> Result<Vec<MentionRef>, YxError> {
     let Some(pc) = pc else { return Ok(vec![]) };
     if pc.push_forcepush_enable == Some(false) {
         return Ok(vec![]);
     }
     let ids = pc.push_forcepush_ids.as_deref().unwrap_or_default();
     if ids.len() > 100 {
-        return Err(YxError::param("push_config.push_forcepush_ids holds more than 100 accounts"));
+        return Err(YxError::param(
+            "push_config.push_forcepush_ids holds more than 100 accounts",
+        ));
     }
     let mut out: Vec<MentionRef> = Vec::new();
     for id in ids {
@@ -81,10 +89,18 @@ async fn mention_refs(core: &Core, tenant: TenantId, pc: Option<&PushConfig>) ->
             Party::User(u) => u.name,
             Party::App(a) => a.name,
         };
-        out.push(MentionRef { target, aliases: vec![name.clone(), id.clone()], name });
+        out.push(MentionRef {
+            target,
+            aliases: vec![name.clone(), id.clone()],
+            name,
+        });
     }
     if pc.push_forcepush_all == Some(true) {
-        out.push(MentionRef { target: MentionTarget::All, name: "all".into(), aliases: vec!["所有人".into(), "all".into(), "All".into()] });
+        out.push(MentionRef {
+            target: MentionTarget::All,
+            name: "all".into(),
+            aliases: vec!["所有人".into(), "all".into(), "All".into()],
+        });
     }
     Ok(out)
 }
@@ -94,22 +110,32 @@ fn check_size(core: &Core, d: &convert::Draft) -> Result<(), YxError> {
     let c = &d.content;
     let size = c.text.len()
         + serde_json::to_vec(&c.data).map(|v| v.len()).unwrap_or(0)
-        + c.original.as_ref().and_then(|o| serde_json::to_vec(&o.value).ok()).map_or(0, |v| v.len());
+        + c.original
+            .as_ref()
+            .and_then(|o| serde_json::to_vec(&o.value).ok())
+            .map_or(0, |v| v.len());
     let max = core.config().max_content_bytes;
     if size > max {
-        return Err(YxError::param(format!("the message is larger than {max} bytes")));
+        return Err(YxError::param(format!(
+            "the message is larger than {max} bytes"
+        )));
     }
     Ok(())
 }
 
 /// The message a `thread_config` replies to, and the root it claims, if any.
-fn thread_target(tc: Option<&ThreadConfigIn>) -> Result<Option<(MessageId, Option<MessageId>)>, YxError> {
+fn thread_target(
+    tc: Option<&ThreadConfigIn>,
+) -> Result<Option<(MessageId, Option<MessageId>)>, YxError> {
     let Some(tc) = tc else { return Ok(None) };
     let id = |r: &Option<ThreadRef>, what: &str| -> Result<Option<MessageId>, YxError> {
         match r.as_ref().and_then(|r| r.message_server_id) {
             None => Ok(None),
             Some(Long(raw)) => MessageId::from_raw(raw).map(Some).ok_or_else(|| {
-                YxError::new(code::MESSAGE_NOT_FOUND, format!("message not exist: thread_config.{what}.message_server_id {raw}"))
+                YxError::new(
+                    code::MESSAGE_NOT_FOUND,
+                    format!("message not exist: thread_config.{what}.message_server_id {raw}"),
+                )
             }),
         }
     };
@@ -118,16 +144,30 @@ fn thread_target(tc: Option<&ThreadConfigIn>) -> Result<Option<(MessageId, Optio
     match (reply, root) {
         (Some(reply), root) => Ok(Some((reply, root))),
         (None, Some(root)) => Ok(Some((root, Some(root)))),
-        (None, None) => Err(YxError::param("thread_config needs thread_reply.message_server_id (or thread_root.message_server_id)")),
+        (None, None) => Err(YxError::param(
+            "thread_config needs thread_reply.message_server_id (or thread_root.message_server_id)",
+        )),
     }
 }
 
 fn extra(d: &convert::Draft, extension: Option<String>) -> MessageExtra {
-    MessageExtra { sub_type: d.sub_type, extension, client_type: Some(convert::CLIENT_TYPE_REST) }
+    MessageExtra {
+        sub_type: d.sub_type,
+        extension,
+        client_type: Some(convert::CLIENT_TYPE_REST),
+    }
 }
 
 /// Sends one draft into `chat` as `sender`, refusing a client id reused across chats.
-async fn send_draft(core: &Core, tenant: TenantId, chat: &Chat, sender: Actor, d: convert::Draft, extension: Option<String>, reply_to: Option<MessageId>) -> Result<MessageData, YxError> {
+async fn send_draft(
+    core: &Core,
+    tenant: TenantId,
+    chat: &Chat,
+    sender: Actor,
+    d: convert::Draft,
+    extension: Option<String>,
+    reply_to: Option<MessageId>,
+) -> Result<MessageData, YxError> {
     let mut cmd = Send::new(tenant, chat.id, sender, d.kind, d.content.clone());
     cmd.extra = extra(&d, extension);
     cmd.mentions = d.mentions;
@@ -136,16 +176,26 @@ async fn send_draft(core: &Core, tenant: TenantId, chat: &Chat, sender: Actor, d
     let v = core.send(cmd).await.map_err(fail(Op::Send))?;
     if v.message.chat != chat.id {
         // The store answered with the sender's earlier message of that client id.
-        return Err(YxError::param("message_client_id was already used by this sender in another conversation"));
+        return Err(YxError::param(
+            "message_client_id was already used by this sender in another conversation",
+        ));
     }
     render::message(core, &v).await
 }
 
 /// Send a message: <https://doc.yunxin.163.com/messaging2/server-apis/DEzNTMwNTY?platform=server>
 /// (`POST /im/v2/conversations/{conversation_id}/messages`), as the conversation's owner.
-pub async fn send(State(yx): State<Yx>, caller: Caller, YxPath(cid): YxPath<String>, YxJson(body): YxJson<SendBody>) -> Result<Response, YxError> {
+pub async fn send(
+    State(yx): State<Yx>,
+    caller: Caller,
+    YxPath(cid): YxPath<String>,
+    YxJson(body): YxJson<SendBody>,
+) -> Result<Response, YxError> {
     let (core, tenant) = (&yx.core, caller.tenant());
-    let raw = body.message.as_ref().ok_or_else(|| YxError::param("message is required"))?;
+    let raw = body
+        .message
+        .as_ref()
+        .ok_or_else(|| YxError::param("message is required"))?;
     let extension = convert::extension_text(body.extension.as_ref())?;
     let mentions = mention_refs(core, tenant, body.push_config.as_ref()).await?;
     let draft = convert::incoming(raw, body.extension.as_ref(), &mentions, MAX_TEXT)?;
@@ -154,21 +204,34 @@ pub async fn send(State(yx): State<Yx>, caller: Caller, YxPath(cid): YxPath<Stri
     let conv = resolve::conversation(core, tenant, &cid).await?;
     let chat = match &conv.target {
         Target::P2p { chat: Some(c), .. } | Target::Team { chat: Some(c), .. } => c.clone(),
-        Target::P2p { chat: None, .. } if thread.is_some() => return Err(YxError::message_not_found()),
-        Target::P2p { peer, chat: None } => core.ensure_p2p(tenant, conv.owner, *peer).await.map_err(fail(Op::Send))?,
+        Target::P2p { chat: None, .. } if thread.is_some() => {
+            return Err(YxError::message_not_found())
+        }
+        Target::P2p { peer, chat: None } => core
+            .ensure_p2p(tenant, conv.owner, *peer)
+            .await
+            .map_err(fail(Op::Send))?,
         Target::Team { chat: None, .. } => return Err(YxError::team_not_found()),
     };
     let reply_to = match thread {
         Some((reply, Some(root))) if root != reply => {
-            let parent = core.get(tenant, Access::Member(conv.owner), Some(chat.id), reply).await.map_err(fail(Op::Send))?;
+            let parent = core
+                .get(tenant, Access::Member(conv.owner), Some(chat.id), reply)
+                .await
+                .map_err(fail(Op::Send))?;
             if parent.message.root.unwrap_or(parent.message.id) != root {
-                return Err(YxError::param("thread_config.thread_root is not the root of thread_reply's thread"));
+                return Err(YxError::param(
+                    "thread_config.thread_root is not the root of thread_reply's thread",
+                ));
             }
             Some(reply)
         }
         other => other.map(|(reply, _)| reply),
     };
-    Ok(ok(send_draft(core, tenant, &chat, conv.owner, draft, extension, reply_to).await?))
+    Ok(ok(send_draft(
+        core, tenant, &chat, conv.owner, draft, extension, reply_to,
+    )
+    .await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -194,9 +257,17 @@ struct Failed {
 /// A receiver that fails lands in `failed_list` and does not fail the others. With a
 /// `message_client_id`, each receiver's copy is keyed `<message_client_id>:<receiver_id>`,
 /// so a retried batch sends nothing twice.
-pub async fn batch_send(State(yx): State<Yx>, caller: Caller, YxJson(body): YxJson<BatchBody>) -> Result<Response, YxError> {
+pub async fn batch_send(
+    State(yx): State<Yx>,
+    caller: Caller,
+    YxJson(body): YxJson<BatchBody>,
+) -> Result<Response, YxError> {
     let (core, tenant) = (&yx.core, caller.tenant());
-    let sender_id = body.sender_id.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| YxError::param("sender_id is required"))?;
+    let sender_id = body
+        .sender_id
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| YxError::param("sender_id is required"))?;
     let mut receivers: Vec<String> = Vec::new();
     for r in body.receiver_ids.unwrap_or_default() {
         if !receivers.contains(&r) {
@@ -204,9 +275,14 @@ pub async fn batch_send(State(yx): State<Yx>, caller: Caller, YxJson(body): YxJs
         }
     }
     if receivers.is_empty() || receivers.len() > MAX_BATCH {
-        return Err(YxError::param(format!("receiver_ids must hold 1 to {MAX_BATCH} accounts")));
+        return Err(YxError::param(format!(
+            "receiver_ids must hold 1 to {MAX_BATCH} accounts"
+        )));
     }
-    let raw = body.message.as_ref().ok_or_else(|| YxError::param("message is required"))?;
+    let raw = body
+        .message
+        .as_ref()
+        .ok_or_else(|| YxError::param("message is required"))?;
     let extension = convert::extension_text(body.extension.as_ref())?;
     let mentions = mention_refs(core, tenant, body.push_config.as_ref()).await?;
     let draft = convert::incoming(raw, body.extension.as_ref(), &mentions, MAX_TEXT)?;
@@ -224,19 +300,30 @@ pub async fn batch_send(State(yx): State<Yx>, caller: Caller, YxJson(body): YxJs
             if let Some(c) = &draft.client_id {
                 let keyed = format!("{c}:{r}");
                 if keyed.len() > 128 {
-                    return Err(YxError::param("message_client_id plus receiver_id must be at most 127 characters"));
+                    return Err(YxError::param(
+                        "message_client_id plus receiver_id must be at most 127 characters",
+                    ));
                 }
                 d.client_id = Some(keyed);
             }
-            let chat = core.ensure_p2p(tenant, sender, peer).await.map_err(fail(Op::Send))?;
+            let chat = core
+                .ensure_p2p(tenant, sender, peer)
+                .await
+                .map_err(fail(Op::Send))?;
             send_draft(core, tenant, &chat, sender, d, extension.clone(), None).await
         };
         match one.await {
             Ok(data) => success_list.push(data),
-            Err(e) => failed_list.push(Failed { receiver_id: r, error_code: e.code, error_msg: e.msg }),
+            Err(e) => failed_list.push(Failed {
+                receiver_id: r,
+                error_code: e.code,
+                error_msg: e.msg,
+            }),
         }
     }
-    Ok(ok(serde_json::json!({ "success_list": success_list, "failed_list": failed_list })))
+    Ok(ok(
+        serde_json::json!({ "success_list": success_list, "failed_list": failed_list }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -249,12 +336,16 @@ pub struct QueryParams {
 fn message_time(v: Option<&str>) -> Result<Option<i64>, YxError> {
     match v.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(s) => parse_long(s).map(|l| Some(l.0)).ok_or_else(|| YxError::param(format!("message_time {s:?} is not a Long"))),
+        Some(s) => parse_long(s)
+            .map(|l| Some(l.0))
+            .ok_or_else(|| YxError::param(format!("message_time {s:?} is not a Long"))),
     }
 }
 
 fn message_id(seg: &str) -> Result<MessageId, YxError> {
-    parse_message_server_id(seg).map_err(YxError::param)?.ok_or_else(YxError::message_not_found)
+    parse_message_server_id(seg)
+        .map_err(YxError::param)?
+        .ok_or_else(YxError::message_not_found)
 }
 
 /// What the owner of a conversation still sees of a message. A two-way recall (type 2) and a
@@ -269,15 +360,26 @@ fn visible_to(m: &Message, owner: Actor) -> bool {
 
 /// Query one message (the seed): `GET /im/v2/conversations/{conversation_id}/messages/{message_server_id}`,
 /// also under `/im/v2.1`. <https://doc.yunxin.163.com/messaging2/server-apis/DEzNTMwNTY?platform=server>
-pub async fn query(State(yx): State<Yx>, caller: Caller, YxPath((cid, mid)): YxPath<(String, String)>, YxQuery(q): YxQuery<QueryParams>) -> Result<Response, YxError> {
+pub async fn query(
+    State(yx): State<Yx>,
+    caller: Caller,
+    YxPath((cid, mid)): YxPath<(String, String)>,
+    YxQuery(q): YxQuery<QueryParams>,
+) -> Result<Response, YxError> {
     let (core, tenant) = (&yx.core, caller.tenant());
     let time = message_time(q.message_time.as_deref())?;
     let check_team = flag("check_team_valid", q.check_team_valid.as_deref())?;
-    let check_member = flag("check_team_member_valid", q.check_team_member_valid.as_deref())?;
+    let check_member = flag(
+        "check_team_member_valid",
+        q.check_team_member_valid.as_deref(),
+    )?;
     let id = message_id(&mid)?;
     let conv = resolve::conversation(core, tenant, &cid).await?;
     let chat = conv.readable_chat(core, check_team, check_member).await?;
-    let v = core.get(tenant, Access::Member(conv.owner), Some(chat.id), id).await.map_err(fail(Op::Query))?;
+    let v = core
+        .get(tenant, Access::Member(conv.owner), Some(chat.id), id)
+        .await
+        .map_err(fail(Op::Query))?;
     if !visible_to(&v.message, conv.owner) || time.is_some_and(|t| t != v.message.created_at) {
         return Err(YxError::message_not_found());
     }
@@ -300,28 +402,61 @@ pub struct WithdrawParams {
 /// type 2 (two-way recall) to every conversation within the configured window (default
 /// 2 minutes). A team's owner and managers may remove others' messages within the same
 /// windows. `ignore_revoke_time=1` lifts the window.
-pub async fn withdraw(State(yx): State<Yx>, caller: Caller, YxPath((cid, mid)): YxPath<(String, String)>, YxQuery(q): YxQuery<WithdrawParams>) -> Result<Response, YxError> {
+pub async fn withdraw(
+    State(yx): State<Yx>,
+    caller: Caller,
+    YxPath((cid, mid)): YxPath<(String, String)>,
+    YxQuery(q): YxQuery<WithdrawParams>,
+) -> Result<Response, YxError> {
     let (core, tenant) = (&yx.core, caller.tenant());
     let kind = match q.kind.as_deref().map(str::trim) {
         Some("1") => RemovalKind::RecalledOneWay,
         Some("2") => RemovalKind::Recalled,
         Some("3") => RemovalKind::Deleted,
-        None | Some("") => return Err(YxError::param("type is required: 1 (one-way recall), 2 (two-way recall) or 3 (delete)")),
-        Some(other) => return Err(YxError::param(format!("type must be 1, 2 or 3, not {other:?}"))),
+        None | Some("") => {
+            return Err(YxError::param(
+                "type is required: 1 (one-way recall), 2 (two-way recall) or 3 (delete)",
+            ))
+        }
+        Some(other) => {
+            return Err(YxError::param(format!(
+                "type must be 1, 2 or 3, not {other:?}"
+            )))
+        }
     };
     let time = message_time(q.message_time.as_deref())?;
-    let check_member = flag("check_team_member_valid", q.check_team_member_valid.as_deref())?;
+    let check_member = flag(
+        "check_team_member_valid",
+        q.check_team_member_valid.as_deref(),
+    )?;
     let unlimited = flag("ignore_revoke_time", q.ignore_revoke_time.as_deref())?;
     let id = message_id(&mid)?;
     let conv = resolve::conversation(core, tenant, &cid).await?;
     if conv.kind() == ChatKind::SuperGroup && kind != RemovalKind::Recalled {
-        return Err(YxError::param("super team messages can only be recalled two-way (type 2)"));
+        return Err(YxError::param(
+            "super team messages can only be recalled two-way (type 2)",
+        ));
     }
     let chat = conv.existing_chat()?;
-    if check_member && core.is_member(chat.id, conv.owner).await.map_err(fail(Op::Recall))?.is_none() {
-        return Err(YxError::new(code::NOT_IN_TEAM, format!("account {:?} is not a member of team {}", conv.id.owner, chat.id)));
+    if check_member
+        && core
+            .is_member(chat.id, conv.owner)
+            .await
+            .map_err(fail(Op::Recall))?
+            .is_none()
+    {
+        return Err(YxError::new(
+            code::NOT_IN_TEAM,
+            format!(
+                "account {:?} is not a member of team {}",
+                conv.id.owner, chat.id
+            ),
+        ));
     }
-    let v = core.get(tenant, Access::Member(conv.owner), Some(chat.id), id).await.map_err(fail(Op::Recall))?;
+    let v = core
+        .get(tenant, Access::Member(conv.owner), Some(chat.id), id)
+        .await
+        .map_err(fail(Op::Recall))?;
     if time.is_some_and(|t| t != v.message.created_at) {
         return Err(YxError::message_not_found());
     }
@@ -331,7 +466,14 @@ pub async fn withdraw(State(yx): State<Yx>, caller: Caller, YxPath((cid, mid)): 
         _ => Some(LONG_RECALL_WINDOW_MS),
     };
     let admin_window = (chat.kind != ChatKind::P2p).then_some(window);
-    let cmd = Recall { tenant, actor: conv.owner, id: v.message.id, kind, window_ms: window, admin_window_ms: admin_window };
+    let cmd = Recall {
+        tenant,
+        actor: conv.owner,
+        id: v.message.id,
+        kind,
+        window_ms: window,
+        admin_window_ms: admin_window,
+    };
     core.recall(cmd).await.map_err(fail(Op::Recall))?;
     Ok(ok_empty())
 }
@@ -361,19 +503,41 @@ struct ModifyTarget {
 /// `message.message_server_id` names the message; `sender_id`, `receiver_id` and `time`,
 /// when given, must match it (else 107404). The sender may modify, and in a team also its
 /// owner and managers; within 7 days; at most once a second (107449).
-pub async fn modify(State(yx): State<Yx>, caller: Caller, YxJson(body): YxJson<ModifyBody>) -> Result<Response, YxError> {
+pub async fn modify(
+    State(yx): State<Yx>,
+    caller: Caller,
+    YxJson(body): YxJson<ModifyBody>,
+) -> Result<Response, YxError> {
     let (core, tenant) = (&yx.core, caller.tenant());
-    let operator = body.operator.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| YxError::param("operator is required"))?;
-    let ctype = body.kind.ok_or_else(|| YxError::param("type is required: the conversation type 1, 2 or 3"))?.0;
+    let operator = body
+        .operator
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| YxError::param("operator is required"))?;
+    let ctype = body
+        .kind
+        .ok_or_else(|| YxError::param("type is required: the conversation type 1, 2 or 3"))?
+        .0;
     let ckind = match ctype {
         1 => ChatKind::P2p,
         2 => ChatKind::Group,
         3 => ChatKind::SuperGroup,
-        other => return Err(YxError::param(format!("type must be 1, 2 or 3, not {other}"))),
+        other => {
+            return Err(YxError::param(format!(
+                "type must be 1, 2 or 3, not {other}"
+            )))
+        }
     };
-    let raw = body.message.as_ref().ok_or_else(|| YxError::param("message is required"))?;
-    let target: ModifyTarget = serde_json::from_value(raw.clone()).map_err(|e| YxError::param(format!("invalid message: {e}")))?;
-    let raw_id = target.message_server_id.ok_or_else(|| YxError::param("message.message_server_id is required"))?.0;
+    let raw = body
+        .message
+        .as_ref()
+        .ok_or_else(|| YxError::param("message is required"))?;
+    let target: ModifyTarget = serde_json::from_value(raw.clone())
+        .map_err(|e| YxError::param(format!("invalid message: {e}")))?;
+    let raw_id = target
+        .message_server_id
+        .ok_or_else(|| YxError::param("message.message_server_id is required"))?
+        .0;
     convert::extension_text(body.extension.as_ref())?;
     let mentions = mention_refs(core, tenant, body.push_config.as_ref()).await?;
     let draft = convert::incoming(raw, body.extension.as_ref(), &mentions, MAX_DESCRIPTION)?;
@@ -393,10 +557,16 @@ pub async fn modify(State(yx): State<Yx>, caller: Caller, YxJson(body): YxJson<M
             conversation_type_name(chat.kind)
         )));
     }
-    let v = core.get(tenant, Access::Member(actor), Some(chat.id), id).await.map_err(fail(Op::Modify))?;
+    let v = core
+        .get(tenant, Access::Member(actor), Some(chat.id), id)
+        .await
+        .map_err(fail(Op::Modify))?;
     let m = &v.message;
     if m.removal.is_some() {
-        return Err(YxError::new(code::MESSAGE_NOT_FOUND, "message not exist: it has been recalled or deleted"));
+        return Err(YxError::new(
+            code::MESSAGE_NOT_FOUND,
+            "message not exist: it has been recalled or deleted",
+        ));
     }
     let data = render::message(core, &v).await?;
     let receiver_matches = match (&target.receiver_id, chat.kind) {
@@ -404,8 +574,17 @@ pub async fn modify(State(yx): State<Yx>, caller: Caller, YxJson(body): YxJson<M
         (Some(Value::String(s)), ChatKind::P2p) => data.receiver_id.as_deref() == Some(s.as_str()),
         (Some(r), _) => serde_json::from_value::<Long>(r.clone()).ok().map(|l| l.0) == data.team_id,
     };
-    if target.sender_id.as_deref().is_some_and(|s| s != data.sender_id) || !receiver_matches || target.time.is_some_and(|t| t.0 != m.created_at) {
-        return Err(YxError::new(code::MESSAGE_NOT_FOUND, "message not exist: sender_id, receiver_id or time does not match it"));
+    if target
+        .sender_id
+        .as_deref()
+        .is_some_and(|s| s != data.sender_id)
+        || !receiver_matches
+        || target.time.is_some_and(|t| t.0 != m.created_at)
+    {
+        return Err(YxError::new(
+            code::MESSAGE_NOT_FOUND,
+            "message not exist: sender_id, receiver_id or time does not match it",
+        ));
     }
     if convert::type_number(draft.kind) != data.message_type {
         return Err(YxError::param(format!(
@@ -415,17 +594,32 @@ pub async fn modify(State(yx): State<Yx>, caller: Caller, YxJson(body): YxJson<M
         )));
     }
     if m.sender != actor {
-        let role = core.is_member(chat.id, actor).await.map_err(fail(Op::Modify))?.map(|mb| mb.role);
-        let privileged = chat.kind != ChatKind::P2p && matches!(role, Some(Role::Owner | Role::Admin));
+        let role = core
+            .is_member(chat.id, actor)
+            .await
+            .map_err(fail(Op::Modify))?
+            .map(|mb| mb.role);
+        let privileged =
+            chat.kind != ChatKind::P2p && matches!(role, Some(Role::Owner | Role::Admin));
         if !privileged {
-            let e = if chat.kind == ChatKind::P2p { Error::Forbidden(switchboard_core::error::Denied::NotSender) } else { Error::Forbidden(switchboard_core::error::Denied::NotChatAdmin) };
+            let e = if chat.kind == ChatKind::P2p {
+                Error::Forbidden(switchboard_core::error::Denied::NotSender)
+            } else {
+                Error::Forbidden(switchboard_core::error::Denied::NotChatAdmin)
+            };
             return Err(table(Op::Modify, &e));
         }
     }
     // The edit info records the last modify's time: a second modify within a second of it
     // is refused (checked here, not atomically with the write).
-    if m.edit.as_ref().is_some_and(|e| core.now_ms() - e.at < MODIFY_INTERVAL_MS) {
-        return Err(YxError::new(code::MODIFY_TOO_OFTEN, "the same message cannot be modified more than once per second"));
+    if m.edit
+        .as_ref()
+        .is_some_and(|e| core.now_ms() - e.at < MODIFY_INTERVAL_MS)
+    {
+        return Err(YxError::new(
+            code::MODIFY_TOO_OFTEN,
+            "the same message cannot be modified more than once per second",
+        ));
     }
     let cmd = Edit {
         tenant,

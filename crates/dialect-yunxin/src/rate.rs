@@ -18,7 +18,10 @@ const PRUNE_AT: usize = 10_000;
 impl RateLimiter {
     /// `per_second == 0` admits everything.
     pub fn new(per_second: u32) -> Self {
-        RateLimiter { per_second, windows: Mutex::new(HashMap::new()) }
+        RateLimiter {
+            per_second,
+            windows: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Counts one request of `key` at `now_ms`; false when over the limit.

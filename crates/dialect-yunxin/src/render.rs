@@ -44,7 +44,9 @@ pub struct MessageData {
     pub modify_account_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub modify_time: Option<i64>,
-    pub sender_client_type: i64,
+    /// 32 (REST) for messages sent through this API; absent when the sending face did not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender_client_type: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thread_config: Option<ThreadConfig>,
 }
@@ -69,7 +71,10 @@ pub struct ThreadMessage {
 
 /// The p2p receiver of a message: the participant who is not its sender.
 async fn p2p_receiver(core: &Core, chat: &Chat, sender: Actor) -> Result<String, YxError> {
-    let members = core.members(chat.tenant, chat.id).await.map_err(fail(Op::Query))?;
+    let members = core
+        .members(chat.tenant, chat.id)
+        .await
+        .map_err(fail(Op::Query))?;
     match members.iter().map(|m| m.actor).find(|a| *a != sender) {
         Some(other) => account_of(core, chat.tenant, other).await,
         None => Ok(String::new()),
@@ -113,7 +118,11 @@ pub async fn message(core: &Core, v: &MessageView) -> Result<MessageData, YxErro
             // Parent and root live in the same chat, which the caller may read.
             let fetch = |id| core.get(tenant, Access::Admin, Some(chat.id), id);
             let reply = fetch(parent).await.map_err(fail(Op::Query))?;
-            let root = if root == parent { reply.clone() } else { fetch(root).await.map_err(fail(Op::Query))? };
+            let root = if root == parent {
+                reply.clone()
+            } else {
+                fetch(root).await.map_err(fail(Op::Query))?
+            };
             Some(ThreadConfig {
                 thread_root: thread_message(core, chat, &root.message).await?,
                 thread_reply: thread_message(core, chat, &reply.message).await?,
@@ -139,7 +148,7 @@ pub async fn message(core: &Core, v: &MessageView) -> Result<MessageData, YxErro
         modify_time_seed: modify_time,
         modify_account_id: modify_account,
         modify_time,
-        sender_client_type: m.extra.client_type.unwrap_or(convert::CLIENT_TYPE_REST),
+        sender_client_type: m.extra.client_type,
         thread_config,
     })
 }

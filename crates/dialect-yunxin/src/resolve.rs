@@ -67,23 +67,36 @@ pub enum Target {
 
 /// Parses and resolves a conversation id; a malformed id, an unknown type or a type that
 /// does not match the team's kind is a 414; an unknown account a 404.
-pub async fn conversation(core: &Core, tenant: TenantId, raw: &str) -> Result<Conversation, YxError> {
-    let id = ConversationId::parse(raw).map_err(|e| YxError::param(format!("invalid conversation_id {raw:?}: {e}")))?;
+pub async fn conversation(
+    core: &Core,
+    tenant: TenantId,
+    raw: &str,
+) -> Result<Conversation, YxError> {
+    let id = ConversationId::parse(raw)
+        .map_err(|e| YxError::param(format!("invalid conversation_id {raw:?}: {e}")))?;
     let owner = actor(core, tenant, &id.owner).await?;
     let target = match id.kind {
         ChatKind::P2p => {
             let peer = actor(core, tenant, &id.other).await?;
             if peer == owner {
-                return Err(YxError::param("invalid conversation_id: a p2p conversation needs two different accounts"));
+                return Err(YxError::param(
+                    "invalid conversation_id: a p2p conversation needs two different accounts",
+                ));
             }
             if matches!((owner, peer), (Actor::App(_), Actor::App(_))) {
-                return Err(YxError::param("invalid conversation_id: a p2p conversation needs at least one user account"));
+                return Err(YxError::param(
+                    "invalid conversation_id: a p2p conversation needs at least one user account",
+                ));
             }
-            let chat = core.find_p2p(tenant, owner, peer).await.map_err(fail(Op::Query))?;
+            let chat = core
+                .find_p2p(tenant, owner, peer)
+                .await
+                .map_err(fail(Op::Query))?;
             Target::P2p { peer, chat }
         }
         ChatKind::Group | ChatKind::SuperGroup => {
-            let team = ids::parse_team_id(&id.other).map_err(|e| YxError::param(format!("invalid conversation_id {raw:?}: {e}")))?;
+            let team = ids::parse_team_id(&id.other)
+                .map_err(|e| YxError::param(format!("invalid conversation_id {raw:?}: {e}")))?;
             let chat = match core.chat(tenant, team).await {
                 Ok(c) => Some(c),
                 Err(Error::NotFound(_)) => None,
@@ -116,7 +129,12 @@ impl Conversation {
     /// The chat as the query endpoint sees it. Without the check flags the query only asks
     /// "does the owner's conversation hold this message", so every miss is 107404; the
     /// flags turn a missing or dissolved team into 108404 and a non-member owner into 804.
-    pub async fn readable_chat(&self, core: &Core, check_team: bool, check_member: bool) -> Result<Chat, YxError> {
+    pub async fn readable_chat(
+        &self,
+        core: &Core,
+        check_team: bool,
+        check_member: bool,
+    ) -> Result<Chat, YxError> {
         match &self.target {
             Target::P2p { chat: Some(c), .. } => Ok(c.clone()),
             Target::P2p { chat: None, .. } => Err(YxError::message_not_found()),
@@ -124,11 +142,25 @@ impl Conversation {
             Target::Team { chat: None, .. } => Err(YxError::message_not_found()),
             Target::Team { chat: Some(c), .. } => {
                 if check_team && c.dissolved_at.is_some() {
-                    return Err(YxError::new(code::TEAM_NOT_FOUND, "team not exist: it has been dissolved"));
+                    return Err(YxError::new(
+                        code::TEAM_NOT_FOUND,
+                        "team not exist: it has been dissolved",
+                    ));
                 }
-                if core.is_member(c.id, self.owner).await.map_err(fail(Op::Query))?.is_none() {
+                if core
+                    .is_member(c.id, self.owner)
+                    .await
+                    .map_err(fail(Op::Query))?
+                    .is_none()
+                {
                     return Err(if check_member {
-                        YxError::new(code::NOT_IN_TEAM, format!("account {:?} is not a member of team {}", self.id.owner, c.id))
+                        YxError::new(
+                            code::NOT_IN_TEAM,
+                            format!(
+                                "account {:?} is not a member of team {}",
+                                self.id.owner, c.id
+                            ),
+                        )
                     } else {
                         YxError::message_not_found()
                     });

@@ -28,7 +28,9 @@ fn kind_of_team_type(t: i64) -> Result<ChatKind, YxError> {
     match t {
         1 => Ok(ChatKind::Group),
         2 => Ok(ChatKind::SuperGroup),
-        other => Err(YxError::param(format!("team_type must be 1 (advanced team) or 2 (super team), not {other}"))),
+        other => Err(YxError::param(format!(
+            "team_type must be 1 (advanced team) or 2 (super team), not {other}"
+        ))),
     }
 }
 
@@ -48,7 +50,11 @@ struct FailedAccount {
 
 impl FailedAccount {
     fn new(account: &str, e: YxError) -> Self {
-        FailedAccount { account_id: account.to_string(), error_code: e.code, error_msg: e.msg }
+        FailedAccount {
+            account_id: account.to_string(),
+            error_code: e.code,
+            error_msg: e.msg,
+        }
     }
 }
 
@@ -67,20 +73,31 @@ async fn team_info(core: &Core, c: &Chat) -> Result<Value, YxError> {
 }
 
 /// A live team of the tenant; `team_type`, when given, must match it (805).
-async fn team(core: &Core, tenant: TenantId, id: ChatId, team_type_param: Option<i64>) -> Result<Chat, YxError> {
+async fn team(
+    core: &Core,
+    tenant: TenantId,
+    id: ChatId,
+    team_type_param: Option<i64>,
+) -> Result<Chat, YxError> {
     let chat = match core.chat(tenant, id).await {
         Ok(c) if c.kind != ChatKind::P2p => c,
         Ok(_) | Err(Error::NotFound(_)) => return Err(YxError::team_not_found()),
         Err(e) => return Err(fail(Op::Team)(e)),
     };
     if chat.dissolved_at.is_some() {
-        return Err(YxError::new(code::TEAM_NOT_FOUND, "team not exist: it has been dissolved"));
+        return Err(YxError::new(
+            code::TEAM_NOT_FOUND,
+            "team not exist: it has been dissolved",
+        ));
     }
     if let Some(t) = team_type_param {
         if kind_of_team_type(t)? != chat.kind {
             return Err(YxError::new(
                 code::TEAM_TYPE_MISMATCH,
-                format!("team_type {t} does not match team {id}, whose team_type is {}", team_type(chat.kind)),
+                format!(
+                    "team_type {t} does not match team {id}, whose team_type is {}",
+                    team_type(chat.kind)
+                ),
             ));
         }
     }
@@ -88,16 +105,37 @@ async fn team(core: &Core, tenant: TenantId, id: ChatId, team_type_param: Option
 }
 
 /// The operator's role in the team: 804 when not a member, 802 unless owner or manager.
-async fn require_manager(core: &Core, chat: &Chat, operator: Actor, account: &str) -> Result<Role, YxError> {
-    match core.is_member(chat.id, operator).await.map_err(fail(Op::Team))?.map(|m| m.role) {
-        None => Err(YxError::new(code::NOT_IN_TEAM, format!("operator {account:?} is not a member of team {}", chat.id))),
-        Some(Role::Member) => Err(YxError::new(code::TEAM_NO_PERMISSION, format!("operator {account:?} is neither the owner nor a manager of team {}", chat.id))),
+async fn require_manager(
+    core: &Core,
+    chat: &Chat,
+    operator: Actor,
+    account: &str,
+) -> Result<Role, YxError> {
+    match core
+        .is_member(chat.id, operator)
+        .await
+        .map_err(fail(Op::Team))?
+        .map(|m| m.role)
+    {
+        None => Err(YxError::new(
+            code::NOT_IN_TEAM,
+            format!("operator {account:?} is not a member of team {}", chat.id),
+        )),
+        Some(Role::Member) => Err(YxError::new(
+            code::TEAM_NO_PERMISSION,
+            format!(
+                "operator {account:?} is neither the owner nor a manager of team {}",
+                chat.id
+            ),
+        )),
         Some(r) => Ok(r),
     }
 }
 
 fn required<'a>(v: &'a Option<String>, name: &str) -> Result<&'a str, YxError> {
-    v.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| YxError::param(format!("{name} is required")))
+    v.as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| YxError::param(format!("{name} is required")))
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,14 +150,24 @@ pub struct CreateBody {
 /// <https://doc.yunxin.163.com/messaging2/server-apis/zcwODA3MTU?platform=server2>
 ///
 /// Invitees that do not exist go to `failed_list` (404); the others join at once.
-pub async fn create(State(yx): State<Yx>, caller: Caller, YxJson(body): YxJson<CreateBody>) -> Result<Response, YxError> {
+pub async fn create(
+    State(yx): State<Yx>,
+    caller: Caller,
+    YxJson(body): YxJson<CreateBody>,
+) -> Result<Response, YxError> {
     let (core, tenant) = (&yx.core, caller.tenant());
     let owner_account = required(&body.owner_account_id, "owner_account_id")?;
-    let kind = kind_of_team_type(body.team_type.ok_or_else(|| YxError::param("team_type is required: 1 (advanced) or 2 (super)"))?.0)?;
+    let kind = kind_of_team_type(
+        body.team_type
+            .ok_or_else(|| YxError::param("team_type is required: 1 (advanced) or 2 (super)"))?
+            .0,
+    )?;
     let name = required(&body.name, "name")?.to_string();
     let invites = body.invite_account_ids.unwrap_or_default();
     if invites.len() > 200 {
-        return Err(YxError::param("invite_account_ids holds more than 200 accounts"));
+        return Err(YxError::param(
+            "invite_account_ids holds more than 200 accounts",
+        ));
     }
     let owner = resolve::actor(core, tenant, owner_account).await?;
     let mut members = Vec::new();
@@ -131,8 +179,21 @@ pub async fn create(State(yx): State<Yx>, caller: Caller, YxJson(body): YxJson<C
             Err(e) => failed_list.push(FailedAccount::new(a, e)),
         }
     }
-    let chat = core.create_chat(tenant, CreateChat { kind, name: Some(name), owner, members }).await.map_err(fail(Op::Team))?;
-    Ok(ok(json!({ "team_info": team_info(core, &chat).await?, "failed_list": failed_list })))
+    let chat = core
+        .create_chat(
+            tenant,
+            CreateChat {
+                kind,
+                name: Some(name),
+                owner,
+                members,
+            },
+        )
+        .await
+        .map_err(fail(Op::Team))?;
+    Ok(ok(
+        json!({ "team_info": team_info(core, &chat).await?, "failed_list": failed_list }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,7 +205,9 @@ pub struct TeamParams {
 fn opt_long(v: &Option<String>, name: &str) -> Result<Option<i64>, YxError> {
     match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(s) => parse_long(s).map(|l| Some(l.0)).ok_or_else(|| YxError::param(format!("{name} {s:?} is not a number"))),
+        Some(s) => parse_long(s)
+            .map(|l| Some(l.0))
+            .ok_or_else(|| YxError::param(format!("{name} {s:?} is not a number"))),
     }
 }
 
@@ -154,25 +217,48 @@ fn path_team_id(seg: &str) -> Result<ChatId, YxError> {
 
 /// Get a team: `GET /im/v2.1/teams/{team_id}?team_type=`.
 /// <https://doc.yunxin.163.com/messaging2/server-apis/zcwODA3MTU?platform=server2>
-pub async fn get(State(yx): State<Yx>, caller: Caller, YxPath(id): YxPath<String>, YxQuery(q): YxQuery<TeamParams>) -> Result<Response, YxError> {
+pub async fn get(
+    State(yx): State<Yx>,
+    caller: Caller,
+    YxPath(id): YxPath<String>,
+    YxQuery(q): YxQuery<TeamParams>,
+) -> Result<Response, YxError> {
     let id = path_team_id(&id)?;
-    let chat = team(&yx.core, caller.tenant(), id, opt_long(&q.team_type, "team_type")?).await?;
-    Ok(ok(json!({ "team_info": team_info(&yx.core, &chat).await? })))
+    let chat = team(
+        &yx.core,
+        caller.tenant(),
+        id,
+        opt_long(&q.team_type, "team_type")?,
+    )
+    .await?;
+    Ok(ok(
+        json!({ "team_info": team_info(&yx.core, &chat).await? }),
+    ))
 }
 
 /// Disband a team: `DELETE /im/v2.1/teams/{team_id}?team_type=&operator_id=`; only its owner
 /// may. Its history stays readable through the query endpoint (see `check_team_valid`).
 /// <https://doc.yunxin.163.com/messaging2/server-apis/zcwODA3MTU?platform=server2>
-pub async fn disband(State(yx): State<Yx>, caller: Caller, YxPath(id): YxPath<String>, YxQuery(q): YxQuery<TeamParams>) -> Result<Response, YxError> {
+pub async fn disband(
+    State(yx): State<Yx>,
+    caller: Caller,
+    YxPath(id): YxPath<String>,
+    YxQuery(q): YxQuery<TeamParams>,
+) -> Result<Response, YxError> {
     let (core, tenant) = (&yx.core, caller.tenant());
     let id = path_team_id(&id)?;
     let operator_account = required(&q.operator_id, "operator_id")?;
     let chat = team(core, tenant, id, opt_long(&q.team_type, "team_type")?).await?;
     let operator = resolve::actor(core, tenant, operator_account).await?;
     if chat.owner != operator {
-        return Err(YxError::new(code::TEAM_NO_PERMISSION, format!("only the owner may disband team {id}")));
+        return Err(YxError::new(
+            code::TEAM_NO_PERMISSION,
+            format!("only the owner may disband team {id}"),
+        ));
     }
-    core.dissolve_chat(tenant, chat.id).await.map_err(fail(Op::Team))?;
+    core.dissolve_chat(tenant, chat.id)
+        .await
+        .map_err(fail(Op::Team))?;
     Ok(ok_empty())
 }
 
@@ -187,14 +273,23 @@ pub struct InviteBody {
 /// Invite members: `POST /im/v2/team_members`. Invitees join at once (no approval step);
 /// the operator must be the team's owner or a manager.
 /// <https://doc.yunxin.163.com/messaging2/server-apis/zcwODA3MTU?platform=server2>
-pub async fn invite(State(yx): State<Yx>, caller: Caller, YxJson(body): YxJson<InviteBody>) -> Result<Response, YxError> {
+pub async fn invite(
+    State(yx): State<Yx>,
+    caller: Caller,
+    YxJson(body): YxJson<InviteBody>,
+) -> Result<Response, YxError> {
     let (core, tenant) = (&yx.core, caller.tenant());
     let operator_account = required(&body.operator_id, "operator_id")?;
-    let team_id = body.team_id.ok_or_else(|| YxError::param("team_id is required"))?.0;
+    let team_id = body
+        .team_id
+        .ok_or_else(|| YxError::param("team_id is required"))?
+        .0;
     let id = parse_team_id(&team_id.to_string()).map_err(YxError::param)?;
     let invites = body.invite_account_ids.unwrap_or_default();
     if invites.is_empty() || invites.len() > 200 {
-        return Err(YxError::param("invite_account_ids must hold 1 to 200 accounts"));
+        return Err(YxError::param(
+            "invite_account_ids must hold 1 to 200 accounts",
+        ));
     }
     let chat = team(core, tenant, id, body.team_type.map(|t| t.0)).await?;
     let operator = resolve::actor(core, tenant, operator_account).await?;
@@ -204,8 +299,15 @@ pub async fn invite(State(yx): State<Yx>, caller: Caller, YxJson(body): YxJson<I
     for a in &invites {
         match resolve::actor(core, tenant, a).await {
             Ok(actor) if add.iter().any(|(x, _)| *x == actor) => {}
-            Ok(actor) => match core.is_member(chat.id, actor).await.map_err(fail(Op::Team))? {
-                Some(_) => failed_list.push(FailedAccount::new(a, YxError::new(code::ALREADY_IN_TEAM, "already in the team"))),
+            Ok(actor) => match core
+                .is_member(chat.id, actor)
+                .await
+                .map_err(fail(Op::Team))?
+            {
+                Some(_) => failed_list.push(FailedAccount::new(
+                    a,
+                    YxError::new(code::ALREADY_IN_TEAM, "already in the team"),
+                )),
                 None => add.push((actor, a.clone())),
             },
             Err(e) => failed_list.push(FailedAccount::new(a, e)),
@@ -213,10 +315,19 @@ pub async fn invite(State(yx): State<Yx>, caller: Caller, YxJson(body): YxJson<I
     }
     let mut success_list = Vec::new();
     if !add.is_empty() {
-        let added = core.add_members(tenant, chat.id, add.iter().map(|(x, _)| *x).collect()).await.map_err(fail(Op::Team))?;
-        success_list = add.into_iter().filter(|(x, _)| added.iter().any(|m| m.actor == *x)).map(|(_, a)| a).collect();
+        let added = core
+            .add_members(tenant, chat.id, add.iter().map(|(x, _)| *x).collect())
+            .await
+            .map_err(fail(Op::Team))?;
+        success_list = add
+            .into_iter()
+            .filter(|(x, _)| added.iter().any(|m| m.actor == *x))
+            .map(|(_, a)| a)
+            .collect();
     }
-    Ok(ok(json!({ "success_list": success_list, "failed_list": failed_list })))
+    Ok(ok(
+        json!({ "success_list": success_list, "failed_list": failed_list }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,7 +342,11 @@ pub struct KickParams {
 fn account_list(raw: &str) -> Result<Vec<String>, YxError> {
     let raw = raw.trim();
     let list: Vec<String> = if raw.starts_with('[') {
-        serde_json::from_str(raw).map_err(|_| YxError::param("kick_account_ids must be a comma-separated list or a JSON array of strings"))?
+        serde_json::from_str(raw).map_err(|_| {
+            YxError::param(
+                "kick_account_ids must be a comma-separated list or a JSON array of strings",
+            )
+        })?
     } else {
         raw.split(',').map(|s| s.trim().to_string()).collect()
     };
@@ -241,13 +356,19 @@ fn account_list(raw: &str) -> Result<Vec<String>, YxError> {
 /// Kick members: `DELETE /im/v2/team_members/actions/kick_member?operator_id=&team_id=&team_type=&kick_account_ids=a,b`.
 /// The operator must be the owner or a manager; the owner cannot be kicked.
 /// <https://doc.yunxin.163.com/messaging2/server-apis/zcwODA3MTU?platform=server2>
-pub async fn kick(State(yx): State<Yx>, caller: Caller, YxQuery(q): YxQuery<KickParams>) -> Result<Response, YxError> {
+pub async fn kick(
+    State(yx): State<Yx>,
+    caller: Caller,
+    YxQuery(q): YxQuery<KickParams>,
+) -> Result<Response, YxError> {
     let (core, tenant) = (&yx.core, caller.tenant());
     let operator_account = required(&q.operator_id, "operator_id")?;
     let id = path_team_id(required(&q.team_id, "team_id")?)?;
     let kicks = account_list(required(&q.kick_account_ids, "kick_account_ids")?)?;
     if kicks.is_empty() || kicks.len() > 200 {
-        return Err(YxError::param("kick_account_ids must hold 1 to 200 accounts"));
+        return Err(YxError::param(
+            "kick_account_ids must hold 1 to 200 accounts",
+        ));
     }
     let chat = team(core, tenant, id, opt_long(&q.team_type, "team_type")?).await?;
     let operator = resolve::actor(core, tenant, operator_account).await?;
@@ -263,19 +384,39 @@ pub async fn kick(State(yx): State<Yx>, caller: Caller, YxQuery(q): YxQuery<Kick
             }
         };
         if actor == chat.owner {
-            failed_list.push(FailedAccount::new(a, YxError::new(code::TEAM_NO_PERMISSION, "the team owner cannot be kicked")));
-        } else if core.is_member(chat.id, actor).await.map_err(fail(Op::Team))?.is_none() {
-            failed_list.push(FailedAccount::new(a, YxError::new(code::NOT_IN_TEAM, "not a member of the team")));
+            failed_list.push(FailedAccount::new(
+                a,
+                YxError::new(code::TEAM_NO_PERMISSION, "the team owner cannot be kicked"),
+            ));
+        } else if core
+            .is_member(chat.id, actor)
+            .await
+            .map_err(fail(Op::Team))?
+            .is_none()
+        {
+            failed_list.push(FailedAccount::new(
+                a,
+                YxError::new(code::NOT_IN_TEAM, "not a member of the team"),
+            ));
         } else if !remove.iter().any(|(x, _)| *x == actor) {
             remove.push((actor, a.clone()));
         }
     }
     let mut success_list = Vec::new();
     if !remove.is_empty() {
-        let removed = core.remove_members(tenant, chat.id, remove.iter().map(|(x, _)| *x).collect()).await.map_err(fail(Op::Team))?;
-        success_list = remove.into_iter().filter(|(x, _)| removed.contains(x)).map(|(_, a)| a).collect();
+        let removed = core
+            .remove_members(tenant, chat.id, remove.iter().map(|(x, _)| *x).collect())
+            .await
+            .map_err(fail(Op::Team))?;
+        success_list = remove
+            .into_iter()
+            .filter(|(x, _)| removed.contains(x))
+            .map(|(_, a)| a)
+            .collect();
     }
-    Ok(ok(json!({ "success_list": success_list, "failed_list": failed_list })))
+    Ok(ok(
+        json!({ "success_list": success_list, "failed_list": failed_list }),
+    ))
 }
 
 #[cfg(test)]
