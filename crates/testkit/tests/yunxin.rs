@@ -1901,3 +1901,58 @@ async fn demo_commands_work_against_a_running_server() {
         group.last_position + 1
     );
 }
+
+#[tokio::test]
+async fn wps_and_lark_messages_read_here_and_yunxin_messages_read_there() {
+    use switchboard_testkit::lark::{Face, Lark};
+    use switchboard_testkit::wps::{wps_id, WpsClient};
+    let (app, s) = world().await;
+    let yx = client(&app, &s);
+    let g = n(&s.group["id"]);
+    let alice = conv("alice", 2, g);
+
+    // WPS -> Yunxin, through the group's team conversation.
+    let wps = WpsClient::for_seed(&app, &s).await;
+    let wps_group = wps_id(&s.group);
+    let wid = wps.send_text(&app, ("chat", &wps_group), "from WPS").await;
+    let id = switchboard_dialect_wps::ids::parse_message_id(&wid).expect("a WPS message id");
+    let d = ok(&yx.query(&alice, id.get(), "").await).clone();
+    assert_eq!(
+        (
+            d["text"].as_str(),
+            d["sender_id"].as_str(),
+            d["message_type"].as_i64()
+        ),
+        (Some("from WPS"), Some(s.app_id()), Some(0))
+    );
+
+    // Feishu and Hi -> Yunxin.
+    let fs = Lark::login(&app, &s, Face::Feishu).await;
+    let oc = switchboard_dialect_lark::ids::chat_id(ChatId(g));
+    for (face, text) in [(Face::Feishu, "from Feishu"), (Face::Hi, "from Hi")] {
+        let lid = fs.with_face(face).send_text(&oc, text).await;
+        let id = switchboard_dialect_lark::ids::parse_message_id(&lid).expect("a Lark message id");
+        assert_eq!(
+            ok(&yx.query(&conv("bob", 2, g), id.get(), "").await)["text"],
+            text,
+            "{face:?}"
+        );
+    }
+
+    // Yunxin -> WPS and Feishu.
+    let mine = MessageId(sent_id(&yx.send_text(&alice, "from Yunxin").await));
+    let r = wps
+        .get_message(
+            &app,
+            &wps_group,
+            &switchboard_dialect_wps::ids::message_id(mine),
+        )
+        .await;
+    assert_eq!(r.body["code"], 0, "{}", r.text);
+    assert!(r.text.contains("from Yunxin"), "{}", r.text);
+    let it = fs
+        .get_one(&switchboard_dialect_lark::ids::message_id(mine))
+        .await;
+    let content: Value = serde_json::from_str(it["body"]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(content, json!({ "text": "from Yunxin" }));
+}
