@@ -735,6 +735,54 @@ impl Core {
         self.view(appended.message, chat).await
     }
 
+    /// Imports history: appends `items` in order, as their senders, in one batch. Each
+    /// item's `created_at` (the original send time) is kept where it does not go backwards
+    /// within its chat. Senders must be members and chats open; content is validated as in
+    /// [`Core::send`]. Replies, mentions and idempotency keys are not supported here.
+    pub async fn import(
+        &self,
+        tenant: TenantId,
+        items: Vec<(Send, Option<Millis>)>,
+    ) -> Result<Vec<Message>> {
+        let mut checked: HashMap<(ChatId, Actor), ()> = HashMap::new();
+        let mut batch = Vec::with_capacity(items.len());
+        let now = self.now_ms();
+        for (cmd, created_at) in items {
+            if cmd.tenant != tenant || cmd.reply_to.is_some() || !cmd.mentions.is_empty() {
+                return Err(Error::invalid(
+                    "items",
+                    "imported messages carry no reply, mention or other tenant",
+                ));
+            }
+            if !checked.contains_key(&(cmd.chat, cmd.sender)) {
+                let chat = self.chat(tenant, cmd.chat).await?;
+                if chat.dissolved_at.is_some() {
+                    return Err(Error::Conflict(Conflict::ChatDissolved));
+                }
+                self.check_access(&chat, Access::Member(cmd.sender)).await?;
+                checked.insert((cmd.chat, cmd.sender), ());
+            }
+            self.check_content(&cmd.content, &cmd.mentions)?;
+            batch.push(NewMessage {
+                tenant,
+                chat: cmd.chat,
+                sender: cmd.sender,
+                kind: cmd.kind,
+                content: cmd.content,
+                mentions: vec![],
+                created_at: created_at.unwrap_or(now),
+                parent: None,
+                root: None,
+                thread: None,
+                copied_from: None,
+                client_msg_id: None,
+                idempotency_window_ms: 0,
+                extra: cmd.extra,
+            });
+        }
+        Ok(self.store.append_batch(batch).await?)
+    }
+
     /// A message of `tenant`, whatever its state (no access check).
     async fn message_in(&self, tenant: TenantId, id: MessageId) -> Result<Message> {
         match self.store.get_message(id).await? {

@@ -197,6 +197,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends to the chat's timeline, assigning the next position.
     async fn append_message(&self, new: NewMessage) -> StoreResult<Appended>;
+    /// Appends many messages (to any chats) atomically, in order: the bulk-import path.
+    /// Either every message is stored or none is. The default appends one by one; stores
+    /// override it with one transaction.
+    async fn append_batch(&self, batch: Vec<NewMessage>) -> StoreResult<Vec<Message>> {
+        let mut out = Vec::with_capacity(batch.len());
+        for m in batch {
+            out.push(self.append_message(m).await?.message);
+        }
+        Ok(out)
+    }
     /// Appends a merge-forward container to the timeline and stores `children` as copies
     /// under it (off the timeline, each with `upper` = the container), atomically.
     async fn append_merge_forward(

@@ -1056,6 +1056,20 @@ impl Store for PostgresStore {
         Ok(appended)
     }
 
+    async fn append_batch(&self, batch: Vec<NewMessage>) -> StoreResult<Vec<Message>> {
+        // One transaction: all or nothing. Row locks are taken in batch order; concurrent
+        // batches touching the same chats in different orders may deadlock, which
+        // PostgreSQL breaks by failing one of them (reported as unavailable: retry).
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        let mut out = Vec::with_capacity(batch.len());
+        for m in &batch {
+            out.push(append_timeline(&tx, m).await?.message);
+        }
+        tx.commit().await.map_err(pg_err)?;
+        Ok(out)
+    }
+
     async fn append_merge_forward(
         &self,
         container: NewMessage,

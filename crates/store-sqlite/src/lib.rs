@@ -879,6 +879,24 @@ impl Store for SqliteStore {
         Ok(a)
     }
 
+    async fn append_batch(&self, batch: Vec<NewMessage>) -> StoreResult<Vec<Message>> {
+        // One write job: the whole batch shares one savepoint, so a failure anywhere
+        // rolls all of it back, and one commit.
+        let stored = self
+            .write(move |c| {
+                let mut out = Vec::with_capacity(batch.len());
+                for m in &batch {
+                    out.push(append_timeline(c, m)?.message);
+                }
+                Ok(out)
+            })
+            .await?;
+        for m in &stored {
+            self.bump_position(m);
+        }
+        Ok(stored)
+    }
+
     async fn append_merge_forward(
         &self,
         container: NewMessage,

@@ -42,6 +42,7 @@ macro_rules! store_conformance {
             merge_forward_children_stay_off_the_timeline,
             dissolved_and_unknown_chats,
             nonce_replay,
+            batch_append_is_atomic_and_ordered,
             rules_membership_and_tenancy,
             rules_reply_tree,
             rules_edit_limits,

@@ -807,3 +807,76 @@ pub async fn nonce_replay(store: Arc<dyn Store>) {
         "expired nonce may be reused"
     );
 }
+
+pub async fn batch_append_is_atomic_and_ordered(store: Arc<dyn Store>) {
+    let f = fixture(store.clone()).await;
+    let alice = Actor::User(f.alice.id);
+    let other = store
+        .create_chat(NewChat {
+            tenant: f.tenant.id,
+            kind: ChatKind::Group,
+            name: "other".into(),
+            owner: alice,
+            members: vec![(alice, Role::Owner)],
+            created_at: 1,
+        })
+        .await
+        .unwrap();
+    let batch: Vec<NewMessage> = (0..300)
+        .map(|i| {
+            let chat = if i % 3 == 0 { other.id } else { f.group.id };
+            new_text(f.tenant.id, chat, alice, &format!("b{i}"), 10_000 + i)
+        })
+        .collect();
+    let stored = store.append_batch(batch).await.unwrap();
+    assert_eq!(stored.len(), 300);
+    let in_group: Vec<i64> = stored
+        .iter()
+        .filter(|m| m.chat == f.group.id)
+        .map(|m| m.position().unwrap())
+        .collect();
+    assert_eq!(in_group, (1..=200).collect::<Vec<_>>());
+    let in_other: Vec<i64> = stored
+        .iter()
+        .filter(|m| m.chat == other.id)
+        .map(|m| m.position().unwrap())
+        .collect();
+    assert_eq!(in_other, (1..=100).collect::<Vec<_>>());
+    assert_eq!(
+        store
+            .get_message(stored[299].id)
+            .await
+            .unwrap()
+            .unwrap()
+            .content
+            .text,
+        "b299"
+    );
+    // One bad message (unknown chat) rejects the whole batch.
+    let mut bad: Vec<NewMessage> = (0..10)
+        .map(|i| new_text(f.tenant.id, f.group.id, alice, &format!("x{i}"), 20_000))
+        .collect();
+    bad.push(new_text(
+        f.tenant.id,
+        ChatId(MAX_CHAT_ID - 3),
+        alice,
+        "nowhere",
+        20_000,
+    ));
+    assert!(store.append_batch(bad).await.is_err());
+    assert_eq!(
+        store
+            .get_chat(f.group.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_position,
+        200,
+        "nothing of the failed batch was written"
+    );
+    let next = store
+        .append_message(new_text(f.tenant.id, f.group.id, alice, "next", 30_000))
+        .await
+        .unwrap();
+    assert_eq!(next.message.position(), Some(201));
+}
