@@ -1721,3 +1721,29 @@ async fn demo_commands_work_from_a_shell() {
     );
     assert_eq!(lines[1]["data"]["chat_id"], p2p["id"]);
 }
+
+#[tokio::test]
+async fn a_message_sent_through_feishu_reads_here() {
+    use switchboard_testkit::lark::{Face, Lark};
+    let w = world().await;
+    let fs = Lark::login(&w.app, &w.seed, Face::Feishu).await;
+    let oc = w.seed.group["dialect_ids"]["lark"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lid = fs.send_text(&oc, "from Feishu").await;
+    let canonical = switchboard_dialect_lark::ids::parse_message_id(&lid).unwrap();
+    let id = switchboard_dialect_wps::ids::message_id(canonical);
+    let d = assert_ok(
+        &w.bot.get_message(&w.app, &w.group, &id).await,
+        "Feishu message via WPS",
+    );
+    assert_eq!(d["type"], "text");
+    assert_eq!(d["content"], text("from Feishu"));
+    assert_eq!(
+        d["sender"],
+        json!({ "type": "sp", "id": w.spid, "app_id": w.seed.app_id(), "company_id": w.company })
+    );
+    let hist = assert_ok(&w.bot.history(&w.app, &w.group, "").await, "history");
+    assert_eq!(hist["items"][0], d);
+}
