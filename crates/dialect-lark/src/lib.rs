@@ -183,22 +183,22 @@ pub fn demo_commands(
 TOKEN=$(curl -s -X POST '{base}/open-apis/auth/v3/tenant_access_token/internal' \
   -H 'Content-Type: application/json; charset=utf-8' \
   -d '{cred}' | sed -E 's/.*"tenant_access_token":"([^"]+)".*/\1/')
-curl -s '{base}/open-apis/im/v1/messages/{msg}?user_id_type=open_id' -H "Authorization: Bearer $TOKEN"
+curl -s '{base}/open-apis/im/v1/messages/{msg}?user_id_type=open_id' -H "Authorization: Bearer $TOKEN"; echo
 curl -s -X POST '{base}/open-apis/im/v1/messages?receive_id_type=chat_id' \
   -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json; charset=utf-8' \
-  -d '{{"receive_id":"{chat}","msg_type":"text","content":"{text}"}}'
+  -d '{{"receive_id":"{chat}","msg_type":"text","content":"{text}"}}'; echo
 curl -s -X POST '{base}/open-apis/im/v1/messages?receive_id_type=open_id' \
   -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json; charset=utf-8' \
-  -d '{{"receive_id":"{open_id}","msg_type":"text","content":"{text}"}}'
+  -d '{{"receive_id":"{open_id}","msg_type":"text","content":"{text}"}}'; echo
 
 # --- BOSS Hi face (no version segment; token inside "data") ---
 HI_TOKEN=$(curl -s -X POST '{base}/open-apis/auth/tenant_access_token/internal' \
   -H 'Content-Type: application/json; charset=utf-8' \
   -d '{cred}' | sed -E 's/.*"tenant_access_token":"([^"]+)".*/\1/')
-curl -s '{base}/open-apis/im/messages/{msg}' -H "Authorization: Bearer $HI_TOKEN"
+curl -s '{base}/open-apis/im/messages/{msg}' -H "Authorization: Bearer $HI_TOKEN"; echo
 curl -s -X POST '{base}/open-apis/im/messages?receive_id_type=chat_id' \
   -H "Authorization: Bearer $HI_TOKEN" -H 'Content-Type: application/json; charset=utf-8' \
-  -d '{{"receive_id":"{chat}","msg_type":"text","content":"{text}"}}'
+  -d '{{"receive_id":"{chat}","msg_type":"text","content":"{text}"}}'; echo
 "#
     )
 }

@@ -1724,6 +1724,30 @@ async fn demo_commands_name_both_faces() {
     ] {
         assert!(out.contains(&needle), "missing {needle} in\n{out}");
     }
+    // The commands work as printed, when curl is there to run them.
+    let has_curl = std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if has_curl {
+        let script = out.clone();
+        let run = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .output()
+                .unwrap()
+        });
+        let output = run.await.unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(
+            stdout.matches("\"code\":0").count(),
+            5,
+            "get, two sends (Feishu), get and send (Hi):\n{stdout}"
+        );
+        assert!(stdout.contains(r#"\"text\":\"demo\""#), "{stdout}");
+        assert!(stdout.contains("\"success\":true"), "{stdout}");
+    }
 }
 
 #[tokio::test]
@@ -1758,4 +1782,40 @@ async fn wps_messages_read_here_and_lark_messages_read_in_wps() {
     let r = wps.get_message(&app, &wps_group, &wps_mid).await;
     assert_eq!(r.body["code"], 0, "{}", r.text);
     assert!(r.text.contains("from Feishu"), "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_dissolved_chat_takes_no_messages() {
+    let app = spawn_app().await;
+    let seed = app.seed().await;
+    let fs = Lark::login(&app, &seed, Face::Feishu).await;
+    let id = fs.send_text(&oc(&seed.group), "last words").await;
+    app.admin_ok(
+        Method::DELETE,
+        &format!("/tenants/{}/chats/{}", seed.tenant["id"], seed.group["id"]),
+        None,
+    )
+    .await;
+    let before = last_position(&app, &seed, &seed.group).await;
+    for face in Face::BOTH {
+        let r = fs
+            .with_face(face)
+            .send(&oc(&seed.group), "text", json!({ "text": "x" }))
+            .await;
+        assert_eq!(code(&r), 232009, "{}", r.text);
+        let r = add_members(
+            &fs.with_face(face),
+            &oc(&seed.group),
+            "",
+            json!([ou(&seed.bob, &seed.bot)]),
+        )
+        .await;
+        assert_eq!(code(&r), 232009, "{}", r.text);
+    }
+    assert_eq!(last_position(&app, &seed, &seed.group).await, before);
+    // History stays readable.
+    assert_eq!(
+        content(&fs.get_one(&id).await),
+        json!({ "text": "last words" })
+    );
 }
