@@ -136,6 +136,11 @@ fn header_str<'a>(h: &'a HeaderMap, name: &str) -> WResult<Option<&'a str>> {
 /// signing switched off), then the route's scope, then the per-app rate limit. The body is
 /// buffered here (it is part of the signature) and handed on unchanged.
 pub(crate) async fn authenticate(State(g): State<Gate>, req: Request, next: Next) -> Response {
+    // The token needs only headers: check it before buffering a body for an anonymous caller.
+    let app = match bearer(&g.state, req.headers()).await {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
     let (mut parts, body) = req.into_parts();
     let bytes = match Bytes::from_request(Request::from_parts(parts.clone(), body), &()).await {
         Ok(b) => b,
@@ -144,7 +149,7 @@ pub(crate) async fn authenticate(State(g): State<Gate>, req: Request, next: Next
         }
         Err(r) => return WpsError::invalid(r.body_text()).into_response(),
     };
-    match check(&g, &parts, &bytes).await {
+    match check(&g, app, &parts, &bytes) {
         Ok(app) => {
             parts.extensions.insert(WpsApp(app));
             next.run(Request::from_parts(parts, Body::from(bytes)))
@@ -154,9 +159,8 @@ pub(crate) async fn authenticate(State(g): State<Gate>, req: Request, next: Next
     }
 }
 
-async fn check(g: &Gate, parts: &Parts, body: &[u8]) -> WResult<App> {
+fn check(g: &Gate, app: App, parts: &Parts, body: &[u8]) -> WResult<App> {
     let s = &g.state;
-    let app = bearer(s, &parts.headers).await?;
     if app.signing_required {
         verify_signature(s, &app, parts, body)?;
     }

@@ -10,7 +10,8 @@ use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use switchboard_core::model::{Actor, MessageType, RemovalKind};
+use switchboard_core::ids::{ChatId, MessageId};
+use switchboard_core::model::{Actor, App, MessageType, RemovalKind};
 use switchboard_core::service::{Access, Edit, ListQuery, MessageView, Recall, Send};
 
 #[derive(Deserialize)]
@@ -95,60 +96,10 @@ pub(crate) async fn history(
     WpsQuery(q): WpsQuery<HistoryQuery>,
 ) -> WResult<Json<Value>> {
     let chat = s.chat_id(&chat)?;
-    let size = match q.page_size.as_deref().filter(|v| !v.is_empty()) {
-        None => crate::DEFAULT_PAGE_SIZE,
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=crate::MAX_PAGE_SIZE).contains(n))
-            .ok_or_else(|| {
-                WpsError::invalid(format!(
-                    "page_size must be an integer from 1 to {}",
-                    crate::MAX_PAGE_SIZE
-                ))
-            })?,
-    };
-    let after = match q.page_token.as_deref().filter(|v| !v.is_empty()) {
-        None => 0,
-        Some(t) => ids::parse_page_token(t, chat)
-            .ok_or_else(|| WpsError::invalid("page_token is invalid for this chat"))?,
-    };
-    let secs = |name: &str, v: &Option<String>| -> WResult<Option<i64>> {
-        match v.as_deref().filter(|v| !v.is_empty()) {
-            None => Ok(None),
-            Some(v) => v
-                .parse::<i64>()
-                .ok()
-                .filter(|n| (0..=i64::MAX / 1000 - 1).contains(n))
-                .map(Some)
-                .ok_or_else(|| {
-                    WpsError::invalid(format!("{name} must be a Unix timestamp in seconds"))
-                }),
-        }
-    };
-    let (start, end) = (
-        secs("start_time", &q.start_time)?,
-        secs("end_time", &q.end_time)?,
-    );
-    if let (Some(a), Some(b)) = (start, end) {
-        if a > b {
-            return Err(WpsError::invalid("start_time must not be after end_time"));
-        }
-    }
-    let query = ListQuery {
-        tenant: app.tenant,
-        access: Access::Member(Actor::App(app.id)),
-        chat,
-        after_position: after,
-        before_position: None,
-        since_ms: start.map(|v| v * 1000),
-        until_ms: end.map(|v| v * 1000 + 999),
-        limit: size + 1,
-        descending: false,
-    };
+    let (query, size) = q.into_query(&app, chat)?;
     let mut views = s.refine(&app, chat, s.core.list(query).await).await?;
-    let more = views.len() > size as usize;
-    views.truncate(size as usize);
+    let more = views.len() > size;
+    views.truncate(size);
     let next = match views.last().and_then(|v| v.message.position()) {
         Some(p) if more => ids::page_token(chat, p),
         _ => String::new(),
@@ -164,6 +115,67 @@ pub(crate) async fn history(
         })
         .collect();
     Ok(ok(json!({ "items": items, "next_page_token": next })))
+}
+
+impl HistoryQuery {
+    /// The domain query (one more than the page, to tell whether another page follows) and
+    /// the page size.
+    fn into_query(self, app: &App, chat: ChatId) -> WResult<(ListQuery, usize)> {
+        let size = match self.page_size.as_deref().filter(|v| !v.is_empty()) {
+            None => crate::DEFAULT_PAGE_SIZE,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=crate::MAX_PAGE_SIZE).contains(n))
+                .ok_or_else(|| {
+                    WpsError::invalid(format!(
+                        "page_size must be an integer from 1 to {}",
+                        crate::MAX_PAGE_SIZE
+                    ))
+                })?,
+        };
+        let after = match self.page_token.as_deref().filter(|v| !v.is_empty()) {
+            None => 0,
+            Some(t) => ids::parse_page_token(t, chat)
+                .ok_or_else(|| WpsError::invalid("page_token is invalid for this chat"))?,
+        };
+        let (start, end) = (
+            seconds("start_time", &self.start_time)?,
+            seconds("end_time", &self.end_time)?,
+        );
+        if let (Some(a), Some(b)) = (start, end) {
+            if a > b {
+                return Err(WpsError::invalid("start_time must not be after end_time"));
+            }
+        }
+        let query = ListQuery {
+            tenant: app.tenant,
+            access: Access::Member(Actor::App(app.id)),
+            chat,
+            after_position: after,
+            before_position: None,
+            since_ms: start.map(|v| v * 1000),
+            until_ms: end.map(|v| v * 1000 + 999),
+            limit: size + 1,
+            descending: false,
+        };
+        Ok((query, size as usize))
+    }
+}
+
+/// A Unix timestamp in seconds (the history API's unit), if given.
+fn seconds(name: &str, v: &Option<String>) -> WResult<Option<i64>> {
+    match v.as_deref().filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (0..=i64::MAX / 1000 - 1).contains(n))
+            .map(Some)
+            .ok_or_else(|| {
+                WpsError::invalid(format!("{name} must be a Unix timestamp in seconds"))
+            }),
+    }
 }
 
 /// Send a message to a chat or a user (the app-user p2p chat, created on first use).
@@ -245,11 +257,7 @@ pub(crate) async fn recall_in_chat(
     do_recall(&s, &app, id).await
 }
 
-async fn do_recall(
-    s: &WpsState,
-    app: &switchboard_core::model::App,
-    id: switchboard_core::ids::MessageId,
-) -> WResult<Json<Value>> {
+async fn do_recall(s: &WpsState, app: &App, id: MessageId) -> WResult<Json<Value>> {
     let window =
         (s.config.recall_window_secs > 0).then(|| s.config.recall_window_secs as i64 * 1000);
     let cmd = Recall {
