@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use switchboard_core::error::Error;
+use switchboard_core::error::{Denied, Error};
 use switchboard_core::ids::{MessageId, TenantId};
 use switchboard_core::model::{
     Actor, Chat, ChatKind, MentionTarget, Message, MessageExtra, RemovalKind, Role,
@@ -395,6 +395,57 @@ pub struct WithdrawParams {
     ignore_revoke_time: Option<String>,
 }
 
+/// A validated recall request.
+struct Withdrawal {
+    kind: RemovalKind,
+    time: Option<i64>,
+    check_member: bool,
+    unlimited: bool,
+}
+
+impl TryFrom<WithdrawParams> for Withdrawal {
+    type Error = YxError;
+
+    fn try_from(q: WithdrawParams) -> Result<Self, YxError> {
+        let kind = match q.kind.as_deref().map(str::trim) {
+            Some("1") => RemovalKind::RecalledOneWay,
+            Some("2") => RemovalKind::Recalled,
+            Some("3") => RemovalKind::Deleted,
+            None | Some("") => {
+                return Err(YxError::param(
+                    "type is required: 1 (one-way recall), 2 (two-way recall) or 3 (delete)",
+                ))
+            }
+            Some(other) => {
+                return Err(YxError::param(format!(
+                    "type must be 1, 2 or 3, not {other:?}"
+                )))
+            }
+        };
+        Ok(Withdrawal {
+            kind,
+            time: message_time(q.message_time.as_deref())?,
+            check_member: flag(
+                "check_team_member_valid",
+                q.check_team_member_valid.as_deref(),
+            )?,
+            unlimited: flag("ignore_revoke_time", q.ignore_revoke_time.as_deref())?,
+        })
+    }
+}
+
+impl Withdrawal {
+    /// The sender's window, and the team managers' (`None` in p2p: only the sender may).
+    fn windows(&self, yx: &Yx, chat: &Chat) -> (Option<i64>, Option<Option<i64>>) {
+        let window = match self.kind {
+            _ if self.unlimited => None,
+            RemovalKind::Recalled => Some(yx.two_way_window_ms()),
+            _ => Some(LONG_RECALL_WINDOW_MS),
+        };
+        (window, (chat.kind != ChatKind::P2p).then_some(window))
+    }
+}
+
 /// Recall or delete: `DELETE /im/v2/conversations/{conversation_id}/messages/{message_server_id}?type=1|2|3`,
 /// as the conversation's owner. <https://doc.yunxin.163.com/messaging2/server-apis/DEzNTMwNTY?platform=server>
 ///
@@ -409,70 +460,30 @@ pub async fn withdraw(
     YxQuery(q): YxQuery<WithdrawParams>,
 ) -> Result<Response, YxError> {
     let (core, tenant) = (&yx.core, caller.tenant());
-    let kind = match q.kind.as_deref().map(str::trim) {
-        Some("1") => RemovalKind::RecalledOneWay,
-        Some("2") => RemovalKind::Recalled,
-        Some("3") => RemovalKind::Deleted,
-        None | Some("") => {
-            return Err(YxError::param(
-                "type is required: 1 (one-way recall), 2 (two-way recall) or 3 (delete)",
-            ))
-        }
-        Some(other) => {
-            return Err(YxError::param(format!(
-                "type must be 1, 2 or 3, not {other:?}"
-            )))
-        }
-    };
-    let time = message_time(q.message_time.as_deref())?;
-    let check_member = flag(
-        "check_team_member_valid",
-        q.check_team_member_valid.as_deref(),
-    )?;
-    let unlimited = flag("ignore_revoke_time", q.ignore_revoke_time.as_deref())?;
+    let w = Withdrawal::try_from(q)?;
     let id = message_id(&mid)?;
     let conv = resolve::conversation(core, tenant, &cid).await?;
-    if conv.kind() == ChatKind::SuperGroup && kind != RemovalKind::Recalled {
+    if conv.kind() == ChatKind::SuperGroup && w.kind != RemovalKind::Recalled {
         return Err(YxError::param(
             "super team messages can only be recalled two-way (type 2)",
         ));
     }
-    let chat = conv.existing_chat()?;
-    if check_member
-        && core
-            .is_member(chat.id, conv.owner)
-            .await
-            .map_err(fail(Op::Recall))?
-            .is_none()
-    {
-        return Err(YxError::new(
-            code::NOT_IN_TEAM,
-            format!(
-                "account {:?} is not a member of team {}",
-                conv.id.owner, chat.id
-            ),
-        ));
-    }
+    let chat = conv.member_chat(core, w.check_member).await?;
     let v = core
         .get(tenant, Access::Member(conv.owner), Some(chat.id), id)
         .await
         .map_err(fail(Op::Recall))?;
-    if time.is_some_and(|t| t != v.message.created_at) {
+    if w.time.is_some_and(|t| t != v.message.created_at) {
         return Err(YxError::message_not_found());
     }
-    let window = match kind {
-        _ if unlimited => None,
-        RemovalKind::Recalled => Some(yx.two_way_window_ms()),
-        _ => Some(LONG_RECALL_WINDOW_MS),
-    };
-    let admin_window = (chat.kind != ChatKind::P2p).then_some(window);
+    let (window_ms, admin_window_ms) = w.windows(&yx, &chat);
     let cmd = Recall {
         tenant,
         actor: conv.owner,
-        id: v.message.id,
-        kind,
-        window_ms: window,
-        admin_window_ms: admin_window,
+        id,
+        kind: w.kind,
+        window_ms,
+        admin_window_ms,
     };
     core.recall(cmd).await.map_err(fail(Op::Recall))?;
     Ok(ok_empty())
@@ -497,6 +508,155 @@ struct ModifyTarget {
     sender_id: Option<String>,
 }
 
+/// A modify request with its required fields checked.
+struct Modification {
+    operator: String,
+    kind: ChatKind,
+    id: Option<MessageId>,
+    target: ModifyTarget,
+    message: Value,
+    extension: Option<Value>,
+    push_config: Option<PushConfig>,
+}
+
+impl TryFrom<ModifyBody> for Modification {
+    type Error = YxError;
+
+    fn try_from(b: ModifyBody) -> Result<Self, YxError> {
+        let operator = b
+            .operator
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| YxError::param("operator is required"))?;
+        let kind = match b
+            .kind
+            .ok_or_else(|| YxError::param("type is required: the conversation type 1, 2 or 3"))?
+            .0
+        {
+            1 => ChatKind::P2p,
+            2 => ChatKind::Group,
+            3 => ChatKind::SuperGroup,
+            other => {
+                return Err(YxError::param(format!(
+                    "type must be 1, 2 or 3, not {other}"
+                )))
+            }
+        };
+        let message = b
+            .message
+            .ok_or_else(|| YxError::param("message is required"))?;
+        let target: ModifyTarget = serde_json::from_value(message.clone())
+            .map_err(|e| YxError::param(format!("invalid message: {e}")))?;
+        let raw_id = target
+            .message_server_id
+            .ok_or_else(|| YxError::param("message.message_server_id is required"))?
+            .0;
+        convert::extension_text(b.extension.as_ref())?;
+        let id = MessageId::from_raw(raw_id);
+        Ok(Modification {
+            operator,
+            kind,
+            id,
+            target,
+            message,
+            extension: b.extension,
+            push_config: b.push_config,
+        })
+    }
+}
+
+impl Modification {
+    /// The message to modify, as `actor` sees it, checked against the request: the
+    /// conversation type (414), the identifying fields (107404), the type (414), the
+    /// operator's right (403 / 802) and the once-a-second rule (107449).
+    async fn find(
+        &self,
+        core: &Core,
+        tenant: TenantId,
+        actor: Actor,
+        new_type: i64,
+    ) -> Result<MessageData, YxError> {
+        let id = self.id.ok_or_else(YxError::message_not_found)?;
+        let chat = match core.chat(tenant, id.chat()).await {
+            Ok(c) => c,
+            Err(Error::NotFound(_)) => return Err(YxError::message_not_found()),
+            Err(e) => return Err(table(Op::Modify, &e)),
+        };
+        if chat.kind != self.kind {
+            return Err(YxError::param(format!(
+                "type {} ({}) does not match the message's conversation type {} ({})",
+                conversation_type(self.kind),
+                conversation_type_name(self.kind),
+                conversation_type(chat.kind),
+                conversation_type_name(chat.kind)
+            )));
+        }
+        let v = core
+            .get(tenant, Access::Member(actor), Some(chat.id), id)
+            .await
+            .map_err(fail(Op::Modify))?;
+        let m = &v.message;
+        if m.removal.is_some() {
+            return Err(YxError::new(
+                code::MESSAGE_NOT_FOUND,
+                "message not exist: it has been recalled or deleted",
+            ));
+        }
+        let data = render::message(core, &v).await?;
+        let t = &self.target;
+        let receiver_matches = match (&t.receiver_id, chat.kind) {
+            (None | Some(Value::Null), _) => true,
+            (Some(Value::String(s)), ChatKind::P2p) => {
+                data.receiver_id.as_deref() == Some(s.as_str())
+            }
+            (Some(r), _) => {
+                serde_json::from_value::<Long>(r.clone()).ok().map(|l| l.0) == data.team_id
+            }
+        };
+        if t.sender_id.as_deref().is_some_and(|s| s != data.sender_id)
+            || !receiver_matches
+            || t.time.is_some_and(|t| t.0 != m.created_at)
+        {
+            return Err(YxError::new(
+                code::MESSAGE_NOT_FOUND,
+                "message not exist: sender_id, receiver_id or time does not match it",
+            ));
+        }
+        if new_type != data.message_type {
+            return Err(YxError::param(format!(
+                "message.message_type {new_type} does not match the message's type {}",
+                data.message_type
+            )));
+        }
+        if m.sender != actor {
+            let role = core
+                .is_member(chat.id, actor)
+                .await
+                .map_err(fail(Op::Modify))?
+                .map(|mb| mb.role);
+            if chat.kind == ChatKind::P2p || !matches!(role, Some(Role::Owner | Role::Admin)) {
+                let denied = if chat.kind == ChatKind::P2p {
+                    Denied::NotSender
+                } else {
+                    Denied::NotChatAdmin
+                };
+                return Err(table(Op::Modify, &Error::Forbidden(denied)));
+            }
+        }
+        // The edit record holds the last modify's time. Checked here, not atomically with
+        // the write: core's edit has no minimum-interval precondition.
+        if m.edit
+            .as_ref()
+            .is_some_and(|e| core.now_ms() - e.at < MODIFY_INTERVAL_MS)
+        {
+            return Err(YxError::new(
+                code::MODIFY_TOO_OFTEN,
+                "the same message cannot be modified more than once per second",
+            ));
+        }
+        Ok(data)
+    }
+}
+
 /// Modify a message: `POST /im/v2/messages/actions/modifyMsg`.
 /// <https://doc.yunxin.163.com/messaging2/server-apis/DEzNTMwNTY?platform=server>
 ///
@@ -509,122 +669,23 @@ pub async fn modify(
     YxJson(body): YxJson<ModifyBody>,
 ) -> Result<Response, YxError> {
     let (core, tenant) = (&yx.core, caller.tenant());
-    let operator = body
-        .operator
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| YxError::param("operator is required"))?;
-    let ctype = body
-        .kind
-        .ok_or_else(|| YxError::param("type is required: the conversation type 1, 2 or 3"))?
-        .0;
-    let ckind = match ctype {
-        1 => ChatKind::P2p,
-        2 => ChatKind::Group,
-        3 => ChatKind::SuperGroup,
-        other => {
-            return Err(YxError::param(format!(
-                "type must be 1, 2 or 3, not {other}"
-            )))
-        }
-    };
-    let raw = body
-        .message
-        .as_ref()
-        .ok_or_else(|| YxError::param("message is required"))?;
-    let target: ModifyTarget = serde_json::from_value(raw.clone())
-        .map_err(|e| YxError::param(format!("invalid message: {e}")))?;
-    let raw_id = target
-        .message_server_id
-        .ok_or_else(|| YxError::param("message.message_server_id is required"))?
-        .0;
-    convert::extension_text(body.extension.as_ref())?;
-    let mentions = mention_refs(core, tenant, body.push_config.as_ref()).await?;
-    let draft = convert::incoming(raw, body.extension.as_ref(), &mentions, MAX_DESCRIPTION)?;
+    let req = Modification::try_from(body)?;
+    let mentions = mention_refs(core, tenant, req.push_config.as_ref()).await?;
+    let draft = convert::incoming(
+        &req.message,
+        req.extension.as_ref(),
+        &mentions,
+        MAX_DESCRIPTION,
+    )?;
     check_size(core, &draft)?;
-    let actor = resolve::actor(core, tenant, operator).await?;
-    let id = MessageId::from_raw(raw_id).ok_or_else(YxError::message_not_found)?;
-    let chat = match core.chat(tenant, id.chat()).await {
-        Ok(c) => c,
-        Err(Error::NotFound(_)) => return Err(YxError::message_not_found()),
-        Err(e) => return Err(table(Op::Modify, &e)),
-    };
-    if chat.kind != ckind {
-        return Err(YxError::param(format!(
-            "type {ctype} ({}) does not match the message's conversation type {} ({})",
-            conversation_type_name(ckind),
-            conversation_type(chat.kind),
-            conversation_type_name(chat.kind)
-        )));
-    }
-    let v = core
-        .get(tenant, Access::Member(actor), Some(chat.id), id)
-        .await
-        .map_err(fail(Op::Modify))?;
-    let m = &v.message;
-    if m.removal.is_some() {
-        return Err(YxError::new(
-            code::MESSAGE_NOT_FOUND,
-            "message not exist: it has been recalled or deleted",
-        ));
-    }
-    let data = render::message(core, &v).await?;
-    let receiver_matches = match (&target.receiver_id, chat.kind) {
-        (None | Some(Value::Null), _) => true,
-        (Some(Value::String(s)), ChatKind::P2p) => data.receiver_id.as_deref() == Some(s.as_str()),
-        (Some(r), _) => serde_json::from_value::<Long>(r.clone()).ok().map(|l| l.0) == data.team_id,
-    };
-    if target
-        .sender_id
-        .as_deref()
-        .is_some_and(|s| s != data.sender_id)
-        || !receiver_matches
-        || target.time.is_some_and(|t| t.0 != m.created_at)
-    {
-        return Err(YxError::new(
-            code::MESSAGE_NOT_FOUND,
-            "message not exist: sender_id, receiver_id or time does not match it",
-        ));
-    }
-    if convert::type_number(draft.kind) != data.message_type {
-        return Err(YxError::param(format!(
-            "message.message_type {} does not match the message's type {}",
-            convert::type_number(draft.kind),
-            data.message_type
-        )));
-    }
-    if m.sender != actor {
-        let role = core
-            .is_member(chat.id, actor)
-            .await
-            .map_err(fail(Op::Modify))?
-            .map(|mb| mb.role);
-        let privileged =
-            chat.kind != ChatKind::P2p && matches!(role, Some(Role::Owner | Role::Admin));
-        if !privileged {
-            let e = if chat.kind == ChatKind::P2p {
-                Error::Forbidden(switchboard_core::error::Denied::NotSender)
-            } else {
-                Error::Forbidden(switchboard_core::error::Denied::NotChatAdmin)
-            };
-            return Err(table(Op::Modify, &e));
-        }
-    }
-    // The edit info records the last modify's time: a second modify within a second of it
-    // is refused (checked here, not atomically with the write).
-    if m.edit
-        .as_ref()
-        .is_some_and(|e| core.now_ms() - e.at < MODIFY_INTERVAL_MS)
-    {
-        return Err(YxError::new(
-            code::MODIFY_TOO_OFTEN,
-            "the same message cannot be modified more than once per second",
-        ));
-    }
+    let actor = resolve::actor(core, tenant, &req.operator).await?;
+    let found = req
+        .find(core, tenant, actor, convert::type_number(draft.kind))
+        .await?;
     let cmd = Edit {
         tenant,
         actor,
-        id,
+        id: MessageId(found.message_server_id),
         kind: draft.kind,
         content: draft.content,
         mentions: draft.mentions,

@@ -170,7 +170,29 @@ impl Conversation {
         }
     }
 
-    /// The chat a recall or modify acts on: it must exist.
+    /// The chat a recall acts on: it must exist; with `check_member`, the owner must be a
+    /// member (804) before anything else is looked at.
+    pub async fn member_chat(&self, core: &Core, check_member: bool) -> Result<Chat, YxError> {
+        let chat = self.existing_chat()?;
+        if check_member
+            && core
+                .is_member(chat.id, self.owner)
+                .await
+                .map_err(fail(Op::Recall))?
+                .is_none()
+        {
+            return Err(YxError::new(
+                code::NOT_IN_TEAM,
+                format!(
+                    "account {:?} is not a member of team {}",
+                    self.id.owner, chat.id
+                ),
+            ));
+        }
+        Ok(chat)
+    }
+
+    /// The chat a recall acts on: it must exist.
     pub fn existing_chat(&self) -> Result<Chat, YxError> {
         match &self.target {
             Target::P2p { chat: Some(c), .. } | Target::Team { chat: Some(c), .. } => Ok(c.clone()),
