@@ -4,6 +4,7 @@
 
 mod admin;
 mod demo;
+mod import;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -60,6 +61,22 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate(ServerArgs),
+    /// Bulk-import message history from a JSON Lines file straight into the database.
+    Import {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Canonical id of the tenant the messages belong to.
+        #[arg(long)]
+        tenant: i64,
+        /// JSON Lines file, one message per line (see docs/admin-api.md, "Bulk import").
+        file: PathBuf,
+        /// Messages per transaction.
+        #[arg(long, default_value_t = 10_000)]
+        batch: usize,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Call the admin API of a running server.
     Admin(admin::AdminArgs),
     /// Compute a vendor's request signature headers, for curl.
@@ -134,6 +151,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 } else {
                     println!("applied migrations: {applied:?}");
                 }
+                Ok(())
+            }
+            Command::Import {
+                server,
+                tenant,
+                file,
+                batch,
+                quiet,
+            } => {
+                let args = import::ImportArgs {
+                    tenant,
+                    file,
+                    batch,
+                    quiet,
+                };
+                let done = import::run(server.load()?, args).await?;
+                println!(
+                    "imported {} messages in {:.2} s ({:.0} messages/s)",
+                    done.messages,
+                    done.seconds,
+                    done.messages as f64 / done.seconds.max(1e-9)
+                );
                 Ok(())
             }
             Command::Admin(args) => admin::run(args).await,

@@ -1,0 +1,204 @@
+//! `switchboard import`: bulk history import from JSON Lines, straight into the database.
+//!
+//! One message per line:
+//! `{"chat": 12, "sender": {"type": "user", "id": "alice"}, "type": "text", "content": {"text": "hi"}, "created_at": 1700000000000}`
+//! `chat` is the canonical chat id; `sender.id` is a canonical id, a `user_id` or an
+//! `app_id`; `content` is the canonical content of `type` (docs/content.md); `created_at`
+//! (ms, optional) is the original send time. Messages are appended in file order, so each
+//! chat's positions follow the file. Lines are parsed on one task while the previous batch
+//! is written, and each batch is one transaction.
+//!
+//! With SQLite, run it while the server is stopped: the server caches chat counters of the
+//! file it serves.
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::PathBuf;
+use switchboard_core::content;
+use switchboard_core::ids::{AppId, ChatId, TenantId, UserId};
+use switchboard_core::model::{Actor, MessageType, Millis};
+use switchboard_core::service::Send;
+use switchboard_core::store::UserKey;
+use switchboard_core::Core;
+use switchboard_server::config::Config;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line {
+    chat: i64,
+    sender: SenderRef,
+    #[serde(rename = "type")]
+    kind: String,
+    content: Value,
+    created_at: Option<Millis>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SenderRef {
+    #[serde(rename = "type")]
+    kind: String,
+    id: Value,
+}
+
+pub struct ImportArgs {
+    pub tenant: i64,
+    pub file: PathBuf,
+    pub batch: usize,
+    pub quiet: bool,
+}
+
+/// Summary of an import.
+pub struct Imported {
+    pub messages: u64,
+    pub seconds: f64,
+}
+
+pub async fn run(cfg: Config, args: ImportArgs) -> anyhow::Result<Imported> {
+    let store = switchboard_server::open_store(&cfg).await?;
+    let core = switchboard_server::core(store);
+    let tenant = core
+        .tenant(TenantId(args.tenant))
+        .await
+        .context("--tenant")?
+        .id;
+    let file = std::fs::File::open(&args.file)
+        .with_context(|| format!("opening {}", args.file.display()))?;
+    let total = file.metadata()?.len();
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(total)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} ({eta} left)")
+            .expect("valid template"),
+    );
+    let batch = args.batch.clamp(1, 100_000);
+    // Parsing runs on a blocking thread, one batch ahead of the writer.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<anyhow::Result<(Vec<(u64, Line)>, u64)>>(2);
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufReader::with_capacity(1 << 20, file).lines();
+        let mut n = 0u64;
+        loop {
+            let mut chunk = Vec::with_capacity(batch);
+            let mut bytes = 0u64;
+            for line in lines.by_ref() {
+                n += 1;
+                let line = match line {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(anyhow::anyhow!("line {n}: {e}")));
+                        return;
+                    }
+                };
+                bytes += line.len() as u64 + 1;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match serde_json::from_str::<Line>(&line) {
+                    Ok(l) => chunk.push((n, l)),
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(anyhow::anyhow!("line {n}: {e}")));
+                        return;
+                    }
+                }
+                if chunk.len() == batch {
+                    break;
+                }
+            }
+            if chunk.is_empty() {
+                return;
+            }
+            if tx.blocking_send(Ok((chunk, bytes))).is_err() {
+                return;
+            }
+        }
+    });
+
+    let started = std::time::Instant::now();
+    let mut senders: HashMap<(String, String), Actor> = HashMap::new();
+    let mut imported = 0u64;
+    while let Some(next) = rx.recv().await {
+        let (chunk, bytes) = next?;
+        let mut items = Vec::with_capacity(chunk.len());
+        for (n, l) in chunk {
+            let sender = sender(&core, tenant, &l.sender, &mut senders)
+                .await
+                .with_context(|| format!("line {n}: sender"))?;
+            let kind = MessageType::parse(&l.kind)
+                .with_context(|| format!("line {n}: unknown type {:?}", l.kind))?;
+            let content = content::canonical(kind, l.content)
+                .map_err(|e| anyhow::anyhow!("line {n}: {e}"))?;
+            items.push((
+                Send::new(tenant, ChatId(l.chat), sender, kind, content),
+                l.created_at,
+            ));
+        }
+        let stored = core
+            .import(tenant, items)
+            .await
+            .context("importing a batch")?;
+        imported += stored.len() as u64;
+        bar.inc(bytes);
+        bar.set_message(format!("{imported} messages"));
+    }
+    reader.await?;
+    bar.finish_and_clear();
+    Ok(Imported {
+        messages: imported,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+async fn sender(
+    core: &Core,
+    tenant: TenantId,
+    r: &SenderRef,
+    memo: &mut HashMap<(String, String), Actor>,
+) -> anyhow::Result<Actor> {
+    let key = match &r.id {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        other => anyhow::bail!("id must be a string or a number, not {other}"),
+    };
+    if let Some(a) = memo.get(&(r.kind.clone(), key.clone())) {
+        return Ok(*a);
+    }
+    let numeric = key.parse::<i64>().ok();
+    let actor = match r.kind.as_str() {
+        "user" => {
+            let by_id = match numeric {
+                Some(n) => core.user(tenant, UserId(n)).await.ok(),
+                None => None,
+            };
+            match by_id {
+                Some(u) => Actor::User(u.id),
+                None => Actor::User(
+                    core.find_user(tenant, UserKey::UserId(&key))
+                        .await
+                        .with_context(|| format!("no user {key:?}"))?
+                        .id,
+                ),
+            }
+        }
+        "app" => match numeric {
+            Some(n) => Actor::App(core.app(tenant, AppId(n)).await?.id),
+            None => {
+                let a = core
+                    .app_by_public_id(&key)
+                    .await
+                    .with_context(|| format!("no app {key:?}"))?;
+                anyhow::ensure!(a.tenant == tenant, "no app {key:?} in this tenant");
+                Actor::App(a.id)
+            }
+        },
+        other => anyhow::bail!("type must be user or app, not {other:?}"),
+    };
+    memo.insert((r.kind.clone(), key), actor);
+    Ok(actor)
+}
