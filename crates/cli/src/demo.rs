@@ -390,11 +390,21 @@ fn banner(
 
 /// Each dialect's own copy-paste commands.
 fn dialect_commands(
-    _base: &str,
-    _app: &App,
-    _group: &Chat,
-    _message: MessageId,
-    _user: &User,
+    base: &str,
+    app: &App,
+    group: &Chat,
+    message: MessageId,
+    user: &User,
 ) -> String {
-    String::new()
+    let mut out = String::new();
+    out.push_str(&switchboard_dialect_wps::demo_commands(
+        base, app, group, message, user,
+    ));
+    out.push_str(&switchboard_dialect_lark::demo_commands(
+        base, app, group, message, user,
+    ));
+    out.push_str(&switchboard_dialect_yunxin::demo_commands(
+        base, app, group, message, user,
+    ));
+    out
 }

@@ -245,9 +245,52 @@ async fn shutdown_signal() {
 }
 
 fn sign(cmd: SignCommand) -> anyhow::Result<()> {
-    match cmd {
-        SignCommand::Wps { .. } | SignCommand::Yunxin { .. } => {
-            anyhow::bail!("signing for this dialect is not available in this build")
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    let headers = match cmd {
+        SignCommand::Wps {
+            method,
+            uri,
+            content_type,
+            body,
+            app_id,
+            app_secret,
+            date,
+        } => {
+            let date = date.unwrap_or_else(|| switchboard_dialect_wps::kso_date(now));
+            let mut h = switchboard_dialect_wps::sign_headers(
+                &method.to_ascii_uppercase(),
+                &uri,
+                &content_type,
+                body.as_bytes(),
+                &app_id,
+                &app_secret,
+                &date,
+            );
+            if !content_type.is_empty() {
+                h.insert(0, ("Content-Type".into(), content_type));
+            }
+            h
         }
+        SignCommand::Yunxin {
+            app_key,
+            app_secret,
+            nonce,
+            cur_time,
+        } => {
+            let nonce = nonce.unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
+            switchboard_dialect_yunxin::sign_headers(
+                &app_key,
+                &app_secret,
+                &nonce,
+                cur_time.unwrap_or(now),
+            )
+        }
+    };
+    // One curl argument per line, ready to paste: curl $(switchboard sign … | tr '\n' ' ') …
+    for (k, v) in headers {
+        println!("-H '{k}: {v}'");
     }
+    Ok(())
 }

@@ -189,6 +189,9 @@ impl Config {
                 "admin_token must be at least 16 characters (or empty to generate one)"
             );
         }
+        self.yunxin
+            .validate()
+            .map_err(|e| anyhow::anyhow!("yunxin: {e}"))?;
         self.backend()?;
         Ok(())
     }
