@@ -841,7 +841,8 @@ impl Core {
             before_position: q.before_position,
             since_ms: q.since_ms,
             until_ms: q.until_ms,
-            limit: q.limit.clamp(1, MAX_PAGE),
+            // One row past the page size lets a caller tell whether another page follows.
+            limit: q.limit.clamp(1, MAX_PAGE + 1),
             descending: q.descending,
         };
         let msgs = self.store.list_messages(range).await?;

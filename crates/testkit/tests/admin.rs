@@ -809,3 +809,48 @@ async fn bad_inputs_get_4xx_json_and_write_nothing() {
         "rejected requests wrote nothing"
     );
 }
+
+#[tokio::test]
+async fn listing_pages_past_the_maximum_page_size() {
+    use switchboard_core::model::{Actor, MessageType};
+    use switchboard_core::service::Send;
+    use switchboard_core::{ChatId, TenantId, UserId};
+    let app = spawn_app().await;
+    let s = app.seed().await;
+    let (t, g) = (
+        TenantId(s.tenant["id"].as_i64().unwrap()),
+        ChatId(s.group["id"].as_i64().unwrap()),
+    );
+    let alice = Actor::User(UserId(s.alice["id"].as_i64().unwrap()));
+    let items = (0..1001)
+        .map(|i| {
+            let c = switchboard_core::content::canonical(
+                MessageType::Text,
+                json!({ "text": format!("m{i}") }),
+            )
+            .unwrap();
+            (Send::new(t, g, alice, MessageType::Text, c), None)
+        })
+        .collect();
+    app.core.import(t, items).await.unwrap();
+    let path = format!(
+        "/tenants/{}/chats/{}/messages",
+        s.tenant["id"], s.group["id"]
+    );
+    let first = app
+        .admin_ok(Method::GET, &format!("{path}?limit=1000"), None)
+        .await;
+    assert_eq!(first["items"].as_array().unwrap().len(), 1000);
+    assert_eq!(first["has_more"], true);
+    assert_eq!(first["next_after_position"], 1000);
+    let rest = app
+        .admin_ok(
+            Method::GET,
+            &format!("{path}?after_position=1000&limit=1000"),
+            None,
+        )
+        .await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["items"][0]["position"], 1001);
+    assert_eq!(rest["has_more"], false);
+}

@@ -249,3 +249,76 @@ async fn database_crash_under_load_loses_nothing_acknowledged() {
     assert!(!after.is_empty());
     let _ = url;
 }
+
+/// A Yunxin request replayed on another node (same nonce, still fresh) is refused there:
+/// nonces are shared through the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_yunxin_nonce_is_single_use_across_nodes() {
+    use switchboard_testkit::yunxin::{fresh_nonce, YunxinClient};
+    let (a, b) = two_nodes().await;
+    let s = a.seed().await;
+    let on_a = YunxinClient::new(&a, s.app_id(), s.app_secret());
+    let on_b = YunxinClient::new(&b, s.app_id(), s.app_secret());
+    let m = a
+        .admin_send_text(&s.tenant, &s.group, ("user", &s.alice["id"]), "hi")
+        .await;
+    let path = format!(
+        "/conversations/alice%7C2%7C{}/messages/{}",
+        s.group["id"], m["id"]
+    );
+    let signing = on_a.signing(&fresh_nonce(), &on_a.now_secs().to_string());
+    let first = on_a.request(Method::GET, &path, Some(&signing), None).await;
+    assert_eq!(first.body["code"], 200, "{}", first.text);
+    assert_eq!(first.body["data"]["text"], "hi");
+    let replay = on_b.request(Method::GET, &path, Some(&signing), None).await;
+    assert_eq!(replay.body["code"], 414, "{}", replay.text);
+    assert!(
+        replay.body["msg"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("nonce"),
+        "{}",
+        replay.text
+    );
+}
+
+/// A Feishu send repeated with the same `uuid` on another node returns the first message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feishu_uuid_is_honoured_across_nodes() {
+    use switchboard_testkit::lark::{Face, Lark};
+    let (a, b) = two_nodes().await;
+    let s = a.seed().await;
+    let on_a = Lark::login(&a, &s, Face::Feishu).await;
+    let on_b = Lark {
+        app: &b,
+        face: Face::Feishu,
+        token: on_a.token.clone(),
+    };
+    let oc = s.group["dialect_ids"]["lark"].as_str().unwrap();
+    let first = on_a
+        .send_to(
+            "chat_id",
+            oc,
+            "text",
+            json!({ "text": "once" }),
+            Some("uuid-1"),
+        )
+        .await;
+    let again = on_b
+        .send_to(
+            "chat_id",
+            oc,
+            "text",
+            json!({ "text": "once" }),
+            Some("uuid-1"),
+        )
+        .await;
+    assert_eq!(first.body["code"], 0, "{}", first.text);
+    assert_eq!(again.body["code"], 0, "{}", again.text);
+    assert_eq!(
+        first.body["data"]["message_id"],
+        again.body["data"]["message_id"]
+    );
+    assert_eq!(all_positions(&b, &s).await, vec![1]);
+}
