@@ -7,7 +7,7 @@ use switchboard_core::content;
 use switchboard_core::ids::{AppId, ChatId, MessageId, TenantId, UserId};
 use switchboard_core::model::*;
 use switchboard_core::service::{CreateChat, CreateUser, Edit, MergeForward, Recall, Send};
-use switchboard_core::store::Page;
+use switchboard_core::store::{AppPatch, Page};
 use switchboard_core::Core;
 use switchboard_server::config::Config;
 
@@ -96,6 +96,15 @@ async fn seed(core: &Core) -> anyhow::Result<DemoInfo> {
     let bob = core.create_user(t, user("Bob", "bob")).await?;
     let carol = core.create_user(t, user("Carol", "carol")).await?;
     let bot = core.create_app(t, "Demo Bot").await?;
+    // The demo bot gets every scope the dialects know, including the Feishu field scope
+    // needed for user_id_type=user_id, which new apps do not get by default.
+    let mut scopes: Vec<String> = DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect();
+    scopes.push(switchboard_dialect_lark::Config::default().user_id_scope);
+    let patch = AppPatch {
+        scopes: Some(scopes),
+        ..AppPatch::default()
+    };
+    let bot = core.update_app(t, bot.id, patch).await?;
     let (a, b, cu, botx) = (
         Actor::User(alice.id),
         Actor::User(bob.id),
