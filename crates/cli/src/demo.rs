@@ -49,7 +49,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let (info, app, alice, group) = info;
     let banner = move |addr: SocketAddr, admin_token: &str| {
-        println!("{}", banner(addr, admin_token, &info, &app, &alice, &group));
+        // A closed stdout (a pager quit early) must not take the server down with it.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stdout(),
+            "{}",
+            banner(addr, admin_token, &info, &app, &alice, &group)
+        );
     };
     crate::serve(cfg, Some(Box::new(banner))).await
 }
