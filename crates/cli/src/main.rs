@@ -209,7 +209,9 @@ pub async fn serve(cfg: Config, banner: Option<Banner>) -> anyhow::Result<()> {
     tracing::info!(%addr, "switchboard listening");
     if generated {
         // Printed once, on the terminal only: it is a credential, so it never goes to the log.
-        eprintln!(
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
             "Generated admin token (stored in {}):\n  {}",
             cfg.data_dir.join("admin-token").display(),
             token.expose()

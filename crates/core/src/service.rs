@@ -744,7 +744,8 @@ impl Core {
         tenant: TenantId,
         items: Vec<(Send, Option<Millis>)>,
     ) -> Result<Vec<Message>> {
-        let mut checked: HashMap<(ChatId, Actor), ()> = HashMap::new();
+        let mut checked: std::collections::HashSet<(ChatId, Actor)> =
+            std::collections::HashSet::new();
         let mut batch = Vec::with_capacity(items.len());
         let now = self.now_ms();
         for (cmd, created_at) in items {
@@ -754,13 +755,13 @@ impl Core {
                     "imported messages carry no reply, mention or other tenant",
                 ));
             }
-            if !checked.contains_key(&(cmd.chat, cmd.sender)) {
+            if !checked.contains(&(cmd.chat, cmd.sender)) {
                 let chat = self.chat(tenant, cmd.chat).await?;
                 if chat.dissolved_at.is_some() {
                     return Err(Error::Conflict(Conflict::ChatDissolved));
                 }
                 self.check_access(&chat, Access::Member(cmd.sender)).await?;
-                checked.insert((cmd.chat, cmd.sender), ());
+                checked.insert((cmd.chat, cmd.sender));
             }
             self.check_content(&cmd.content, &cmd.mentions)?;
             batch.push(NewMessage {
