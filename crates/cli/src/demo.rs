@@ -270,6 +270,8 @@ async fn seed(core: &Core) -> anyhow::Result<DemoInfo> {
         sender_only: true,
         max_edits: None,
         window_ms: None,
+        min_interval_ms: None,
+        extra: None,
     })
     .await?;
     let oops = core

@@ -52,6 +52,8 @@ pub enum Conflict {
     WindowPassed,
     /// The operation does not apply to this message's type.
     WrongMessageType,
+    /// Repeated too soon (e.g. a second edit of one message within the minimum interval).
+    TooFrequent,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +99,7 @@ impl Error {
             Error::Conflict(Conflict::EditLimit) => "edit_limit_reached",
             Error::Conflict(Conflict::WindowPassed) => "window_passed",
             Error::Conflict(Conflict::WrongMessageType) => "wrong_message_type",
+            Error::Conflict(Conflict::TooFrequent) => "too_frequent",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }
@@ -122,6 +125,7 @@ impl Error {
             Error::Conflict(Conflict::EditLimit),
             Error::Conflict(Conflict::WindowPassed),
             Error::Conflict(Conflict::WrongMessageType),
+            Error::Conflict(Conflict::TooFrequent),
             Error::Unavailable(StoreError::Unavailable("down".into())),
             Error::Internal(StoreError::Internal("bug".into())),
         ]

@@ -152,6 +152,10 @@ pub struct Edit {
     pub max_edits: Option<u32>,
     /// Only messages younger than this may be edited.
     pub window_ms: Option<i64>,
+    /// A second edit must wait this long after the previous one (checked atomically).
+    pub min_interval_ms: Option<i64>,
+    /// Replaces the message's dialect-specific fields (Yunxin sub_type, extension) when given.
+    pub extra: Option<MessageExtra>,
 }
 
 #[derive(Debug, Clone)]
@@ -881,6 +885,8 @@ impl Core {
             by: cmd.actor,
             at: now,
             max_edits: cmd.max_edits,
+            min_interval_ms: cmd.min_interval_ms,
+            extra: cmd.extra,
         };
         let updated = self.store.update_message(cmd.id, update).await?;
         self.view(updated, chat).await

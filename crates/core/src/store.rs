@@ -148,8 +148,61 @@ pub enum MessageUpdate {
         at: Millis,
         /// Refuse with `Conflict::EditLimit` once this many edits exist.
         max_edits: Option<u32>,
+        /// Refuse with `Conflict::TooFrequent` when the previous edit is more recent than this.
+        min_interval_ms: Option<i64>,
+        /// Replaces the dialect-specific fields when given.
+        extra: Option<MessageExtra>,
     },
     Remove(Removal),
+}
+
+impl MessageUpdate {
+    /// Checks the update's preconditions against `m` and applies it. Stores call this
+    /// inside the transaction that rewrites the message, so check and write are atomic.
+    pub fn apply(self, m: &mut Message) -> StoreResult<()> {
+        if m.removal.is_some() {
+            return Err(StoreError::Conflict(Conflict::MessageRemoved));
+        }
+        match self {
+            MessageUpdate::Edit {
+                kind,
+                content,
+                mentions,
+                by,
+                at,
+                max_edits,
+                min_interval_ms,
+                extra,
+            } => {
+                let count = m.edit.as_ref().map_or(0, |e| e.count);
+                if max_edits.is_some_and(|max| count >= max) {
+                    return Err(StoreError::Conflict(Conflict::EditLimit));
+                }
+                if let (Some(min), Some(last)) = (min_interval_ms, &m.edit) {
+                    if at - last.at < min {
+                        return Err(StoreError::Conflict(Conflict::TooFrequent));
+                    }
+                }
+                m.kind = kind;
+                m.content = content;
+                m.mentions = mentions;
+                if let Some(x) = extra {
+                    m.extra = x;
+                }
+                m.updated_at = at.max(m.updated_at);
+                m.edit = Some(EditInfo {
+                    by,
+                    at,
+                    count: count + 1,
+                });
+            }
+            MessageUpdate::Remove(removal) => {
+                m.updated_at = removal.at.max(m.updated_at);
+                m.removal = Some(removal);
+            }
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]

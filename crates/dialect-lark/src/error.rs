@@ -57,6 +57,8 @@ pub const NO_RECALL_PERMISSION: i64 = 230026;
 pub const LACKS_PERMISSION: i64 = 230027;
 pub const CARD_TOO_OLD: i64 = 230031;
 pub const TYPE_UNSUPPORTED: i64 = 230054;
+/// IM-level frequency control (e.g. an edit repeated too soon).
+pub const IM_RATE_LIMITED: i64 = 230020;
 pub const NOT_SENDER: i64 = 230071;
 pub const EDIT_LIMIT: i64 = 230072;
 pub const EDIT_TOO_OLD: i64 = 230075;
@@ -248,6 +250,12 @@ pub fn table(op: Op, e: &Error) -> (StatusCode, i64, String) {
             bad,
             TYPE_UNSUPPORTED,
             "This message type does not support this operation.".into(),
+        ),
+        // IM-level frequency control (spec §3.8): HTTP 400, unlike the gateway's 99991400.
+        Error::Conflict(Conflict::TooFrequent) => (
+            bad,
+            IM_RATE_LIMITED,
+            "Request trigger frequency limit, please retry later.".into(),
         ),
         Error::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -316,6 +316,8 @@ pub async fn edit(
         sender_only: true,
         max_edits: Some(s.config.max_edits),
         window_ms: None,
+        min_interval_ms: None,
+        extra: None,
     };
     let v = s
         .core
@@ -357,6 +359,8 @@ async fn update_card(
         sender_only: true,
         max_edits: None,
         window_ms: Some(s.config.card_update_window_secs.saturating_mul(1000)),
+        min_interval_ms: None,
+        extra: None,
     };
     s.core
         .edit(cmd)

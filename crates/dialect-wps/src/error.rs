@@ -194,6 +194,11 @@ pub fn table(e: &Error) -> WpsError {
             code::UNSUPPORTED_TYPE,
             "this operation does not apply to this message type".into(),
         ),
+        Error::Conflict(Conflict::TooFrequent) => (
+            S::TOO_MANY_REQUESTS,
+            code::RATE_LIMITED,
+            "repeated too soon, retry later".into(),
+        ),
         Error::Unavailable(cause) => {
             tracing::warn!(error = %cause, "wps request failed: store unavailable");
             (

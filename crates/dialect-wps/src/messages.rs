@@ -299,6 +299,8 @@ pub(crate) async fn update(
         sender_only: true,
         max_edits: None,
         window_ms: None,
+        min_interval_ms: None,
+        extra: None,
     };
     s.refine(&app, id.chat(), s.core.edit(cmd).await).await?;
     Ok(ok_empty())

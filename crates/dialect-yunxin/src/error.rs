@@ -171,6 +171,10 @@ pub fn table(op: Op, e: &Error) -> YxError {
             PARAM,
             "the operation does not apply to this message type".into(),
         ),
+        Error::Conflict(Conflict::TooFrequent) => (
+            MODIFY_TOO_OFTEN,
+            "the same message cannot be modified more than once per second".into(),
+        ),
         Error::Unavailable(cause) => {
             tracing::warn!(error = %cause, ?op, "yunxin request: store unavailable");
             (BUSY, "server busy, retry later".into())

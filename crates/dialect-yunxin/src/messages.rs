@@ -642,17 +642,6 @@ impl Modification {
                 return Err(table(Op::Modify, &Error::Forbidden(denied)));
             }
         }
-        // The edit record holds the last modify's time. Checked here, not atomically with
-        // the write: core's edit has no minimum-interval precondition.
-        if m.edit
-            .as_ref()
-            .is_some_and(|e| core.now_ms() - e.at < MODIFY_INTERVAL_MS)
-        {
-            return Err(YxError::new(
-                code::MODIFY_TOO_OFTEN,
-                "the same message cannot be modified more than once per second",
-            ));
-        }
         Ok(data)
     }
 }
@@ -670,6 +659,7 @@ pub async fn modify(
 ) -> Result<Response, YxError> {
     let (core, tenant) = (&yx.core, caller.tenant());
     let req = Modification::try_from(body)?;
+    let extension = convert::extension_text(req.extension.as_ref())?;
     let mentions = mention_refs(core, tenant, req.push_config.as_ref()).await?;
     let draft = convert::incoming(
         &req.message,
@@ -682,6 +672,12 @@ pub async fn modify(
     let found = req
         .find(core, tenant, actor, convert::type_number(draft.kind))
         .await?;
+    // Fields the modify leaves out keep their stored values.
+    let extra = MessageExtra {
+        sub_type: draft.sub_type.or(found.sub_type),
+        extension: extension.or_else(|| found.extension.clone()),
+        client_type: found.sender_client_type,
+    };
     let cmd = Edit {
         tenant,
         actor,
@@ -693,6 +689,9 @@ pub async fn modify(
         sender_only: false,
         max_edits: None,
         window_ms: Some(MODIFY_WINDOW_MS),
+        // At most once a second (107449), enforced atomically by the store.
+        min_interval_ms: Some(MODIFY_INTERVAL_MS),
+        extra: Some(extra),
     };
     core.edit(cmd).await.map_err(fail(Op::Modify))?;
     Ok(ok_empty())

@@ -974,6 +974,8 @@ async fn edit_message(
         sender_only: true,
         max_edits: None,
         window_ms: None,
+        min_interval_ms: None,
+        extra: None,
     };
     Ok(Json(message_json(&s.core.edit(cmd).await?)))
 }

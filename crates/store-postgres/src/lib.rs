@@ -1159,37 +1159,7 @@ impl Store for PostgresStore {
         let mut m = load_message(&tx, id, true)
             .await?
             .ok_or(StoreError::NotFound(Entity::Message))?;
-        if m.removal.is_some() {
-            return Err(StoreError::Conflict(Conflict::MessageRemoved));
-        }
-        match update {
-            MessageUpdate::Edit {
-                kind,
-                content,
-                mentions,
-                by,
-                at,
-                max_edits,
-            } => {
-                let count = m.edit.as_ref().map_or(0, |e| e.count);
-                if max_edits.is_some_and(|max| count >= max) {
-                    return Err(StoreError::Conflict(Conflict::EditLimit));
-                }
-                m.kind = kind;
-                m.content = content;
-                m.mentions = mentions;
-                m.updated_at = at.max(m.updated_at);
-                m.edit = Some(EditInfo {
-                    by,
-                    at,
-                    count: count + 1,
-                });
-            }
-            MessageUpdate::Remove(removal) => {
-                m.updated_at = removal.at.max(m.updated_at);
-                m.removal = Some(removal);
-            }
-        }
+        update.apply(&mut m)?;
         execute(
             &tx,
             "UPDATE messages SET doc = $3 WHERE chat_id = $1 AND id = $2",

@@ -300,6 +300,8 @@ async fn documents_round_trip_exactly() {
                 by: Actor::User(user),
                 at: 9,
                 max_edits: None,
+                min_interval_ms: None,
+                extra: None,
             },
         )
         .await

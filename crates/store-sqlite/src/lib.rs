@@ -1017,37 +1017,7 @@ impl Store for SqliteStore {
     async fn update_message(&self, id: MessageId, update: MessageUpdate) -> StoreResult<Message> {
         self.write(move |c| {
             let mut m = load_message(c, id)?.ok_or(StoreError::NotFound(Entity::Message))?;
-            if m.removal.is_some() {
-                return Err(StoreError::Conflict(Conflict::MessageRemoved));
-            }
-            match update {
-                MessageUpdate::Edit {
-                    kind,
-                    content,
-                    mentions,
-                    by,
-                    at,
-                    max_edits,
-                } => {
-                    let count = m.edit.as_ref().map_or(0, |e| e.count);
-                    if max_edits.is_some_and(|max| count >= max) {
-                        return Err(StoreError::Conflict(Conflict::EditLimit));
-                    }
-                    m.kind = kind;
-                    m.content = content;
-                    m.mentions = mentions;
-                    m.updated_at = at.max(m.updated_at);
-                    m.edit = Some(EditInfo {
-                        by,
-                        at,
-                        count: count + 1,
-                    });
-                }
-                MessageUpdate::Remove(removal) => {
-                    m.updated_at = removal.at.max(m.updated_at);
-                    m.removal = Some(removal);
-                }
-            }
+            update.apply(&mut m)?;
             let doc = serde_json::to_string(&m).map_err(|e| StoreError::Internal(e.to_string()))?;
             c.prepare_cached("UPDATE messages SET doc = ?2 WHERE id = ?1")
                 .and_then(|mut s| s.execute(params![id.0, doc]))

@@ -416,6 +416,17 @@ async fn accounts_teams_send_reply_modify_and_every_recall() {
         (a["text"].as_str(), a["edit_count"].as_i64()),
         (Some("edited by the owner"), Some(2))
     );
+    // A modify that carries extension and sub_type replaces them.
+    clock(&app).advance_ms(1000);
+    let mut with_extra = modify("carol", "with extension");
+    with_extra["extension"] = json!("{\"k\":2}");
+    with_extra["message"]["sub_type"] = json!(9);
+    ok(&yx.modify(with_extra).await);
+    let q = ok(&yx.query(&alice, first, "").await).clone();
+    assert_eq!(
+        (q["extension"].as_str(), n(&q["sub_type"])),
+        (Some("{\"k\":2}"), 9)
+    );
     let mut mismatched = modify("carol", "x");
     mismatched["message"]["sender_id"] = json!("bob");
     clock(&app).advance_ms(1000);

@@ -43,6 +43,7 @@ macro_rules! store_conformance {
             dissolved_and_unknown_chats,
             nonce_replay,
             batch_append_is_atomic_and_ordered,
+            edit_interval_and_extra_are_atomic_preconditions,
             rules_membership_and_tenancy,
             rules_reply_tree,
             rules_edit_limits,

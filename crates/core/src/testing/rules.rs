@@ -234,6 +234,8 @@ pub async fn rules_edit_limits(store: Arc<dyn Store>) {
         sender_only: true,
         max_edits: Some(3),
         window_ms: Some(86_400_000),
+        min_interval_ms: None,
+        extra: None,
     };
     let e = f.core.edit(edit(Actor::User(f.alice.id), "hijack")).await;
     assert!(

@@ -618,6 +618,8 @@ pub async fn edits_and_removals(store: Arc<dyn Store>) {
         by: alice,
         at,
         max_edits: Some(2),
+        min_interval_ms: None,
+        extra: None,
     };
     let e1 = store.update_message(m.id, edit("v2", 2_000)).await.unwrap();
     assert_eq!(e1.content.text, "v2");
@@ -879,4 +881,54 @@ pub async fn batch_append_is_atomic_and_ordered(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(next.message.position(), Some(201));
+}
+
+pub async fn edit_interval_and_extra_are_atomic_preconditions(store: Arc<dyn Store>) {
+    let f = fixture(store.clone()).await;
+    let alice = Actor::User(f.alice.id);
+    let m = store
+        .append_message(new_text(f.tenant.id, f.group.id, alice, "v1", 1_000))
+        .await
+        .unwrap()
+        .message;
+    let edit = |at: Millis, extra: Option<MessageExtra>| MessageUpdate::Edit {
+        kind: MessageType::Text,
+        content: text("edited"),
+        mentions: vec![],
+        by: alice,
+        at,
+        max_edits: None,
+        min_interval_ms: Some(1_000),
+        extra,
+    };
+    let x = MessageExtra {
+        sub_type: Some(7),
+        extension: Some("{\"k\":1}".into()),
+        client_type: Some(32),
+    };
+    let first = store
+        .update_message(m.id, edit(2_000, Some(x.clone())))
+        .await
+        .unwrap();
+    assert_eq!(first.extra, x, "extra replaced");
+    let soon = store.update_message(m.id, edit(2_999, None)).await;
+    assert!(
+        matches!(soon, Err(StoreError::Conflict(Conflict::TooFrequent))),
+        "{soon:?}"
+    );
+    assert_eq!(
+        store
+            .get_message(m.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .edit
+            .unwrap()
+            .count,
+        1,
+        "refused edit wrote nothing"
+    );
+    let later = store.update_message(m.id, edit(3_000, None)).await.unwrap();
+    assert_eq!(later.edit.unwrap().count, 2);
+    assert_eq!(later.extra, x, "extra kept when not given");
 }
