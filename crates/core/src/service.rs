@@ -607,6 +607,28 @@ impl Core {
             .await?)
     }
 
+    /// Makes a member an admin or a plain member. Ownership is not transferred this way,
+    /// and p2p chats have no roles.
+    pub async fn set_member_role(
+        &self,
+        tenant: TenantId,
+        chat: ChatId,
+        actor: Actor,
+        role: Role,
+    ) -> Result<Member> {
+        let c = self.chat(tenant, chat).await?;
+        if c.kind == ChatKind::P2p {
+            return Err(Error::invalid("chat", "p2p chats have no roles"));
+        }
+        if role == Role::Owner {
+            return Err(Error::invalid("role", "must be admin or member"));
+        }
+        if c.owner == actor {
+            return Err(Error::invalid("member", "the owner's role cannot change"));
+        }
+        Ok(self.store.set_member_role(chat, actor, role).await?)
+    }
+
     pub async fn remove_members(
         &self,
         tenant: TenantId,

@@ -245,6 +245,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Member>>;
     /// Removes members; returns those that were present.
     async fn remove_members(&self, chat: ChatId, members: Vec<Actor>) -> StoreResult<Vec<Actor>>;
+    /// Changes a member's role (`NotFound(Member)` when not a member).
+    async fn set_member_role(&self, chat: ChatId, actor: Actor, role: Role) -> StoreResult<Member>;
     async fn get_member(&self, chat: ChatId, actor: Actor) -> StoreResult<Option<Member>>;
     async fn list_members(&self, chat: ChatId) -> StoreResult<Vec<Member>>;
 

@@ -10,7 +10,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use switchboard_core::error::Error;
-use switchboard_core::model::{Actor, ChatKind};
+use switchboard_core::model::{Actor, ChatKind, Role};
 use switchboard_core::service::CreateChat;
 use switchboard_core::store::UserKey;
 
@@ -68,6 +68,8 @@ async fn resolve(
 #[derive(Deserialize)]
 pub struct CreateQuery {
     user_id_type: Option<String>,
+    /// Makes the calling bot a manager (admin) of the new group when it is not its owner.
+    set_bot_manager: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -159,6 +161,12 @@ pub async fn create(
         .create_chat(bot.app.tenant, cmd)
         .await
         .map_err(|e| LarkError::core(&ctx, Op::CreateChat, e))?;
+    if q.set_bot_manager == Some(true) && owner != bot.actor() {
+        s.core
+            .set_member_role(bot.app.tenant, chat.id, bot.actor(), Role::Admin)
+            .await
+            .map_err(|e| LarkError::core(&ctx, Op::CreateChat, e))?;
+    }
     let (owner_id, owner_id_type) = match owner {
         Actor::App(_) => (json!(bot.app.app_id), "app_id"),
         Actor::User(u) => {

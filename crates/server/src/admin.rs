@@ -186,7 +186,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/tenants/{tenant}/chats/{chat}/members",
-            get(list_members).post(add_members).delete(remove_members),
+            get(list_members)
+                .post(add_members)
+                .patch(set_role)
+                .delete(remove_members),
         )
         .route(
             "/tenants/{tenant}/chats/{chat}/messages",
@@ -844,6 +847,39 @@ async fn add_members(
         .map(member_json)
         .collect();
     Ok(Json(json!({ "added": added })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleBody {
+    members: Vec<ActorRef>,
+    role: String,
+}
+
+async fn set_role(
+    State(s): State<AppState>,
+    Path((t, c)): Path<(String, String)>,
+    AdminJson(b): AdminJson<RoleBody>,
+) -> AResult<Json<Value>> {
+    let t = tenant(&s, &t).await?;
+    let c = chat(&s, &t, &c).await?;
+    let role = match b.role.as_str() {
+        "admin" => Role::Admin,
+        "member" => Role::Member,
+        other => {
+            return Err(AdminError::bad(format!(
+                "role must be admin or member, not {other:?}"
+            )))
+        }
+    };
+    let actors = resolve_members(&s, &t, &b.members).await?;
+    let mut items = Vec::with_capacity(actors.len());
+    for a in actors {
+        items.push(member_json(
+            &s.core.set_member_role(t.id, c.id, a, role).await?,
+        ));
+    }
+    Ok(Json(json!({ "items": items })))
 }
 
 async fn remove_members(

@@ -1023,6 +1023,19 @@ impl Store for PostgresStore {
         Ok(removed)
     }
 
+    async fn set_member_role(&self, chat: ChatId, actor: Actor, role: Role) -> StoreResult<Member> {
+        let c = self.client().await?;
+        query_opt(
+            &c,
+            &format!("UPDATE chat_members SET role = $4 WHERE chat_id = $1 AND member_kind = $2 AND member_id = $3 RETURNING {}", rows::MEMBER_COLS),
+            &[&chat.0, &actor.kind(), &actor.raw_id(), &role.as_str()],
+        )
+        .await?
+        .map(|r| rows::member(&r))
+        .transpose()?
+        .ok_or(StoreError::NotFound(Entity::Member))
+    }
+
     async fn get_member(&self, chat: ChatId, actor: Actor) -> StoreResult<Option<Member>> {
         let c = self.client().await?;
         query_opt(

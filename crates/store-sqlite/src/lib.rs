@@ -891,6 +891,25 @@ impl Store for SqliteStore {
         r
     }
 
+    async fn set_member_role(&self, chat: ChatId, actor: Actor, role: Role) -> StoreResult<Member> {
+        let r = self
+            .write(move |c| {
+                c.execute(
+                    "UPDATE chat_members SET role = ?4 WHERE chat_id = ?1 AND member_kind = ?2 AND member_id = ?3",
+                    params![chat.0, actor.kind(), actor.raw_id(), role.as_str()],
+                )
+                .map_err(sql_err)?;
+                c.prepare_cached("SELECT chat_id, member_kind, member_id, role, joined_at FROM chat_members WHERE chat_id = ?1 AND member_kind = ?2 AND member_id = ?3")
+                    .and_then(|mut s| s.query_row(params![chat.0, actor.kind(), actor.raw_id()], rows::member).optional())
+                    .map_err(sql_err)?
+                    .transpose()?
+                    .ok_or(StoreError::NotFound(Entity::Member))
+            })
+            .await;
+        self.inner.members.invalidate(&(chat, actor));
+        r
+    }
+
     async fn get_member(&self, chat: ChatId, actor: Actor) -> StoreResult<Option<Member>> {
         // Only members are cached: a non-member that joins later is simply not cached yet.
         if let Some(m) = self.inner.members.get(&(chat, actor)) {

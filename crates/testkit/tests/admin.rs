@@ -144,6 +144,26 @@ async fn provisioning_round_trip_with_dialect_ids() {
         .await;
     assert_eq!(patched["bot_enabled"], false);
     assert_eq!(patched["scopes"], json!(["im:message"]));
+    let promoted = app
+        .admin_ok(
+            Method::PATCH,
+            &format!("/tenants/{t}/chats/{}/members", s.group["id"]),
+            Some(json!({ "members": [{ "type": "user", "id": "bob" }], "role": "admin" })),
+        )
+        .await;
+    assert_eq!(promoted["items"][0]["role"], "admin");
+    let members = app
+        .admin_ok(
+            Method::GET,
+            &format!("/tenants/{t}/chats/{}/members", s.group["id"]),
+            None,
+        )
+        .await;
+    assert!(members["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["id"] == s.bob["id"] && m["role"] == "admin"));
     let rotated = app
         .admin_ok(
             Method::POST,
@@ -749,6 +769,30 @@ async fn bad_inputs_get_4xx_json_and_write_nothing() {
             None,
             405,
             "method_not_allowed",
+        ),
+        (
+            Method::PATCH,
+            format!("/tenants/{t}/chats/{g}/members"),
+            Some(json!({ "members": [{ "type": "user", "id": "bob" }], "role": "owner" })),
+            None,
+            400,
+            "invalid_argument",
+        ),
+        (
+            Method::PATCH,
+            format!("/tenants/{t}/chats/{g}/members"),
+            Some(json!({ "members": [{ "type": "user", "id": "alice" }], "role": "member" })),
+            None,
+            400,
+            "invalid_argument",
+        ),
+        (
+            Method::PATCH,
+            format!("/tenants/{t}/chats/{g}/members"),
+            Some(json!({ "members": [{ "type": "user", "id": stranger["id"] }], "role": "admin" })),
+            None,
+            404,
+            "not_found",
         ),
         (Method::GET, "/nope".into(), None, None, 404, "not_found"),
     ];

@@ -1819,3 +1819,60 @@ async fn a_dissolved_chat_takes_no_messages() {
         json!({ "text": "last words" })
     );
 }
+
+#[tokio::test]
+async fn set_bot_manager_makes_the_bot_an_admin_of_the_new_group() {
+    let app = spawn_app().await;
+    let seed = app.seed().await;
+    let fs = Lark::login(&app, &seed, Face::Feishu).await;
+    let t = &seed.tenant["id"];
+    let alice = app
+        .admin_ok(
+            Method::GET,
+            &format!("/tenants/{t}/users/alice?app={}", seed.app_id()),
+            None,
+        )
+        .await;
+    let alice_open = alice["dialect_ids"]["lark"]["open_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (query, manager) in [("&set_bot_manager=true", true), ("", false)] {
+        let body =
+            json!({ "name": "Managed", "owner_id": alice_open, "user_id_list": [alice_open] });
+        let path = format!("/chats?user_id_type=open_id{query}");
+        let r = fs.call(Method::POST, &path, Some(body)).await;
+        assert_eq!(code(&r), 0, "{}", r.text);
+        let chat_id = r.body["data"]["chat_id"].as_str().unwrap().to_string();
+        let chat = app
+            .admin_ok(Method::GET, &format!("/tenants/{t}/chats/{chat_id}"), None)
+            .await;
+        let bot_role = chat["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["type"] == "app")
+            .map(|m| m["role"].clone())
+            .unwrap();
+        assert_eq!(
+            bot_role,
+            if manager { "admin" } else { "member" },
+            "{query}"
+        );
+        let m = admin_send(&app, &seed, &chat, ("user", &seed.alice), "recall me", &[]).await;
+        let om = m["dialect_ids"]["lark"].as_str().unwrap();
+        let r = fs
+            .call(Method::DELETE, &format!("/messages/{om}"), None)
+            .await;
+        if manager {
+            assert_eq!(
+                code(&r),
+                0,
+                "an admin bot recalls a member's message: {}",
+                r.text
+            );
+        } else {
+            assert_ne!(code(&r), 0, "a plain member bot cannot: {}", r.text);
+        }
+    }
+}

@@ -337,6 +337,30 @@ pub async fn rules_recall(store: Arc<dyn Store>) {
         "{e:?}"
     );
     assert!(f.core.recall(recall(alice, late.id)).await.is_ok());
+    // Made an admin, bob may (the membership cache must not keep the old role).
+    f.core
+        .set_member_role(f.tenant.id, f.group.id, bob, Role::Admin)
+        .await
+        .unwrap();
+    let by_admin = f
+        .core
+        .send(send(&f, alice, "admin-recallable"))
+        .await
+        .unwrap()
+        .message;
+    assert!(f.core.recall(recall(bob, by_admin.id)).await.is_ok());
+    f.core
+        .set_member_role(f.tenant.id, f.group.id, bob, Role::Member)
+        .await
+        .unwrap();
+    let e = f
+        .core
+        .set_member_role(f.tenant.id, f.group.id, alice, Role::Member)
+        .await;
+    assert!(
+        matches!(e, Err(Error::Invalid { .. })),
+        "the owner's role is fixed: {e:?}"
+    );
     // Where the dialect allows no admin recall, only the sender may.
     let other = f.core.send(send(&f, bob, "bob's")).await.unwrap().message;
     let e = f

@@ -255,6 +255,31 @@ pub async fn chats_and_members(store: Arc<dyn Store>) {
         Role::Member,
         "role kept"
     );
+    let promoted = store
+        .set_member_role(chat.id, Actor::User(f.bob.id), Role::Admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        (promoted.actor, promoted.role),
+        (Actor::User(f.bob.id), Role::Admin)
+    );
+    assert_eq!(
+        store
+            .get_member(chat.id, Actor::User(f.bob.id))
+            .await
+            .unwrap()
+            .unwrap()
+            .role,
+        Role::Admin,
+        "read back at once"
+    );
+    let missing = store
+        .set_member_role(chat.id, Actor::App(AppId(424242)), Role::Admin)
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(Entity::Member))),
+        "{missing:?}"
+    );
     let removed = store
         .remove_members(
             chat.id,
