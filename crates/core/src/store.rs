@@ -139,6 +139,10 @@ pub struct MessageRange {
 /// A change to a stored message, applied atomically with its preconditions checked by the
 /// store (so that two racing edits cannot both pass a limit).
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "built once per edit and consumed at once; never stored in bulk"
+)]
 pub enum MessageUpdate {
     Edit {
         kind: MessageType,
