@@ -112,6 +112,37 @@ pub struct NewMessage {
     pub extra: MessageExtra,
 }
 
+impl NewMessage {
+    /// The stored message this becomes once the store has assigned its id and time.
+    pub fn to_message(
+        &self,
+        id: MessageId,
+        created_at: Millis,
+        upper: Option<MessageId>,
+    ) -> Message {
+        Message {
+            id,
+            tenant: self.tenant,
+            chat: self.chat,
+            sender: self.sender,
+            kind: self.kind,
+            content: self.content.clone(),
+            mentions: self.mentions.clone(),
+            created_at,
+            updated_at: created_at,
+            edit: None,
+            removal: None,
+            parent: self.parent,
+            root: self.root,
+            thread: self.thread,
+            upper,
+            copied_from: self.copied_from,
+            client_msg_id: self.client_msg_id.clone(),
+            extra: self.extra.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Appended {
     pub message: Message,

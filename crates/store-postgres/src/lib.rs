@@ -465,34 +465,6 @@ async fn next_position(
     }
 }
 
-fn build_message(
-    new: &NewMessage,
-    id: MessageId,
-    created_at: Millis,
-    upper: Option<MessageId>,
-) -> Message {
-    Message {
-        id,
-        tenant: new.tenant,
-        chat: new.chat,
-        sender: new.sender,
-        kind: new.kind,
-        content: new.content.clone(),
-        mentions: new.mentions.clone(),
-        created_at,
-        updated_at: created_at,
-        edit: None,
-        removal: None,
-        parent: new.parent,
-        root: new.root,
-        thread: new.thread,
-        upper,
-        copied_from: new.copied_from,
-        client_msg_id: new.client_msg_id.clone(),
-        extra: new.extra.clone(),
-    }
-}
-
 /// Appends one timeline message inside `tx`, honouring the idempotency key.
 ///
 /// Two racing sends with the same key must not both append. The key's row is therefore
@@ -536,7 +508,7 @@ async fn append_timeline(tx: &Transaction<'_>, new: &NewMessage) -> StoreResult<
     let (pos, created_at) = next_position(tx, new.chat, new.created_at).await?;
     let id = MessageId::timeline(new.chat, pos)
         .ok_or_else(|| StoreError::Internal(format!("chat {} is full", new.chat)))?;
-    let m = build_message(new, id, created_at, None);
+    let m = new.to_message(id, created_at, None);
     insert_message(tx, &m).await?;
     if let Some(cid) = &new.client_msg_id {
         execute(
@@ -1111,7 +1083,7 @@ impl Store for PostgresStore {
         for (i, child) in children.iter().enumerate() {
             let id = MessageId::child(chat, first + 1 + i as i64)
                 .ok_or_else(|| StoreError::Internal("child id space exhausted".into()))?;
-            let m = build_message(child, id, child.created_at, Some(appended.message.id));
+            let m = child.to_message(id, child.created_at, Some(appended.message.id));
             insert_message(&tx, &m).await?;
             kids.push(m);
         }

@@ -387,34 +387,6 @@ fn next_position(
     }
 }
 
-fn build_message(
-    new: &NewMessage,
-    id: MessageId,
-    created_at: Millis,
-    upper: Option<MessageId>,
-) -> Message {
-    Message {
-        id,
-        tenant: new.tenant,
-        chat: new.chat,
-        sender: new.sender,
-        kind: new.kind,
-        content: new.content.clone(),
-        mentions: new.mentions.clone(),
-        created_at,
-        updated_at: created_at,
-        edit: None,
-        removal: None,
-        parent: new.parent,
-        root: new.root,
-        thread: new.thread,
-        upper,
-        copied_from: new.copied_from,
-        client_msg_id: new.client_msg_id.clone(),
-        extra: new.extra.clone(),
-    }
-}
-
 /// Appends one timeline message, honouring the idempotency key. Runs inside the writer's
 /// transaction.
 fn append_timeline(conn: &Connection, new: &NewMessage) -> StoreResult<Appended> {
@@ -437,7 +409,7 @@ fn append_timeline(conn: &Connection, new: &NewMessage) -> StoreResult<Appended>
     let (pos, created_at) = next_position(conn, new.chat, new.created_at)?;
     let id = MessageId::timeline(new.chat, pos)
         .ok_or_else(|| StoreError::Internal(format!("chat {} is full", new.chat)))?;
-    let m = build_message(new, id, created_at, None);
+    let m = new.to_message(id, created_at, None);
     insert_message(conn, &m)?;
     if let Some(cid) = &new.client_msg_id {
         conn.prepare_cached(
@@ -489,7 +461,7 @@ fn append_batch_reserved(c: &Connection, batch: &[NewMessage]) -> StoreResult<Ve
         cur.1 = cur.1.max(m.created_at);
         let id = MessageId::timeline(m.chat, cur.0)
             .ok_or_else(|| StoreError::Internal(format!("chat {} is full", m.chat)))?;
-        let msg = build_message(m, id, cur.1, None);
+        let msg = m.to_message(id, cur.1, None);
         insert_message(c, &msg)?;
         out.push(msg);
     }
@@ -990,7 +962,7 @@ impl Store for SqliteStore {
             let mut kids = Vec::with_capacity(children.len());
             for (i, child) in children.iter().enumerate() {
                 let id = MessageId::child(chat, first + 1 + i as i64).ok_or_else(|| StoreError::Internal("child id space exhausted".into()))?;
-                let m = build_message(child, id, child.created_at, Some(appended.message.id));
+                let m = child.to_message(id, child.created_at, Some(appended.message.id));
                 insert_message(c, &m)?;
                 kids.push(m);
             }
