@@ -1,0 +1,462 @@
+//! `switchboard-bench`: seeds a dataset, runs `switchboard serve` on it and the bare baseline
+//! server beside it, drives both with wrk from precomputed, correctly authenticated request
+//! lists, and reports throughput, latency, server CPU per request and the ratios.
+//!
+//! Run it through `scripts/bench`, which builds the binaries and installs wrk first.
+//! What is measured and why is in `docs/performance.md`.
+//!
+//! - [`dataset`]: provisioning, the JSON Lines history and `switchboard import`;
+//! - [`requests`]: per-dialect signed requests, as wrk replays them;
+//! - [`load`]: server processes, wrk, `/proc` readings, the pre-flight check;
+//! - [`report`]: the tables.
+
+mod dataset;
+mod load;
+mod report;
+mod requests;
+
+use anyhow::{ensure, Context};
+use clap::Parser;
+use load::{Measurement, Server, Wrk};
+use report::{DatasetResult, Report};
+use requests::{Builder, Creds, Workload};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(name = "switchboard-bench", about = "Seed, serve, load and measure")]
+struct Args {
+    /// Small and quick (10k messages, 2 s per measurement): keeps the harness working in CI.
+    /// Asserts that every request succeeds, nothing about speed.
+    #[arg(long)]
+    smoke: bool,
+    /// Messages in the largest dataset. Datasets of 10k and 1M (when smaller) are measured
+    /// too; the dialect targets are read at min(this, 1M).
+    #[arg(long)]
+    messages: Option<u64>,
+    /// Seconds of load per measurement.
+    #[arg(long)]
+    duration: Option<u64>,
+    #[arg(long, default_value_t = 64)]
+    connections: u32,
+    #[arg(long, default_value_t = 2)]
+    threads: u32,
+    /// PostgreSQL: `auto` (the server at 127.0.0.1:5432 if it answers, else a throwaway
+    /// durable cluster), `off`, or an admin URL (a user allowed to CREATE DATABASE).
+    #[arg(long, default_value = "auto")]
+    postgres: String,
+    /// Working directory (datasets, request lists, logs, results).
+    #[arg(long, default_value = "target/bench")]
+    work: PathBuf,
+    /// Where the switchboard and switchboard-bench-baseline binaries are.
+    #[arg(long, default_value = "target/release")]
+    bin_dir: PathBuf,
+    #[arg(long, default_value = "wrk")]
+    wrk: PathBuf,
+    /// Keep the datasets afterwards.
+    #[arg(long)]
+    keep: bool,
+}
+
+const PG_LOCAL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match rt.block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchboard-bench: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Everything one dataset needs.
+struct Ctx {
+    args: Args,
+    work: PathBuf,
+    bin: PathBuf,
+    wrk: Wrk,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StoreKind {
+    Sqlite,
+    Postgres,
+}
+
+impl StoreKind {
+    fn name(self) -> &'static str {
+        match self {
+            StoreKind::Sqlite => "sqlite",
+            StoreKind::Postgres => "postgres",
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let largest = args
+        .messages
+        .unwrap_or(if args.smoke { 10_000 } else { 1_000_000 });
+    ensure!(largest >= 1_000, "--messages must be at least 1000");
+    let seconds = args.duration.unwrap_or(if args.smoke { 2 } else { 10 });
+    let primary = largest.min(1_000_000);
+    let mut sizes = vec![largest];
+    for s in [10_000, 1_000_000] {
+        if s < largest && !args.smoke {
+            sizes.push(s);
+        }
+    }
+    sizes.sort_unstable();
+
+    std::fs::create_dir_all(&args.work)?;
+    let work = std::fs::canonicalize(&args.work)?;
+    let bin = std::fs::canonicalize(&args.bin_dir)
+        .with_context(|| format!("binary directory {}", args.bin_dir.display()))?;
+    let lua = work.join("replay.lua");
+    std::fs::write(&lua, include_str!("../replay.lua"))?;
+    let wrk = Wrk {
+        bin: args.wrk.clone(),
+        lua,
+        threads: args.threads,
+        connections: args.connections,
+        seconds,
+    };
+    let mut report = Report::start(
+        &args_line(),
+        seconds,
+        args.connections,
+        args.threads,
+        primary,
+    );
+    let ctx = Ctx {
+        args,
+        work,
+        bin,
+        wrk,
+    };
+
+    for &size in &sizes {
+        let r = dataset(&ctx, StoreKind::Sqlite, size, size == primary, None).await?;
+        report.datasets.push(r);
+    }
+
+    let pg = ctx.args.postgres.clone();
+    if pg != "off" {
+        let (url, _cluster) = postgres_admin(&pg).await?;
+        std::env::set_var(switchboard_store_postgres::testing::URL_ENV, &url);
+        let db = switchboard_store_postgres::testing::fresh_database().await;
+        let r = dataset(&ctx, StoreKind::Postgres, primary, true, Some(db.url())).await?;
+        report.datasets.push(r);
+        report.postgres = Some(describe_pg(&url).await);
+        drop(db);
+    }
+
+    report.finish();
+    let md = report.markdown();
+    println!("\n{md}");
+    let out = ctx.work.join("results.md");
+    std::fs::write(&out, &md)?;
+    std::fs::write(
+        ctx.work.join("results.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    eprintln!("results: {}", out.display());
+    Ok(())
+}
+
+fn args_line() -> String {
+    let a: Vec<String> = std::env::args().skip(1).collect();
+    format!("scripts/bench {}", a.join(" "))
+        .trim_end()
+        .to_string()
+}
+
+/// The admin URL to use, and the throwaway cluster behind it when one had to be started.
+async fn postgres_admin(
+    mode: &str,
+) -> anyhow::Result<(String, Option<switchboard_store_postgres::testing::Cluster>)> {
+    if mode != "auto" {
+        return Ok((mode.to_string(), None));
+    }
+    if tokio_postgres::connect(PG_LOCAL, tokio_postgres::NoTls)
+        .await
+        .is_ok()
+    {
+        return Ok((PG_LOCAL.to_string(), None));
+    }
+    eprintln!("bench: no PostgreSQL at 127.0.0.1:5432; starting a throwaway durable cluster");
+    let cluster =
+        tokio::task::spawn_blocking(|| switchboard_store_postgres::testing::Cluster::start(true))
+            .await?;
+    Ok((cluster.url.clone(), Some(cluster)))
+}
+
+async fn describe_pg(url: &str) -> String {
+    let q = async {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        let mut parts = Vec::new();
+        for s in [
+            "server_version",
+            "fsync",
+            "synchronous_commit",
+            "shared_buffers",
+        ] {
+            let row = client.query_one(&format!("SHOW {s}"), &[]).await?;
+            parts.push(format!("{s}={}", row.get::<_, String>(0)));
+        }
+        Ok::<_, tokio_postgres::Error>(parts.join(", "))
+    };
+    q.await.unwrap_or_else(|e| format!("unknown ({e})"))
+}
+
+async fn pg_size(url: &str) -> anyhow::Result<u64> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    let row = client
+        .query_one("SELECT pg_database_size(current_database())", &[])
+        .await?;
+    Ok(row.get::<_, i64>(0) as u64)
+}
+
+fn write_config(dir: &Path, database: Option<&str>) -> anyhow::Result<PathBuf> {
+    let path = dir.join("switchboard.toml");
+    let db = database.unwrap_or("");
+    // Rate limits are off: they exist to protect a server from one app, and the load here
+    // is one app on purpose. Everything else is the default.
+    let toml = format!(
+        r#"data_dir = "{}"
+database = "{db}"
+admin_token = "bench-admin-token-not-secret"
+
+[wps]
+rate_limit_per_sec = 0
+
+[lark]
+rate_limit_per_second = 0
+rate_limit_per_minute = 0
+
+[yunxin]
+rate_limit_per_second = 0
+"#,
+        dir.display()
+    );
+    std::fs::write(&path, toml)?;
+    Ok(path)
+}
+
+/// Seeds one dataset, serves it, measures every workload on it.
+async fn dataset(
+    ctx: &Ctx,
+    store: StoreKind,
+    size: u64,
+    primary: bool,
+    pg_url: Option<&str>,
+) -> anyhow::Result<DatasetResult> {
+    let dir = ctx.work.join(format!("{}-{size}", store.name()));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    let config = write_config(&dir, pg_url)?;
+    eprintln!(
+        "bench: {} dataset of {size} messages in {}",
+        store.name(),
+        dir.display()
+    );
+
+    let cfg = switchboard_server::config::Config::load(
+        Some(&config),
+        &switchboard_server::config::Overrides::default(),
+    )?;
+    let mut world = {
+        let st = switchboard_server::open_store(&cfg).await?;
+        let core = switchboard_server::core(st);
+        dataset::provision(&core).await?
+    };
+    let jsonl = dataset::jsonl_path(&ctx.work, size);
+    let t = Instant::now();
+    dataset::write_jsonl(&mut world, size, &jsonl, 0x5eed ^ size)?;
+    eprintln!(
+        "bench: wrote {} ({:.1} MB) in {:.1} s; importing",
+        jsonl.display(),
+        std::fs::metadata(&jsonl)?.len() as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+    let imported = dataset::import(&ctx.bin, &config, world.tenant, &jsonl, ctx.args.smoke)?;
+    std::fs::remove_file(&jsonl)?;
+    ensure!(
+        imported.messages == size && world.total() == size,
+        "imported {} of {size} messages",
+        imported.messages
+    );
+    eprintln!(
+        "bench: imported {} messages in {:.2} s ({:.0} messages/s)",
+        imported.messages, imported.seconds, imported.rate
+    );
+
+    let server = Server::switchboard(&ctx.bin, &config, &dir).await?;
+    let creds = tokens(&server, &world).await?;
+    let host = server.addr.to_string();
+    let mut builder = Builder::new(&world, &creds, size);
+    let mut result = DatasetResult::new(store.name(), size, imported);
+
+    let secs = ctx.wrk.seconds;
+    let threads = ctx.wrk.threads;
+    // Enough distinct requests that a list is never replayed in one run where it matters
+    // (Yunxin nonces are single-use): 75k/s is above anything this machine serves.
+    let unique = (secs as usize * 75_000).div_ceil(threads as usize) + 1_000;
+    let cycled = 50_000usize;
+
+    // The bare server, under the WPS request list, on a sqlite dataset (once per size).
+    if store == StoreKind::Sqlite {
+        let base = Server::baseline(&ctx.bin)?;
+        let prefix = ctx.work.join("req-baseline");
+        requests::write_files(
+            &mut builder,
+            Workload::Baseline,
+            &host,
+            threads,
+            cycled,
+            &prefix,
+        )?;
+        let checks: Vec<_> = (0..10).map(|_| builder.next(Workload::Baseline)).collect();
+        load::check(&base, &checks, false).await?;
+        let m = ctx.wrk.run(&base, &prefix, false)?;
+        progress(Workload::Baseline, size, &m);
+        result.baseline = Some(m);
+        base.stop()?;
+    }
+
+    for w in [Workload::Wps, Workload::Feishu, Workload::Yunxin] {
+        let checks: Vec<_> = (0..50).map(|_| builder.next(w)).collect();
+        let body = load::check(&server, &checks, w == Workload::Yunxin).await?;
+        let prefix = ctx.work.join(format!("req-{}", w.name()));
+        let n = if w == Workload::Yunxin {
+            unique
+        } else {
+            cycled
+        };
+        requests::write_files(&mut builder, w, &host, threads, n, &prefix)?;
+        let m = ctx.wrk.run(&server, &prefix, w == Workload::Yunxin)?;
+        // Yunxin answers errors with HTTP 200, so wrk cannot count them: a run of errors
+        // would show as responses much shorter than the message bodies checked above.
+        ensure!(
+            m.bytes_per_response >= body * 0.9,
+            "{}: {:.0} bytes per response under load, but message bodies average {body:.0}: errors?",
+            w.name(),
+            m.bytes_per_response
+        );
+        progress(w, size, &m);
+        result.gets.push((w, m));
+    }
+    let (rss, peak) = load::rss(server.pid())?;
+    result.rss = rss;
+    result.rss_peak = peak;
+
+    let mut acked = 0;
+    if primary {
+        let checks: Vec<_> = (0..5).map(|_| builder.next(Workload::Send)).collect();
+        load::check(&server, &checks, false).await?;
+        let prefix = ctx.work.join("req-send");
+        requests::write_files(
+            &mut builder,
+            Workload::Send,
+            &host,
+            threads,
+            unique,
+            &prefix,
+        )?;
+        let m = ctx.wrk.run(&server, &prefix, false)?;
+        progress(Workload::Send, size, &m);
+        acked = m.requests + checks.len() as u64;
+        result.send = Some(m);
+    }
+    server.stop()?;
+
+    result.db_bytes = match pg_url {
+        Some(url) => pg_size(url).await?,
+        None => dataset::sqlite_size(&dir),
+    };
+    if primary {
+        // Every acknowledged send must be in the store (the server has stopped).
+        let st = switchboard_server::open_store(&cfg).await?;
+        let core = switchboard_server::core(st);
+        let mut stored = 0i64;
+        for c in &world.chats {
+            stored += core.chat(world.tenant, *c).await?.last_position;
+        }
+        let sent = stored - size as i64;
+        ensure!(
+            sent >= acked as i64,
+            "{acked} sends were acknowledged but only {sent} are stored"
+        );
+        result.send_stored = sent as u64;
+    }
+    if !ctx.args.keep {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    for f in std::fs::read_dir(&ctx.work)? {
+        let p = f?.path();
+        if p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("req-"))
+        {
+            std::fs::remove_file(p)?;
+        }
+    }
+    Ok(result)
+}
+
+fn progress(w: Workload, size: u64, m: &Measurement) {
+    eprintln!(
+        "bench: {:<9} {size:>9} msgs  {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  p99.9 {:>6.2} ms  {:>6.1} µs CPU/req",
+        w.name(),
+        m.rps,
+        m.p50_ms,
+        m.p99_ms,
+        m.p999_ms,
+        m.cpu_us
+    );
+}
+
+/// Fetches a WPS access token and a Feishu tenant token the way clients do.
+async fn tokens(server: &Server, world: &dataset::World) -> anyhow::Result<Creds> {
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", server.addr);
+    let app = &world.app;
+    let wps: serde_json::Value = client
+        .post(format!("{base}/oauth2/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", app.app_id.as_str()),
+            ("client_secret", app.app_secret.expose()),
+        ])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let lark: serde_json::Value = client
+        .post(format!(
+            "{base}/open-apis/auth/v3/tenant_access_token/internal"
+        ))
+        .json(&serde_json::json!({ "app_id": app.app_id, "app_secret": app.app_secret.expose() }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(Creds {
+        wps_token: wps["access_token"]
+            .as_str()
+            .with_context(|| format!("no WPS token: {wps}"))?
+            .to_string(),
+        lark_token: lark["tenant_access_token"]
+            .as_str()
+            .with_context(|| format!("no Feishu token: {lark}"))?
+            .to_string(),
+    })
+}

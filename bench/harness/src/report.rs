@@ -1,0 +1,382 @@
+//! The results: the machine, the commit, the command, and the tables of
+//! `docs/performance.md`, with every target beside its measured figure.
+
+use crate::dataset::Imported;
+use crate::load::Measurement;
+use crate::requests::Workload;
+use serde::Serialize;
+use std::fmt::Write;
+use std::process::Command;
+
+#[derive(Serialize)]
+pub struct DatasetResult {
+    pub store: &'static str,
+    pub messages: u64,
+    pub import_seconds: f64,
+    pub import_rate: f64,
+    pub baseline: Option<Measurement>,
+    #[serde(serialize_with = "ser_gets")]
+    pub gets: Vec<(Workload, Measurement)>,
+    pub send: Option<Measurement>,
+    pub send_stored: u64,
+    pub rss: u64,
+    pub rss_peak: u64,
+    pub db_bytes: u64,
+}
+
+fn ser_gets<S: serde::Serializer>(v: &[(Workload, Measurement)], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(v.len()))?;
+    for (w, x) in v {
+        m.serialize_entry(w.name(), x)?;
+    }
+    m.end()
+}
+
+impl DatasetResult {
+    pub fn new(store: &'static str, messages: u64, imported: Imported) -> Self {
+        DatasetResult {
+            store,
+            messages,
+            import_seconds: imported.seconds,
+            import_rate: imported.rate,
+            baseline: None,
+            gets: Vec::new(),
+            send: None,
+            send_stored: 0,
+            rss: 0,
+            rss_peak: 0,
+            db_bytes: 0,
+        }
+    }
+
+    fn get(&self, w: Workload) -> Option<&Measurement> {
+        self.gets.iter().find(|(x, _)| *x == w).map(|(_, m)| m)
+    }
+}
+
+#[derive(Serialize)]
+pub struct Report {
+    pub date: String,
+    pub machine: String,
+    pub commit: String,
+    pub command: String,
+    pub wrk: String,
+    pub load_before: String,
+    pub load_after: String,
+    pub seconds: u64,
+    pub connections: u32,
+    pub threads: u32,
+    pub primary: u64,
+    pub datasets: Vec<DatasetResult>,
+    pub postgres: Option<String>,
+}
+
+fn sh(cmd: &str) -> String {
+    Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+impl Report {
+    pub fn start(
+        command: &str,
+        seconds: u64,
+        connections: u32,
+        threads: u32,
+        primary: u64,
+    ) -> Self {
+        let cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2");
+        let machine = format!(
+            "{} × {}, {} MB RAM, {}",
+            sh("nproc"),
+            cpu.trim(),
+            sh("awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo"),
+            sh("uname -sr")
+        );
+        let dirty = if sh("git status --porcelain --untracked-files=no").is_empty() {
+            ""
+        } else {
+            " (with uncommitted changes)"
+        };
+        Report {
+            date: sh("date -u '+%Y-%m-%d %H:%M UTC'"),
+            machine,
+            commit: format!("{}{dirty}", sh("git rev-parse --short HEAD")),
+            command: command.to_string(),
+            wrk: sh("wrk -v 2>&1 | head -1"),
+            load_before: loadavg(),
+            load_after: String::new(),
+            seconds,
+            connections,
+            threads,
+            primary,
+            datasets: Vec::new(),
+            postgres: None,
+        }
+    }
+
+    pub fn finish(&mut self) {
+        self.load_after = loadavg();
+    }
+
+    fn primary(&self, store: &str) -> Option<&DatasetResult> {
+        self.datasets
+            .iter()
+            .find(|d| d.store == store && d.messages == self.primary)
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(o, "### Run\n");
+        let _ = writeln!(o, "- date: {}", self.date);
+        let _ = writeln!(o, "- machine: {}", self.machine);
+        let _ = writeln!(o, "- commit: {}", self.commit);
+        let _ = writeln!(o, "- command: `{}`", self.command);
+        let _ = writeln!(
+            o,
+            "- load: {} wrk, {} threads, {} connections, {} s per measurement, on the same machine",
+            self.wrk, self.threads, self.connections, self.seconds
+        );
+        let _ = writeln!(
+            o,
+            "- load average (1/5/15 min) before: {}, after: {}",
+            self.load_before, self.load_after
+        );
+        if let Some(pg) = &self.postgres {
+            let _ = writeln!(o, "- PostgreSQL: {pg}");
+        }
+
+        let _ = writeln!(o, "\n### Bulk import (`switchboard import`, JSON Lines)\n");
+        let _ = writeln!(o, "| store | messages | seconds | messages/s |");
+        let _ = writeln!(o, "|---|---:|---:|---:|");
+        for d in &self.datasets {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {:.2} | {:.0} |",
+                d.store, d.messages, d.import_seconds, d.import_rate
+            );
+        }
+
+        let base = self.primary("sqlite").and_then(|d| d.baseline.clone());
+        for d in &self.datasets {
+            let b = d.baseline.clone().or_else(|| base.clone());
+            let _ = writeln!(
+                o,
+                "\n### {} messages, {}\n",
+                d.messages,
+                if d.store == "sqlite" {
+                    "SQLite"
+                } else {
+                    "PostgreSQL"
+                }
+            );
+            let _ = writeln!(
+                o,
+                "| workload | req/s | × baseline | p50 ms | p99 ms | p99.9 ms | server CPU µs/req | × baseline | server cores busy |"
+            );
+            let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            let mut rows: Vec<(Workload, &Measurement)> = Vec::new();
+            if let Some(m) = &d.baseline {
+                rows.push((Workload::Baseline, m));
+            }
+            rows.extend(d.gets.iter().map(|(w, m)| (*w, m)));
+            if let Some(m) = &d.send {
+                rows.push((Workload::Send, m));
+            }
+            for (w, m) in rows {
+                let (rr, cr) = match (&b, w) {
+                    (Some(b), Workload::Wps | Workload::Feishu | Workload::Yunxin) => (
+                        format!("{:.2}", m.rps / b.rps),
+                        format!("{:.2}", m.cpu_us / b.cpu_us),
+                    ),
+                    _ => ("".into(), "".into()),
+                };
+                let _ = writeln!(
+                    o,
+                    "| {} | {:.0} | {rr} | {:.2} | {:.2} | {:.2} | {:.1} | {cr} | {:.2} |",
+                    w.label(),
+                    m.rps,
+                    m.p50_ms,
+                    m.p99_ms,
+                    m.p999_ms,
+                    m.cpu_us,
+                    m.cores
+                );
+            }
+            if d.send.is_some() {
+                let _ = writeln!(
+                    o,
+                    "\nSends acknowledged during the run were all found in the store afterwards ({} stored).",
+                    d.send_stored
+                );
+            }
+        }
+
+        let _ = writeln!(o, "\n### Scale\n");
+        let _ = writeln!(
+            o,
+            "| store | messages | WPS req/s | WPS p99 ms | Feishu req/s | Feishu p99 ms | Yunxin req/s | Yunxin p99 ms | RSS MB | DB MB | RSS MB per M msgs | DB MB per M msgs |"
+        );
+        let _ = writeln!(
+            o,
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for d in &self.datasets {
+            let mut row = format!("| {} | {} |", d.store, d.messages);
+            for w in [Workload::Wps, Workload::Feishu, Workload::Yunxin] {
+                match d.get(w) {
+                    Some(m) => {
+                        let _ = write!(row, " {:.0} | {:.2} |", m.rps, m.p99_ms);
+                    }
+                    None => row.push_str(" | |"),
+                }
+            }
+            let per_m = d.messages as f64 / 1e6;
+            let _ = write!(
+                row,
+                " {:.1} | {:.1} | {:.1} | {:.1} |",
+                mb(d.rss),
+                mb(d.db_bytes),
+                mb(d.rss) / per_m,
+                mb(d.db_bytes) / per_m
+            );
+            let _ = writeln!(o, "{row}");
+        }
+
+        let _ = writeln!(o, "\n### Targets\n");
+        let _ = writeln!(o, "| target | measured | reference | ratio | met |");
+        let _ = writeln!(o, "|---|---:|---:|---:|:---:|");
+        let mut t =
+            |name: String, measured: String, reference: String, ratio: String, ok: Option<bool>| {
+                let met = match ok {
+                    Some(true) => "yes",
+                    Some(false) => "**no**",
+                    None => "n/a",
+                };
+                let _ = writeln!(o, "| {name} | {measured} | {reference} | {ratio} | {met} |");
+            };
+        for store in ["sqlite", "postgres"] {
+            let Some(d) = self.primary(store) else {
+                continue;
+            };
+            let b = d.baseline.clone().or_else(|| base.clone());
+            let label = if store == "sqlite" {
+                "SQLite"
+            } else {
+                "PostgreSQL"
+            };
+            for w in [Workload::Wps, Workload::Feishu, Workload::Yunxin] {
+                let (Some(m), Some(b)) = (d.get(w), &b) else {
+                    continue;
+                };
+                let n = w.name();
+                t(
+                    format!("{label} {n}: CPU/request ≤ 1.3× baseline"),
+                    format!("{:.1} µs", m.cpu_us),
+                    format!("{:.1} µs", b.cpu_us),
+                    format!("{:.2}×", m.cpu_us / b.cpu_us),
+                    Some(m.cpu_us <= 1.3 * b.cpu_us),
+                );
+                t(
+                    format!("{label} {n}: requests/s ≥ 0.8× baseline"),
+                    format!("{:.0}/s", m.rps),
+                    format!("{:.0}/s", b.rps),
+                    format!("{:.2}×", m.rps / b.rps),
+                    Some(m.rps >= 0.8 * b.rps),
+                );
+                t(
+                    format!("{label} {n}: p99 ≤ 5 ms"),
+                    format!("{:.2} ms", m.p99_ms),
+                    "5 ms".into(),
+                    format!("{:.2}×", m.p99_ms / 5.0),
+                    Some(m.p99_ms <= 5.0),
+                );
+            }
+        }
+        let big = self
+            .datasets
+            .iter()
+            .filter(|d| d.store == "sqlite")
+            .max_by_key(|d| d.messages);
+        let one_m = self
+            .datasets
+            .iter()
+            .find(|d| d.store == "sqlite" && d.messages == 1_000_000);
+        match (big, one_m) {
+            (Some(big), Some(one)) if big.messages >= 10_000_000 => {
+                for w in [Workload::Wps, Workload::Feishu, Workload::Yunxin] {
+                    let (Some(a), Some(b)) = (big.get(w), one.get(w)) else {
+                        continue;
+                    };
+                    t(
+                        format!(
+                            "SQLite {}: req/s at {}M ≥ 0.9× at 1M",
+                            w.name(),
+                            big.messages / 1_000_000
+                        ),
+                        format!("{:.0}/s", a.rps),
+                        format!("{:.0}/s", b.rps),
+                        format!("{:.2}×", a.rps / b.rps),
+                        Some(a.rps >= 0.9 * b.rps),
+                    );
+                }
+            }
+            _ => t(
+                "SQLite: req/s at 10M ≥ 0.9× at 1M".into(),
+                "not in this run (use --messages 10000000)".into(),
+                String::new(),
+                String::new(),
+                None,
+            ),
+        }
+        for store in ["sqlite", "postgres"] {
+            if let Some(s) = self.primary(store).and_then(|d| d.send.as_ref()) {
+                t(
+                    format!("{store} send: ≥ 15k messages/s, durable"),
+                    format!("{:.0}/s", s.rps),
+                    "15000/s".into(),
+                    format!("{:.2}×", s.rps / 15_000.0),
+                    (store == "sqlite").then_some(s.rps >= 15_000.0),
+                );
+            }
+        }
+        if let Some(big) = big {
+            t(
+                format!("RSS < 150 MB serving {} messages (SQLite)", big.messages),
+                format!("{:.1} MB (peak {:.1})", mb(big.rss), mb(big.rss_peak)),
+                "150 MB".into(),
+                format!("{:.2}×", mb(big.rss) / 150.0),
+                (big.messages >= 10_000_000).then_some(mb(big.rss) < 150.0),
+            );
+        }
+        for d in self.datasets.iter().filter(|d| d.store == "sqlite") {
+            if d.messages == self.primary {
+                t(
+                    format!(
+                        "bulk import ≥ 100k messages/s into SQLite ({} messages)",
+                        d.messages
+                    ),
+                    format!("{:.0}/s", d.import_rate),
+                    "100000/s".into(),
+                    format!("{:.2}×", d.import_rate / 100_000.0),
+                    Some(d.import_rate >= 100_000.0),
+                );
+            }
+        }
+        o
+    }
+}
+
+fn mb(b: u64) -> f64 {
+    b as f64 / (1024.0 * 1024.0)
+}
