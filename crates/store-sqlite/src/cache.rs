@@ -63,9 +63,101 @@ impl<K: Eq + Hash, V: Clone> Cached<K, V> {
     }
 }
 
+/// Nonces seen recently (replay protection), per scope, each with the time it may be
+/// forgotten. Expired entries are swept when the set has doubled since the last sweep, so
+/// a burst of unique nonces costs amortised O(1) per request instead of a full scan each.
+pub struct Nonces {
+    scopes: HashMap<String, HashMap<Box<str>, i64>>,
+    len: usize,
+    sweep_at: usize,
+}
+
+/// The set is never swept below this size.
+const NONCE_SWEEP_MIN: usize = 100_000;
+
+impl Default for Nonces {
+    fn default() -> Self {
+        Nonces {
+            scopes: HashMap::new(),
+            len: 0,
+            sweep_at: NONCE_SWEEP_MIN,
+        }
+    }
+}
+
+impl Nonces {
+    /// Records `nonce` in `scope` until `expires_at`; false when it is already recorded
+    /// and not yet expired at `now` (a replay).
+    pub fn remember(&mut self, scope: &str, nonce: &str, expires_at: i64, now: i64) -> bool {
+        if self.len >= self.sweep_at {
+            self.sweep(now);
+        }
+        let set = match self.scopes.get_mut(scope) {
+            Some(s) => s,
+            None => self.scopes.entry(scope.to_string()).or_default(),
+        };
+        match set.get_mut(nonce) {
+            Some(exp) if *exp > now => false,
+            Some(exp) => {
+                *exp = expires_at;
+                true
+            }
+            None => {
+                set.insert(nonce.into(), expires_at);
+                self.len += 1;
+                true
+            }
+        }
+    }
+
+    fn sweep(&mut self, now: i64) {
+        for set in self.scopes.values_mut() {
+            set.retain(|_, exp| *exp > now);
+        }
+        self.scopes.retain(|_, set| !set.is_empty());
+        self.len = self.scopes.values().map(HashMap::len).sum();
+        self.sweep_at = (self.len * 2).max(NONCE_SWEEP_MIN);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nonces_refuse_replays_until_they_expire() {
+        let mut n = Nonces::default();
+        assert!(n.remember("a", "x", 100, 0));
+        assert!(!n.remember("a", "x", 100, 50), "a replay within the window");
+        assert!(n.remember("b", "x", 100, 50), "scopes are separate");
+        assert!(n.remember("a", "x", 200, 100), "expired: accepted again");
+        assert!(!n.remember("a", "x", 200, 150));
+    }
+
+    #[test]
+    fn nonce_sweeps_are_amortised_and_keep_live_entries() {
+        let mut n = Nonces::default();
+        for i in 0..NONCE_SWEEP_MIN + 10 {
+            assert!(n.remember("s", &i.to_string(), 1_000, 0));
+        }
+        // Nothing has expired: the sweep keeps everything and moves the next one out.
+        assert_eq!(n.len(), NONCE_SWEEP_MIN + 10);
+        assert!(!n.remember("s", "5", 1_000, 10));
+        for i in 0..NONCE_SWEEP_MIN {
+            n.remember("t", &i.to_string(), 3_000, 2_000);
+        }
+        // The next sweep (at twice the size) drops the expired scope "s".
+        assert!(n.len() <= 2 * (NONCE_SWEEP_MIN + 10));
+        assert!(
+            n.remember("s", "5", 3_000, 2_000),
+            "expired nonces are forgotten"
+        );
+    }
 
     #[test]
     fn stale_fill_after_invalidation_is_dropped() {

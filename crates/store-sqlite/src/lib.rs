@@ -97,12 +97,39 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     max_readers: usize,
     writer: mpsc::Sender<BoxedJob>,
-    nonces: Mutex<HashMap<(String, String), Millis>>,
+    nonces: Mutex<cache::Nonces>,
     apps: cache::Cached<AppId, App>,
     app_ids: cache::Cached<String, AppId>,
     users: cache::Cached<UserId, User>,
+    /// (tenant, user_id or account_id) -> user: both ids are immutable and users are
+    /// never deleted, so this map needs no invalidation.
+    user_keys: cache::Cached<(TenantId, UserKeyOwned), UserId>,
     chats: cache::Cached<ChatId, Chat>,
     members: cache::Cached<(ChatId, Actor), Member>,
+}
+
+/// A [`UserKey`] that owns its value, as a cache key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum UserKeyOwned {
+    UserId(String),
+    AccountId(String),
+}
+
+impl UserKeyOwned {
+    fn value(&self) -> &str {
+        match self {
+            UserKeyOwned::UserId(v) | UserKeyOwned::AccountId(v) => v,
+        }
+    }
+}
+
+impl From<UserKey<'_>> for UserKeyOwned {
+    fn from(k: UserKey<'_>) -> Self {
+        match k {
+            UserKey::UserId(v) => UserKeyOwned::UserId(v.to_string()),
+            UserKey::AccountId(v) => UserKeyOwned::AccountId(v.to_string()),
+        }
+    }
 }
 
 fn sql_err(e: rusqlite::Error) -> StoreError {
@@ -190,10 +217,11 @@ impl SqliteStore {
                 readers: Mutex::new(Vec::new()),
                 max_readers: opts.readers.max(1),
                 writer: tx,
-                nonces: Mutex::new(HashMap::new()),
+                nonces: Mutex::new(cache::Nonces::default()),
                 apps: cache::Cached::new(),
                 app_ids: cache::Cached::new(),
                 users: cache::Cached::new(),
+                user_keys: cache::Cached::new(),
                 chats: cache::Cached::new(),
                 members: cache::Cached::new(),
             }),
@@ -569,19 +597,35 @@ impl Store for SqliteStore {
     }
 
     async fn find_user(&self, tenant: TenantId, key: UserKey<'_>) -> StoreResult<Option<User>> {
-        let (col, val) = match key {
-            UserKey::UserId(v) => ("user_id", v.to_string()),
-            UserKey::AccountId(v) => ("account_id", v.to_string()),
+        let owned = UserKeyOwned::from(key);
+        if let Some(id) = self.inner.user_keys.get(&(tenant, owned.clone())) {
+            if let Some(u) = self.get_user(id).await? {
+                return Ok(Some(u));
+            }
+        }
+        let col = match key {
+            UserKey::UserId(_) => "user_id",
+            UserKey::AccountId(_) => "account_id",
         };
-        self.read(move |c| {
+        let generation = self.inner.users.generation();
+        // A unique-index point read, like get_user: inline, not worth a hop to the pool.
+        let u = self.read_now(|c| {
             c.prepare_cached(&format!(
                 "SELECT {} FROM users WHERE tenant_id = ?1 AND {col} = ?2",
                 rows::USER_COLS
             ))
-            .and_then(|mut s| s.query_row(params![tenant.0, val], rows::user).optional())
+            .and_then(|mut s| {
+                s.query_row(params![tenant.0, owned.value()], rows::user)
+                    .optional()
+            })
             .map_err(sql_err)
-        })
-        .await
+        })?;
+        if let Some(u) = &u {
+            let g = self.inner.user_keys.generation();
+            self.inner.user_keys.fill((tenant, owned), u.id, g);
+            self.inner.users.fill(u.id, u.clone(), generation);
+        }
+        Ok(u)
     }
 
     async fn rename_user(&self, id: UserId, name: String) -> StoreResult<User> {
@@ -1025,18 +1069,12 @@ impl Store for SqliteStore {
         expires_at: Millis,
         now: Millis,
     ) -> StoreResult<bool> {
-        let mut map = self.inner.nonces.lock().expect("nonce map poisoned");
-        if map.len() > 100_000 {
-            map.retain(|_, exp| *exp > now);
-        }
-        let key = (scope.to_string(), nonce.to_string());
-        match map.get(&key) {
-            Some(exp) if *exp > now => Ok(false),
-            _ => {
-                map.insert(key, expires_at);
-                Ok(true)
-            }
-        }
+        Ok(self
+            .inner
+            .nonces
+            .lock()
+            .expect("nonce map poisoned")
+            .remember(scope, nonce, expires_at, now))
     }
 }
 
