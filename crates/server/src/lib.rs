@@ -23,7 +23,9 @@ use std::time::Duration;
 use switchboard_core::model::Secret;
 use switchboard_core::{Clock, Core, CoreConfig, Store, SystemClock};
 use switchboard_store_sqlite::{SqliteOptions, SqliteStore};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -160,7 +162,35 @@ pub fn build_app(core: Core, admin_token: Secret, cfg: &Config) -> Router {
             // (tokens, signatures) are not logged at all.
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(request_id, RandomRequestId))
+}
+
+/// Request ids: random UUIDs (version 4), like tower-http's `MakeRequestUuid`, but drawn
+/// from the thread-local CSPRNG instead of a `getrandom` system call per request.
+#[derive(Clone, Copy, Default)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let mut b: [u8; 16] = rand::random();
+        b[6] = (b[6] & 0x0f) | 0x40; // version 4
+        b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 36];
+        let mut i = 0;
+        for (n, byte) in b.iter().enumerate() {
+            if matches!(n, 4 | 6 | 8 | 10) {
+                out[i] = b'-';
+                i += 1;
+            }
+            out[i] = HEX[(byte >> 4) as usize];
+            out[i + 1] = HEX[(byte & 0xf) as usize];
+            i += 2;
+        }
+        axum::http::HeaderValue::from_bytes(&out)
+            .ok()
+            .map(RequestId::new)
+    }
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
@@ -191,12 +221,42 @@ pub async fn serve(
 pub fn init_tracing(cfg: &config::LogConfig) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.level));
+    // Colours only on a terminal: a log file gets plain text (and formatting the request
+    // span's fields without escape codes is cheaper on every request).
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = if cfg.format == "json" {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_distinct_v4_uuids() {
+        let req = Request::new(());
+        let mut make = RandomRequestId;
+        let a = make.make_request_id(&req).unwrap();
+        let b = make.make_request_id(&req).unwrap();
+        let a = a.header_value().to_str().unwrap().to_string();
+        assert_ne!(a, b.header_value().to_str().unwrap());
+        assert_eq!(a.len(), 36);
+        let groups: Vec<&str> = a.split('-').collect();
+        assert_eq!(
+            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
+        assert!(groups[2].starts_with('4'), "version 4: {a}");
+        assert!("89ab".contains(&groups[3][..1]), "RFC 4122 variant: {a}");
+        assert!(a
+            .bytes()
+            .all(|c| c == b'-' || c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+    }
 }
