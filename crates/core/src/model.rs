@@ -364,6 +364,9 @@ pub struct MessageExtra {
     pub client_type: Option<i64>,
 }
 
+/// A stored message. Its serde form is the stores' document: empty and absent fields are
+/// left out (a smaller document is faster to write, read and decode), and documents written
+/// with them as `null`, `[]` or `{}` read the same.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub id: MessageId,
@@ -372,23 +375,39 @@ pub struct Message {
     pub sender: Actor,
     pub kind: MessageType,
     pub content: Content,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mentions: Vec<Mention>,
     pub created_at: Millis,
     pub updated_at: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edit: Option<EditInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removal: Option<Removal>,
     /// The message this one replies to (WPS `quote_msg_id`, Feishu `parent_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<MessageId>,
     /// The root of the reply tree (Feishu `root_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root: Option<MessageId>,
     /// Set when the reply was posted into a thread (Feishu `reply_in_thread`): the thread's root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread: Option<MessageId>,
     /// For a merge-forward child copy: its container (Feishu `upper_message_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upper: Option<MessageId>,
     /// For a merge-forward child copy: the message it copies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copied_from: Option<MessageId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_msg_id: Option<String>,
+    #[serde(default, skip_serializing_if = "MessageExtra::is_empty")]
     pub extra: MessageExtra,
+}
+
+impl MessageExtra {
+    pub fn is_empty(&self) -> bool {
+        self.sub_type.is_none() && self.extension.is_none() && self.client_type.is_none()
+    }
 }
 
 impl Message {
@@ -397,5 +416,62 @@ impl Message {
     }
     pub fn is_removed(&self) -> bool {
         self.removal.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message() -> Message {
+        Message {
+            id: MessageId(4_294_967_297),
+            tenant: TenantId(1),
+            chat: ChatId(1),
+            sender: Actor::User(UserId(7)),
+            kind: MessageType::Text,
+            content: Content {
+                text: "hi".into(),
+                data: serde_json::json!({ "text": "hi" }),
+                original: None,
+            },
+            mentions: vec![],
+            created_at: 1,
+            updated_at: 1,
+            edit: None,
+            removal: None,
+            parent: None,
+            root: None,
+            thread: None,
+            upper: None,
+            copied_from: None,
+            client_msg_id: None,
+            extra: MessageExtra::default(),
+        }
+    }
+
+    #[test]
+    fn stored_documents_leave_out_empty_fields_and_read_both_forms() {
+        let m = message();
+        let doc = serde_json::to_string(&m).unwrap();
+        assert_eq!(
+            doc,
+            r#"{"id":4294967297,"tenant":1,"chat":1,"sender":{"type":"user","id":7},"kind":"text","content":{"text":"hi","data":{"text":"hi"}},"created_at":1,"updated_at":1}"#
+        );
+        assert_eq!(serde_json::from_str::<Message>(&doc).unwrap(), m);
+        // The form written before empty fields were left out.
+        let old = r#"{"id":4294967297,"tenant":1,"chat":1,"sender":{"type":"user","id":7},"kind":"text","content":{"text":"hi","data":{"text":"hi"}},"mentions":[],"created_at":1,"updated_at":1,"edit":null,"removal":null,"parent":null,"root":null,"thread":null,"upper":null,"copied_from":null,"client_msg_id":null,"extra":{}}"#;
+        assert_eq!(serde_json::from_str::<Message>(old).unwrap(), m);
+        let mut full = m.clone();
+        full.parent = Some(MessageId(4_294_967_296 + 5));
+        full.client_msg_id = Some("c1".into());
+        full.extra.sub_type = Some(3);
+        full.removal = Some(Removal {
+            kind: RemovalKind::Recalled,
+            by: Actor::App(AppId(2)),
+            at: 9,
+        });
+        let doc = serde_json::to_string(&full).unwrap();
+        assert_eq!(serde_json::from_str::<Message>(&doc).unwrap(), full);
     }
 }

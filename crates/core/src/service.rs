@@ -1057,6 +1057,16 @@ impl Core {
     // ----- rendering support -----------------------------------------------------------
 
     async fn view(&self, message: Message, chat: Chat) -> Result<MessageView> {
+        if message.mentions.is_empty() {
+            // The common case needs no memo.
+            let sender = self.party_opt(message.tenant, message.sender).await?;
+            return Ok(MessageView {
+                message,
+                chat,
+                sender,
+                mention_parties: Vec::new(),
+            });
+        }
         self.view_memo(message, chat, &mut HashMap::new()).await
     }
 
@@ -1100,13 +1110,18 @@ impl Core {
         if let Some(p) = memo.get(&actor) {
             return Ok(p.clone());
         }
-        let p = match self.party(tenant, actor).await {
-            Ok(p) => Some(p),
-            Err(Error::NotFound(_)) => None,
-            Err(e) => return Err(e),
-        };
+        let p = self.party_opt(tenant, actor).await?;
         memo.insert(actor, p.clone());
         Ok(p)
+    }
+
+    /// The party, or `None` when it no longer exists.
+    async fn party_opt(&self, tenant: TenantId, actor: Actor) -> Result<Option<Party>> {
+        match self.party(tenant, actor).await {
+            Ok(p) => Ok(Some(p)),
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }
 
