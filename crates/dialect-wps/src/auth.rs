@@ -5,7 +5,7 @@
 use crate::error::{code, WResult, WpsError};
 use crate::kso;
 use crate::WpsState;
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request, State};
 use axum::http::request::Parts;
@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use switchboard_core::auth::{ct_eq, mint_token, parse_token, verify_token_mac, TokenKind};
+use switchboard_core::auth::{mint_token, parse_token, verify_token_mac, TokenKind};
 use switchboard_core::error::Error;
 use switchboard_core::ids::AppId;
 use switchboard_core::model::App;
@@ -36,7 +36,8 @@ impl<S: Send + Sync> FromRequestParts<S> for WpsApp {
     type Rejection = WpsError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         // Only routes behind `authenticate` use this extractor, so absence is a wiring bug.
-        parts.extensions.get::<WpsApp>().cloned().ok_or_else(|| {
+        // Taken, not cloned: a handler extracts its principal once.
+        parts.extensions.remove::<WpsApp>().ok_or_else(|| {
             tracing::error!("wps route without the authentication gate");
             WpsError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -142,12 +143,17 @@ pub(crate) async fn authenticate(State(g): State<Gate>, req: Request, next: Next
         Err(e) => return e.into_response(),
     };
     let (mut parts, body) = req.into_parts();
-    let bytes = match Bytes::from_request(Request::from_parts(parts.clone(), body), &()).await {
-        Ok(b) => b,
-        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return too_large().into_response()
+    // A request without a body (every GET) has nothing to buffer.
+    let bytes = if body.is_end_stream() {
+        Bytes::new()
+    } else {
+        match Bytes::from_request(Request::from_parts(parts.clone(), body), &()).await {
+            Ok(b) => b,
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return too_large().into_response()
+            }
+            Err(r) => return WpsError::invalid(r.body_text()).into_response(),
         }
-        Err(r) => return WpsError::invalid(r.body_text()).into_response(),
     };
     match check(&g, app, &parts, &bytes) {
         Ok(app) => {
@@ -272,10 +278,7 @@ fn verify_signature(s: &WpsState, app: &App, parts: &Parts, body: &[u8]) -> WRes
     let method = parts.method.as_str();
     let secret = app.app_secret.expose();
     let matches = |signed: &str| {
-        ct_eq(
-            kso::signature(secret, method, signed, content_type, date, body).as_bytes(),
-            presented.as_bytes(),
-        )
+        kso::signature_matches(secret, method, signed, content_type, date, body, presented)
     };
     // The vendor signs without the gateway prefix; a client that signed the full path is
     // accepted too, since it proves the same secret.

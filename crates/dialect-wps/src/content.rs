@@ -542,7 +542,7 @@ pub fn outgoing(
         )
     };
     match kind {
-        MessageType::Text => match serde_json::from_value::<TextData>(d.clone()) {
+        MessageType::Text => match TextData::deserialize(d) {
             Ok(t) => {
                 let ty = if t.markdown { "markdown" } else { "plain" };
                 (
@@ -552,7 +552,7 @@ pub fn outgoing(
             }
             Err(_) => fallback_text(&c.text),
         },
-        MessageType::RichText => match serde_json::from_value::<RichTextData>(d.clone()) {
+        MessageType::RichText => match RichTextData::deserialize(d) {
             Ok(r) => (
                 "rich_text",
                 json!({ "rich_text": { "elements": rich_text_out(&r, mentions) } }),
@@ -560,7 +560,7 @@ pub fn outgoing(
             Err(_) => fallback_text(&c.text),
         },
         MessageType::Image | MessageType::Sticker => {
-            let m: MediaData = serde_json::from_value(d.clone()).unwrap_or_default();
+            let m = MediaData::deserialize(d).unwrap_or_default();
             let mut img = Map::new();
             img.insert("storage_key".into(), json!(m.key));
             put_str(&mut img, "type", m.format.clone());
@@ -579,7 +579,7 @@ pub fn outgoing(
             }
         }
         MessageType::File => {
-            let m: MediaData = serde_json::from_value(d.clone()).unwrap_or_default();
+            let m = MediaData::deserialize(d).unwrap_or_default();
             if m.key.is_empty() && !m.url.is_empty() {
                 (
                     "file",
@@ -597,7 +597,7 @@ pub fn outgoing(
             }
         }
         MessageType::Audio | MessageType::Video => {
-            let m: MediaData = serde_json::from_value(d.clone()).unwrap_or_default();
+            let m = MediaData::deserialize(d).unwrap_or_default();
             let mut media = Map::new();
             put_str(&mut media, "format", m.format.clone());
             put_int(&mut media, "size", m.size);
@@ -627,11 +627,11 @@ pub fn outgoing(
             )
         }
         // Cards are vendor-specific: the card JSON is shown as its sender gave it.
-        MessageType::Card => match serde_json::from_value::<CardData>(d.clone()) {
+        MessageType::Card => match CardData::deserialize(d) {
             Ok(card) => ("card", json!({ "card": card.card })),
             Err(_) => fallback_text(&c.text),
         },
-        MessageType::Location => match serde_json::from_value::<LocationData>(d.clone()) {
+        MessageType::Location => match LocationData::deserialize(d) {
             Ok(l) => (
                 "location",
                 json!({ "location": { "address": l.address, "latitude": l.latitude, "longitude": l.longitude, "storage_key": "", "title": l.title } }),
@@ -639,7 +639,7 @@ pub fn outgoing(
             Err(_) => fallback_text(&c.text),
         },
         MessageType::MergeForward => {
-            let mf: MergeForwardData = serde_json::from_value(d.clone()).unwrap_or_default();
+            let mf = MergeForwardData::deserialize(d).unwrap_or_default();
             let ids: Vec<String> = mf
                 .source_ids
                 .iter()
@@ -652,7 +652,7 @@ pub fn outgoing(
             )
         }
         MessageType::Vote | MessageType::Calendar | MessageType::Meeting => {
-            let o: OpaqueData = serde_json::from_value(d.clone()).unwrap_or_default();
+            let o = OpaqueData::deserialize(d).unwrap_or_default();
             let body = if o.json.is_object() {
                 o.json
             } else {

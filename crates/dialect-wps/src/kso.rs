@@ -50,6 +50,41 @@ pub fn signature(
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// Whether `presented` is the KSO-1 signature of the request, compared in constant time.
+/// Same computation as [`signature`], without allocating: it runs on every request.
+pub fn signature_matches(
+    secret: &str,
+    method: &str,
+    request_uri: &str,
+    content_type: &str,
+    date: &str,
+    body: &[u8],
+    presented: &str,
+) -> bool {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    for part in [SCHEME, method, request_uri, content_type, date] {
+        mac.update(part.as_bytes());
+    }
+    if !body.is_empty() {
+        let mut hash = [0u8; 64];
+        hex_into(&Sha256::digest(body), &mut hash);
+        mac.update(&hash);
+    }
+    let mut expected = [0u8; 64];
+    hex_into(&mac.finalize().into_bytes(), &mut expected);
+    switchboard_core::auth::ct_eq(&expected, presented.as_bytes())
+}
+
+/// Lowercase hex of `bytes` into `out` (twice as long).
+fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in bytes.iter().enumerate() {
+        out[2 * i] = HEX[(b >> 4) as usize];
+        out[2 * i + 1] = HEX[(b & 0xf) as usize];
+    }
+}
+
 /// The `X-Kso-Authorization` header value.
 pub fn authorization(app_id: &str, signature: &str) -> String {
     format!("{SCHEME} {app_id}:{signature}")
@@ -79,9 +114,15 @@ pub fn format_date(unix_secs: i64) -> String {
 /// Parses an RFC 1123 date strictly (the obsolete RFC 850 and asctime forms are refused):
 /// the value must be exactly what [`format_date`] prints for it.
 pub fn parse_date(value: &str) -> Option<i64> {
+    use std::io::Write;
     let t = httpdate::parse_http_date(value).ok()?;
     let secs = t.duration_since(UNIX_EPOCH).ok()?.as_secs() as i64;
-    (format_date(secs) == value).then_some(secs)
+    // Formatted into a stack buffer: an RFC 1123 date is 29 bytes.
+    let mut buf = [0u8; 32];
+    let mut w = &mut buf[..];
+    write!(w, "{}", httpdate::HttpDate::from(t)).ok()?;
+    let n = 32 - w.len();
+    (&buf[..n] == value.as_bytes()).then_some(secs)
 }
 
 #[cfg(test)]
@@ -141,6 +182,45 @@ mod tests {
             without_ct,
             "35efeb2b9cbf16191740e411a5d5ae6e4b21ec7656eeddb163911d30c30fa8fa"
         );
+    }
+
+    #[test]
+    fn signature_matches_agrees_with_signature() {
+        for (method, uri, ct, body) in [
+            ("GET", "/v7/test?key=value", "application/json", &b""[..]),
+            (
+                "POST",
+                "/v7/test/body",
+                "application/json",
+                &br#"{"key": "value"}"#[..],
+            ),
+            ("GET", "/v7/chats/c1/messages/m1", "", &b""[..]),
+        ] {
+            let sig = signature(SK, method, uri, ct, DATE, body);
+            assert!(signature_matches(SK, method, uri, ct, DATE, body, &sig));
+            assert!(!signature_matches(SK, method, uri, ct, DATE, b"x", &sig));
+            assert!(!signature_matches(
+                "other", method, uri, ct, DATE, body, &sig
+            ));
+            assert!(!signature_matches(
+                SK,
+                method,
+                uri,
+                ct,
+                DATE,
+                body,
+                &sig[..63]
+            ));
+            assert!(!signature_matches(
+                SK,
+                method,
+                uri,
+                ct,
+                DATE,
+                body,
+                &sig.to_uppercase()
+            ));
+        }
     }
 
     #[test]

@@ -5,8 +5,9 @@ use crate::auth::WpsApp;
 use crate::content::{self, WireMention, REPLYABLE};
 use crate::error::{WResult, WpsError};
 use crate::extract::{WpsJson, WpsPath, WpsQuery};
-use crate::{ids, ok, ok_empty, render, WpsState};
+use crate::{ids, ok, ok_empty, ok_typed, render, WpsState};
 use axum::extract::State;
+use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -68,7 +69,7 @@ pub(crate) async fn get(
     State(s): State<WpsState>,
     WpsApp(app): WpsApp,
     WpsPath((chat, msg)): WpsPath<(String, String)>,
-) -> WResult<Json<Value>> {
+) -> WResult<Response> {
     let chat = s.chat_id(&chat)?;
     let id = s.message_id(&msg)?;
     let v = s
@@ -84,7 +85,7 @@ pub(crate) async fn get(
     if v.message.removal.is_some() {
         return Err(WpsError::recalled());
     }
-    Ok(ok(render::message(&v)))
+    Ok(ok_typed(render::message_out(&v)))
 }
 
 /// Chat history, oldest first, paged by position.

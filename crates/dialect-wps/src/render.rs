@@ -2,6 +2,7 @@
 
 use crate::content::{self, MentionLook};
 use crate::ids;
+use serde::Serialize;
 use serde_json::{json, Value};
 use switchboard_core::model::{Actor, Chat, ChatKind, Member, MentionTarget};
 use switchboard_core::service::{MessageView, Party};
@@ -52,65 +53,115 @@ fn identity(v: &MessageView, i: usize) -> Value {
     }
 }
 
-fn sender(v: &MessageView) -> Value {
-    let company = ids::company_id(v.message.tenant);
-    match (&v.sender, v.message.sender) {
-        (Some(Party::User(u)), _) => {
-            json!({ "type": "user", "id": u.user_id, "app_id": "", "company_id": company })
-        }
-        (Some(Party::App(a)), _) => {
-            json!({ "type": "sp", "id": ids::spid(a.id), "app_id": a.app_id, "company_id": company })
-        }
-        (None, Actor::App(a)) => {
-            json!({ "type": "sp", "id": ids::spid(a), "app_id": "", "company_id": company })
-        }
-        (None, Actor::User(_)) => {
-            json!({ "type": "user", "id": "", "app_id": "", "company_id": company })
-        }
+/// `sender` of a message. Fields in alphabetical order: the output is byte for byte what
+/// the same object built as a `serde_json::Value` (whose maps are sorted) serialises to.
+#[derive(Debug, Serialize)]
+pub struct SenderOut<'a> {
+    pub app_id: &'a str,
+    pub company_id: String,
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+fn sender_out(v: &MessageView) -> SenderOut<'_> {
+    let company_id = ids::company_id(v.message.tenant);
+    let (kind, id, app_id) = match (&v.sender, v.message.sender) {
+        (Some(Party::User(u)), _) => ("user", u.user_id.clone(), ""),
+        (Some(Party::App(a)), _) => ("sp", ids::spid(a.id), a.app_id.as_str()),
+        (None, Actor::App(a)) => ("sp", ids::spid(a), ""),
+        (None, Actor::User(_)) => ("user", String::new(), ""),
+    };
+    SenderOut {
+        app_id,
+        company_id,
+        id,
+        kind,
     }
 }
 
+fn sender(v: &MessageView) -> Value {
+    serde_json::to_value(sender_out(v)).expect("plain data serialises")
+}
+
+/// One mention as the get-message response lists it (alphabetical, as above).
+#[derive(Debug, Serialize)]
+pub struct MentionOut {
+    pub id: String,
+    pub identity: Value,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+/// The `data` of `GET /v7/chats/{chat_id}/messages/{message_id}`, rendered straight to
+/// JSON (no intermediate `Value` tree for the message itself). Alphabetical, as above.
+#[derive(Debug, Serialize)]
+pub struct MessageOut<'a> {
+    pub chat_id: String,
+    pub content: Value,
+    pub ctime: i64,
+    pub id: String,
+    pub mentions: Vec<MentionOut>,
+    pub position: i64,
+    pub quote_msg_id: String,
+    pub sender: SenderOut<'a>,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
 /// One message as `GET /v7/chats/{chat_id}/messages/{message_id}` returns it in `data`.
-pub fn message(v: &MessageView) -> Value {
+pub fn message_out(v: &MessageView) -> MessageOut<'_> {
     let m = &v.message;
-    let wps = wps_ids(v);
-    let looks: Vec<MentionLook> = (0..m.mentions.len())
-        .map(|i| MentionLook {
-            wps_id: wps[i].clone(),
-            key: m.mentions[i].key.clone(),
-            identity: identity(v, i),
-        })
-        .collect();
-    let rekey = |key: &str| {
-        looks
-            .iter()
-            .find(|l| l.key == key)
-            .map(|l| l.wps_id.clone())
+    let (kind, content, mentions) = if m.mentions.is_empty() {
+        let (kind, content) = content::outgoing(m.kind, &m.content, m.created_at, &|_| None, &[]);
+        (kind, content, Vec::new())
+    } else {
+        let wps = wps_ids(v);
+        let looks: Vec<MentionLook> = (0..m.mentions.len())
+            .map(|i| MentionLook {
+                wps_id: wps[i].clone(),
+                key: m.mentions[i].key.clone(),
+                identity: identity(v, i),
+            })
+            .collect();
+        let rekey = |key: &str| {
+            looks
+                .iter()
+                .find(|l| l.key == key)
+                .map(|l| l.wps_id.clone())
+        };
+        let (kind, content) = content::outgoing(m.kind, &m.content, m.created_at, &rekey, &looks);
+        let mentions = looks
+            .into_iter()
+            .zip(&m.mentions)
+            .map(|(l, mn)| MentionOut {
+                id: l.wps_id,
+                identity: l.identity,
+                kind: if mn.target == MentionTarget::All {
+                    "all"
+                } else {
+                    "user"
+                },
+            })
+            .collect();
+        (kind, content, mentions)
     };
-    let (ty, content) = content::outgoing(m.kind, &m.content, m.created_at, &rekey, &looks);
-    let mentions: Vec<Value> = looks
-        .iter()
-        .zip(&m.mentions)
-        .map(|(l, mn)| {
-            let kind = if mn.target == MentionTarget::All {
-                "all"
-            } else {
-                "user"
-            };
-            json!({ "id": l.wps_id, "type": kind, "identity": l.identity })
-        })
-        .collect();
-    json!({
-        "id": ids::message_id(m.id),
-        "chat_id": ids::chat_id(m.chat),
-        "type": ty,
-        "ctime": m.created_at,
-        "position": m.position().unwrap_or(0),
-        "quote_msg_id": m.parent.map(ids::message_id).unwrap_or_default(),
-        "content": content,
-        "sender": sender(v),
-        "mentions": mentions,
-    })
+    MessageOut {
+        chat_id: ids::chat_id(m.chat),
+        content,
+        ctime: m.created_at,
+        id: ids::message_id(m.id),
+        mentions,
+        position: m.position().unwrap_or(0),
+        quote_msg_id: m.parent.map(ids::message_id).unwrap_or_default(),
+        sender: sender_out(v),
+        kind,
+    }
+}
+
+/// [`message_out`] as a `Value`, for responses that embed it in other JSON.
+pub fn message(v: &MessageView) -> Value {
+    serde_json::to_value(message_out(v)).expect("plain data serialises")
 }
 
 /// A recalled message in a history page: it keeps its place (positions stay consecutive)
