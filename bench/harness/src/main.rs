@@ -11,6 +11,7 @@
 //! - [`report`]: the tables.
 
 mod dataset;
+mod inproc;
 mod load;
 mod report;
 mod requests;
@@ -56,6 +57,14 @@ struct Args {
     /// Keep the datasets afterwards.
     #[arg(long)]
     keep: bool,
+    /// Instead of the benchmark: send this many requests per dialect straight to the
+    /// router, in this process (no socket, no wrk), over a SQLite dataset of --messages
+    /// (default 10k), and print µs per request. For profilers (callgrind, perf).
+    #[arg(long, value_name = "REQUESTS")]
+    inproc: Option<usize>,
+    /// With --inproc: only this dialect (wps, feishu or yunxin).
+    #[arg(long)]
+    only: Option<String>,
 }
 
 const PG_LOCAL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -99,6 +108,9 @@ impl StoreKind {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(n) = args.inproc {
+        return inproc_main(args, n).await;
+    }
     let largest = args
         .messages
         .unwrap_or(if args.smoke { 10_000 } else { 1_000_000 });
@@ -250,14 +262,22 @@ rate_limit_per_second = 0
     Ok(path)
 }
 
-/// Seeds one dataset, serves it, measures every workload on it.
-async fn dataset(
+/// A seeded dataset, not served yet.
+struct Seeded {
+    dir: PathBuf,
+    config: PathBuf,
+    cfg: switchboard_server::config::Config,
+    world: dataset::World,
+    imported: dataset::Imported,
+}
+
+/// Provisions the world through the use cases and imports `size` messages.
+async fn seed(
     ctx: &Ctx,
     store: StoreKind,
     size: u64,
-    primary: bool,
     pg_url: Option<&str>,
-) -> anyhow::Result<DatasetResult> {
+) -> anyhow::Result<Seeded> {
     let dir = ctx.work.join(format!("{}-{size}", store.name()));
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
@@ -299,7 +319,30 @@ async fn dataset(
         "bench: imported {} messages in {:.2} s ({:.0} messages/s)",
         imported.messages, imported.seconds, imported.rate
     );
+    Ok(Seeded {
+        dir,
+        config,
+        cfg,
+        world,
+        imported,
+    })
+}
 
+/// Seeds one dataset, serves it, measures every workload on it.
+async fn dataset(
+    ctx: &Ctx,
+    store: StoreKind,
+    size: u64,
+    primary: bool,
+    pg_url: Option<&str>,
+) -> anyhow::Result<DatasetResult> {
+    let Seeded {
+        dir,
+        config,
+        cfg,
+        world,
+        imported,
+    } = seed(ctx, store, size, pg_url).await?;
     let server = Server::switchboard(&ctx.bin, &config, &dir).await?;
     let creds = tokens(&server, &world).await?;
     let host = server.addr.to_string();
@@ -422,6 +465,48 @@ fn progress(w: Workload, size: u64, m: &Measurement) {
         m.p999_ms,
         m.cpu_us
     );
+}
+
+async fn inproc_main(args: Args, n: usize) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.work)?;
+    let work = std::fs::canonicalize(&args.work)?;
+    let bin = std::fs::canonicalize(&args.bin_dir)?;
+    let size = args.messages.unwrap_or(10_000);
+    let wrk = Wrk {
+        bin: args.wrk.clone(),
+        lua: PathBuf::new(),
+        threads: 1,
+        connections: 1,
+        seconds: 1,
+    };
+    let ctx = Ctx {
+        args,
+        work,
+        bin,
+        wrk,
+    };
+    let s = seed(&ctx, StoreKind::Sqlite, size, None).await?;
+    switchboard_server::init_tracing(&s.cfg.log);
+    let store = switchboard_server::open_store(&s.cfg).await?;
+    let core = switchboard_server::core(store);
+    let now = core.clock().now_secs();
+    let app = switchboard_server::build_app(
+        core,
+        switchboard_core::model::Secret::new(s.cfg.admin_token.clone()),
+        &s.cfg,
+    );
+    let creds = inproc::creds(&s.world, now);
+    let mut builder = Builder::new(&s.world, &creds, size);
+    for (w, us) in inproc::run(app, &mut builder, n, ctx.args.only.as_deref()).await? {
+        println!(
+            "inproc {:<8} {us:8.2} µs/request ({n} requests, {size} messages)",
+            w.name()
+        );
+    }
+    if !ctx.args.keep {
+        std::fs::remove_dir_all(&s.dir)?;
+    }
+    Ok(())
 }
 
 /// Fetches a WPS access token and a Feishu tenant token the way clients do.
