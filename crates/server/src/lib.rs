@@ -26,7 +26,6 @@ use switchboard_store_sqlite::{SqliteOptions, SqliteStore};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 /// Shared state of the server's own routes (the dialects carry their own).
@@ -142,27 +141,127 @@ pub fn build_app(core: Core, admin_token: Secret, cfg: &Config) -> Router {
         admin_token,
     };
     let request_id = HeaderName::from_static(REQUEST_ID);
-    Router::new()
-        .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
+    let routes = Router::new()
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
         .route("/readyz", get(readyz))
         .with_state(state.clone())
         .merge(admin::router(state))
-        .merge(switchboard_dialect_wps::router(core.clone(), cfg.wps.clone()))
-        .merge(switchboard_dialect_lark::router(core.clone(), cfg.lark.clone()))
+        .merge(switchboard_dialect_wps::router(
+            core.clone(),
+            cfg.wps.clone(),
+        ))
+        .merge(switchboard_dialect_lark::router(
+            core.clone(),
+            cfg.lark.clone(),
+        ))
         .merge(switchboard_dialect_yunxin::router(core, cfg.yunxin.clone()))
-        .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({ "code": "not_found", "message": "no such endpoint" }))) })
-        // Body size is enforced by the extractors, so each dialect answers oversize bodies
-        // in its own envelope.
-        .layer(DefaultBodyLimit::max(cfg.http.body_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(cfg.http.request_timeout_secs)))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                Json(json!({ "code": "not_found", "message": "no such endpoint" })),
+            )
+        });
+    // The shared layers wrap the router once, outermost first. (`Router::layer` would wrap
+    // every route separately, and each request would then clone one boxed service per
+    // layer.)
+    let layers = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), RandomRequestId))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
             // The path only: query strings may carry ids but never credentials; headers
             // (tokens, signatures) are not logged at all.
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
-        .layer(SetRequestIdLayer::new(request_id, RandomRequestId))
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(RequestTimeoutLayer(Duration::from_secs(cfg.http.request_timeout_secs)))
+        // Body size is enforced by the extractors, so each dialect answers oversize bodies
+        // in its own envelope.
+        .layer(DefaultBodyLimit::max(cfg.http.body_limit_bytes));
+    Router::new().fallback_service(layers.service(routes))
+}
+
+/// Answers 408 (empty body) when a request takes longer than the timeout.
+///
+/// Unlike tower-http's `TimeoutLayer`, which arms a timer before it first polls the
+/// request, the timer is armed only once the request has actually had to wait: most
+/// requests (every cached read) complete on their first poll and never touch the runtime's
+/// timer wheel, whose registration takes a lock and may wake the timer driver.
+#[derive(Clone, Copy)]
+struct RequestTimeoutLayer(Duration);
+
+impl<S> tower::Layer<S> for RequestTimeoutLayer {
+    type Service = RequestTimeout<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestTimeout {
+            inner,
+            timeout: self.0,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct RequestTimeout<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+impl<S, B> tower::Service<Request<B>> for RequestTimeout<S>
+where
+    S: tower::Service<Request<B>, Response = axum::response::Response>,
+{
+    type Response = axum::response::Response;
+    type Error = S::Error;
+    type Future = TimeoutFuture<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        TimeoutFuture {
+            deadline: tokio::time::Instant::now() + self.timeout,
+            inner: Box::pin(self.inner.call(req)),
+            sleep: None,
+        }
+    }
+}
+
+struct TimeoutFuture<F> {
+    inner: std::pin::Pin<Box<F>>,
+    deadline: tokio::time::Instant,
+    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<F, E> std::future::Future for TimeoutFuture<F>
+where
+    F: std::future::Future<Output = Result<axum::response::Response, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let this = &mut *self;
+        if let Poll::Ready(r) = this.inner.as_mut().poll(cx) {
+            return Poll::Ready(r);
+        }
+        let deadline = this.deadline;
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if sleep.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Ok(StatusCode::REQUEST_TIMEOUT.into_response()));
+        }
+        Poll::Pending
+    }
 }
 
 /// Request ids: random UUIDs (version 4), like tower-http's `MakeRequestUuid`, but drawn
@@ -238,6 +337,43 @@ pub fn init_tracing(cfg: &config::LogConfig) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn slow_requests_time_out_and_fast_ones_do_not() {
+        use tower::ServiceExt;
+        let app = Router::new()
+            .route("/fast", get(|| async { "fast" }))
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "slow"
+                }),
+            )
+            .route(
+                "/waits",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    "waited"
+                }),
+            )
+            .layer(RequestTimeoutLayer(Duration::from_millis(200)));
+        let call = |path: &'static str| {
+            let app = app.clone();
+            async move {
+                let req = Request::builder()
+                    .uri(path)
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+                app.oneshot(req).await.unwrap().status()
+            }
+        };
+        assert_eq!(call("/fast").await, StatusCode::OK);
+        assert_eq!(call("/waits").await, StatusCode::OK);
+        let t = std::time::Instant::now();
+        assert_eq!(call("/slow").await, StatusCode::REQUEST_TIMEOUT);
+        assert!(t.elapsed() < Duration::from_secs(2));
+    }
 
     #[test]
     fn request_ids_are_distinct_v4_uuids() {
