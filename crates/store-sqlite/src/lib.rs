@@ -6,8 +6,14 @@
 //!   `synchronous=FULL` the commit is fsynced, so an `Ok` means durable; the fsync is shared
 //!   by the whole batch (group commit). A failed write rolls back to its savepoint and leaves
 //!   no trace, so positions never skip.
-//! - **Reads** use a small pool of read-only connections on the blocking thread pool; WAL
-//!   lets them run beside the writer.
+//! - **Reads** use a small pool of read-only connections (point reads inline, scans on the
+//!   blocking thread pool); WAL lets them run beside the writer. A reader keeps its read
+//!   transaction (its snapshot) open between reads until the writer commits again: the
+//!   writer counts its commits and ends idle readers' transactions after each, and a reader
+//!   whose snapshot predates the latest commit starts a new one before reading. So a read
+//!   always sees every write acknowledged before it began, and a read-mostly load skips
+//!   SQLite's per-statement transaction start and end (WAL-index locks, file size checks).
+//!   This holds because this process is the database's only writer (see also `cache`).
 //! - **Nonces** for replay protection live in memory: this store serves one process.
 
 mod cache;
@@ -94,7 +100,7 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
-    readers: Mutex<Vec<Connection>>,
+    readers: Arc<Readers>,
     max_readers: usize,
     writer: mpsc::Sender<BoxedJob>,
     nonces: Mutex<cache::Nonces>,
@@ -207,14 +213,18 @@ impl SqliteStore {
         migrate(&opts.path)?;
         let conn = open_conn(&opts.path, false)?;
         let (tx, rx) = mpsc::channel::<BoxedJob>(MAX_BATCH * 8);
+        let readers = Arc::new(Readers::default());
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn({
+                let readers = readers.clone();
+                move || writer_loop(conn, rx, &readers)
+            })
             .map_err(|e| StoreError::Internal(format!("spawn writer: {e}")))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: opts.path,
-                readers: Mutex::new(Vec::new()),
+                readers,
                 max_readers: opts.readers.max(1),
                 writer: tx,
                 nonces: Mutex::new(cache::Nonces::default()),
@@ -266,22 +276,9 @@ impl SqliteStore {
     /// A point read run on the calling thread: a primary-key lookup costs a few
     /// microseconds from the page cache, less than a hop to the blocking pool.
     fn read_now<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
-        let conn = self
-            .inner
+        self.inner
             .readers
-            .lock()
-            .expect("reader pool poisoned")
-            .pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => open_conn(&self.inner.path, true)?,
-        };
-        let r = f(&conn);
-        let mut pool = self.inner.readers.lock().expect("reader pool poisoned");
-        if pool.len() < self.inner.max_readers {
-            pool.push(conn);
-        }
-        r
+            .with(&self.inner.path, self.inner.max_readers, f)
     }
 
     async fn read<T, F>(&self, f: F) -> StoreResult<T>
@@ -290,25 +287,90 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> StoreResult<T> + std::marker::Send + 'static,
     {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = inner.readers.lock().expect("reader pool poisoned").pop();
-            let conn = match conn {
-                Some(c) => c,
-                None => open_conn(&inner.path, true)?,
-            };
-            let r = f(&conn);
-            let mut pool = inner.readers.lock().expect("reader pool poisoned");
-            if pool.len() < inner.max_readers {
-                pool.push(conn);
-            }
-            r
-        })
-        .await
-        .map_err(|e| StoreError::Internal(format!("reader task: {e}")))?
+        tokio::task::spawn_blocking(move || inner.readers.with(&inner.path, inner.max_readers, f))
+            .await
+            .map_err(|e| StoreError::Internal(format!("reader task: {e}")))?
     }
 }
 
-fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<BoxedJob>) {
+/// A pooled read connection and the commit count its open read transaction (if any) was
+/// started at.
+struct Reader {
+    conn: Connection,
+    snapshot: Option<u64>,
+}
+
+impl Reader {
+    fn end_snapshot(&mut self) -> Result<(), StoreError> {
+        if self.snapshot.take().is_some() {
+            self.conn.execute_batch("COMMIT").map_err(sql_err)?;
+        }
+        Ok(())
+    }
+}
+
+/// The read connections, and the writer's commit count they compare their snapshots with.
+#[derive(Default)]
+struct Readers {
+    idle: Mutex<Vec<Reader>>,
+    commits: std::sync::atomic::AtomicU64,
+}
+
+impl Readers {
+    /// Runs `f` on a read connection whose snapshot includes every commit made so far.
+    fn with<T>(
+        &self,
+        path: &Path,
+        max: usize,
+        f: impl FnOnce(&Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let pooled = self.idle.lock().expect("reader pool poisoned").pop();
+        let mut r = match pooled {
+            Some(r) => r,
+            None => Reader {
+                conn: open_conn(path, true)?,
+                snapshot: None,
+            },
+        };
+        // Read before the snapshot starts: a commit in between only makes it newer.
+        let now = self.commits.load(std::sync::atomic::Ordering::Acquire);
+        if r.snapshot != Some(now) {
+            // A connection that cannot end or begin a transaction is dropped, not pooled.
+            r.end_snapshot()?;
+            // Deferred: the snapshot is taken by the first read below.
+            r.conn.execute_batch("BEGIN").map_err(sql_err)?;
+            r.snapshot = Some(now);
+        }
+        let out = f(&r.conn);
+        // Whatever failed, the next read starts afresh.
+        if out.is_err() && r.end_snapshot().is_err() {
+            return out;
+        }
+        let mut idle = self.idle.lock().expect("reader pool poisoned");
+        if idle.len() < max {
+            idle.push(r);
+        }
+        out
+    }
+
+    /// Called by the writer after each commit (or failed commit), before it answers: later
+    /// reads start new snapshots, and idle readers let go of theirs so that the WAL can be
+    /// checkpointed and reset.
+    fn committed(&self) {
+        self.commits
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let mut idle = self.idle.lock().expect("reader pool poisoned");
+        idle.retain_mut(|r| match r.end_snapshot() {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "sqlite reader could not end its read transaction; dropped");
+                false
+            }
+        });
+    }
+}
+
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<BoxedJob>, readers: &Readers) {
     let mut batch: Vec<BoxedJob> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -342,6 +404,8 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<BoxedJob>) {
             let _ = conn.execute_batch("ROLLBACK");
             tracing::error!(error = %e, "sqlite commit failed; the whole batch is answered with the error");
         }
+        // Before anyone hears of the commit, so that their next read sees it.
+        readers.committed();
         for job in batch.drain(..) {
             job.finish(commit.clone());
         }
