@@ -121,6 +121,21 @@ impl Default for SqliteConfig {
     }
 }
 
+/// Top-level keys of [`Config`], for picking `SWITCHBOARD_*` variables that configure it.
+const CONFIG_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database",
+    "admin_token",
+    "log",
+    "http",
+    "sqlite",
+    "postgres",
+    "wps",
+    "lark",
+    "yunxin",
+];
+
 /// Flags given on the command line; they override every other source.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -148,7 +163,21 @@ impl Config {
             }
             None => fig = fig.merge(Toml::file("switchboard.toml")),
         }
-        fig = fig.merge(Env::prefixed("SWITCHBOARD_").split("__"));
+        // Only variables naming a config key: SWITCHBOARD_URL, SWITCHBOARD_APP_SECRET (used
+        // by the command-line clients) and the test variables are not configuration.
+        fig = fig.merge(
+            Env::prefixed("SWITCHBOARD_")
+                .filter(|k| {
+                    let top = k
+                        .as_str()
+                        .split("__")
+                        .next()
+                        .unwrap_or("")
+                        .to_ascii_lowercase();
+                    CONFIG_KEYS.contains(&top.as_str())
+                })
+                .split("__"),
+        );
         let mut cfg: Config = fig
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
@@ -261,6 +290,18 @@ mod tests {
         };
         std::fs::write(&file, "").unwrap();
         assert!(Config::load(Some(&file), &bad).is_err());
+    }
+
+    #[test]
+    fn unrelated_switchboard_variables_are_not_configuration() {
+        // Variables of the command-line clients and of the test harness share the prefix;
+        // they must not make the server refuse to start. (Config variables being read is
+        // covered by the multi-node test, which configures its processes through them.)
+        std::env::set_var("SWITCHBOARD_URL", "http://127.0.0.1:1");
+        std::env::set_var("SWITCHBOARD_TEST_DATABASE_URL", "postgres://x@y/z");
+        let loaded = Config::load(None, &Overrides::default());
+        std::env::remove_var("SWITCHBOARD_URL");
+        assert!(loaded.is_ok(), "{:?}", loaded.err());
     }
 
     #[test]
