@@ -301,6 +301,7 @@ mod tests {
         std::env::set_var("SWITCHBOARD_TEST_DATABASE_URL", "postgres://x@y/z");
         let loaded = Config::load(None, &Overrides::default());
         std::env::remove_var("SWITCHBOARD_URL");
+        std::env::remove_var("SWITCHBOARD_TEST_DATABASE_URL");
         assert!(loaded.is_ok(), "{:?}", loaded.err());
     }
 
