@@ -5,7 +5,11 @@
 //!   one transaction, commits once, and only then answers each caller. With
 //!   `synchronous=FULL` the commit is fsynced, so an `Ok` means durable; the fsync is shared
 //!   by the whole batch (group commit). A failed write rolls back to its savepoint and leaves
-//!   no trace, so positions never skip.
+//!   no trace, so positions never skip. A bulk append (import) runs as a transaction of its
+//!   own instead, with no savepoint to journal every page it touches, and has its contents
+//!   serialised before it reaches the writer.
+//! - **Checkpoints** (copying the WAL into the database file) run on a thread of their own
+//!   after commits, at most every [`CHECKPOINT_INTERVAL`], not inside the writer's commits.
 //! - **Reads** use a small pool of read-only connections (point reads inline, scans on the
 //!   blocking thread pool); WAL lets them run beside the writer. A reader keeps its read
 //!   transaction (its snapshot) open between reads until the writer commits again: the
@@ -60,12 +64,16 @@ trait WriteJob: std::marker::Send {
     fn run(&mut self, conn: &Connection) -> bool;
     /// Answers the caller once the batch's fate is known (a job that never ran gets `commit`'s error).
     fn finish(self: Box<Self>, commit: Result<(), StoreError>);
+    /// A large job (a bulk import batch) that runs in a transaction of its own: it needs no
+    /// savepoint, whose sub-journal would copy every page it touches.
+    fn solo(&self) -> bool;
 }
 
 struct Job<T, F> {
     f: Option<F>,
     result: Option<StoreResult<T>>,
     reply: oneshot::Sender<StoreResult<T>>,
+    solo: bool,
 }
 
 impl<T, F> WriteJob for Job<T, F>
@@ -88,6 +96,10 @@ where
             (Ok(()), None) => Err(StoreError::Internal("write job never ran".into())),
         };
         let _ = self.reply.send(answer);
+    }
+
+    fn solo(&self) -> bool {
+        self.solo
     }
 }
 
@@ -212,13 +224,18 @@ impl SqliteStore {
     pub fn open(opts: SqliteOptions) -> Result<Self, StoreError> {
         migrate(&opts.path)?;
         let conn = open_conn(&opts.path, false)?;
+        // Checkpoints (copying the WAL into the database file) run on a thread of their own,
+        // beside the writer rather than inside its commits.
+        conn.execute_batch("PRAGMA wal_autocheckpoint=0")
+            .map_err(sql_err)?;
+        let checkpoints = spawn_checkpointer(&opts.path)?;
         let (tx, rx) = mpsc::channel::<BoxedJob>(MAX_BATCH * 8);
         let readers = Arc::new(Readers::default());
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn({
                 let readers = readers.clone();
-                move || writer_loop(conn, rx, &readers)
+                move || writer_loop(conn, rx, &readers, &checkpoints)
             })
             .map_err(|e| StoreError::Internal(format!("spawn writer: {e}")))?;
         Ok(SqliteStore {
@@ -258,11 +275,30 @@ impl SqliteStore {
         T: std::marker::Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + std::marker::Send + 'static,
     {
+        self.write_job(f, false).await
+    }
+
+    /// Like [`SqliteStore::write`], for a large job: it gets a transaction of its own (all or
+    /// nothing, as in a savepoint) instead of a savepoint in a shared one.
+    async fn write_solo<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: std::marker::Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + std::marker::Send + 'static,
+    {
+        self.write_job(f, true).await
+    }
+
+    async fn write_job<T, F>(&self, f: F, solo: bool) -> StoreResult<T>
+    where
+        T: std::marker::Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + std::marker::Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         let job: BoxedJob = Box::new(Job {
             f: Some(f),
             result: None,
             reply: tx,
+            solo,
         });
         self.inner
             .writer
@@ -370,12 +406,58 @@ impl Readers {
     }
 }
 
-fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<BoxedJob>, readers: &Readers) {
+/// Checkpoints at most this often; each copies whatever the WAL holds by then.
+pub const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Starts the checkpoint thread; the writer pokes the returned sender after each commit.
+/// The thread stops when the writer does (the sender is dropped).
+fn spawn_checkpointer(path: &Path) -> Result<std::sync::mpsc::SyncSender<()>, StoreError> {
+    let conn = open_conn(path, false)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            while rx.recv().is_ok() {
+                // PASSIVE: copies what it can without blocking the writer or readers.
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "sqlite checkpoint failed; retried after the next commit");
+                }
+                std::thread::sleep(CHECKPOINT_INTERVAL);
+            }
+        })
+        .map_err(|e| StoreError::Internal(format!("spawn checkpointer: {e}")))?;
+    Ok(tx)
+}
+
+fn writer_loop(
+    conn: Connection,
+    mut rx: mpsc::Receiver<BoxedJob>,
+    readers: &Readers,
+    checkpoints: &std::sync::mpsc::SyncSender<()>,
+) {
     let mut batch: Vec<BoxedJob> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.blocking_recv() {
+    // A solo job met while draining waits here for the batch before it to commit.
+    let mut held: Option<BoxedJob> = None;
+    loop {
+        let first = match held.take() {
+            Some(j) => j,
+            None => match rx.blocking_recv() {
+                Some(j) => j,
+                None => break,
+            },
+        };
+        if first.solo() {
+            run_solo(&conn, first, readers);
+            let _ = checkpoints.try_send(());
+            continue;
+        }
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
+                Ok(j) if j.solo() => {
+                    held = Some(j);
+                    break;
+                }
                 Ok(j) => batch.push(j),
                 Err(_) => break,
             }
@@ -406,10 +488,39 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<BoxedJob>, readers: &Rea
         }
         // Before anyone hears of the commit, so that their next read sees it.
         readers.committed();
+        // Full means a checkpoint is already due.
+        let _ = checkpoints.try_send(());
         for job in batch.drain(..) {
             job.finish(commit.clone());
         }
     }
+}
+
+/// Runs one large job in a transaction of its own: committed if it succeeds, rolled back
+/// (leaving no trace) if it fails.
+fn run_solo(conn: &Connection, mut job: BoxedJob, readers: &Readers) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let err = sql_err(e);
+        tracing::error!(error = %err, "sqlite writer could not begin a transaction");
+        job.finish(Err(err));
+        return;
+    }
+    let outcome = if job.run(conn) {
+        let commit = conn.execute_batch("COMMIT").map_err(sql_err);
+        if let Err(e) = &commit {
+            let _ = conn.execute_batch("ROLLBACK");
+            tracing::error!(error = %e, "sqlite commit failed");
+        }
+        commit
+    } else {
+        // The job's own error is its answer.
+        if let Err(e) = conn.execute_batch("ROLLBACK") {
+            tracing::error!(error = %e, "sqlite rollback failed");
+        }
+        Ok(())
+    };
+    readers.committed();
+    job.finish(outcome);
 }
 
 fn p2p_key(tenant: TenantId, a: Actor, b: Actor) -> String {
@@ -431,6 +542,10 @@ fn load_message(conn: &Connection, id: MessageId) -> StoreResult<Option<Message>
 
 fn insert_message(conn: &Connection, m: &Message) -> StoreResult<()> {
     let doc = serde_json::to_string(m).map_err(|e| StoreError::Internal(e.to_string()))?;
+    insert_doc(conn, m, doc)
+}
+
+fn insert_doc(conn: &Connection, m: &Message, doc: String) -> StoreResult<()> {
     conn.prepare_cached(
         "INSERT INTO messages(id, chat_id, created_at, upper_id, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
     )
@@ -445,6 +560,27 @@ fn insert_message(conn: &Connection, m: &Message) -> StoreResult<()> {
     })
     .map_err(sql_err)?;
     Ok(())
+}
+
+/// The document of `m` (`serde_json::to_string(m)`), given its content already serialised
+/// as `content_json`: bulk appends serialise contents before the writer thread, which then
+/// only writes the small rest. `m.content` is not read.
+fn doc_with_content(m: &mut Message, content_json: &str) -> StoreResult<String> {
+    let content = std::mem::take(&mut m.content);
+    let rest = serde_json::to_string(m);
+    m.content = content;
+    let rest = rest.map_err(|e| StoreError::Internal(e.to_string()))?;
+    // An empty content serialises as `{}`, and every field before it is a number or a
+    // tag, so the first match is the content field.
+    const EMPTY: &str = "\"content\":{}";
+    let at = rest
+        .find(EMPTY)
+        .ok_or_else(|| StoreError::Internal("message document without content".into()))?;
+    let mut doc = String::with_capacity(rest.len() + content_json.len());
+    doc.push_str(&rest[..at + EMPTY.len() - 2]);
+    doc.push_str(content_json);
+    doc.push_str(&rest[at + EMPTY.len()..]);
+    Ok(doc)
 }
 
 /// Takes the next timeline position of `chat`; returns (position, created_at).
@@ -520,9 +656,13 @@ fn append_timeline(conn: &Connection, new: &NewMessage) -> StoreResult<Appended>
 /// Bulk append without idempotency keys: reserves each chat's positions with one counter
 /// update per chat, then inserts. Same guarantees as one-by-one appends, a fraction of the
 /// statements.
-fn append_batch_reserved(c: &Connection, batch: &[NewMessage]) -> StoreResult<Vec<Message>> {
+fn append_batch_reserved(
+    c: &Connection,
+    batch: &mut [NewMessage],
+    contents: &[String],
+) -> StoreResult<Vec<Message>> {
     let mut counts: HashMap<ChatId, i64> = HashMap::new();
-    for m in batch {
+    for m in batch.iter() {
         *counts.entry(m.chat).or_default() += 1;
     }
     // chat -> (last position taken, last created_at)
@@ -547,15 +687,25 @@ fn append_batch_reserved(c: &Connection, batch: &[NewMessage]) -> StoreResult<Ve
         }
     }
     let mut out = Vec::with_capacity(batch.len());
-    for m in batch {
+    for m in batch.iter_mut() {
         let cur = cursor.get_mut(&m.chat).expect("every chat was reserved");
         cur.0 += 1;
         cur.1 = cur.1.max(m.created_at);
         let id = MessageId::timeline(m.chat, cur.0)
             .ok_or_else(|| StoreError::Internal(format!("chat {} is full", m.chat)))?;
-        let msg = m.to_message(id, cur.1, None);
-        insert_message(c, &msg)?;
+        // The content moves into the message instead of being copied.
+        let content = std::mem::take(&mut m.content);
+        let mut msg = m.to_message(id, cur.1, None);
+        msg.content = content;
         out.push(msg);
+    }
+    // Inserted in key order: each chat's new rows go to one place in the table, so the
+    // B-tree cursor moves forward instead of jumping between chats on every row.
+    let mut order: Vec<usize> = (0..out.len()).collect();
+    order.sort_unstable_by_key(|&i| out[i].id.0);
+    for i in order {
+        let doc = doc_with_content(&mut out[i], &contents[i])?;
+        insert_doc(c, &out[i], doc)?;
     }
     let mut s = c
         .prepare_cached("UPDATE chats SET last_created_at = MAX(last_created_at, ?2) WHERE id = ?1")
@@ -1028,19 +1178,32 @@ impl Store for SqliteStore {
     }
 
     async fn append_batch(&self, batch: Vec<NewMessage>) -> StoreResult<Vec<Message>> {
-        // One write job: the whole batch shares one savepoint, so a failure anywhere
-        // rolls all of it back, and one commit.
-        let stored = self
-            .write(move |c| {
-                if batch.iter().any(|m| m.client_msg_id.is_some()) {
+        // One write job in a transaction of its own: a failure anywhere rolls all of it
+        // back, and one commit.
+        if batch.iter().any(|m| m.client_msg_id.is_some()) {
+            let stored = self
+                .write_solo(move |c| {
                     let mut out = Vec::with_capacity(batch.len());
                     for m in &batch {
                         out.push(append_timeline(c, m)?.message);
                     }
-                    return Ok(out);
-                }
-                append_batch_reserved(c, &batch)
-            })
+                    Ok(out)
+                })
+                .await?;
+            for m in &stored {
+                self.bump_position(m);
+            }
+            return Ok(stored);
+        }
+        // Contents are serialised here, off the writer thread, which has the rest to do.
+        let contents = batch
+            .iter()
+            .map(|m| serde_json::to_string(&m.content))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let mut batch = batch;
+        let stored = self
+            .write_solo(move |c| append_batch_reserved(c, &mut batch, &contents))
             .await?;
         for m in &stored {
             self.bump_position(m);
@@ -1154,4 +1317,74 @@ fn list_children_conn(c: &Connection, container: MessageId) -> StoreResult<Vec<M
         out.push(rows::decode_message(&doc.map_err(sql_err)?)?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(content: Content) -> Message {
+        Message {
+            id: MessageId(5 << 32 | 9),
+            tenant: TenantId(1),
+            chat: ChatId(5),
+            sender: Actor::App(AppId(3)),
+            kind: MessageType::RichText,
+            content,
+            mentions: vec![],
+            created_at: 1_700_000_000_000,
+            updated_at: 1_700_000_000_000,
+            edit: None,
+            removal: None,
+            parent: None,
+            root: None,
+            thread: None,
+            upper: None,
+            copied_from: None,
+            client_msg_id: None,
+            extra: MessageExtra::default(),
+        }
+    }
+
+    #[test]
+    fn documents_built_around_a_serialised_content_are_the_plain_documents() {
+        let contents = [
+            Content::default(),
+            Content {
+                text: "a \"content\":{} b".into(),
+                data: serde_json::json!({ "text": "x", "nested": { "content": {} } }),
+                original: None,
+            },
+            Content {
+                text: "日本語 <at id=\"1\">A</at>".into(),
+                data: serde_json::json!({ "title": "t", "paragraphs": [[{ "tag": "text", "text": "\n\t" }]] }),
+                original: Some(OriginalContent {
+                    format: "wps".into(),
+                    value: serde_json::json!({ "rich_text": { "elements": [] } }),
+                }),
+            },
+        ];
+        for c in contents {
+            let mut m = message(c);
+            m.mentions = vec![Mention {
+                key: "1".into(),
+                target: MentionTarget::All,
+                name: String::new(),
+            }];
+            m.parent = Some(MessageId(5 << 32 | 2));
+            m.client_msg_id = Some("c".into());
+            m.extra.sub_type = Some(7);
+            for m in [message(m.content.clone()), m] {
+                let mut m = m;
+                let plain = serde_json::to_string(&m).unwrap();
+                let content = serde_json::to_string(&m.content).unwrap();
+                assert_eq!(doc_with_content(&mut m, &content).unwrap(), plain);
+                assert_eq!(
+                    serde_json::to_string(&m).unwrap(),
+                    plain,
+                    "content restored"
+                );
+            }
+        }
+    }
 }
