@@ -649,14 +649,8 @@ impl Core {
 
     fn check_content(&self, content: &Content, mentions: &[Mention]) -> Result<()> {
         let size = content.text.len()
-            + serde_json::to_vec(&content.data)
-                .map(|v| v.len())
-                .unwrap_or(0)
-            + content
-                .original
-                .as_ref()
-                .map(|o| serde_json::to_vec(&o.value).map(|v| v.len()).unwrap_or(0))
-                .unwrap_or(0);
+            + json_len(&content.data)
+            + content.original.as_ref().map_or(0, |o| json_len(&o.value));
         if size > self.config.max_content_bytes {
             return Err(Error::invalid(
                 "content",
@@ -1125,9 +1119,41 @@ impl Core {
     }
 }
 
+/// The length of `v` serialised as compact JSON, counted without building the string.
+fn json_len(v: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    match serde_json::to_writer(&mut c, v) {
+        Ok(()) => c.0,
+        Err(_) => 0,
+    }
+}
+
 fn clamp(page: Page) -> Page {
     Page {
         after: page.after.max(0),
         limit: page.limit.clamp(1, MAX_PAGE),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_len_is_the_serialised_length() {
+        for v in [
+            serde_json::json!(null),
+            serde_json::json!({ "text": "hé \"q\"\n", "n": [1, 2.5, true] }),
+        ] {
+            assert_eq!(super::json_len(&v), serde_json::to_vec(&v).unwrap().len());
+        }
     }
 }
