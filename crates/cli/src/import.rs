@@ -5,8 +5,8 @@
 //! `chat` is the canonical chat id; `sender.id` is a canonical id, a `user_id` or an
 //! `app_id`; `content` is the canonical content of `type` (docs/content.md); `created_at`
 //! (ms, optional) is the original send time. Messages are appended in file order, so each
-//! chat's positions follow the file. Lines are parsed on one task while the previous batch
-//! is written, and each batch is one transaction.
+//! chat's positions follow the file. Lines are parsed and validated on one thread while
+//! earlier batches are written, and each batch is one transaction.
 //!
 //! With SQLite, run it while the server is stopped: the server caches chat counters of the
 //! file it serves.
@@ -20,7 +20,7 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use switchboard_core::content;
 use switchboard_core::ids::{AppId, ChatId, TenantId, UserId};
-use switchboard_core::model::{Actor, MessageType, Millis};
+use switchboard_core::model::{Actor, Content, MessageType, Millis};
 use switchboard_core::service::Send;
 use switchboard_core::store::UserKey;
 use switchboard_core::Core;
@@ -79,8 +79,10 @@ pub async fn run(cfg: Config, args: ImportArgs) -> anyhow::Result<Imported> {
             .expect("valid template"),
     );
     let batch = args.batch.clamp(1, 100_000);
-    // Parsing runs on a blocking thread, one batch ahead of the writer.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<anyhow::Result<(Vec<(u64, Line)>, u64)>>(2);
+    // Three stages overlap: a blocking thread parses and validates lines, this task resolves
+    // senders, and a second task hands each batch to the store (whose writer thread runs it
+    // while the next batches are being parsed). Batches stay in file order throughout.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<anyhow::Result<(Vec<(u64, Parsed)>, u64)>>(2);
     let reader = tokio::task::spawn_blocking(move || {
         let mut lines = std::io::BufReader::with_capacity(1 << 20, file).lines();
         let mut n = 0u64;
@@ -89,21 +91,21 @@ pub async fn run(cfg: Config, args: ImportArgs) -> anyhow::Result<Imported> {
             let mut bytes = 0u64;
             for line in lines.by_ref() {
                 n += 1;
-                let line = match line {
-                    Ok(l) => l,
+                let parsed = line
+                    .map_err(anyhow::Error::from)
+                    .and_then(|line| {
+                        bytes += line.len() as u64 + 1;
+                        if line.trim().is_empty() {
+                            return Ok(None);
+                        }
+                        parse_line(&line).map(Some)
+                    })
+                    .with_context(|| format!("line {n}"));
+                match parsed {
+                    Ok(Some(p)) => chunk.push((n, p)),
+                    Ok(None) => continue,
                     Err(e) => {
-                        let _ = tx.blocking_send(Err(anyhow::anyhow!("line {n}: {e}")));
-                        return;
-                    }
-                };
-                bytes += line.len() as u64 + 1;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                match serde_json::from_str::<Line>(&line) {
-                    Ok(l) => chunk.push((n, l)),
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(anyhow::anyhow!("line {n}: {e}")));
+                        let _ = tx.blocking_send(Err(e));
                         return;
                     }
                 }
@@ -121,32 +123,45 @@ pub async fn run(cfg: Config, args: ImportArgs) -> anyhow::Result<Imported> {
     });
 
     let started = std::time::Instant::now();
-    let mut senders: HashMap<(String, String), Actor> = HashMap::new();
-    let mut imported = 0u64;
+    let (items_tx, mut items_rx) =
+        tokio::sync::mpsc::channel::<(Vec<(Send, Option<Millis>)>, u64)>(1);
+    let writer = {
+        let core = core.clone();
+        let bar = bar.clone();
+        tokio::spawn(async move {
+            let mut imported = 0u64;
+            while let Some((items, bytes)) = items_rx.recv().await {
+                let stored = core
+                    .import(tenant, items)
+                    .await
+                    .context("importing a batch")?;
+                imported += stored.len() as u64;
+                bar.inc(bytes);
+                bar.set_message(format!("{imported} messages"));
+            }
+            anyhow::Ok(imported)
+        })
+    };
+    let mut senders = SenderMemo::default();
     while let Some(next) = rx.recv().await {
         let (chunk, bytes) = next?;
         let mut items = Vec::with_capacity(chunk.len());
-        for (n, l) in chunk {
-            let sender = sender(&core, tenant, &l.sender, &mut senders)
+        for (n, p) in chunk {
+            let sender = sender(&core, tenant, &p.sender_kind, &p.sender_id, &mut senders)
                 .await
                 .with_context(|| format!("line {n}: sender"))?;
-            let kind = MessageType::parse(&l.kind)
-                .with_context(|| format!("line {n}: unknown type {:?}", l.kind))?;
-            let content = content::canonical(kind, l.content)
-                .map_err(|e| anyhow::anyhow!("line {n}: {e}"))?;
             items.push((
-                Send::new(tenant, ChatId(l.chat), sender, kind, content),
-                l.created_at,
+                Send::new(tenant, ChatId(p.chat), sender, p.kind, p.content),
+                p.created_at,
             ));
         }
-        let stored = core
-            .import(tenant, items)
-            .await
-            .context("importing a batch")?;
-        imported += stored.len() as u64;
-        bar.inc(bytes);
-        bar.set_message(format!("{imported} messages"));
+        if items_tx.send((items, bytes)).await.is_err() {
+            // The writer stopped on an error, reported below.
+            break;
+        }
     }
+    drop(items_tx);
+    let imported = writer.await??;
     reader.await?;
     bar.finish_and_clear();
     Ok(Imported {
@@ -155,22 +170,51 @@ pub async fn run(cfg: Config, args: ImportArgs) -> anyhow::Result<Imported> {
     })
 }
 
+/// One line, parsed and its content validated (on the parsing thread).
+struct Parsed {
+    chat: i64,
+    sender_kind: String,
+    sender_id: String,
+    kind: MessageType,
+    content: Content,
+    created_at: Option<Millis>,
+}
+
+fn parse_line(line: &str) -> anyhow::Result<Parsed> {
+    let l: Line = serde_json::from_str(line)?;
+    let kind = MessageType::parse(&l.kind).with_context(|| format!("unknown type {:?}", l.kind))?;
+    let content = content::canonical(kind, l.content).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let sender_id = match l.sender.id {
+        Value::String(s) => s,
+        Value::Number(n) => n.to_string(),
+        other => anyhow::bail!("sender: id must be a string or a number, not {other}"),
+    };
+    Ok(Parsed {
+        chat: l.chat,
+        sender_kind: l.sender.kind,
+        sender_id,
+        kind,
+        content,
+        created_at: l.created_at,
+    })
+}
+
+/// Resolved senders by type and id, looked up without allocating.
+#[derive(Default)]
+struct SenderMemo(HashMap<String, HashMap<String, Actor>>);
+
 async fn sender(
     core: &Core,
     tenant: TenantId,
-    r: &SenderRef,
-    memo: &mut HashMap<(String, String), Actor>,
+    kind: &str,
+    key: &str,
+    memo: &mut SenderMemo,
 ) -> anyhow::Result<Actor> {
-    let key = match &r.id {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        other => anyhow::bail!("id must be a string or a number, not {other}"),
-    };
-    if let Some(a) = memo.get(&(r.kind.clone(), key.clone())) {
+    if let Some(a) = memo.0.get(kind).and_then(|m| m.get(key)) {
         return Ok(*a);
     }
     let numeric = key.parse::<i64>().ok();
-    let actor = match r.kind.as_str() {
+    let actor = match kind {
         "user" => {
             let by_id = match numeric {
                 Some(n) => core.user(tenant, UserId(n)).await.ok(),
@@ -179,7 +223,7 @@ async fn sender(
             match by_id {
                 Some(u) => Actor::User(u.id),
                 None => Actor::User(
-                    core.find_user(tenant, UserKey::UserId(&key))
+                    core.find_user(tenant, UserKey::UserId(key))
                         .await
                         .with_context(|| format!("no user {key:?}"))?
                         .id,
@@ -190,7 +234,7 @@ async fn sender(
             Some(n) => Actor::App(core.app(tenant, AppId(n)).await?.id),
             None => {
                 let a = core
-                    .app_by_public_id(&key)
+                    .app_by_public_id(key)
                     .await
                     .with_context(|| format!("no app {key:?}"))?;
                 anyhow::ensure!(a.tenant == tenant, "no app {key:?} in this tenant");
@@ -199,6 +243,9 @@ async fn sender(
         },
         other => anyhow::bail!("type must be user or app, not {other:?}"),
     };
-    memo.insert((r.kind.clone(), key), actor);
+    memo.0
+        .entry(kind.to_string())
+        .or_default()
+        .insert(key.to_string(), actor);
     Ok(actor)
 }
