@@ -262,7 +262,18 @@ pub fn import(
     file: &Path,
     quiet: bool,
 ) -> anyhow::Result<Imported> {
-    let mut cmd = Command::new(bin.join("switchboard"));
+    // SWITCHBOARD_BENCH_IMPORT_WRAPPER (e.g. "perf record -g -o import.data") runs the
+    // import under a profiler.
+    let wrapper = std::env::var("SWITCHBOARD_BENCH_IMPORT_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut cmd = match words.next() {
+        Some(w) => {
+            let mut c = Command::new(w);
+            c.args(words).arg(bin.join("switchboard"));
+            c
+        }
+        None => Command::new(bin.join("switchboard")),
+    };
     cmd.arg("import")
         .arg("--config")
         .arg(config)

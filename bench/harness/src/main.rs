@@ -309,7 +309,9 @@ async fn seed(
         t.elapsed().as_secs_f64()
     );
     let imported = dataset::import(&ctx.bin, &config, world.tenant, &jsonl, ctx.args.smoke)?;
-    std::fs::remove_file(&jsonl)?;
+    if !ctx.args.keep {
+        std::fs::remove_file(&jsonl)?;
+    }
     ensure!(
         imported.messages == size && world.total() == size,
         "imported {} of {size} messages",
