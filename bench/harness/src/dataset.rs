@@ -261,6 +261,7 @@ pub fn import(
     tenant: TenantId,
     file: &Path,
     quiet: bool,
+    batch: Option<usize>,
 ) -> anyhow::Result<Imported> {
     // SWITCHBOARD_BENCH_IMPORT_WRAPPER (e.g. "perf record -g -o import.data") runs the
     // import under a profiler.
@@ -282,6 +283,9 @@ pub fn import(
         .arg(file);
     if quiet {
         cmd.arg("--quiet");
+    }
+    if let Some(b) = batch {
+        cmd.arg("--batch").arg(b.to_string());
     }
     let out = cmd
         .stderr(std::process::Stdio::inherit())

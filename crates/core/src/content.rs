@@ -170,7 +170,8 @@ pub struct OpaqueData {
 /// (the `Content::text`) every dialect can fall back on.
 pub fn validate(kind: MessageType, data: &Value) -> Result<String, String> {
     fn parse<T: serde::de::DeserializeOwned>(kind: MessageType, v: &Value) -> Result<T, String> {
-        serde_json::from_value(v.clone()).map_err(|e| format!("{} content: {e}", kind.as_str()))
+        // Straight from the borrowed value: no copy of it just to read it.
+        T::deserialize(v).map_err(|e| format!("{} content: {e}", kind.as_str()))
     }
     Ok(match kind {
         MessageType::Text => {

@@ -648,10 +648,18 @@ impl Core {
     // ----- messages ------------------------------------------------------------------
 
     fn check_content(&self, content: &Content, mentions: &[Mention]) -> Result<()> {
-        let size = content.text.len()
-            + json_len(&content.data)
-            + content.original.as_ref().map_or(0, |o| json_len(&o.value));
-        if size > self.config.max_content_bytes {
+        let max = self.config.max_content_bytes;
+        let values =
+            || std::iter::once(&content.data).chain(content.original.as_ref().map(|o| &o.value));
+        // A quick upper bound settles almost every message; only a content that might be
+        // over the limit is measured exactly.
+        let bound = content.text.len() + values().map(json_len_bound).sum::<usize>();
+        let size = if bound <= max {
+            bound
+        } else {
+            content.text.len() + values().map(json_len).sum::<usize>()
+        };
+        if size > max {
             return Err(Error::invalid(
                 "content",
                 format!("larger than {} bytes", self.config.max_content_bytes),
@@ -1119,6 +1127,24 @@ impl Core {
     }
 }
 
+/// At least the length of `v` serialised as compact JSON (every string character counted
+/// as its longest escape), computed without serialising.
+fn json_len_bound(v: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    match v {
+        Value::Null | Value::Bool(_) => 5,
+        Value::Number(_) => 24,
+        Value::String(s) => 6 * s.len() + 2,
+        Value::Array(a) => 2 + a.iter().map(|x| json_len_bound(x) + 1).sum::<usize>(),
+        Value::Object(o) => {
+            2 + o
+                .iter()
+                .map(|(k, x)| 6 * k.len() + 4 + json_len_bound(x))
+                .sum::<usize>()
+        }
+    }
+}
+
 /// The length of `v` serialised as compact JSON, counted without building the string.
 fn json_len(v: &serde_json::Value) -> usize {
     struct Count(usize);
@@ -1148,12 +1174,15 @@ fn clamp(page: Page) -> Page {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn json_len_is_the_serialised_length() {
+    fn json_len_is_the_serialised_length_and_the_bound_is_above_it() {
         for v in [
             serde_json::json!(null),
-            serde_json::json!({ "text": "hé \"q\"\n", "n": [1, 2.5, true] }),
+            serde_json::json!({ "text": "hé \"q\"\n\u{1}", "n": [1, 2.5, true, -1e300, u64::MAX] }),
+            serde_json::json!([[], {}, "", { "": null }]),
         ] {
-            assert_eq!(super::json_len(&v), serde_json::to_vec(&v).unwrap().len());
+            let len = serde_json::to_vec(&v).unwrap().len();
+            assert_eq!(super::json_len(&v), len);
+            assert!(super::json_len_bound(&v) >= len, "{v}");
         }
     }
 }

@@ -44,6 +44,7 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
             let opts = SqliteOptions {
                 path: path.clone(),
                 readers: cfg.sqlite.readers,
+                wal_reset_frames: switchboard_store_sqlite::WAL_RESET_FRAMES,
             };
             let store = tokio::task::spawn_blocking(move || SqliteStore::open(opts))
                 .await?

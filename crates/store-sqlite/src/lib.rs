@@ -37,6 +37,20 @@ use tokio::sync::{mpsc, oneshot};
 /// Most writes committed together in one transaction.
 pub const MAX_BATCH: usize = 512;
 
+/// WAL frames past which the writer restarts the WAL (8192 pages of 4 KiB: 32 MiB).
+///
+/// The background checkpointer copies the WAL into the database without blocking anyone,
+/// but under sustained writes and reads it can never *restart* the WAL: SQLite rewinds the
+/// log only when a write begins while every frame is copied and no reader uses it, and
+/// there is always a newer commit or a reader on it. The WAL (and every page lookup in its
+/// index) then grows without bound: a 5-second send burst left 700 MB of WAL behind. So
+/// past this size the writer pauses between two batches, has readers let go, checkpoints
+/// with RESTART, and the next write starts the log from its beginning.
+pub const WAL_RESET_FRAMES: i64 = 8192;
+
+/// The WAL file is truncated back to this size when the log restarts.
+const WAL_SIZE_LIMIT: i64 = 64 << 20;
+
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
 
 /// File name of the database inside the data directory.
@@ -47,6 +61,9 @@ pub struct SqliteOptions {
     pub path: PathBuf,
     /// Read connections kept open.
     pub readers: usize,
+    /// WAL frames (pages) past which the writer checkpoints and restarts the WAL itself
+    /// (see [`WAL_RESET_FRAMES`]).
+    pub wal_reset_frames: i64,
 }
 
 impl SqliteOptions {
@@ -54,6 +71,7 @@ impl SqliteOptions {
         SqliteOptions {
             path: dir.join(DB_FILE),
             readers: 4,
+            wal_reset_frames: WAL_RESET_FRAMES,
         }
     }
 }
@@ -177,8 +195,9 @@ fn open_conn(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(sql_err)?;
     // synchronous=FULL: the WAL is fsynced at every commit, so an acknowledged write
-    // survives power loss, not only a process crash.
-    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-32768;")
+    // survives power loss, not only a process crash. temp_store=MEMORY keeps each write's
+    // savepoint journal in memory: it only serves a rollback inside the open transaction.
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-32768; PRAGMA temp_store=MEMORY;")
         .map_err(sql_err)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -226,16 +245,22 @@ impl SqliteStore {
         let conn = open_conn(&opts.path, false)?;
         // Checkpoints (copying the WAL into the database file) run on a thread of their own,
         // beside the writer rather than inside its commits.
-        conn.execute_batch("PRAGMA wal_autocheckpoint=0")
-            .map_err(sql_err)?;
-        let checkpoints = spawn_checkpointer(&opts.path)?;
+        conn.execute_batch(&format!(
+            "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit={WAL_SIZE_LIMIT}"
+        ))
+        .map_err(sql_err)?;
+        let wal = Arc::new(Wal {
+            frames: std::sync::atomic::AtomicI64::new(0),
+            reset_at: opts.wal_reset_frames.max(1),
+        });
+        let checkpoints = spawn_checkpointer(&opts.path, wal.clone())?;
         let (tx, rx) = mpsc::channel::<BoxedJob>(MAX_BATCH * 8);
         let readers = Arc::new(Readers::default());
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn({
                 let readers = readers.clone();
-                move || writer_loop(conn, rx, &readers, &checkpoints)
+                move || writer_loop(conn, rx, &readers, &checkpoints, &wal)
             })
             .map_err(|e| StoreError::Internal(format!("spawn writer: {e}")))?;
         Ok(SqliteStore {
@@ -350,6 +375,9 @@ impl Reader {
 struct Readers {
     idle: Mutex<Vec<Reader>>,
     commits: std::sync::atomic::AtomicU64,
+    /// While set, readers end their snapshot after each read (the writer is restarting
+    /// the WAL and waits for every reader to leave it).
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Readers {
@@ -379,7 +407,8 @@ impl Readers {
         }
         let out = f(&r.conn);
         // Whatever failed, the next read starts afresh.
-        if out.is_err() && r.end_snapshot().is_err() {
+        let release = out.is_err() || self.draining.load(std::sync::atomic::Ordering::Acquire);
+        if release && r.end_snapshot().is_err() {
             return out;
         }
         let mut idle = self.idle.lock().expect("reader pool poisoned");
@@ -411,16 +440,27 @@ pub const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_m
 
 /// Starts the checkpoint thread; the writer pokes the returned sender after each commit.
 /// The thread stops when the writer does (the sender is dropped).
-fn spawn_checkpointer(path: &Path) -> Result<std::sync::mpsc::SyncSender<()>, StoreError> {
+fn spawn_checkpointer(
+    path: &Path,
+    wal: Arc<Wal>,
+) -> Result<std::sync::mpsc::SyncSender<()>, StoreError> {
     let conn = open_conn(path, false)?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
             while rx.recv().is_ok() {
-                // PASSIVE: copies what it can without blocking the writer or readers.
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %e, "sqlite checkpoint failed; retried after the next commit");
+                // PASSIVE: copies what it can without blocking the writer or readers. Its
+                // answer tells the writer how long the WAL has grown.
+                match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    r.get::<_, i64>(1)
+                }) {
+                    Ok(frames) => wal
+                        .frames
+                        .store(frames, std::sync::atomic::Ordering::Release),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "sqlite checkpoint failed; retried after the next commit")
+                    }
                 }
                 std::thread::sleep(CHECKPOINT_INTERVAL);
             }
@@ -429,11 +469,46 @@ fn spawn_checkpointer(path: &Path) -> Result<std::sync::mpsc::SyncSender<()>, St
     Ok(tx)
 }
 
+/// The WAL's length as the checkpointer last saw it, and where the writer restarts it.
+struct Wal {
+    frames: std::sync::atomic::AtomicI64,
+    reset_at: i64,
+}
+
+impl Wal {
+    fn too_long(&self) -> bool {
+        self.frames.load(std::sync::atomic::Ordering::Acquire) >= self.reset_at
+    }
+}
+
+/// Checkpoints the whole WAL and rewinds it, between two batches (see [`WAL_RESET_FRAMES`]).
+/// Readers let go of their snapshots meanwhile; writes wait, reads do not.
+fn restart_wal(conn: &Connection, readers: &Readers, wal: &Wal) {
+    use std::sync::atomic::Ordering;
+    readers.draining.store(true, Ordering::Release);
+    readers.committed();
+    let outcome = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+    });
+    readers.draining.store(false, Ordering::Release);
+    match outcome {
+        Ok((0, _)) => wal.frames.store(0, Ordering::Release),
+        // Busy (the checkpointer was mid-copy, or a reader outlasted the busy timeout):
+        // tried again before a later batch.
+        Ok((_, frames)) => wal.frames.store(frames, Ordering::Release),
+        Err(e) => {
+            tracing::warn!(error = %e, "sqlite WAL restart failed; retried later");
+            wal.frames.store(0, Ordering::Release);
+        }
+    }
+}
+
 fn writer_loop(
     conn: Connection,
     mut rx: mpsc::Receiver<BoxedJob>,
     readers: &Readers,
     checkpoints: &std::sync::mpsc::SyncSender<()>,
+    wal: &Wal,
 ) {
     let mut batch: Vec<BoxedJob> = Vec::with_capacity(MAX_BATCH);
     // A solo job met while draining waits here for the batch before it to commit.
@@ -446,6 +521,9 @@ fn writer_loop(
                 None => break,
             },
         };
+        if wal.too_long() {
+            restart_wal(&conn, readers, wal);
+        }
         if first.solo() {
             run_solo(&conn, first, readers);
             let _ = checkpoints.try_send(());

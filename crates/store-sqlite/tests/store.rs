@@ -241,3 +241,96 @@ async fn reads_see_acknowledged_writes_and_idle_readers_release_the_wal() {
         .unwrap();
     assert_eq!((busy, log, done), (0, 0, 0), "a reader still pins the WAL");
 }
+
+/// Sustained writes to many chats with readers busy all along: the WAL must restart and
+/// stay bounded. A control run with restarts turned off shows the same load grows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_stays_bounded_under_sustained_reads_and_writes() {
+    async fn run(reset_frames: i64) -> (u64, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = SqliteOptions::in_dir(dir.path());
+        opts.wal_reset_frames = reset_frames;
+        let wal = dir
+            .path()
+            .join(format!("{}-wal", switchboard_store_sqlite::DB_FILE));
+        let store = Arc::new(SqliteStore::open(opts).unwrap());
+        let f = switchboard_core::testing::fixture(store.clone()).await;
+        let (t, u) = (f.tenant, f.alice);
+        let sender = Actor::User(u.id);
+        let mut chats = Vec::new();
+        for i in 0..300 {
+            let c = store
+                .create_chat(NewChat {
+                    tenant: t.id,
+                    kind: ChatKind::Group,
+                    name: format!("G{i}"),
+                    owner: sender,
+                    members: vec![(sender, Role::Owner)],
+                    created_at: 1,
+                })
+                .await
+                .unwrap();
+            chats.push(c.id);
+        }
+        let first = store
+            .append_message(new_text(t.id, chats[0], sender, "first", 2))
+            .await
+            .unwrap()
+            .message;
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut readers = Vec::new();
+        for _ in 0..2 {
+            let (store, done) = (store.clone(), done.clone());
+            readers.push(tokio::spawn(async move {
+                let mut n = 0u64;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    assert!(store.get_message(first.id).await.unwrap().is_some());
+                    n += 1;
+                    if n % 64 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }));
+        }
+        let mut largest = 0u64;
+        let mut writers = Vec::new();
+        for w in 0..8usize {
+            let (store, chats) = (store.clone(), chats.clone());
+            writers.push(tokio::spawn(async move {
+                for i in 0..400usize {
+                    let chat = chats[(w * 7919 + i * 104_729) % chats.len()];
+                    let text = format!("message {w}-{i} {}", "x".repeat(200));
+                    store
+                        .append_message(new_text(t.id, chat, sender, &text, 3))
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        while writers.iter().any(|w| !w.is_finished()) {
+            largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        for w in writers {
+            w.await.unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        for r in readers {
+            r.await.unwrap();
+        }
+        let last = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        (largest.max(last), last)
+    }
+    const MB: u64 = 1 << 20;
+    let (bounded_peak, _) = run(256).await;
+    let (control_peak, _) = run(i64::MAX).await;
+    eprintln!("wal peak: {bounded_peak} bytes with restarts, {control_peak} without");
+    assert!(
+        bounded_peak <= 24 * MB,
+        "with restarts the WAL reached {bounded_peak} bytes"
+    );
+    assert!(
+        control_peak >= 2 * bounded_peak,
+        "the load did not grow the WAL without restarts ({control_peak} vs {bounded_peak} bytes): the test proves nothing"
+    );
+}
