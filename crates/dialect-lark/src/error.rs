@@ -270,6 +270,66 @@ pub fn table(op: Op, e: &Error) -> (StatusCode, i64, String) {
     }
 }
 
+/// A success in the face's envelope, serialised straight from `data` (no `Value` tree) into
+/// a buffer sized for a message. Same bytes as [`ok`] with `data` as a tree.
+pub fn ok_typed<T: serde::Serialize>(ctx: &Ctx, data: &T) -> Response {
+    // Fields in the byte order of their names, as `ok`'s `Map` writes them.
+    #[derive(serde::Serialize)]
+    struct Hi<'a, T> {
+        code: i64,
+        data: &'a T,
+        msg: &'static str,
+        success: bool,
+        #[serde(rename = "traceId")]
+        trace_id: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct Feishu<'a, T> {
+        code: i64,
+        data: &'a T,
+        msg: &'static str,
+    }
+    let mut body = Vec::with_capacity(1024);
+    let written = match ctx.face {
+        Face::Hi => serde_json::to_writer(
+            &mut body,
+            &Hi {
+                code: 0,
+                data,
+                msg: "操作成功",
+                success: true,
+                trace_id: &ctx.log_id.0,
+            },
+        ),
+        Face::Feishu => serde_json::to_writer(
+            &mut body,
+            &Feishu {
+                code: 0,
+                data,
+                msg: "success",
+            },
+        ),
+    };
+    match written {
+        Ok(()) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => LarkError::core(
+            ctx,
+            Op::Get,
+            Error::Internal(switchboard_core::store::StoreError::Internal(format!(
+                "response did not serialise: {e}"
+            ))),
+        )
+        .into_response(),
+    }
+}
+
 /// A success in the face's envelope.
 pub fn ok(ctx: &Ctx, data: Value) -> Response {
     let body = match ctx.face {

@@ -3,7 +3,7 @@
 //! render back.
 
 use crate::content::{self, Incoming};
-use crate::error::{self, ok, LarkError, Op};
+use crate::error::{self, ok, ok_typed, LarkError, Op};
 use crate::extract::{Bot, LarkJson, LarkQuery, MsgPath, Need};
 use crate::face::{Ctx, Face};
 use crate::render::{self, IdType, Reader};
@@ -85,9 +85,13 @@ pub async fn get(
         .map_err(|e| LarkError::core(&ctx, Op::Get, e))?;
     refuse_deleted(&ctx, &v)?;
     match ctx.face {
-        Face::Hi => Ok(ok(&ctx, render::message(&r, &v))),
+        Face::Hi => Ok(ok_typed(&ctx, &render::message_out(&r, &v))),
         Face::Feishu => {
-            let mut items = vec![render::message(&r, &v)];
+            #[derive(serde::Serialize)]
+            struct Items {
+                items: Vec<render::MessageOut>,
+            }
+            let mut items = vec![render::message_out(&r, &v)];
             // A merge-forward reads as the container followed by its children.
             if v.message.kind == MessageType::MergeForward {
                 let kids = s
@@ -95,9 +99,9 @@ pub async fn get(
                     .children(tenant, bot.access(), id)
                     .await
                     .map_err(|e| LarkError::core(&ctx, Op::Get, e))?;
-                items.extend(kids.iter().map(|k| render::message(&r, k)));
+                items.extend(kids.iter().map(|k| render::message_out(&r, k)));
             }
-            Ok(ok(&ctx, json!({ "items": items })))
+            Ok(ok_typed(&ctx, &Items { items }))
         }
     }
 }

@@ -10,7 +10,8 @@
 use crate::content::{self, ReadMentions};
 use crate::face::Face;
 use crate::ids;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 use switchboard_core::model::{Actor, App, MentionTarget, RemovalKind};
 use switchboard_core::service::{MessageView, Party};
 
@@ -105,34 +106,102 @@ pub fn reads_as_recalled(r: &Reader, v: &MessageView) -> bool {
     }
 }
 
-/// The message object shared by get, send, reply, edit and forward responses.
+/// The message object shared by get, send, reply, edit and forward responses, as a tree
+/// (for responses that wrap it further).
 pub fn message(r: &Reader, v: &MessageView) -> Value {
+    serde_json::to_value(message_out(r, v)).unwrap_or(Value::Null)
+}
+
+/// An id that the Hi face shows as `null` when absent and Feishu leaves out.
+#[derive(Debug)]
+pub enum MaybeId {
+    Id(String),
+    Null,
+    Absent,
+}
+
+impl MaybeId {
+    fn new(hi: bool, id: Option<String>) -> MaybeId {
+        match id {
+            Some(s) => MaybeId::Id(s),
+            None if hi => MaybeId::Null,
+            None => MaybeId::Absent,
+        }
+    }
+    fn is_absent(&self) -> bool {
+        matches!(self, MaybeId::Absent)
+    }
+}
+
+impl Serialize for MaybeId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            MaybeId::Id(id) => s.serialize_str(id),
+            _ => s.serialize_none(),
+        }
+    }
+}
+
+/// The message object, typed: serialised straight into the response. Fields are in the
+/// byte order of their names, as a `serde_json::Map` would write them.
+#[derive(Debug, Serialize)]
+pub struct MessageOut {
+    body: Body,
+    chat_id: String,
+    create_time: String,
+    deleted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mentions: Option<Vec<MentionOut>>,
+    message_id: String,
+    msg_type: &'static str,
+    #[serde(skip_serializing_if = "MaybeId::is_absent")]
+    parent_id: MaybeId,
+    #[serde(skip_serializing_if = "MaybeId::is_absent")]
+    root_id: MaybeId,
+    sender: SenderOut,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thread_id: Option<String>,
+    update_time: String,
+    updated: bool,
+    #[serde(skip_serializing_if = "MaybeId::is_absent")]
+    upper_message_id: MaybeId,
+}
+
+#[derive(Debug, Serialize)]
+struct Body {
+    content: String,
+}
+
+/// `sender`; the Hi face spells each field in camelCase too.
+#[derive(Debug, Serialize)]
+struct SenderOut {
+    id: String,
+    #[serde(rename = "idType", skip_serializing_if = "Option::is_none")]
+    id_type_hi: Option<&'static str>,
+    id_type: &'static str,
+    #[serde(rename = "senderType", skip_serializing_if = "Option::is_none")]
+    sender_type_hi: Option<&'static str>,
+    sender_type: &'static str,
+    #[serde(rename = "tenantKey", skip_serializing_if = "Option::is_none")]
+    tenant_key_hi: Option<String>,
+    tenant_key: String,
+}
+
+#[derive(Debug, Serialize)]
+struct MentionOut {
+    id: String,
+    id_type: &'static str,
+    key: String,
+    name: String,
+    tenant_key: String,
+}
+
+/// The message object shared by get, send, reply, edit and forward responses.
+pub fn message_out(r: &Reader, v: &MessageView) -> MessageOut {
     let m = &v.message;
     let tenant_key = ids::tenant_key(m.tenant);
     let hi = r.face == Face::Hi;
-    let mut o = Map::new();
-    let opt = |o: &mut Map<String, Value>, k: &str, id: Option<String>| match id {
-        Some(s) => {
-            o.insert(k.into(), json!(s));
-        }
-        None if hi => {
-            o.insert(k.into(), Value::Null);
-        }
-        None => {}
-    };
-    o.insert("message_id".into(), json!(ids::message_id(m.id)));
-    opt(&mut o, "root_id", m.root.map(ids::message_id));
-    opt(&mut o, "parent_id", m.parent.map(ids::message_id));
-    if let Some(t) = m.thread {
-        o.insert("thread_id".into(), json!(ids::thread_id(t)));
-    }
-    o.insert("msg_type".into(), json!(content::msg_type(r.face, m.kind)));
-    o.insert("create_time".into(), json!(m.created_at.to_string()));
-    o.insert("update_time".into(), json!(m.updated_at.to_string()));
     let recalled = reads_as_recalled(r, v);
-    o.insert("deleted".into(), json!(recalled));
-    o.insert("updated".into(), json!(m.edit.is_some()));
-    o.insert("chat_id".into(), json!(ids::chat_id(m.chat)));
 
     let (sid, sid_type) = r.actor_id(m.sender, v.sender.as_ref());
     let kind = match (m.sender, &v.sender, hi) {
@@ -142,26 +211,23 @@ pub fn message(r: &Reader, v: &MessageView) -> Value {
         (Actor::App(_), _, false) => "app",
         (Actor::User(_), _, false) => "user",
     };
-    let sender = if hi {
-        json!({
-            "id": sid, "id_type": sid_type, "idType": sid_type,
-            "sender_type": kind, "senderType": kind,
-            "tenant_key": tenant_key, "tenantKey": tenant_key,
-        })
-    } else {
-        json!({ "id": sid, "id_type": sid_type, "sender_type": kind, "tenant_key": tenant_key })
+    let sender = SenderOut {
+        id: sid,
+        id_type_hi: hi.then_some(sid_type),
+        id_type: sid_type,
+        sender_type_hi: hi.then_some(kind),
+        sender_type: kind,
+        tenant_key_hi: hi.then(|| tenant_key.clone()),
+        tenant_key: tenant_key.clone(),
     };
-    o.insert("sender".into(), sender);
 
     let rm = ReadMentions::of(v);
-    let body = if recalled {
+    let content = if recalled {
         content::recalled()
     } else {
         content::outgoing(r, v, &rm)
     };
-    o.insert("body".into(), json!({ "content": body }));
-
-    let mentions: Vec<Value> = m
+    let mentions: Vec<MentionOut> = m
         .mentions
         .iter()
         .zip(&v.mention_parties)
@@ -170,12 +236,29 @@ pub fn message(r: &Reader, v: &MessageView) -> Value {
         .filter(|((mn, _), _)| hi || mn.target != MentionTarget::All)
         .map(|((mn, p), (key, name))| {
             let (id, id_type) = r.mention_id(&mn.target, p.as_ref());
-            json!({ "key": key, "id": id, "id_type": id_type, "name": name, "tenant_key": tenant_key })
+            MentionOut {
+                id,
+                id_type,
+                key: key.clone(),
+                name: name.clone(),
+                tenant_key: tenant_key.clone(),
+            }
         })
         .collect();
-    if hi || !mentions.is_empty() {
-        o.insert("mentions".into(), Value::Array(mentions));
+    MessageOut {
+        body: Body { content },
+        chat_id: ids::chat_id(m.chat),
+        create_time: m.created_at.to_string(),
+        deleted: recalled,
+        mentions: (hi || !mentions.is_empty()).then_some(mentions),
+        message_id: ids::message_id(m.id),
+        msg_type: content::msg_type(r.face, m.kind),
+        parent_id: MaybeId::new(hi, m.parent.map(ids::message_id)),
+        root_id: MaybeId::new(hi, m.root.map(ids::message_id)),
+        sender,
+        thread_id: m.thread.map(ids::thread_id),
+        update_time: m.updated_at.to_string(),
+        updated: m.edit.is_some(),
+        upper_message_id: MaybeId::new(hi, m.upper.map(ids::message_id)),
     }
-    opt(&mut o, "upper_message_id", m.upper.map(ids::message_id));
-    Value::Object(o)
 }
