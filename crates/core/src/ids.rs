@@ -173,8 +173,26 @@ pub fn check32(v: u64, domain: u32) -> u32 {
 
 /// Renders `v` as 32 lowercase hex characters: 16 of mixed value, 16 of check.
 pub fn encode_hex128(v: u64, domain: u32) -> String {
+    prefixed_hex128("", v, domain)
+}
+
+/// `prefix` followed by [`encode_hex128`], built in one allocation (ids are rendered on
+/// every read; `format!` machinery was a measurable share of a get).
+pub fn prefixed_hex128(prefix: &str, v: u64, domain: u32) -> String {
     let check = ((check32(v, domain) as u64) << 32) | check32(v, domain.rotate_left(7)) as u64;
-    format!("{:016x}{:016x}", mix64(v, domain), check)
+    let mut out = String::with_capacity(prefix.len() + 32);
+    out.push_str(prefix);
+    push_hex(&mut out, mix64(v, domain), 16);
+    push_hex(&mut out, check, 16);
+    out
+}
+
+/// Appends the low `digits` hex digits of `v` (lower case, zero-padded).
+pub fn push_hex(out: &mut String, v: u64, digits: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..digits).rev() {
+        out.push(HEX[((v >> (4 * i)) & 0xf) as usize] as char);
+    }
 }
 
 /// Inverse of [`encode_hex128`]; `None` when malformed or the check fails.
@@ -205,7 +223,7 @@ pub fn encode_base62_16(v: u64, domain: u32) -> String {
         *slot = B62[(n % 62) as usize];
         n /= 62;
     }
-    String::from_utf8(out.to_vec()).expect("base62 alphabet is ASCII")
+    out.iter().map(|&b| b as char).collect()
 }
 
 /// Inverse of [`encode_base62_16`].
@@ -267,6 +285,21 @@ mod tests {
         }
         assert_ne!(mix64(1, 1), mix64(1, 2));
         assert_ne!(encode_hex128(1, 1), encode_hex128(2, 1));
+    }
+
+    #[test]
+    fn hex_ids_are_the_zero_padded_mix_and_check() {
+        for (v, d) in [(0u64, 0u32), (1, 5), (77, 0x4C4B_0001), (u64::MAX >> 1, u32::MAX)] {
+            let check = ((check32(v, d) as u64) << 32) | check32(v, d.rotate_left(7)) as u64;
+            let expected = format!("{:016x}{check:016x}", mix64(v, d));
+            assert_eq!(encode_hex128(v, d), expected);
+            assert_eq!(prefixed_hex128("om_", v, d), format!("om_{expected}"));
+            assert_eq!(decode_hex128(&expected, d), Some(v));
+        }
+        let mut s = String::new();
+        push_hex(&mut s, 0xabc, 4);
+        push_hex(&mut s, u64::MAX, 16);
+        assert_eq!(s, "0abcffffffffffffffff");
     }
 
     #[test]

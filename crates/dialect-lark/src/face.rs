@@ -81,7 +81,10 @@ fn fresh_log_id() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    format!("{:016x}{:08x}", t, n as u32)
+    let mut id = String::with_capacity(24);
+    switchboard_core::ids::push_hex(&mut id, t, 16);
+    switchboard_core::ids::push_hex(&mut id, n, 8);
+    id
 }
 
 /// Derives the log id from the server's request id (so logs and client reports agree),

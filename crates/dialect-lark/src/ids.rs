@@ -11,7 +11,8 @@
 //! rejected as malformed (230001) instead of naming another resource.
 
 use switchboard_core::ids::{
-    decode_hex128, encode_hex128, mix64, unmix64, AppId, ChatId, MessageId, TenantId, UserId,
+    decode_hex128, mix64, prefixed_hex128, push_hex, unmix64, AppId, ChatId, MessageId, TenantId,
+    UserId,
 };
 
 const MSG: u32 = 0x4C4B_0001;
@@ -33,14 +34,14 @@ fn decode(s: &str, prefix: &str, domain: u32) -> Option<i64> {
 }
 
 pub fn message_id(m: MessageId) -> String {
-    format!("om_{}", encode_hex128(m.0 as u64, MSG))
+    prefixed_hex128("om_", m.0 as u64, MSG)
 }
 pub fn parse_message_id(s: &str) -> Option<MessageId> {
     decode(s, "om_", MSG).and_then(MessageId::from_raw)
 }
 
 pub fn chat_id(c: ChatId) -> String {
-    format!("oc_{}", encode_hex128(c.0 as u64, CHAT))
+    prefixed_hex128("oc_", c.0 as u64, CHAT)
 }
 pub fn parse_chat_id(s: &str) -> Option<ChatId> {
     decode(s, "oc_", CHAT)
@@ -50,14 +51,14 @@ pub fn parse_chat_id(s: &str) -> Option<ChatId> {
 
 /// A thread is named after its root message.
 pub fn thread_id(root: MessageId) -> String {
-    format!("omt_{}", encode_hex128(root.0 as u64, THREAD))
+    prefixed_hex128("omt_", root.0 as u64, THREAD)
 }
 pub fn parse_thread_id(s: &str) -> Option<MessageId> {
     decode(s, "omt_", THREAD).and_then(MessageId::from_raw)
 }
 
 pub fn open_id(user: UserId, app: AppId) -> String {
-    format!("ou_{}", encode_hex128(user.0 as u64, open_domain(app)))
+    prefixed_hex128("ou_", user.0 as u64, open_domain(app))
 }
 /// Decodes an open_id as seen by `app`; another app's open_id does not decode.
 pub fn parse_open_id(s: &str, app: AppId) -> Option<UserId> {
@@ -65,7 +66,7 @@ pub fn parse_open_id(s: &str, app: AppId) -> Option<UserId> {
 }
 
 pub fn union_id(user: UserId) -> String {
-    format!("on_{}", encode_hex128(user.0 as u64, UNION))
+    prefixed_hex128("on_", user.0 as u64, UNION)
 }
 pub fn parse_union_id(s: &str) -> Option<UserId> {
     decode(s, "on_", UNION).map(UserId)
@@ -74,7 +75,10 @@ pub fn parse_union_id(s: &str) -> Option<UserId> {
 pub fn tenant_key(t: TenantId) -> String {
     let mixed = mix64(t.0 as u64, TENANT);
     let check = switchboard_core::ids::check32(t.0 as u64, TENANT) & 0xFFFF;
-    format!("{mixed:016x}{check:04x}")
+    let mut out = String::with_capacity(20);
+    push_hex(&mut out, mixed, 16);
+    push_hex(&mut out, check as u64, 4);
+    out
 }
 pub fn parse_tenant_key(s: &str) -> Option<TenantId> {
     if s.len() != 20
