@@ -289,7 +289,12 @@ mod tests {
 
     #[test]
     fn hex_ids_are_the_zero_padded_mix_and_check() {
-        for (v, d) in [(0u64, 0u32), (1, 5), (77, 0x4C4B_0001), (u64::MAX >> 1, u32::MAX)] {
+        for (v, d) in [
+            (0u64, 0u32),
+            (1, 5),
+            (77, 0x4C4B_0001),
+            (u64::MAX >> 1, u32::MAX),
+        ] {
             let check = ((check32(v, d) as u64) << 32) | check32(v, d.rotate_left(7)) as u64;
             let expected = format!("{:016x}{check:016x}", mix64(v, d));
             assert_eq!(encode_hex128(v, d), expected);

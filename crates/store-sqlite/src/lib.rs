@@ -51,7 +51,10 @@ pub const WAL_RESET_FRAMES: i64 = 8192;
 /// The WAL file is truncated back to this size when the log restarts.
 const WAL_SIZE_LIMIT: i64 = 64 << 20;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_drop_messages_time.sql")),
+];
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "switchboard.db";
@@ -659,6 +662,46 @@ fn doc_with_content(m: &mut Message, content_json: &str) -> StoreResult<String> 
     doc.push_str(content_json);
     doc.push_str(&rest[at + EMPTY.len()..]);
     Ok(doc)
+}
+
+/// The newest timeline position of `chat` in the table (0 when it has none).
+fn last_position(c: &Connection, chat: ChatId) -> StoreResult<i64> {
+    let base = chat.0 << 32;
+    let max: Option<i64> = c
+        .prepare_cached("SELECT max(id) FROM messages WHERE id > ?1 AND id <= ?2")
+        .and_then(|mut s| s.query_row(params![base, base + MAX_POSITION], |r| r.get(0)))
+        .map_err(sql_err)?;
+    Ok(max.map_or(0, |id| id - base))
+}
+
+/// The first position in `1..=last` whose message was created at or after `t` (`last + 1`
+/// when none is): a binary search over primary-key reads, sound because a chat's
+/// timestamps never decrease along its positions.
+fn first_position_at_or_after(
+    c: &Connection,
+    chat: ChatId,
+    last: i64,
+    t: Millis,
+) -> StoreResult<i64> {
+    let base = chat.0 << 32;
+    let mut s = c
+        .prepare_cached("SELECT created_at FROM messages WHERE id = ?1")
+        .map_err(sql_err)?;
+    let (mut lo, mut hi) = (1, last + 1);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let at: Option<Millis> = s
+            .query_row([base + mid], |r| r.get(0))
+            .optional()
+            .map_err(sql_err)?;
+        // Positions are gapless; a missing row is passed over to the right.
+        if at.is_some_and(|at| at >= t) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Ok(lo)
 }
 
 /// Takes the next timeline position of `chat`; returns (position, created_at).
@@ -1328,8 +1371,22 @@ impl Store for SqliteStore {
     async fn list_messages(&self, range: MessageRange) -> StoreResult<Vec<Message>> {
         self.read(move |c| {
             let base = range.chat.0 << 32;
-            let lo = base + range.after_position.clamp(0, MAX_POSITION);
-            let hi = base + range.before_position.unwrap_or(MAX_POSITION + 1).clamp(1, MAX_POSITION + 1);
+            let mut after = range.after_position.clamp(0, MAX_POSITION);
+            let mut before = range.before_position.unwrap_or(MAX_POSITION + 1).clamp(1, MAX_POSITION + 1);
+            // Time bounds become position bounds (timestamps never decrease along a chat's
+            // positions); the query below still filters on them.
+            if range.since_ms.is_some() || range.until_ms.is_some() {
+                let last = last_position(c, range.chat)?;
+                if let Some(since) = range.since_ms {
+                    after = after.max(first_position_at_or_after(c, range.chat, last, since)? - 1);
+                }
+                if let Some(until) = range.until_ms {
+                    let past = until.checked_add(1).map_or(Ok(last + 1), |t| first_position_at_or_after(c, range.chat, last, t))?;
+                    before = before.min(past);
+                }
+            }
+            let lo = base + after;
+            let hi = base + before.max(after);
             let order = if range.descending { "DESC" } else { "ASC" };
             let sql = format!(
                 "SELECT doc FROM messages WHERE id > ?1 AND id < ?2 AND created_at >= ?3 AND created_at <= ?4 ORDER BY id {order} LIMIT ?5"

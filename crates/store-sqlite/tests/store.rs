@@ -109,7 +109,10 @@ async fn acknowledged_messages_survive_a_restart() {
 fn migrations_are_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.db");
-    assert_eq!(switchboard_store_sqlite::migrate(&path).unwrap(), vec![1]);
+    assert_eq!(
+        switchboard_store_sqlite::migrate(&path).unwrap(),
+        vec![1, 2]
+    );
     assert!(switchboard_store_sqlite::migrate(&path).unwrap().is_empty());
 }
 

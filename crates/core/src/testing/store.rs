@@ -606,6 +606,72 @@ pub async fn list_ranges(store: Arc<dyn Store>) {
             .unwrap()),
         Vec::<i64>::new()
     );
+    // Time bounds alone, with paging and direction, at and between timestamps, and past
+    // either end.
+    let range = |after, before, since, until, limit, desc| {
+        let store = store.clone();
+        async move {
+            pos(store
+                .list_messages(q(after, before, since, until, limit, desc))
+                .await
+                .unwrap())
+        }
+    };
+    assert_eq!(
+        range(0, None, Some(18_500), None, 50, false).await,
+        vec![19, 20]
+    );
+    assert_eq!(
+        range(0, None, None, Some(2_999), 50, false).await,
+        vec![1, 2]
+    );
+    assert_eq!(range(0, None, None, Some(3_000), 2, true).await, vec![3, 2]);
+    assert_eq!(
+        range(0, Some(3), None, Some(9_000), 5, true).await,
+        vec![2, 1]
+    );
+    assert_eq!(
+        range(6, None, Some(5_000), Some(9_000), 2, false).await,
+        vec![7, 8]
+    );
+    assert_eq!(
+        range(0, None, Some(20_001), None, 50, false).await,
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        range(0, None, None, Some(999), 50, true).await,
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        range(0, None, Some(9_000), Some(8_000), 50, false).await,
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        range(0, None, Some(i64::MIN), Some(i64::MAX), 3, true).await,
+        vec![20, 19, 18]
+    );
+    // Equal timestamps (a clock that did not move): a bound at that time takes them all.
+    for text in ["t1", "t2", "t3"] {
+        store
+            .append_message(new_text(
+                f.tenant.id,
+                f.group.id,
+                Actor::User(f.alice.id),
+                text,
+                30_000,
+            ))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        range(0, None, Some(30_000), None, 50, false).await,
+        vec![21, 22, 23]
+    );
+    assert_eq!(
+        range(0, None, Some(20_000), Some(30_000), 50, true).await,
+        vec![23, 22, 21, 20]
+    );
+    assert_eq!(range(0, None, None, Some(29_999), 1, true).await, vec![20]);
     let other = store.create_chat(NewChat {
         tenant: f.tenant.id,
         kind: ChatKind::Group,
