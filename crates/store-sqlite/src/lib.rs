@@ -136,7 +136,7 @@ struct Inner {
     readers: Arc<Readers>,
     max_readers: usize,
     writer: mpsc::Sender<BoxedJob>,
-    nonces: Mutex<cache::Nonces>,
+    nonces: cache::ShardedNonces,
     apps: cache::Cached<AppId, App>,
     app_ids: cache::Cached<String, AppId>,
     users: cache::Cached<UserId, User>,
@@ -272,7 +272,7 @@ impl SqliteStore {
                 readers,
                 max_readers: opts.readers.max(1),
                 writer: tx,
-                nonces: Mutex::new(cache::Nonces::default()),
+                nonces: cache::ShardedNonces::default(),
                 apps: cache::Cached::new(),
                 app_ids: cache::Cached::new(),
                 users: cache::Cached::new(),
@@ -1431,12 +1431,7 @@ impl Store for SqliteStore {
         expires_at: Millis,
         now: Millis,
     ) -> StoreResult<bool> {
-        Ok(self
-            .inner
-            .nonces
-            .lock()
-            .expect("nonce map poisoned")
-            .remember(scope, nonce, expires_at, now))
+        Ok(self.inner.nonces.remember(scope, nonce, expires_at, now))
     }
 }
 
