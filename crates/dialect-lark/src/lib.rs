@@ -83,8 +83,20 @@ impl Default for Config {
 }
 
 /// What every handler shares.
+///
+/// One reference count to clone: axum clones the state for every request, on two cores
+/// at once.
 #[derive(Clone)]
-pub struct LarkState {
+pub struct LarkState(Arc<LarkParts>);
+
+impl std::ops::Deref for LarkState {
+    type Target = LarkParts;
+    fn deref(&self) -> &LarkParts {
+        &self.0
+    }
+}
+
+pub struct LarkParts {
     pub core: Core,
     pub config: Arc<Config>,
     pub limiter: Arc<ratelimit::Limiter>,
@@ -99,11 +111,11 @@ pub fn router(core: Core, config: Config) -> Router {
         config.rate_limit_per_second,
         config.rate_limit_per_minute,
     ));
-    let state = LarkState {
+    let state = LarkState(Arc::new(LarkParts {
         core,
         config: Arc::new(config),
         limiter,
-    };
+    }));
     let mut api = Router::new();
     // Feishu paths carry a version segment (`/im/v1`, `/auth/v3`); Hi's do not.
     for (im, auth) in [("/im/v1", "/auth/v3"), ("/im", "/auth")] {

@@ -73,8 +73,20 @@ pub(crate) const DEFAULT_PAGE_SIZE: u32 = 20;
 pub(crate) const MAX_PAGE_SIZE: u32 = 100;
 
 /// Shared state of the dialect's routes.
+///
+/// One reference count to clone: axum clones the state for every request, on two cores
+/// at once.
 #[derive(Clone)]
-pub(crate) struct WpsState {
+pub(crate) struct WpsState(Arc<WpsParts>);
+
+impl std::ops::Deref for WpsState {
+    type Target = WpsParts;
+    fn deref(&self) -> &WpsParts {
+        &self.0
+    }
+}
+
+pub(crate) struct WpsParts {
     pub core: Core,
     pub config: Arc<Config>,
     pub limiter: Arc<RateLimiter>,
@@ -330,11 +342,11 @@ pub fn router(core: Core, config: Config) -> Router {
         config.rate_limit_per_sec,
         config.rate_limit_burst,
     ));
-    let state = WpsState {
+    let state = WpsState(Arc::new(WpsParts {
         core,
         config: Arc::new(config),
         limiter,
-    };
+    }));
     let gate = |scope| {
         from_fn_with_state(
             Gate {

@@ -73,8 +73,20 @@ impl Config {
 }
 
 /// The dialect's shared state.
+///
+/// One reference count to clone: axum clones the state for every request, on two cores
+/// at once.
 #[derive(Clone)]
-pub struct Yx {
+pub struct Yx(Arc<YxParts>);
+
+impl std::ops::Deref for Yx {
+    type Target = YxParts;
+    fn deref(&self) -> &YxParts {
+        &self.0
+    }
+}
+
+pub struct YxParts {
     pub core: Core,
     pub config: Arc<Config>,
     pub limiter: Arc<rate::RateLimiter>,
@@ -87,11 +99,11 @@ impl Yx {
             config.two_way_recall_window_secs = MAX_TWO_WAY_RECALL_SECS;
         }
         let limiter = Arc::new(rate::RateLimiter::new(config.rate_limit_per_second));
-        Yx {
+        Yx(Arc::new(YxParts {
             core,
             config: Arc::new(config),
             limiter,
-        }
+        }))
     }
 
     pub fn two_way_window_ms(&self) -> i64 {
