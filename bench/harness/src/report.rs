@@ -14,7 +14,9 @@ pub struct DatasetResult {
     pub messages: u64,
     pub import_seconds: f64,
     pub import_rate: f64,
-    pub baseline: Option<Measurement>,
+    /// The baseline run right before each dialect's, by that dialect.
+    #[serde(serialize_with = "ser_gets")]
+    pub baselines: Vec<(Workload, Measurement)>,
     #[serde(serialize_with = "ser_gets")]
     pub gets: Vec<(Workload, Measurement)>,
     pub send: Option<Measurement>,
@@ -40,7 +42,7 @@ impl DatasetResult {
             messages,
             import_seconds: imported.seconds,
             import_rate: imported.rate,
-            baseline: None,
+            baselines: Vec::new(),
             gets: Vec::new(),
             send: None,
             send_stored: 0,
@@ -52,6 +54,11 @@ impl DatasetResult {
 
     fn get(&self, w: Workload) -> Option<&Measurement> {
         self.gets.iter().find(|(x, _)| *x == w).map(|(_, m)| m)
+    }
+
+    /// The baseline run paired with dialect `w`.
+    fn baseline(&self, w: Workload) -> Option<&Measurement> {
+        self.baselines.iter().find(|(x, _)| *x == w).map(|(_, m)| m)
     }
 }
 
@@ -169,9 +176,7 @@ impl Report {
             );
         }
 
-        let base = self.primary("sqlite").and_then(|d| d.baseline.clone());
         for d in &self.datasets {
-            let b = d.baseline.clone().or_else(|| base.clone());
             let _ = writeln!(
                 o,
                 "\n### {} messages, {}\n",
@@ -187,33 +192,29 @@ impl Report {
                 "| workload | req/s | × baseline | p50 ms | p99 ms | p99.9 ms | server CPU µs/req | × baseline | server cores busy |"
             );
             let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-            let mut rows: Vec<(Workload, &Measurement)> = Vec::new();
-            if let Some(m) = &d.baseline {
-                rows.push((Workload::Baseline, m));
-            }
-            rows.extend(d.gets.iter().map(|(w, m)| (*w, m)));
-            if let Some(m) = &d.send {
-                rows.push((Workload::Send, m));
-            }
-            for (w, m) in rows {
-                let (rr, cr) = match (&b, w) {
-                    (Some(b), Workload::Wps | Workload::Feishu | Workload::Yunxin) => (
+            let row = |o: &mut String, label: &str, m: &Measurement, b: Option<&Measurement>| {
+                let (rr, cr) = match b {
+                    Some(b) => (
                         format!("{:.2}", m.rps / b.rps),
                         format!("{:.2}", m.cpu_us / b.cpu_us),
                     ),
-                    _ => ("".into(), "".into()),
+                    None => (String::new(), String::new()),
                 };
                 let _ = writeln!(
                     o,
-                    "| {} | {:.0} | {rr} | {:.2} | {:.2} | {:.2} | {:.1} | {cr} | {:.2} |",
-                    w.label(),
-                    m.rps,
-                    m.p50_ms,
-                    m.p99_ms,
-                    m.p999_ms,
-                    m.cpu_us,
-                    m.cores
+                    "| {label} | {:.0} | {rr} | {:.2} | {:.2} | {:.2} | {:.1} | {cr} | {:.2} |",
+                    m.rps, m.p50_ms, m.p99_ms, m.p999_ms, m.cpu_us, m.cores
                 );
+            };
+            for (w, m) in &d.gets {
+                let b = d.baseline(*w);
+                if let Some(b) = b {
+                    row(&mut o, Workload::Baseline.label(), b, None);
+                }
+                row(&mut o, w.label(), m, b);
+            }
+            if let Some(m) = &d.send {
+                row(&mut o, Workload::Send.label(), m, None);
             }
             if d.send.is_some() {
                 let _ = writeln!(
@@ -271,14 +272,13 @@ impl Report {
             let Some(d) = self.primary(store) else {
                 continue;
             };
-            let b = d.baseline.clone().or_else(|| base.clone());
             let label = if store == "sqlite" {
                 "SQLite"
             } else {
                 "PostgreSQL"
             };
             for w in [Workload::Wps, Workload::Feishu, Workload::Yunxin] {
-                let (Some(m), Some(b)) = (d.get(w), &b) else {
+                let (Some(m), Some(b)) = (d.get(w), d.baseline(w)) else {
                     continue;
                 };
                 let n = w.name();
