@@ -143,6 +143,9 @@ struct Inner {
     /// (tenant, user_id or account_id) -> user: both ids are immutable and users are
     /// never deleted, so this map needs no invalidation.
     user_keys: cache::Cached<(TenantId, UserKeyOwned), UserId>,
+    /// p2p key -> chat: a pair's p2p chat is created once and chats are never deleted, so
+    /// this map needs no invalidation either (the chat itself comes from `chats`).
+    p2p_chats: cache::Cached<String, ChatId>,
     chats: cache::Cached<ChatId, Chat>,
     members: cache::Cached<(ChatId, Actor), Member>,
 }
@@ -185,11 +188,17 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
-/// Page cache per connection, in KiB. Enough for every interior B-tree page of a 10M-message
-/// database (about 13 MiB), so a point read touches the file for its leaf at most; leaves
-/// come from the operating system's page cache. Private memory: with the writer and the
-/// readers a get load uses, this is most of the server's resident size.
-const CACHE_KIB: u32 = 16 * 1024;
+/// Page cache per read connection, in KiB. A point read descends root -> interior -> leaf;
+/// at 10M messages the interior level alone is about 3,200 pages (13 MiB), touched once
+/// every few thousand reads each, while every read brings in a new leaf. With 16 MiB the
+/// leaves pushed the interior pages out of the LRU and reads at 10M took a second
+/// `pread`; 32 MiB keeps them. Private memory: a get load keeps one reader per worker
+/// thread busy, so this is most of the server's resident size.
+const READER_CACHE_KIB: u32 = 32 * 1024;
+
+/// The writer's page cache, in KiB: the interior pages plus the tail leaf of each chat
+/// being written to.
+const WRITER_CACHE_KIB: u32 = 16 * 1024;
 
 fn open_conn(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     let flags = if read_only {
@@ -206,7 +215,12 @@ fn open_conn(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     // synchronous=FULL: the WAL is fsynced at every commit, so an acknowledged write
     // survives power loss, not only a process crash. temp_store=MEMORY keeps each write's
     // savepoint journal in memory: it only serves a rollback inside the open transaction.
-    conn.execute_batch(&format!("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-{CACHE_KIB}; PRAGMA temp_store=MEMORY;"))
+    let cache_kib = if read_only {
+        READER_CACHE_KIB
+    } else {
+        WRITER_CACHE_KIB
+    };
+    conn.execute_batch(&format!("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-{cache_kib}; PRAGMA temp_store=MEMORY;"))
         .map_err(sql_err)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -283,6 +297,7 @@ impl SqliteStore {
                 app_ids: cache::Cached::new(),
                 users: cache::Cached::new(),
                 user_keys: cache::Cached::new(),
+                p2p_chats: cache::Cached::new(),
                 chats: cache::Cached::new(),
                 members: cache::Cached::new(),
             }),
@@ -1168,8 +1183,17 @@ impl Store for SqliteStore {
 
     async fn find_p2p(&self, tenant: TenantId, a: Actor, b: Actor) -> StoreResult<Option<Chat>> {
         let key = p2p_key(tenant, a, b);
-        self.read(move |c| rows::chat_where(c, "p2p_key = ?1", &key))
-            .await
+        if let Some(id) = self.inner.p2p_chats.get(&key) {
+            return self.get_chat(id).await;
+        }
+        // A unique-index lookup: read inline, like the other point reads. Absence is not
+        // cached (the chat may be created next).
+        let generation = self.inner.p2p_chats.generation();
+        let chat = self.read_now(|c| rows::chat_where(c, "p2p_key = ?1", &key))?;
+        if let Some(c) = &chat {
+            self.inner.p2p_chats.fill(key, c.id, generation);
+        }
+        Ok(chat)
     }
 
     async fn list_chats(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<Chat>> {
