@@ -147,6 +147,19 @@ fn clock_ticks() -> f64 {
     })
 }
 
+/// Bytes a process has had fetched from storage (`read_bytes` in `/proc/<pid>/io`; reads
+/// served by the page cache do not count). 0 where the kernel does not say.
+pub fn storage_read_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("read_bytes:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// Resident set size and its peak, in bytes.
 pub fn rss(pid: u32) -> anyhow::Result<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -193,6 +206,10 @@ pub struct Measurement {
     /// Server CPU over the run, in cores (CPU seconds per wall second).
     pub cores: f64,
     pub bytes_per_response: f64,
+    /// What the server read from storage (not the page cache) per request, in KiB: a
+    /// cold-cache read shows here.
+    #[serde(default)]
+    pub disk_kib_per_req: f64,
 }
 
 pub struct Wrk {
@@ -208,6 +225,7 @@ impl Wrk {
     /// `unique`: the requests must not repeat (Yunxin nonces), so a wrap-around is an error.
     pub fn run(&self, server: &Server, prefix: &Path, unique: bool) -> anyhow::Result<Measurement> {
         let before = cpu_secs(server.pid())?;
+        let read_before = storage_read_bytes(server.pid());
         let out = Command::new(&self.bin)
             .arg(format!("-t{}", self.threads))
             .arg(format!("-c{}", self.connections))
@@ -223,6 +241,7 @@ impl Wrk {
             .output()
             .context("running wrk")?;
         let after = cpu_secs(server.pid())?;
+        let read_after = storage_read_bytes(server.pid());
         let stdout = String::from_utf8_lossy(&out.stdout);
         ensure!(
             out.status.success(),
@@ -259,6 +278,9 @@ impl Wrk {
             cpu_us: cpu * 1e6 / w.requests as f64,
             cores: cpu / seconds,
             bytes_per_response: w.bytes as f64 / w.requests as f64,
+            disk_kib_per_req: read_after.saturating_sub(read_before) as f64
+                / 1024.0
+                / w.requests as f64,
         })
     }
 }

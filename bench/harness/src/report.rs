@@ -189,9 +189,9 @@ impl Report {
             );
             let _ = writeln!(
                 o,
-                "| workload | req/s | × baseline | p50 ms | p99 ms | p99.9 ms | server CPU µs/req | × baseline | server cores busy |"
+                "| workload | req/s | × baseline | p50 ms | p99 ms | p99.9 ms | server CPU µs/req | × baseline | server cores busy | disk KiB/req |"
             );
-            let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             let row = |o: &mut String, label: &str, m: &Measurement, b: Option<&Measurement>| {
                 let (rr, cr) = match b {
                     Some(b) => (
@@ -202,8 +202,8 @@ impl Report {
                 };
                 let _ = writeln!(
                     o,
-                    "| {label} | {:.0} | {rr} | {:.2} | {:.2} | {:.2} | {:.1} | {cr} | {:.2} |",
-                    m.rps, m.p50_ms, m.p99_ms, m.p999_ms, m.cpu_us, m.cores
+                    "| {label} | {:.0} | {rr} | {:.2} | {:.2} | {:.2} | {:.1} | {cr} | {:.2} | {:.2} |",
+                    m.rps, m.p50_ms, m.p99_ms, m.p999_ms, m.cpu_us, m.cores, m.disk_kib_per_req
                 );
             };
             for (w, m) in &d.gets {
