@@ -92,13 +92,43 @@ impl IntoResponse for YxError {
     }
 }
 
-/// The success envelope `{code: 200, msg: "success", data}`.
+/// The success envelope `{code: 200, msg: "success", data}`, in the seed's order,
+/// serialised straight from `data` (no intermediate `Value` tree) into a buffer sized for a
+/// message.
 pub fn ok<T: Serialize>(data: T) -> Response {
-    (
-        StatusCode::OK,
-        Json(json!({ "code": code::OK, "msg": "success", "data": data })),
-    )
-        .into_response()
+    #[derive(Serialize)]
+    struct Envelope<T> {
+        code: i64,
+        msg: &'static str,
+        data: T,
+    }
+    let mut body = Vec::with_capacity(1024);
+    let envelope = Envelope {
+        code: code::OK,
+        msg: "success",
+        data,
+    };
+    match serde_json::to_writer(&mut body, &envelope) {
+        Ok(()) => (
+            StatusCode::OK,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "yunxin response did not serialise");
+            table(
+                Op::Query,
+                &Error::Internal(switchboard_core::store::StoreError::Internal(
+                    "response did not serialise".into(),
+                )),
+            )
+            .into_response()
+        }
+    }
 }
 
 /// The empty success `data: {}` of recall, modify and disband.
