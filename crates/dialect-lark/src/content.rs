@@ -15,6 +15,7 @@ use crate::error::{self, LarkError, Op};
 use crate::face::{Ctx, Face};
 use crate::ids;
 use crate::render::Reader;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use switchboard_core::content::{
     self as canon, CardData, MediaData, Node, RichTextData, ShareChatData, ShareUserData, TextData,
@@ -605,11 +606,11 @@ pub fn outgoing(r: &Reader, v: &MessageView, rm: &ReadMentions) -> String {
             original.cloned().unwrap_or_default()
         }
         MessageType::Image => {
-            let md: MediaData = serde_json::from_value(data.clone()).unwrap_or_default();
+            let md = MediaData::deserialize(data).unwrap_or_default();
             json!({ "image_key": md.key })
         }
         MessageType::File | MessageType::Audio | MessageType::Video | MessageType::Sticker => {
-            let md: MediaData = serde_json::from_value(data.clone()).unwrap_or_default();
+            let md = MediaData::deserialize(data).unwrap_or_default();
             let mut o = json!({ "file_key": md.key });
             if !md.name.is_empty() && matches!(m.kind, MessageType::File | MessageType::Video) {
                 o["file_name"] = json!(md.name);
@@ -635,7 +636,7 @@ pub fn outgoing(r: &Reader, v: &MessageView, rm: &ReadMentions) -> String {
             json!({ "user_id": ids::open_id(switchboard_core::ids::UserId(u), r.app.id) })
         }
         MessageType::Location => {
-            let l: canon::LocationData = serde_json::from_value(data.clone()).unwrap_or_default();
+            let l = canon::LocationData::deserialize(data).unwrap_or_default();
             json!({ "name": if l.title.is_empty() { l.address } else { l.title }, "latitude": l.latitude.to_string(), "longitude": l.longitude.to_string() })
         }
         MessageType::System => json!({ "template": m.content.text }),
@@ -744,7 +745,7 @@ fn rewrite_at_nodes(mut value: Value, v: &MessageView, rm: &ReadMentions) -> Val
 }
 
 fn post_from_canonical(data: &Value, v: &MessageView, rm: &ReadMentions) -> Value {
-    let rt: RichTextData = serde_json::from_value(data.clone()).unwrap_or_default();
+    let rt = RichTextData::deserialize(data).unwrap_or_default();
     let paragraphs: Vec<Value> = rt
         .paragraphs
         .iter()

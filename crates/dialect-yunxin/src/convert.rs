@@ -448,7 +448,7 @@ pub fn outgoing(v: &MessageView) -> Rendered {
     };
     let data = &m.content.data;
     let media_att = |with_name: bool, with_dims: bool, with_dur: bool| -> Value {
-        let d: MediaData = serde_json::from_value(data.clone()).unwrap_or_default();
+        let d = MediaData::deserialize(data).unwrap_or_default();
         let mut a = Map::new();
         let mut put = |k: &str, v: Value| {
             a.insert(k.to_string(), v);
