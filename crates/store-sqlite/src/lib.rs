@@ -48,6 +48,13 @@ pub const MAX_BATCH: usize = 512;
 /// with RESTART, and the next write starts the log from its beginning.
 pub const WAL_RESET_FRAMES: i64 = 8192;
 
+/// How long a WAL restart waits for readers to leave the WAL before it gives up (to retry
+/// before a later batch).
+const WAL_RESTART_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// How long any connection waits for a lock before answering busy.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The WAL file is truncated back to this size when the log restarts.
 const WAL_SIZE_LIMIT: i64 = 64 << 20;
 
@@ -210,8 +217,7 @@ fn open_conn(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     };
     let conn = Connection::open_with_flags(path, flags)
         .map_err(|e| StoreError::Unavailable(format!("open {}: {e}", path.display())))?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(sql_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_err)?;
     // synchronous=FULL: the WAL is fsynced at every commit, so an acknowledged write
     // survives power loss, not only a process crash. temp_store=MEMORY keeps each write's
     // savepoint journal in memory: it only serves a rollback inside the open transaction.
@@ -511,9 +517,13 @@ fn restart_wal(conn: &Connection, readers: &Readers, wal: &Wal) {
     use std::sync::atomic::Ordering;
     readers.draining.store(true, Ordering::Release);
     readers.committed();
+    // Readers finish within microseconds once they drain; a long history scan may not, and
+    // writes should not wait the full busy timeout for it: give up early and retry later.
+    let _ = conn.busy_timeout(WAL_RESTART_WAIT);
     let outcome = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
         Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
     });
+    let _ = conn.busy_timeout(BUSY_TIMEOUT);
     readers.draining.store(false, Ordering::Release);
     match outcome {
         Ok((0, _)) => wal.frames.store(0, Ordering::Release),
