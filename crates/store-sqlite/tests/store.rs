@@ -300,7 +300,7 @@ async fn the_wal_stays_bounded_under_sustained_reads_and_writes() {
         for w in 0..8usize {
             let (store, chats) = (store.clone(), chats.clone());
             writers.push(tokio::spawn(async move {
-                for i in 0..400usize {
+                for i in 0..600usize {
                     let chat = chats[(w * 7919 + i * 104_729) % chats.len()];
                     let text = format!("message {w}-{i} {}", "x".repeat(200));
                     store
