@@ -846,13 +846,21 @@ impl Core {
         if chat.is_some_and(|c| c != id.chat()) {
             return Err(Error::NotFound(Entity::Message));
         }
-        let chat = self.chat(tenant, id.chat()).await?;
-        self.check_access(&chat, access).await?;
-        let msg = self
-            .store
-            .get_message(id)
-            .await?
-            .ok_or(Error::NotFound(Entity::Message))?;
+        let reader = match access {
+            Access::Admin => None,
+            Access::Member(a) => Some(a),
+        };
+        // One read for chat, membership and message; checked in the order `chat` and
+        // `check_access` would (another tenant's chat is not found, a non-member is refused).
+        let found = self.store.lookup_message(id, reader).await?;
+        let chat = match found.chat {
+            Some(c) if c.tenant == tenant => c,
+            _ => return Err(Error::NotFound(Entity::Chat)),
+        };
+        if reader.is_some() && found.member.is_none() {
+            return Err(Error::Forbidden(Denied::NotMember));
+        }
+        let msg = found.message.ok_or(Error::NotFound(Entity::Message))?;
         self.view(msg, chat).await
     }
 

@@ -240,6 +240,14 @@ impl MessageUpdate {
     }
 }
 
+/// The answer of [`Store::lookup_message`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MessageLookup {
+    pub chat: Option<Chat>,
+    pub member: Option<Member>,
+    pub message: Option<Message>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Cheap liveness check for readiness probes.
@@ -305,6 +313,29 @@ pub trait Store: Send + Sync + 'static {
         children: Vec<NewMessage>,
     ) -> StoreResult<(Message, Vec<Message>)>;
     async fn get_message(&self, id: MessageId) -> StoreResult<Option<Message>>;
+    /// What a get by id reads: the message's chat, `reader`'s membership of it (when a
+    /// reader is given) and the message. Each part is `None` when absent; the message is
+    /// looked up only when its chat exists. A store with a round trip per query answers
+    /// it with one query.
+    async fn lookup_message(
+        &self,
+        id: MessageId,
+        reader: Option<Actor>,
+    ) -> StoreResult<MessageLookup> {
+        let Some(chat) = self.get_chat(id.chat()).await? else {
+            return Ok(MessageLookup::default());
+        };
+        let member = match reader {
+            Some(a) => self.get_member(chat.id, a).await?,
+            None => None,
+        };
+        let message = self.get_message(id).await?;
+        Ok(MessageLookup {
+            chat: Some(chat),
+            member,
+            message,
+        })
+    }
     async fn list_messages(&self, range: MessageRange) -> StoreResult<Vec<Message>>;
     async fn list_children(&self, container: MessageId) -> StoreResult<Vec<Message>>;
     async fn update_message(&self, id: MessageId, update: MessageUpdate) -> StoreResult<Message>;

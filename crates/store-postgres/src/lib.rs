@@ -10,7 +10,9 @@
 //!   (a message's chat is derived from its id), so a deployment that distributes those
 //!   tables by chat id (Citus) routes each statement to one shard.
 //! - **Nonces** live in a table, because every node must see every other node's nonces.
-//!   Expired rows are ignored by lookups and deleted now and then.
+//!   Expired rows are ignored by lookups and deleted now and then. They are written on a
+//!   pool of their own whose sessions run with `synchronous_commit=off`: a nonce is seen by
+//!   every node as soon as it commits, and no request waits for a disk flush to check one.
 //! - **Failures** are fast: a connection that cannot be opened within `connect_timeout`, or
 //!   a pool with no free connection within `acquire_timeout`, is reported as
 //!   [`StoreError::Unavailable`], as are lost connections, server shutdowns and statements
@@ -107,6 +109,8 @@ pub struct PostgresStore {
 
 struct Inner {
     pool: Pool,
+    /// Connections with `synchronous_commit=off`, for nonces only.
+    nonce_pool: Pool,
     nonce_calls: AtomicU64,
 }
 
@@ -266,6 +270,34 @@ async fn migrate_with(config: &tokio_postgres::Config) -> Result<Vec<i64>, Store
     applied
 }
 
+/// Connections for nonces beside a pool of `pool_size`: a nonce write is one short
+/// statement that waits for no flush, so a quarter of the main pool keeps up with it.
+pub fn nonce_pool_size(pool_size: usize) -> usize {
+    pool_size.div_ceil(4).max(1)
+}
+
+fn build_pool(
+    config: tokio_postgres::Config,
+    opts: &PostgresOptions,
+    size: usize,
+) -> Result<Pool, StoreError> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size.max(1))
+        .wait_timeout(Some(opts.acquire_timeout))
+        .create_timeout(Some(opts.connect_timeout))
+        .recycle_timeout(Some(opts.connect_timeout))
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| StoreError::Internal(format!("connection pool: {e}")))
+}
+
 impl PostgresStore {
     /// Applies pending migrations, then opens a pool (connections are opened on demand).
     pub async fn connect(opts: PostgresOptions) -> Result<Self, StoreError> {
@@ -292,24 +324,22 @@ impl PostgresStore {
             };
             config.options(options);
         }
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(opts.pool_size.max(1))
-            .wait_timeout(Some(opts.acquire_timeout))
-            .create_timeout(Some(opts.connect_timeout))
-            .recycle_timeout(Some(opts.connect_timeout))
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|e| StoreError::Internal(format!("connection pool: {e}")))?;
+        // Nonce writes skip the wait for their commit's WAL flush (see `remember_nonce`):
+        // their connections run with synchronous_commit off, and nothing else uses them.
+        let mut nonce_config = config.clone();
+        let nonce_options = match nonce_config.get_options() {
+            Some(theirs) if !theirs.trim().is_empty() => {
+                format!("{theirs} -c synchronous_commit=off")
+            }
+            _ => "-c synchronous_commit=off".to_string(),
+        };
+        nonce_config.options(nonce_options);
+        let pool = build_pool(config, &opts, opts.pool_size)?;
+        let nonce_pool = build_pool(nonce_config, &opts, nonce_pool_size(opts.pool_size))?;
         let store = PostgresStore {
             inner: Arc::new(Inner {
                 pool,
+                nonce_pool,
                 nonce_calls: AtomicU64::new(0),
             }),
         };
@@ -339,10 +369,20 @@ impl PostgresStore {
         self.inner.pool.get().await.map_err(pool_err)
     }
 
+    /// `synchronous_commit` as a session of the main pool and one of the nonce pool see it.
+    pub async fn commit_modes(&self) -> StoreResult<(String, String)> {
+        const SQL: &str = "SELECT current_setting('synchronous_commit')";
+        let main = self.client().await?;
+        let nonce = self.inner.nonce_pool.get().await.map_err(pool_err)?;
+        let a = main.query_one(SQL, &[]).await.map_err(pg_err)?;
+        let b = nonce.query_one(SQL, &[]).await.map_err(pg_err)?;
+        Ok((rows::get(&a, 0)?, rows::get(&b, 0)?))
+    }
+
     /// Deletes up to a batch of nonces that expired at or before `now`; returns how many.
     /// Runs by itself now and then; exposed for maintenance jobs and tests.
     pub async fn purge_expired_nonces(&self, now: Millis) -> StoreResult<u64> {
-        purge_nonces(&self.inner.pool, now).await
+        purge_nonces(&self.inner.nonce_pool, now).await
     }
 }
 
@@ -1096,6 +1136,36 @@ impl Store for PostgresStore {
         load_message(&c, id, false).await
     }
 
+    async fn lookup_message(
+        &self,
+        id: MessageId,
+        reader: Option<Actor>,
+    ) -> StoreResult<MessageLookup> {
+        // One round trip instead of three: the chat, the reader's membership and the
+        // message, outer-joined onto the chat's row. Without a reader no member matches
+        // (`member_kind` is never empty).
+        const SQL: &str = "SELECT c.id, c.tenant_id, c.kind, c.name, c.owner_kind, c.owner_id, c.created_at, c.dissolved_at, c.last_position,
+                    m.chat_id, m.member_kind, m.member_id, m.role, m.joined_at, msg.doc
+             FROM chats c
+             LEFT JOIN chat_members m ON m.chat_id = c.id AND m.member_kind = $2 AND m.member_id = $3
+             LEFT JOIN messages msg ON msg.chat_id = c.id AND msg.id = $4
+             WHERE c.id = $1";
+        let (kind, raw) = reader.map_or(("", 0), |a| (a.kind(), a.raw_id()));
+        let c = self.client().await?;
+        let Some(row) = query_opt(&c, SQL, &[&id.chat().0, &kind, &raw, &id.0]).await? else {
+            return Ok(MessageLookup::default());
+        };
+        let member = match rows::get::<Option<i64>>(&row, 9)? {
+            Some(_) => Some(rows::member_at(&row, 9)?),
+            None => None,
+        };
+        Ok(MessageLookup {
+            chat: Some(rows::chat(&row)?),
+            member,
+            message: rows::message_at(&row, 14)?,
+        })
+    }
+
     async fn list_messages(&self, range: MessageRange) -> StoreResult<Vec<Message>> {
         // Timeline ids of a chat lie strictly between base and base + 2^31; child copies
         // (flag bit 31 set) lie above, so an id range selects positions only.
@@ -1165,14 +1235,20 @@ impl Store for PostgresStore {
         if self.inner.nonce_calls.fetch_add(1, Ordering::Relaxed) % NONCE_PURGE_EVERY
             == NONCE_PURGE_EVERY - 1
         {
-            let pool = self.inner.pool.clone();
+            let pool = self.inner.nonce_pool.clone();
             tokio::spawn(async move {
                 if let Err(e) = purge_nonces(&pool, now).await {
                     tracing::debug!(error = %e, "purging expired nonces failed");
                 }
             });
         }
-        let c = self.client().await?;
+        // Its own pool, whose sessions do not wait for the commit's WAL flush: a request
+        // checks a nonce on every Yunxin call, and a flush each time would cost a disk
+        // write per read. The row is visible to every node at once all the same; what a
+        // crash of PostgreSQL can lose is the last few hundred milliseconds of nonces
+        // (wal_writer_delay), whose requests could then be replayed once within their
+        // freshness window.
+        let c = self.inner.nonce_pool.get().await.map_err(pool_err)?;
         // A row comes back when the nonce was absent or had expired (and is now renewed);
         // none when a live one exists: a replay. Concurrent callers queue on the key.
         let fresh = query_opt(

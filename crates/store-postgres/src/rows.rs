@@ -83,26 +83,37 @@ pub fn chat(r: &Row) -> StoreResult<Chat> {
 }
 
 pub fn member(r: &Row) -> StoreResult<Member> {
-    let kind: &str = get(r, 1)?;
-    let role: &str = get(r, 3)?;
-    let (Some(actor), Some(role)) = (Actor::from_parts(kind, get(r, 2)?), Role::parse(role)) else {
+    member_at(r, 0)
+}
+
+/// A member whose [`MEMBER_COLS`] start at column `at`.
+pub fn member_at(r: &Row, at: usize) -> StoreResult<Member> {
+    let kind: &str = get(r, at + 1)?;
+    let role: &str = get(r, at + 3)?;
+    let (Some(actor), Some(role)) = (Actor::from_parts(kind, get(r, at + 2)?), Role::parse(role))
+    else {
         return Err(corrupt("chat_members"));
     };
     Ok(Member {
-        chat: ChatId(get(r, 0)?),
+        chat: ChatId(get(r, at)?),
         actor,
         role,
-        joined_at: get(r, 4)?,
+        joined_at: get(r, at + 4)?,
     })
 }
 
 /// Decodes the `doc` column (first in the row).
 pub fn message(r: &Row) -> StoreResult<Message> {
-    let doc: Json<Message> = r.try_get(0).map_err(|e| {
+    message_at(r, 0)?.ok_or_else(|| corrupt("messages.doc is null"))
+}
+
+/// Decodes a `doc` column at `idx`, which an outer join may have left null.
+pub fn message_at(r: &Row, idx: usize) -> StoreResult<Option<Message>> {
+    let doc: Option<Json<Message>> = r.try_get(idx).map_err(|e| {
         let cause = std::error::Error::source(&e)
             .map(|c| c.to_string())
             .unwrap_or_else(|| e.to_string());
         StoreError::Internal(format!("corrupt message document: {cause}"))
     })?;
-    Ok(doc.0)
+    Ok(doc.map(|d| d.0))
 }

@@ -191,6 +191,38 @@ async fn a_nonce_remembered_on_one_node_is_a_replay_on_the_other() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_nonce_sessions_skip_the_commit_flush() {
+    let db = testing::fresh_database().await;
+    // The database's own default is `on` (test servers may run with it off).
+    let (admin, conn) = tokio_postgres::connect(testing::admin_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(conn);
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" SET synchronous_commit = on",
+            db.name()
+        ))
+        .await
+        .unwrap();
+    drop(admin);
+    let _ = task.await;
+    let store = PostgresStore::connect(PostgresOptions::new(db.url()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.commit_modes().await.unwrap(),
+        ("on".to_string(), "off".to_string())
+    );
+    // A nonce committed without the flush is at once a replay for another node.
+    assert!(store.remember_nonce("app1", "n1", 1_000, 0).await.unwrap());
+    let other = PostgresStore::connect(PostgresOptions::new(db.url()))
+        .await
+        .unwrap();
+    assert!(!other.remember_nonce("app1", "n1", 1_000, 1).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_nonces_are_purged() {
     let db = testing::fresh_database().await;
     let store = PostgresStore::connect(PostgresOptions::new(db.url()))

@@ -694,6 +694,19 @@ pub async fn list_ranges(store: Arc<dyn Store>) {
     );
 }
 
+fn text_edit(by: Actor, s: &str, at: Millis, max_edits: Option<u32>) -> MessageUpdate {
+    MessageUpdate::Edit {
+        kind: MessageType::Text,
+        content: text(s),
+        mentions: vec![],
+        by,
+        at,
+        max_edits,
+        min_interval_ms: None,
+        extra: None,
+    }
+}
+
 pub async fn edits_and_removals(store: Arc<dyn Store>) {
     let f = fixture(store.clone()).await;
     let alice = Actor::User(f.alice.id);
@@ -702,16 +715,7 @@ pub async fn edits_and_removals(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .message;
-    let edit = |s: &str, at: Millis| MessageUpdate::Edit {
-        kind: MessageType::Text,
-        content: text(s),
-        mentions: vec![],
-        by: alice,
-        at,
-        max_edits: Some(2),
-        min_interval_ms: None,
-        extra: None,
-    };
+    let edit = |s: &str, at: Millis| text_edit(alice, s, at, Some(2));
     let e1 = store.update_message(m.id, edit("v2", 2_000)).await.unwrap();
     assert_eq!(e1.content.text, "v2");
     assert_eq!(
@@ -1022,4 +1026,84 @@ pub async fn edit_interval_and_extra_are_atomic_preconditions(store: Arc<dyn Sto
     let later = store.update_message(m.id, edit(3_000, None)).await.unwrap();
     assert_eq!(later.edit.unwrap().count, 2);
     assert_eq!(later.extra, x, "extra kept when not given");
+}
+
+pub async fn lookup_reads_chat_membership_and_message(store: Arc<dyn Store>) {
+    let f = fixture(store.clone()).await;
+    let alice = Actor::User(f.alice.id);
+    let m = store
+        .append_message(new_text(f.tenant.id, f.group.id, alice, "v1", 1_000))
+        .await
+        .unwrap()
+        .message;
+    let chat = store.get_chat(f.group.id).await.unwrap();
+    assert!(chat.is_some());
+    let member = store.get_member(f.group.id, alice).await.unwrap();
+    assert!(member.is_some());
+
+    let all = store.lookup_message(m.id, Some(alice)).await.unwrap();
+    assert_eq!(all.chat, chat);
+    assert_eq!(all.member, member);
+    assert_eq!(all.message.as_ref(), Some(&m));
+
+    let bot = store
+        .lookup_message(m.id, Some(Actor::App(f.bot.id)))
+        .await
+        .unwrap();
+    assert_eq!(
+        bot.member,
+        store
+            .get_member(f.group.id, Actor::App(f.bot.id))
+            .await
+            .unwrap()
+    );
+    assert_eq!(bot.member.unwrap().actor, Actor::App(f.bot.id));
+
+    // Without a reader, or with one outside the chat: no membership, the rest as before.
+    let admin = store.lookup_message(m.id, None).await.unwrap();
+    assert_eq!((admin.chat.as_ref(), admin.member), (chat.as_ref(), None));
+    assert_eq!(admin.message.as_ref(), Some(&m));
+    let carol = f
+        .core
+        .create_user(
+            f.tenant.id,
+            CreateUser {
+                name: "Carol".into(),
+                user_id: Some("carol".into()),
+                account_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    let outsider = store
+        .lookup_message(m.id, Some(Actor::User(carol.id)))
+        .await
+        .unwrap();
+    assert_eq!(outsider.chat, chat);
+    assert_eq!(outsider.member, None);
+
+    // An edit is what the next lookup returns.
+    let edited = store
+        .update_message(m.id, text_edit(alice, "v2", 2_000, None))
+        .await
+        .unwrap();
+    let after = store.lookup_message(m.id, Some(alice)).await.unwrap();
+    assert_eq!(after.message, Some(edited));
+
+    // A position not yet taken, and a chat that does not exist.
+    let absent = store
+        .lookup_message(MessageId::timeline(f.group.id, 99).unwrap(), Some(alice))
+        .await
+        .unwrap();
+    assert_eq!(absent.chat.map(|c| c.id), Some(f.group.id));
+    assert!(absent.member.is_some());
+    assert_eq!(absent.message, None);
+    let nowhere = store
+        .lookup_message(
+            MessageId::timeline(ChatId(MAX_CHAT_ID - 1), 1).unwrap(),
+            Some(alice),
+        )
+        .await
+        .unwrap();
+    assert_eq!(nowhere, MessageLookup::default());
 }
