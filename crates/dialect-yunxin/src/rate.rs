@@ -34,7 +34,11 @@ impl RateLimiter {
         if windows.len() >= PRUNE_AT {
             windows.retain(|_, (s, _)| *s >= second - 1);
         }
-        let w = windows.entry(key.to_string()).or_insert((second, 0));
+        // Looked up before inserting: an owned key is allocated once per AppKey, not per call.
+        let w = match windows.get_mut(key) {
+            Some(w) => w,
+            None => windows.entry(key.to_string()).or_insert((second, 0)),
+        };
         if w.0 != second {
             *w = (second, 0);
         }

@@ -13,15 +13,19 @@ use std::sync::RwLock;
 /// Entries kept before the map is cleared (a crude bound; reference data is small).
 const MAX_ENTRIES: usize = 1 << 20;
 
+/// Keyed per process like std's SipHash (some keys come from requests: app ids, p2p keys),
+/// at a fraction of its cost on the short keys these maps hold.
+type Map<K, V> = HashMap<K, V, ahash::RandomState>;
+
 pub struct Cached<K, V> {
-    map: RwLock<HashMap<K, V>>,
+    map: RwLock<Map<K, V>>,
     generation: AtomicU64,
 }
 
 impl<K: Eq + Hash, V: Clone> Cached<K, V> {
     pub fn new() -> Self {
         Cached {
-            map: RwLock::new(HashMap::new()),
+            map: RwLock::new(Map::default()),
             generation: AtomicU64::new(0),
         }
     }
