@@ -249,6 +249,29 @@ async fn pg_size(url: &str) -> anyhow::Result<u64> {
     Ok(row.get::<_, i64>(0) as u64)
 }
 
+/// The PostgreSQL counterpart of `dataset::warm_sqlite`: reads every table and index of the
+/// dataset's database into the OS page cache with `pg_prewarm`. Best effort: `None` when
+/// the extension is not available to this user.
+async fn warm_pg(url: &str) -> anyhow::Result<Option<u64>> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    if client
+        .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        .await
+        .is_err()
+    {
+        return Ok(None);
+    }
+    let row = client
+        .query_one(
+            "SELECT coalesce(sum(pg_prewarm(oid::regclass, 'read')), 0)::bigint * current_setting('block_size')::bigint
+             FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'i')",
+            &[],
+        )
+        .await?;
+    Ok(Some(row.get::<_, i64>(0) as u64))
+}
+
 fn write_config(dir: &Path, database: Option<&str>) -> anyhow::Result<PathBuf> {
     let path = dir.join("switchboard.toml");
     let db = database.unwrap_or("");
@@ -406,6 +429,19 @@ async fn dataset(
         let body = load::check(&server, &checks, w == Workload::Yunxin).await?;
         let prefix = ctx.work.join(format!("req-{}", w.name()));
         requests::write_files(&mut builder, w, &host, threads, unique, &prefix)?;
+        let t = Instant::now();
+        let warmed = match pg_url {
+            None => Some(dataset::warm_sqlite(&dir)?),
+            Some(url) => warm_pg(url).await?,
+        };
+        match warmed {
+            Some(bytes) => eprintln!(
+                "bench: read {:.0} MB of database to warm the page cache in {:.1} s",
+                bytes as f64 / 1e6,
+                t.elapsed().as_secs_f64()
+            ),
+            None => eprintln!("bench: pg_prewarm is not available; the page cache is not warmed"),
+        }
         let m = ctx.wrk.run(&server, &prefix, true)?;
         // Yunxin answers errors with HTTP 200, so wrk cannot count them: a run of errors
         // would show as responses much shorter than the message bodies checked above.
