@@ -74,6 +74,15 @@ pub struct AppCard {
     pub name: String,
 }
 
+impl Party {
+    pub fn actor(&self) -> Actor {
+        match self {
+            Party::User(u) => Actor::User(u.id),
+            Party::App(a) => Actor::App(a.id),
+        }
+    }
+}
+
 impl From<&App> for AppCard {
     fn from(a: &App) -> Self {
         AppCard {
@@ -861,7 +870,27 @@ impl Core {
             return Err(Error::Forbidden(Denied::NotMember));
         }
         let msg = found.message.ok_or(Error::NotFound(Entity::Message))?;
-        self.view(msg, chat).await
+        // A sender read with the message is taken as `party_opt` would find it: only a
+        // party of the message's own tenant.
+        let sender = match found.sender {
+            SenderLookup::NotRead => return self.view(msg, chat).await,
+            SenderLookup::Missing => None,
+            SenderLookup::User(u) => (u.tenant == msg.tenant).then_some(Party::User(u)),
+            SenderLookup::App(a) => (a.tenant == msg.tenant).then(|| Party::App(AppCard::from(&a))),
+        };
+        if msg.sender != sender.as_ref().map_or(msg.sender, Party::actor) {
+            return self.view(msg, chat).await;
+        }
+        if msg.mentions.is_empty() {
+            return Ok(MessageView {
+                message: msg,
+                chat,
+                sender,
+                mention_parties: Vec::new(),
+            });
+        }
+        let mut memo = HashMap::from([(msg.sender, sender)]);
+        self.view_memo(msg, chat, &mut memo).await
     }
 
     /// The merge-forward child copies under `container`, as `access` sees them.

@@ -246,6 +246,20 @@ pub struct MessageLookup {
     pub chat: Option<Chat>,
     pub member: Option<Member>,
     pub message: Option<Message>,
+    /// The message's sender, when the store read it in the same query.
+    pub sender: SenderLookup,
+}
+
+/// What [`Store::lookup_message`] found of the message's sender.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum SenderLookup {
+    /// Not read: the caller looks the sender up itself.
+    #[default]
+    NotRead,
+    /// Read, and absent (a since-removed party).
+    Missing,
+    User(User),
+    App(App),
 }
 
 #[async_trait]
@@ -316,7 +330,7 @@ pub trait Store: Send + Sync + 'static {
     /// What a get by id reads: the message's chat, `reader`'s membership of it (when a
     /// reader is given) and the message. Each part is `None` when absent; the message is
     /// looked up only when its chat exists. A store with a round trip per query answers
-    /// it with one query.
+    /// it with one query, and may read the message's sender in it too.
     async fn lookup_message(
         &self,
         id: MessageId,
@@ -334,6 +348,7 @@ pub trait Store: Send + Sync + 'static {
             chat: Some(chat),
             member,
             message,
+            sender: SenderLookup::NotRead,
         })
     }
     async fn list_messages(&self, range: MessageRange) -> StoreResult<Vec<Message>>;

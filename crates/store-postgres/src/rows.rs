@@ -36,28 +36,38 @@ pub fn tenant(r: &Row) -> StoreResult<Tenant> {
 }
 
 pub fn user(r: &Row) -> StoreResult<User> {
+    user_at(r, 0)
+}
+
+/// A user whose [`USER_COLS`] start at column `at`.
+pub fn user_at(r: &Row, at: usize) -> StoreResult<User> {
     Ok(User {
-        id: UserId(get(r, 0)?),
-        tenant: TenantId(get(r, 1)?),
-        user_id: get(r, 2)?,
-        account_id: get(r, 3)?,
-        name: get(r, 4)?,
-        created_at: get(r, 5)?,
+        id: UserId(get(r, at)?),
+        tenant: TenantId(get(r, at + 1)?),
+        user_id: get(r, at + 2)?,
+        account_id: get(r, at + 3)?,
+        name: get(r, at + 4)?,
+        created_at: get(r, at + 5)?,
     })
 }
 
 pub fn app(r: &Row) -> StoreResult<App> {
-    let scopes: Json<Vec<String>> = get(r, 7).map_err(|_| corrupt("apps.scopes"))?;
+    app_at(r, 0)
+}
+
+/// An app whose [`APP_COLS`] start at column `at`.
+pub fn app_at(r: &Row, at: usize) -> StoreResult<App> {
+    let scopes: Json<Vec<String>> = get(r, at + 7).map_err(|_| corrupt("apps.scopes"))?;
     Ok(App {
-        id: AppId(get(r, 0)?),
-        tenant: TenantId(get(r, 1)?),
-        app_id: get(r, 2)?,
-        app_secret: Secret::new(get::<String>(r, 3)?),
-        name: get(r, 4)?,
-        bot_enabled: get(r, 5)?,
-        signing_required: get(r, 6)?,
+        id: AppId(get(r, at)?),
+        tenant: TenantId(get(r, at + 1)?),
+        app_id: get(r, at + 2)?,
+        app_secret: Secret::new(get::<String>(r, at + 3)?),
+        name: get(r, at + 4)?,
+        bot_enabled: get(r, at + 5)?,
+        signing_required: get(r, at + 6)?,
         scopes: scopes.0,
-        created_at: get(r, 8)?,
+        created_at: get(r, at + 8)?,
     })
 }
 

@@ -1045,6 +1045,45 @@ pub async fn lookup_reads_chat_membership_and_message(store: Arc<dyn Store>) {
     assert_eq!(all.chat, chat);
     assert_eq!(all.member, member);
     assert_eq!(all.message.as_ref(), Some(&m));
+    // A store that reads the sender reads the right one.
+    match all.sender {
+        SenderLookup::NotRead => {}
+        SenderLookup::User(u) => assert_eq!(u, f.alice),
+        other => panic!("alice sent it, not {other:?}"),
+    }
+    let from_bot = store
+        .append_message(new_text(
+            f.tenant.id,
+            f.group.id,
+            Actor::App(f.bot.id),
+            "b",
+            1_500,
+        ))
+        .await
+        .unwrap()
+        .message;
+    match store
+        .lookup_message(from_bot.id, None)
+        .await
+        .unwrap()
+        .sender
+    {
+        SenderLookup::NotRead => {}
+        SenderLookup::App(a) => assert_eq!(a, f.bot),
+        other => panic!("the bot sent it, not {other:?}"),
+    }
+    // And the use case shows both senders the same whichever way the store went.
+    for (id, party) in [
+        (m.id, Party::User(f.alice.clone())),
+        (from_bot.id, Party::App(AppCard::from(&f.bot))),
+    ] {
+        let v = f
+            .core
+            .get(f.tenant.id, Access::Member(alice), None, id)
+            .await
+            .unwrap();
+        assert_eq!(v.sender, Some(party));
+    }
 
     let bot = store
         .lookup_message(m.id, Some(Actor::App(f.bot.id)))
@@ -1060,6 +1099,7 @@ pub async fn lookup_reads_chat_membership_and_message(store: Arc<dyn Store>) {
     assert_eq!(bot.member.unwrap().actor, Actor::App(f.bot.id));
 
     // Without a reader, or with one outside the chat: no membership, the rest as before.
+    let chat = store.get_chat(f.group.id).await.unwrap();
     let admin = store.lookup_message(m.id, None).await.unwrap();
     assert_eq!((admin.chat.as_ref(), admin.member), (chat.as_ref(), None));
     assert_eq!(admin.message.as_ref(), Some(&m));
