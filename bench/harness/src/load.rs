@@ -210,6 +210,11 @@ pub struct Measurement {
     /// cold-cache read shows here.
     #[serde(default)]
     pub disk_kib_per_req: f64,
+    /// PostgreSQL transactions committed or rolled back in the dataset's database per
+    /// request: each statement outside an explicit transaction is one, so for a get it
+    /// counts the round trips the server made. Not measured on SQLite or in a smoke run.
+    #[serde(default)]
+    pub pg_xacts_per_req: Option<f64>,
 }
 
 pub struct Wrk {
@@ -281,6 +286,7 @@ impl Wrk {
             disk_kib_per_req: read_after.saturating_sub(read_before) as f64
                 / 1024.0
                 / w.requests as f64,
+            pg_xacts_per_req: None,
         })
     }
 }

@@ -249,6 +249,48 @@ async fn pg_size(url: &str) -> anyhow::Result<u64> {
     Ok(row.get::<_, i64>(0) as u64)
 }
 
+/// Transactions the dataset's database has ended so far (`pg_stat_database`).
+async fn pg_xacts(url: &str) -> anyhow::Result<i64> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    let row = client
+        .query_one(
+            "SELECT (xact_commit + xact_rollback)::bigint FROM pg_stat_database WHERE datname = current_database()",
+            &[],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// A backend publishes its counts at most once a second, and the last second's when it
+/// has been idle for ten (PGSTAT_IDLE_INTERVAL).
+const PG_STATS_SETTLE: std::time::Duration = std::time::Duration::from_secs(11);
+
+/// Runs `wrk` against `server`, and on PostgreSQL (outside a smoke run) also counts the
+/// database transactions per request.
+async fn measure(
+    ctx: &Ctx,
+    server: &Server,
+    prefix: &Path,
+    unique: bool,
+    pg_url: Option<&str>,
+) -> anyhow::Result<load::Measurement> {
+    let url = pg_url.filter(|_| !ctx.args.smoke);
+    let before = match url {
+        Some(u) => Some(pg_xacts(u).await?),
+        None => None,
+    };
+    let mut m = ctx.wrk.run(server, prefix, unique)?;
+    if let (Some(u), Some(before)) = (url, before) {
+        tokio::time::sleep(PG_STATS_SETTLE).await;
+        // The counter's own reading transactions and the checks before the load are a
+        // few hundred against the tens of thousands counted.
+        let after = pg_xacts(u).await?;
+        m.pg_xacts_per_req = Some((after - before) as f64 / m.requests as f64);
+    }
+    Ok(m)
+}
+
 /// The PostgreSQL counterpart of `dataset::warm_sqlite`: reads every table and index of the
 /// dataset's database into the OS page cache with `pg_prewarm`. Best effort: `None` when
 /// the extension is not available to this user.
@@ -442,7 +484,7 @@ async fn dataset(
             ),
             None => eprintln!("bench: pg_prewarm is not available; the page cache is not warmed"),
         }
-        let m = ctx.wrk.run(&server, &prefix, true)?;
+        let m = measure(ctx, &server, &prefix, true, pg_url).await?;
         // Yunxin answers errors with HTTP 200, so wrk cannot count them: a run of errors
         // would show as responses much shorter than the message bodies checked above.
         ensure!(
@@ -471,7 +513,7 @@ async fn dataset(
             unique,
             &prefix,
         )?;
-        let m = ctx.wrk.run(&server, &prefix, false)?;
+        let m = measure(ctx, &server, &prefix, false, pg_url).await?;
         progress(Workload::Send, size, &m);
         acked = m.requests + checks.len() as u64;
         result.send = Some(m);

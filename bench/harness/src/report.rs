@@ -187,11 +187,17 @@ impl Report {
                     "PostgreSQL"
                 }
             );
+            let pg = d.store != "sqlite";
             let _ = writeln!(
                 o,
-                "| workload | req/s | × baseline | p50 ms | p99 ms | p99.9 ms | server CPU µs/req | × baseline | server cores busy | disk KiB/req |"
+                "| workload | req/s | × baseline | p50 ms | p99 ms | p99.9 ms | server CPU µs/req | × baseline | server cores busy | disk KiB/req |{}",
+                if pg { " PG transactions/req |" } else { "" }
             );
-            let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            let _ = writeln!(
+                o,
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|{}",
+                if pg { "---:|" } else { "" }
+            );
             let row = |o: &mut String, label: &str, m: &Measurement, b: Option<&Measurement>| {
                 let (rr, cr) = match b {
                     Some(b) => (
@@ -200,9 +206,14 @@ impl Report {
                     ),
                     None => (String::new(), String::new()),
                 };
+                let xacts = match (pg, m.pg_xacts_per_req) {
+                    (false, _) => String::new(),
+                    (true, Some(x)) => format!(" {x:.2} |"),
+                    (true, None) => " |".to_string(),
+                };
                 let _ = writeln!(
                     o,
-                    "| {label} | {:.0} | {rr} | {:.2} | {:.2} | {:.2} | {:.1} | {cr} | {:.2} | {:.2} |",
+                    "| {label} | {:.0} | {rr} | {:.2} | {:.2} | {:.2} | {:.1} | {cr} | {:.2} | {:.2} |{xacts}",
                     m.rps, m.p50_ms, m.p99_ms, m.p999_ms, m.cpu_us, m.cores, m.disk_kib_per_req
                 );
             };
