@@ -243,7 +243,9 @@ pub fn write_jsonl(world: &mut World, n: u64, path: &Path, seed: u64) -> anyhow:
         w.write_all(b"\n")?;
         world.counts[c] += 1;
     }
-    w.flush()?;
+    // On disk before the import starts, so that the import's own writes do not share the
+    // disk with the writeback of this file.
+    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     Ok(())
 }
 
