@@ -4,7 +4,9 @@ use crate::auth::Caller;
 use crate::convert::{self, MentionRef, MAX_DESCRIPTION, MAX_TEXT};
 use crate::error::{code, fail, ok, ok_empty, table, Op, YxError};
 use crate::extract::{flag, parse_long, Long, YxJson, YxPath, YxQuery};
-use crate::ids::{conversation_type, conversation_type_name, parse_message_server_id};
+use crate::ids::{
+    conversation_type, conversation_type_name, parse_message_server_id, ConversationId,
+};
 use crate::render::{self, MessageData};
 use crate::resolve::{self, Target};
 use crate::Yx;
@@ -17,7 +19,7 @@ use switchboard_core::ids::{MessageId, TenantId};
 use switchboard_core::model::{
     Actor, Chat, ChatKind, MentionTarget, Message, MessageExtra, RemovalKind, Role,
 };
-use switchboard_core::service::{Access, Edit, Party, Recall, Send};
+use switchboard_core::service::{Access, Edit, MessageView, Party, Recall, Send};
 use switchboard_core::Core;
 
 const DAY_MS: i64 = 86_400_000;
@@ -159,9 +161,12 @@ fn extra(d: &convert::Draft, extension: Option<String>) -> MessageExtra {
 }
 
 /// Sends one draft into `chat` as `sender`, refusing a client id reused across chats.
+/// `known`: accounts already resolved for this chat (see [`render::message_with`]).
+#[allow(clippy::too_many_arguments)]
 async fn send_draft(
     core: &Core,
     tenant: TenantId,
+    known: render::Known<'_>,
     chat: &Chat,
     sender: Actor,
     d: convert::Draft,
@@ -180,7 +185,7 @@ async fn send_draft(
             "message_client_id was already used by this sender in another conversation",
         ));
     }
-    render::message(core, &v).await
+    render::message_with(core, &v, known).await
 }
 
 /// Send a message: <https://doc.yunxin.163.com/messaging2/server-apis/DEzNTMwNTY?platform=server>
@@ -229,7 +234,14 @@ pub async fn send(
         other => other.map(|(reply, _)| reply),
     };
     Ok(ok(send_draft(
-        core, tenant, &chat, conv.owner, draft, extension, reply_to,
+        core,
+        tenant,
+        &conv.known(),
+        &chat,
+        conv.owner,
+        draft,
+        extension,
+        reply_to,
     )
     .await?))
 }
@@ -310,7 +322,18 @@ pub async fn batch_send(
                 .ensure_p2p(tenant, sender, peer)
                 .await
                 .map_err(fail(Op::Send))?;
-            send_draft(core, tenant, &chat, sender, d, extension.clone(), None).await
+            let known = [(sender, sender_id), (peer, r.as_str())];
+            send_draft(
+                core,
+                tenant,
+                &known,
+                &chat,
+                sender,
+                d,
+                extension.clone(),
+                None,
+            )
+            .await
         };
         match one.await {
             Ok(data) => success_list.push(data),
@@ -374,6 +397,14 @@ pub async fn query(
         q.check_team_member_valid.as_deref(),
     )?;
     let id = message_id(&mid)?;
+    if let Some((owner, account, v)) = query_team_directly(core, tenant, &cid, id, check_team).await
+    {
+        if !visible_to(&v.message, owner) || time.is_some_and(|t| t != v.message.created_at) {
+            return Err(YxError::message_not_found());
+        }
+        let known = [(owner, account.as_str())];
+        return Ok(ok(render::message_with(core, &v, &known).await?));
+    }
     let conv = resolve::conversation(core, tenant, &cid).await?;
     let chat = conv.readable_chat(core, check_team, check_member).await?;
     let v = core
@@ -383,7 +414,35 @@ pub async fn query(
     if !visible_to(&v.message, conv.owner) || time.is_some_and(|t| t != v.message.created_at) {
         return Err(YxError::message_not_found());
     }
-    Ok(ok(render::message(core, &v).await?))
+    Ok(ok(render::message_with(core, &v, &conv.known()).await?))
+}
+
+/// A team conversation's query in one read: `Core::get` as the owner checks the team's
+/// existence, its tenant and the owner's membership together with the message, where the
+/// step-by-step path (`resolve::conversation`, `readable_chat`, `get`) reads the team, then
+/// the membership, then the message. Only a success is taken from here, and only when the
+/// step-by-step path would have succeeded with the same answer (the team is of the id's
+/// kind and, with `check_team_valid`, not dissolved); anything else returns `None`, and the
+/// step-by-step path then finds the precise error. Returns the owner, its account and the
+/// message.
+async fn query_team_directly(
+    core: &Core,
+    tenant: TenantId,
+    cid: &str,
+    id: MessageId,
+    check_team: bool,
+) -> Option<(Actor, String, MessageView)> {
+    let conv = ConversationId::parse(cid).ok()?;
+    if conv.kind == ChatKind::P2p || conv.team()? != id.chat() {
+        return None;
+    }
+    let owner = resolve::actor(core, tenant, &conv.owner).await.ok()?;
+    let v = core
+        .get(tenant, Access::Member(owner), Some(id.chat()), id)
+        .await
+        .ok()?;
+    let usable = v.chat.kind == conv.kind && !(check_team && v.chat.dissolved_at.is_some());
+    usable.then_some((owner, conv.owner, v))
 }
 
 #[derive(Debug, Deserialize)]

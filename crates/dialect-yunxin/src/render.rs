@@ -69,8 +69,31 @@ pub struct ThreadMessage {
     pub message_client_id: Option<String>,
 }
 
-/// The p2p receiver of a message: the participant who is not its sender.
-async fn p2p_receiver(core: &Core, chat: &Chat, sender: Actor) -> Result<String, YxError> {
+/// Accounts the caller has already resolved (a conversation's owner and peer), so that
+/// rendering does not look them up again: each is the account the store answered for
+/// exactly that string, so it is what `account_of` would return.
+pub type Known<'a> = &'a [(Actor, &'a str)];
+
+fn known_account(known: Known<'_>, actor: Actor) -> Option<String> {
+    known
+        .iter()
+        .find(|(a, _)| *a == actor)
+        .map(|(_, s)| (*s).to_string())
+}
+
+/// The p2p receiver of a message: the participant who is not its sender. A p2p chat's
+/// members are exactly its two parties, so when both are known no lookup is needed.
+async fn p2p_receiver(
+    core: &Core,
+    chat: &Chat,
+    sender: Actor,
+    known: Known<'_>,
+) -> Result<String, YxError> {
+    if known.len() == 2 && known.iter().any(|(a, _)| *a == sender) {
+        if let Some((_, s)) = known.iter().find(|(a, _)| *a != sender) {
+            return Ok((*s).to_string());
+        }
+    }
     let members = core
         .members(chat.tenant, chat.id)
         .await
@@ -83,7 +106,7 @@ async fn p2p_receiver(core: &Core, chat: &Chat, sender: Actor) -> Result<String,
 
 async fn thread_message(core: &Core, chat: &Chat, m: &Message) -> Result<ThreadMessage, YxError> {
     let receiver_id = match chat.kind {
-        ChatKind::P2p => p2p_receiver(core, chat, m.sender).await?,
+        ChatKind::P2p => p2p_receiver(core, chat, m.sender, &[]).await?,
         ChatKind::Group | ChatKind::SuperGroup => team_id(chat.id).to_string(),
     };
     Ok(ThreadMessage {
@@ -97,6 +120,15 @@ async fn thread_message(core: &Core, chat: &Chat, m: &Message) -> Result<ThreadM
 
 /// Renders `v` (already authorised) as Yunxin's message `data`.
 pub async fn message(core: &Core, v: &MessageView) -> Result<MessageData, YxError> {
+    message_with(core, v, &[]).await
+}
+
+/// [`message`], with accounts the caller already knows.
+pub async fn message_with(
+    core: &Core,
+    v: &MessageView,
+    known: Known<'_>,
+) -> Result<MessageData, YxError> {
     let m = &v.message;
     let chat = &v.chat;
     let tenant = chat.tenant;
@@ -105,11 +137,14 @@ pub async fn message(core: &Core, v: &MessageView) -> Result<MessageData, YxErro
         None => m.sender.raw_id().to_string(),
     };
     let (receiver_id, team) = match chat.kind {
-        ChatKind::P2p => (Some(p2p_receiver(core, chat, m.sender).await?), None),
+        ChatKind::P2p => (Some(p2p_receiver(core, chat, m.sender, known).await?), None),
         ChatKind::Group | ChatKind::SuperGroup => (None, Some(team_id(chat.id))),
     };
     let (modify_account, modify_time) = match &m.edit {
-        Some(e) => (Some(account_of(core, tenant, e.by).await?), Some(e.at)),
+        Some(e) => match known_account(known, e.by) {
+            Some(a) => (Some(a), Some(e.at)),
+            None => (Some(account_of(core, tenant, e.by).await?), Some(e.at)),
+        },
         None => (None, None),
     };
     let thread_config = match m.parent {

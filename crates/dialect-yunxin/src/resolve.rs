@@ -126,6 +126,16 @@ impl Conversation {
         self.id.kind
     }
 
+    /// The accounts this id named, with the parties they resolved to (for
+    /// [`crate::render::message_with`]): the owner, and a p2p conversation's peer.
+    pub fn known(&self) -> Vec<(Actor, &str)> {
+        let mut k = vec![(self.owner, self.id.owner.as_str())];
+        if let Target::P2p { peer, .. } = &self.target {
+            k.push((*peer, self.id.other.as_str()));
+        }
+        k
+    }
+
     /// The chat as the query endpoint sees it. Without the check flags the query only asks
     /// "does the owner's conversation hold this message", so every miss is 107404; the
     /// flags turn a missing or dissolved team into 108404 and a non-member owner into 804.

@@ -528,6 +528,11 @@ async fn query_check_flags_and_message_time() {
             .await);
     }
 
+    // A team named with the other team type is a malformed conversation id, checked or not.
+    for q in ["", "check_team_valid=true"] {
+        fails(&yx.query(&conv("alice", 3, g), id, q).await, 414);
+    }
+
     // A missing team, and another tenant's team, are "no such message" unless checked.
     let other_tenant = app.create_tenant("Other").await;
     let zed = app.create_user(&other_tenant, "Zed", "zed").await;
@@ -661,10 +666,19 @@ async fn p2p_conversations_ids_and_encodings() {
     let next = sent_id(&yx.send_text(&conv("alice", 1, "bob"), "typo").await);
     let body = json!({ "operator": "alice", "type": 1, "message": { "message_server_id": next, "receiver_id": "bob", "message_type": 0, "text": "fixed" } });
     ok(&yx.modify(body).await);
-    assert_eq!(
-        ok(&yx.query(&conv("bob", 1, "alice"), next, "").await)["text"],
-        "fixed"
-    );
+    for c in [conv("bob", 1, "alice"), conv("alice", 1, "bob")] {
+        let d = ok(&yx.query(&c, next, "").await).clone();
+        assert_eq!(
+            (
+                d["text"].as_str(),
+                d["sender_id"].as_str(),
+                d["receiver_id"].as_str(),
+                d["modify_account_id"].as_str()
+            ),
+            (Some("fixed"), Some("alice"), Some("bob"), Some("alice")),
+            "{c}"
+        );
+    }
     clock(&app).advance_ms(1000);
     let body = json!({ "operator": "bob", "type": 1, "message": { "message_server_id": next, "message_type": 0, "text": "mine now" } });
     fails(&yx.modify(body).await, 403);
