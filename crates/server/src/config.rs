@@ -66,6 +66,10 @@ pub struct PostgresConfig {
     pub acquire_timeout_secs: u64,
     /// Server-side limit on one statement, in seconds (0: the server's own setting).
     pub statement_timeout_secs: u64,
+    /// Cache apps and users in this node, kept coherent with the other nodes by
+    /// LISTEN/NOTIFY on one extra connection. Turn off behind a pooler that does not keep
+    /// sessions (PgBouncer in transaction mode).
+    pub cache: bool,
 }
 
 impl Default for PostgresConfig {
@@ -75,6 +79,7 @@ impl Default for PostgresConfig {
             connect_timeout_secs: 5,
             acquire_timeout_secs: 5,
             statement_timeout_secs: 30,
+            cache: true,
         }
     }
 }

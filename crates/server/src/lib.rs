@@ -69,6 +69,7 @@ fn postgres_options(cfg: &Config, url: String) -> switchboard_store_postgres::Po
     o.acquire_timeout = Duration::from_secs(p.acquire_timeout_secs);
     o.statement_timeout =
         (p.statement_timeout_secs > 0).then(|| Duration::from_secs(p.statement_timeout_secs));
+    o.cache = p.cache;
     o
 }
 

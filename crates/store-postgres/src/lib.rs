@@ -13,11 +13,14 @@
 //!   Expired rows are ignored by lookups and deleted now and then. They are written on a
 //!   pool of their own whose sessions run with `synchronous_commit=off`: a nonce is seen by
 //!   every node as soon as it commits, and no request waits for a disk flush to check one.
+//! - **Apps and users** are cached per node, kept coherent across nodes by
+//!   `LISTEN`/`NOTIFY` (see `cache.rs`); nothing else is cached.
 //! - **Failures** are fast: a connection that cannot be opened within `connect_timeout`, or
 //!   a pool with no free connection within `acquire_timeout`, is reported as
 //!   [`StoreError::Unavailable`], as are lost connections, server shutdowns and statements
 //!   cancelled by `statement_timeout`.
 
+mod cache;
 mod rows;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -75,6 +78,10 @@ pub struct PostgresOptions {
     /// Server-side limit on one statement and on idling inside a transaction, so that a
     /// stuck writer cannot hold a chat's row lock indefinitely. `None` keeps the server's.
     pub statement_timeout: Option<Duration>,
+    /// Cache apps and users in this process, invalidated through `LISTEN`/`NOTIFY` (one
+    /// more connection per process). Turn off behind a pooler that does not keep sessions
+    /// (PgBouncer in transaction mode would not deliver notifications).
+    pub cache: bool,
 }
 
 impl PostgresOptions {
@@ -85,6 +92,7 @@ impl PostgresOptions {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Some(Duration::from_secs(30)),
+            cache: true,
         }
     }
 }
@@ -98,6 +106,7 @@ impl std::fmt::Debug for PostgresOptions {
             .field("connect_timeout", &self.connect_timeout)
             .field("acquire_timeout", &self.acquire_timeout)
             .field("statement_timeout", &self.statement_timeout)
+            .field("cache", &self.cache)
             .finish()
     }
 }
@@ -112,6 +121,17 @@ struct Inner {
     /// Connections with `synchronous_commit=off`, for nonces only.
     nonce_pool: Pool,
     nonce_calls: AtomicU64,
+    cache: Arc<cache::Cache>,
+    /// The task that keeps the cache's `LISTEN` connection; it ends with the store.
+    listener: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(l) = &self.listener {
+            l.abort();
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -216,20 +236,34 @@ pub async fn migrate(url: &str) -> Result<Vec<i64>, StoreError> {
 async fn connect_one(
     config: &tokio_postgres::Config,
 ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), StoreError> {
-    let limit = config
-        .get_connect_timeout()
-        .copied()
-        .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-    let (client, conn) = tokio::time::timeout(limit, config.connect(NoTls))
-        .await
-        .map_err(|_| StoreError::Unavailable(format!("connect: no answer within {limit:?}")))?
-        .map_err(connect_err)?;
+    let (client, conn) = connect_bounded(config).await?;
     let task = tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::debug!(error = %e, "postgres connection ended with an error");
         }
     });
     Ok((client, task))
+}
+
+/// Opens one connection, the whole handshake bounded by the connect timeout; the caller
+/// drives the connection.
+async fn connect_bounded(
+    config: &tokio_postgres::Config,
+) -> Result<
+    (
+        tokio_postgres::Client,
+        tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+    ),
+    StoreError,
+> {
+    let limit = config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    tokio::time::timeout(limit, config.connect(NoTls))
+        .await
+        .map_err(|_| StoreError::Unavailable(format!("connect: no answer within {limit:?}")))?
+        .map_err(connect_err)
 }
 
 async fn migrate_with(config: &tokio_postgres::Config) -> Result<Vec<i64>, StoreError> {
@@ -334,6 +368,10 @@ impl PostgresStore {
             _ => "-c synchronous_commit=off".to_string(),
         };
         nonce_config.options(nonce_options);
+        let cache = Arc::new(cache::Cache::default());
+        let listener = opts
+            .cache
+            .then(|| tokio::spawn(cache::listen(config.clone(), cache.clone())));
         let pool = build_pool(config, &opts, opts.pool_size)?;
         let nonce_pool = build_pool(nonce_config, &opts, nonce_pool_size(opts.pool_size))?;
         let store = PostgresStore {
@@ -341,6 +379,8 @@ impl PostgresStore {
                 pool,
                 nonce_pool,
                 nonce_calls: AtomicU64::new(0),
+                cache,
+                listener,
             }),
         };
         store.warn_if_not_durable().await?;
@@ -367,6 +407,11 @@ impl PostgresStore {
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
         self.inner.pool.get().await.map_err(pool_err)
+    }
+
+    /// Whether this process's app and user cache is serving (its listener is connected).
+    pub fn cache_is_live(&self) -> bool {
+        self.inner.cache.is_live()
     }
 
     /// `synchronous_commit` as a session of the main pool and one of the nonce pool see it.
@@ -720,18 +765,32 @@ impl Store for PostgresStore {
     }
 
     async fn get_user(&self, id: UserId) -> StoreResult<Option<User>> {
+        let cache = &self.inner.cache;
+        if let Some(u) = cache.user(id) {
+            return Ok(Some(u));
+        }
+        let ticket = cache.ticket();
         let c = self.client().await?;
-        query_opt(
+        let u = query_opt(
             &c,
             &format!("SELECT {} FROM users WHERE id = $1", rows::USER_COLS),
             &[&id.0],
         )
         .await?
         .map(|r| rows::user(&r))
-        .transpose()
+        .transpose()?;
+        if let (Some(t), Some(u)) = (ticket, &u) {
+            cache.put_user(t, u);
+        }
+        Ok(u)
     }
 
     async fn find_user(&self, tenant: TenantId, key: UserKey<'_>) -> StoreResult<Option<User>> {
+        let cache = &self.inner.cache;
+        if let Some(u) = cache.user_by_key(tenant, &key) {
+            return Ok(Some(u));
+        }
+        let ticket = cache.ticket();
         let (col, val) = match key {
             UserKey::UserId(v) => ("user_id", v),
             UserKey::AccountId(v) => ("account_id", v),
@@ -748,22 +807,32 @@ impl Store for PostgresStore {
         .await?
         .map(|r| rows::user(&r))
         .transpose()
+        .inspect(|u| {
+            if let (Some(t), Some(u)) = (ticket, u) {
+                cache.put_user(t, u);
+            }
+        })
     }
 
     async fn rename_user(&self, id: UserId, name: String) -> StoreResult<User> {
         let c = self.client().await?;
-        query_opt(
+        let updated = query_opt(
             &c,
             &format!(
-                "UPDATE users SET name = $2 WHERE id = $1 RETURNING {}",
-                rows::USER_COLS
+                "UPDATE users SET name = $2 WHERE id = $1
+                 RETURNING {}, pg_notify('{}', 'user:' || id)",
+                rows::USER_COLS,
+                cache::CHANNEL
             ),
             &[&id.0, &name],
         )
-        .await?
-        .map(|r| rows::user(&r))
-        .transpose()?
-        .ok_or(StoreError::NotFound(Entity::User))
+        .await;
+        // Evicted whatever the outcome: an error may still have committed.
+        self.inner.cache.invalidate(&format!("user:{}", id.0));
+        updated?
+            .map(|r| rows::user(&r))
+            .transpose()?
+            .ok_or(StoreError::NotFound(Entity::User))
     }
 
     async fn list_users(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<User>> {
@@ -822,27 +891,45 @@ impl Store for PostgresStore {
     }
 
     async fn get_app(&self, id: AppId) -> StoreResult<Option<App>> {
+        let cache = &self.inner.cache;
+        if let Some(a) = cache.app(id) {
+            return Ok(Some(a));
+        }
+        let ticket = cache.ticket();
         let c = self.client().await?;
-        query_opt(
+        let a = query_opt(
             &c,
             &format!("SELECT {} FROM apps WHERE id = $1", rows::APP_COLS),
             &[&id.0],
         )
         .await?
         .map(|r| rows::app(&r))
-        .transpose()
+        .transpose()?;
+        if let (Some(t), Some(a)) = (ticket, &a) {
+            cache.put_app(t, a);
+        }
+        Ok(a)
     }
 
     async fn find_app(&self, app_id: &str) -> StoreResult<Option<App>> {
+        let cache = &self.inner.cache;
+        if let Some(a) = cache.app_by_public_id(app_id) {
+            return Ok(Some(a));
+        }
+        let ticket = cache.ticket();
         let c = self.client().await?;
-        query_opt(
+        let a = query_opt(
             &c,
             &format!("SELECT {} FROM apps WHERE app_id = $1", rows::APP_COLS),
             &[&app_id],
         )
         .await?
         .map(|r| rows::app(&r))
-        .transpose()
+        .transpose()?;
+        if let (Some(t), Some(a)) = (ticket, &a) {
+            cache.put_app(t, a);
+        }
+        Ok(a)
     }
 
     async fn list_apps(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<App>> {
@@ -866,21 +953,26 @@ impl Store for PostgresStore {
         // One statement: the patch applies atomically against whatever is current.
         let scopes = patch.scopes.as_ref().map(Json);
         let secret = patch.app_secret.as_ref().map(|s| s.expose());
-        query_opt(
+        // The notification is sent when this statement commits, to every node's cache.
+        let updated = query_opt(
             &c,
             &format!(
                 "UPDATE apps SET name = COALESCE($2, name), app_secret = COALESCE($3, app_secret),
                      bot_enabled = COALESCE($4, bot_enabled), signing_required = COALESCE($5, signing_required),
                      scopes = COALESCE($6, scopes)
-                 WHERE id = $1 RETURNING {}",
-                rows::APP_COLS
+                 WHERE id = $1 RETURNING {}, pg_notify('{}', 'app:' || id)",
+                rows::APP_COLS,
+                cache::CHANNEL
             ),
             &[&id.0, &patch.name, &secret, &patch.bot_enabled, &patch.signing_required, &scopes],
         )
-        .await?
-        .map(|r| rows::app(&r))
-        .transpose()?
-        .ok_or(StoreError::NotFound(Entity::App))
+        .await;
+        // Evicted whatever the outcome: an error may still have committed.
+        self.inner.cache.invalidate(&format!("app:{}", id.0));
+        updated?
+            .map(|r| rows::app(&r))
+            .transpose()?
+            .ok_or(StoreError::NotFound(Entity::App))
     }
 
     async fn create_chat(&self, new: NewChat) -> StoreResult<Chat> {

@@ -497,3 +497,156 @@ fn database_urls_are_rewritten_per_test() {
         "host=/tmp user=postgres dbname=x"
     );
 }
+
+async fn wait_until(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let start = Instant::now();
+    while !f().await {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not within 10 s: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn app_of(store: &PostgresStore, id: AppId) -> App {
+    store.get_app(id).await.unwrap().expect("the app exists")
+}
+
+async fn user_of(store: &PostgresStore, tenant: TenantId) -> User {
+    let key = UserKey::AccountId("u");
+    store
+        .find_user(tenant, key)
+        .await
+        .unwrap()
+        .expect("the user exists")
+}
+
+async fn new_app(store: &dyn Store, tenant: TenantId, secret: &str) -> App {
+    store
+        .create_app(NewApp {
+            tenant,
+            app_id: "cli_cached".into(),
+            app_secret: Secret::new(secret),
+            name: "Cached".into(),
+            bot_enabled: true,
+            signing_required: true,
+            scopes: vec!["im".into()],
+            created_at: 1,
+        })
+        .await
+        .unwrap()
+}
+
+/// A raw statement on its own connection: a change that sends no notification, as a
+/// missed one would look to the caches.
+async fn raw(db: &TestDatabase, sql: &str) {
+    let (client, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(conn);
+    client.batch_execute(sql).await.unwrap();
+    drop(client);
+    let _ = task.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_and_user_caches_follow_changes_made_on_another_node() {
+    let db = testing::fresh_database().await;
+    let (a, b) = two_nodes(&db).await;
+    wait_until("both caches serve", async || {
+        a.cache_is_live() && b.cache_is_live()
+    })
+    .await;
+    let (tenant, _, user) = group(&*a).await;
+    let app = new_app(&*a, tenant, "s1").await;
+
+    // B reads the app and the user once; later reads come from its cache: a change that
+    // sends no notification is not seen.
+    assert_eq!(app_of(&b, app.id).await.app_secret.expose(), "s1");
+    assert_eq!(user_of(&b, tenant).await.name, "U");
+    raw(
+        &db,
+        "UPDATE apps SET name = 'unseen'; UPDATE users SET name = 'unseen'",
+    )
+    .await;
+    assert_eq!(app_of(&b, app.id).await.name, "Cached");
+    assert_eq!(
+        b.find_app("cli_cached").await.unwrap().unwrap().name,
+        "Cached"
+    );
+    assert_eq!(b.get_user(user).await.unwrap().unwrap().name, "U");
+
+    // A rotates the secret and renames the user: B follows once the notification arrives,
+    // by id and by key alike, and the node that made the change at once.
+    let patch = AppPatch {
+        app_secret: Some(Secret::new("s2")),
+        ..AppPatch::default()
+    };
+    a.update_app(app.id, patch).await.unwrap();
+    assert_eq!(app_of(&a, app.id).await.app_secret.expose(), "s2");
+    wait_until("B sees the rotated secret", async || {
+        b.find_app("cli_cached")
+            .await
+            .unwrap()
+            .unwrap()
+            .app_secret
+            .expose()
+            == "s2"
+    })
+    .await;
+    assert_eq!(app_of(&b, app.id).await.app_secret.expose(), "s2");
+    a.rename_user(user, "Renamed".into()).await.unwrap();
+    wait_until("B sees the new name", async || {
+        user_of(&b, tenant).await.name == "Renamed"
+    })
+    .await;
+    assert_eq!(b.get_user(user).await.unwrap().unwrap().name, "Renamed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_whose_listener_drops_starts_again_from_the_database() {
+    let db = testing::fresh_database().await;
+    let (a, _b) = two_nodes(&db).await;
+    wait_until("the cache serves", async || a.cache_is_live()).await;
+    let (tenant, _, _) = group(&*a).await;
+    let app = new_app(&*a, tenant, "s1").await;
+    assert_eq!(app_of(&a, app.id).await.name, "Cached");
+
+    // A change whose notification is lost with the listener's connection: once the
+    // listener is back, the cache has been emptied and reads the change.
+    raw(&db, "UPDATE apps SET name = 'missed'").await;
+    assert_eq!(app_of(&a, app.id).await.name, "Cached");
+    raw(
+        &db,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .await;
+    wait_until(
+        "the change is read after the listener reconnects",
+        async || app_of(&a, app.id).await.name == "missed",
+    )
+    .await;
+    wait_until("the cache serves again", async || a.cache_is_live()).await;
+    assert_eq!(app_of(&a, app.id).await.name, "missed");
+    assert_eq!(app_of(&a, app.id).await.name, "missed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_cache_off_every_read_goes_to_the_database() {
+    let db = testing::fresh_database().await;
+    let store = PostgresStore::connect(PostgresOptions {
+        cache: false,
+        ..PostgresOptions::new(db.url())
+    })
+    .await
+    .unwrap();
+    let (tenant, _, _) = group(&store).await;
+    let app = new_app(&store, tenant, "s1").await;
+    assert_eq!(app_of(&store, app.id).await.name, "Cached");
+    raw(&db, "UPDATE apps SET name = 'seen'").await;
+    assert_eq!(app_of(&store, app.id).await.name, "seen");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!store.cache_is_live());
+}

@@ -322,3 +322,52 @@ async fn a_feishu_uuid_is_honoured_across_nodes() {
     );
     assert_eq!(all_positions(&b, &s).await, vec![1]);
 }
+
+/// Each node caches apps; a secret rotated through one node is refused by the other once
+/// the change's notification arrives (milliseconds), and the new secret is accepted there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_rotated_on_one_node_is_refused_by_the_other() {
+    use switchboard_testkit::yunxin::YunxinClient;
+    let (a, b) = two_nodes().await;
+    let s = a.seed().await;
+    let old_on_b = YunxinClient::new(&b, s.app_id(), s.app_secret());
+    let before = old_on_b
+        .request(Method::GET, "/accounts/alice", Some(&old_on_b.sign()), None)
+        .await;
+    assert_eq!(before.body["code"], 200, "{}", before.text);
+    let rotated = a
+        .admin_ok(
+            Method::POST,
+            &format!(
+                "/tenants/{}/apps/{}/rotate_secret",
+                s.tenant["id"], s.bot["id"]
+            ),
+            None,
+        )
+        .await;
+    let new_secret = rotated["app_secret"].as_str().unwrap().to_string();
+    assert_ne!(new_secret, s.app_secret());
+    let start = std::time::Instant::now();
+    loop {
+        let r = old_on_b
+            .request(Method::GET, "/accounts/alice", Some(&old_on_b.sign()), None)
+            .await;
+        if r.body["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("CheckSum mismatch"))
+        {
+            break;
+        }
+        assert_eq!(r.body["code"], 200, "{}", r.text);
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "node B still accepts the old secret after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let new_on_b = YunxinClient::new(&b, s.app_id(), &new_secret);
+    let after = new_on_b
+        .request(Method::GET, "/accounts/alice", Some(&new_on_b.sign()), None)
+        .await;
+    assert_eq!(after.body["code"], 200, "{}", after.text);
+}
