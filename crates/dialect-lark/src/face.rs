@@ -53,17 +53,14 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn from_parts(parts: &Parts) -> Ctx {
-        let face = parts
+        parts
             .extensions
-            .get::<Face>()
-            .copied()
-            .unwrap_or_else(|| Face::of_path(parts.uri.path()));
-        let log_id = parts
-            .extensions
-            .get::<LogId>()
+            .get::<Ctx>()
             .cloned()
-            .unwrap_or_else(|| LogId(fresh_log_id()));
-        Ctx { face, log_id }
+            .unwrap_or_else(|| Ctx {
+                face: Face::of_path(parts.uri.path()),
+                log_id: LogId(fresh_log_id()),
+            })
     }
 }
 
@@ -87,26 +84,42 @@ fn fresh_log_id() -> String {
     id
 }
 
+/// The log id a request id becomes: its ASCII letters and digits, at most 32 of them.
+/// Returns `None` when nothing is left.
+fn log_id_of(request_id: &str) -> Option<String> {
+    // The server's own request ids already qualify: no per-char rebuild for them.
+    if request_id.len() <= 32 && request_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return (!request_id.is_empty()).then(|| request_id.to_owned());
+    }
+    let s: String = request_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(32)
+        .collect();
+    (!s.is_empty()).then_some(s)
+}
+
 /// Derives the log id from the server's request id (so logs and client reports agree),
 /// tags the request with its face, and echoes the id as `X-Tt-Logid`, where the SDKs look.
 pub async fn tag_request(mut req: Request, next: Next) -> Response {
     let face = Face::of_path(req.uri().path());
-    let id = req
-        .headers()
-        .get("x-request-id")
+    let incoming = req.headers().get("x-request-id").cloned();
+    let id = incoming
+        .as_ref()
         .and_then(|v| v.to_str().ok())
-        .map(|s| {
-            s.chars()
-                .filter(|c| c.is_ascii_alphanumeric())
-                .take(32)
-                .collect::<String>()
-        })
-        .filter(|s| !s.is_empty())
+        .and_then(log_id_of)
         .unwrap_or_else(fresh_log_id);
-    req.extensions_mut().insert(face);
-    req.extensions_mut().insert(LogId(id.clone()));
+    // Unchanged ids reuse the request's header value instead of validating a copy.
+    let echo = match incoming {
+        Some(v) if v.as_bytes() == id.as_bytes() => Some(v),
+        _ => HeaderValue::from_str(&id).ok(),
+    };
+    req.extensions_mut().insert(Ctx {
+        face,
+        log_id: LogId(id),
+    });
     let mut res = next.run(req).await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    if let Some(v) = echo {
         res.headers_mut().insert("x-tt-logid", v);
     }
     res
@@ -115,6 +128,17 @@ pub async fn tag_request(mut req: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_ids_from_request_ids() {
+        assert_eq!(log_id_of("abc123").as_deref(), Some("abc123"));
+        assert_eq!(log_id_of("a-b_c.1").as_deref(), Some("abc1"));
+        let long = "x".repeat(40);
+        assert_eq!(log_id_of(&long).map(|s| s.len()), Some(32));
+        assert_eq!(log_id_of(&"é-".repeat(40)), None);
+        assert_eq!(log_id_of(""), None);
+        assert_eq!(log_id_of("---"), None);
+    }
 
     #[test]
     fn faces_by_path() {
