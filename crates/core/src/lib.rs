@@ -11,6 +11,7 @@
 //! This crate knows no web framework, no SQL driver and no vendor.
 
 pub mod auth;
+pub mod cache;
 pub mod clock;
 pub mod content;
 pub mod error;

@@ -53,6 +53,30 @@ pub enum UserKey<'a> {
     AccountId(&'a str),
 }
 
+/// A [`UserKey`] that owns its value, as a cache key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum UserKeyOwned {
+    UserId(String),
+    AccountId(String),
+}
+
+impl UserKeyOwned {
+    pub fn value(&self) -> &str {
+        match self {
+            UserKeyOwned::UserId(v) | UserKeyOwned::AccountId(v) => v,
+        }
+    }
+}
+
+impl From<UserKey<'_>> for UserKeyOwned {
+    fn from(k: UserKey<'_>) -> Self {
+        match k {
+            UserKey::UserId(v) => UserKeyOwned::UserId(v.to_string()),
+            UserKey::AccountId(v) => UserKeyOwned::AccountId(v.to_string()),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewApp {
     pub tenant: TenantId,

@@ -25,175 +25,137 @@
 //! Messages, chats and memberships are not cached here: recalls and edits are served from
 //! the database by every node as soon as they commit.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+use switchboard_core::cache::Cached;
 use switchboard_core::ids::{AppId, TenantId, UserId};
 use switchboard_core::model::{App, User};
-use switchboard_core::store::UserKey;
+use switchboard_core::store::{UserKey, UserKeyOwned};
 use tokio_postgres::AsyncMessage;
 
 pub const CHANNEL: &str = "switchboard_cache";
 
-/// Rows kept at most per kind; past it the kind is emptied and refills with what is used.
-const MAX_ROWS: usize = 50_000;
-
-#[derive(Default)]
-struct Rows {
-    apps: HashMap<AppId, App>,
-    app_ids: HashMap<String, AppId>,
-    users: HashMap<UserId, User>,
-    /// (tenant, key kind: 0 user_id / 1 account_id, key) -> user.
-    user_keys: HashMap<(TenantId, u8, String), UserId>,
-}
-
+/// The maps are the SQLite store's ([`Cached`]: fills refused after an invalidation), plus
+/// whether the listener is connected.
 #[derive(Default)]
 pub struct Cache {
     live: AtomicBool,
-    generation: AtomicU64,
-    rows: Mutex<Rows>,
+    apps: Cached<AppId, App>,
+    /// Immutable: an app id always names the same app.
+    app_ids: Cached<String, AppId>,
+    users: Cached<UserId, User>,
+    /// Immutable: a user key always names the same user.
+    user_keys: Cached<(TenantId, UserKeyOwned), UserId>,
 }
 
-/// Taken before a read of the database; a fill with it succeeds only if nothing was
-/// invalidated meanwhile.
+/// Taken before a read of the database: the generations the read's fills must still find.
 #[derive(Clone, Copy)]
-pub struct Ticket(u64);
-
-fn key_parts(key: &UserKey<'_>) -> (u8, String) {
-    match key {
-        UserKey::UserId(v) => (0, (*v).to_string()),
-        UserKey::AccountId(v) => (1, (*v).to_string()),
-    }
+pub struct Ticket {
+    apps: u64,
+    app_ids: u64,
+    users: u64,
+    user_keys: u64,
 }
 
 impl Cache {
-    fn rows(&self) -> MutexGuard<'_, Rows> {
-        // A panic while holding the lock leaves maps that are still valid maps.
-        self.rows.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn live(&self) -> bool {
         self.live.load(Ordering::Acquire)
     }
 
-    /// `None` while the listener is down: the read's result must not be stored.
-    pub fn ticket(&self) -> Option<Ticket> {
+    /// Whether the cache is serving (the listener is connected).
+    pub fn is_live(&self) -> bool {
         self.live()
-            .then(|| Ticket(self.generation.load(Ordering::Acquire)))
     }
 
-    /// The fill happens under the lock that invalidations also take, after the
-    /// generation check, so an invalidation is either seen here or runs after the fill.
-    fn fill(&self, t: Ticket, f: impl FnOnce(&mut Rows)) {
-        let mut rows = self.rows();
-        if self.live() && self.generation.load(Ordering::Acquire) == t.0 {
-            f(&mut rows);
-        }
+    /// `None` while the listener is down: the read's result must not be stored.
+    pub fn ticket(&self) -> Option<Ticket> {
+        self.live().then(|| Ticket {
+            apps: self.apps.generation(),
+            app_ids: self.app_ids.generation(),
+            users: self.users.generation(),
+            user_keys: self.user_keys.generation(),
+        })
     }
 
     pub fn app(&self, id: AppId) -> Option<App> {
-        if !self.live() {
-            return None;
-        }
-        self.rows().apps.get(&id).cloned()
+        self.live().then(|| self.apps.get(&id)).flatten()
     }
 
     pub fn app_by_public_id(&self, app_id: &str) -> Option<App> {
         if !self.live() {
             return None;
         }
-        let rows = self.rows();
-        rows.app_ids
-            .get(app_id)
-            .and_then(|id| rows.apps.get(id))
-            .cloned()
+        self.apps.get(&self.app_ids.get(app_id)?)
     }
 
     pub fn put_app(&self, t: Ticket, app: &App) {
-        self.fill(t, |rows| {
-            if rows.apps.len() >= MAX_ROWS {
-                rows.apps.clear();
-                rows.app_ids.clear();
-            }
-            rows.app_ids.insert(app.app_id.clone(), app.id);
-            rows.apps.insert(app.id, app.clone());
-        });
+        self.app_ids.fill(app.app_id.clone(), app.id, t.app_ids);
+        self.apps.fill(app.id, app.clone(), t.apps);
     }
 
     pub fn user(&self, id: UserId) -> Option<User> {
-        if !self.live() {
-            return None;
-        }
-        self.rows().users.get(&id).cloned()
+        self.live().then(|| self.users.get(&id)).flatten()
     }
 
-    pub fn user_by_key(&self, tenant: TenantId, key: &UserKey<'_>) -> Option<User> {
+    pub fn user_by_key(&self, tenant: TenantId, key: UserKey<'_>) -> Option<User> {
         if !self.live() {
             return None;
         }
-        let (kind, k) = key_parts(key);
-        let rows = self.rows();
-        rows.user_keys
-            .get(&(tenant, kind, k))
-            .and_then(|id| rows.users.get(id))
-            .cloned()
+        self.users.get(&self.user_keys.get(&(tenant, key.into()))?)
     }
 
     pub fn put_user(&self, t: Ticket, user: &User) {
-        self.fill(t, |rows| {
-            if rows.users.len() >= MAX_ROWS {
-                rows.users.clear();
-                rows.user_keys.clear();
-            }
-            rows.user_keys
-                .insert((user.tenant, 0, user.user_id.clone()), user.id);
-            rows.user_keys
-                .insert((user.tenant, 1, user.account_id.clone()), user.id);
-            rows.users.insert(user.id, user.clone());
-        });
+        let keys = [
+            UserKeyOwned::UserId(user.user_id.clone()),
+            UserKeyOwned::AccountId(user.account_id.clone()),
+        ];
+        for k in keys {
+            self.user_keys.fill((user.tenant, k), user.id, t.user_keys);
+        }
+        self.users.fill(user.id, user.clone(), t.users);
+    }
+
+    /// After a change to app `id` (here or, through a notification, on another node).
+    pub fn invalidate_app(&self, id: AppId) {
+        self.apps.invalidate(&id);
+    }
+
+    /// After a change to user `id`.
+    pub fn invalidate_user(&self, id: UserId) {
+        self.users.invalidate(&id);
     }
 
     /// Applies one notification payload (`app:<id>`, `user:<id>`); anything else empties
     /// the cache.
-    pub fn invalidate(&self, payload: &str) {
-        let mut rows = self.rows();
-        self.generation.fetch_add(1, Ordering::AcqRel);
+    fn apply(&self, payload: &str) {
         let parsed = payload
             .split_once(':')
             .and_then(|(kind, id)| Some((kind, id.parse::<i64>().ok()?)));
         match parsed {
-            Some(("app", id)) => {
-                if let Some(a) = rows.apps.remove(&AppId(id)) {
-                    rows.app_ids.remove(&a.app_id);
-                }
-            }
-            Some(("user", id)) => {
-                rows.users.remove(&UserId(id));
-            }
-            _ => *rows = Rows::default(),
+            Some(("app", id)) => self.invalidate_app(AppId(id)),
+            Some(("user", id)) => self.invalidate_user(UserId(id)),
+            _ => self.clear(),
         }
+    }
+
+    fn clear(&self) {
+        self.apps.clear();
+        self.app_ids.clear();
+        self.users.clear();
+        self.user_keys.clear();
     }
 
     /// Stops serving and empties the cache (the listener lost its connection).
     fn go_dark(&self) {
-        let mut rows = self.rows();
         self.live.store(false, Ordering::Release);
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        *rows = Rows::default();
+        self.clear();
     }
 
     /// Serves again, from empty (notifications may have been missed while dark).
     fn go_live(&self) {
-        let mut rows = self.rows();
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        *rows = Rows::default();
+        self.clear();
         self.live.store(true, Ordering::Release);
-    }
-
-    #[cfg(test)]
-    pub fn set_live_for_test(&self) {
-        self.go_live();
     }
 }
 
@@ -238,7 +200,7 @@ async fn drive(
     loop {
         match std::future::poll_fn(|cx| conn.poll_message(cx)).await {
             Some(Ok(AsyncMessage::Notification(n))) if n.channel() == CHANNEL => {
-                cache.invalidate(n.payload());
+                cache.apply(n.payload());
             }
             Some(Ok(_)) => {}
             Some(Err(e)) => {
@@ -247,13 +209,6 @@ async fn drive(
             }
             None => return,
         }
-    }
-}
-
-impl Cache {
-    /// Whether the cache is serving (the listener is connected).
-    pub fn is_live(&self) -> bool {
-        self.live()
     }
 }
 
@@ -279,7 +234,7 @@ mod tests {
     fn a_cold_or_dark_cache_serves_and_stores_nothing() {
         let c = Cache::default();
         assert!(c.ticket().is_none());
-        c.set_live_for_test();
+        c.go_live();
         let t = c.ticket().unwrap();
         c.put_app(t, &app(1, "s1"));
         assert_eq!(c.app(AppId(1)).unwrap().app_id, "cli_1");
@@ -297,9 +252,9 @@ mod tests {
     #[test]
     fn a_read_overtaken_by_an_invalidation_is_not_stored() {
         let c = Cache::default();
-        c.set_live_for_test();
+        c.go_live();
         let before = c.ticket().unwrap();
-        c.invalidate("app:1");
+        c.apply("app:1");
         c.put_app(before, &app(1, "old"));
         assert!(c.app(AppId(1)).is_none());
         let after = c.ticket().unwrap();
@@ -313,7 +268,7 @@ mod tests {
     #[test]
     fn invalidations_evict_by_id_and_unknown_payloads_empty_everything() {
         let c = Cache::default();
-        c.set_live_for_test();
+        c.go_live();
         c.put_app(c.ticket().unwrap(), &app(1, "s"));
         c.put_app(c.ticket().unwrap(), &app(2, "s"));
         let u = User {
@@ -326,21 +281,21 @@ mod tests {
         };
         c.put_user(c.ticket().unwrap(), &u);
         assert_eq!(
-            c.user_by_key(TenantId(1), &UserKey::AccountId("acc7"))
+            c.user_by_key(TenantId(1), UserKey::AccountId("acc7"))
                 .unwrap()
                 .id,
             UserId(7)
         );
         assert!(c
-            .user_by_key(TenantId(2), &UserKey::AccountId("acc7"))
+            .user_by_key(TenantId(2), UserKey::AccountId("acc7"))
             .is_none());
-        c.invalidate("app:1");
+        c.apply("app:1");
         assert!(c.app(AppId(1)).is_none() && c.app_by_public_id("cli_1").is_none());
         assert!(c.app(AppId(2)).is_some());
-        c.invalidate("user:7");
+        c.apply("user:7");
         assert!(c.user(UserId(7)).is_none());
-        assert!(c.user_by_key(TenantId(1), &UserKey::UserId("u7")).is_none());
-        c.invalidate("garbage");
+        assert!(c.user_by_key(TenantId(1), UserKey::UserId("u7")).is_none());
+        c.apply("garbage");
         assert!(c.app(AppId(2)).is_none());
     }
 }

@@ -458,6 +458,25 @@ fn p2p_key(tenant: TenantId, a: Actor, b: Actor) -> String {
     format!("{}:{}|{}", tenant.0, parts[0], parts[1])
 }
 
+/// A cached read: `hit` when the cache had it, else `load` from the database, stored with
+/// `fill` under a ticket taken before the load ran (so an invalidation meanwhile wins).
+async fn read_through<T>(
+    cache: &cache::Cache,
+    hit: Option<T>,
+    load: impl std::future::Future<Output = StoreResult<Option<T>>>,
+    fill: impl FnOnce(cache::Ticket, &T),
+) -> StoreResult<Option<T>> {
+    if hit.is_some() {
+        return Ok(hit);
+    }
+    let ticket = cache.ticket();
+    let found = load.await?;
+    if let (Some(t), Some(v)) = (ticket, &found) {
+        fill(t, v);
+    }
+    Ok(found)
+}
+
 async fn query_opt<C: GenericClient + Sync>(
     c: &C,
     sql: &str,
@@ -766,52 +785,42 @@ impl Store for PostgresStore {
 
     async fn get_user(&self, id: UserId) -> StoreResult<Option<User>> {
         let cache = &self.inner.cache;
-        if let Some(u) = cache.user(id) {
-            return Ok(Some(u));
-        }
-        let ticket = cache.ticket();
-        let c = self.client().await?;
-        let u = query_opt(
-            &c,
-            &format!("SELECT {} FROM users WHERE id = $1", rows::USER_COLS),
-            &[&id.0],
-        )
-        .await?
-        .map(|r| rows::user(&r))
-        .transpose()?;
-        if let (Some(t), Some(u)) = (ticket, &u) {
-            cache.put_user(t, u);
-        }
-        Ok(u)
+        let load = async {
+            let c = self.client().await?;
+            query_opt(
+                &c,
+                &format!("SELECT {} FROM users WHERE id = $1", rows::USER_COLS),
+                &[&id.0],
+            )
+            .await?
+            .map(|r| rows::user(&r))
+            .transpose()
+        };
+        read_through(cache, cache.user(id), load, |t, u| cache.put_user(t, u)).await
     }
 
     async fn find_user(&self, tenant: TenantId, key: UserKey<'_>) -> StoreResult<Option<User>> {
         let cache = &self.inner.cache;
-        if let Some(u) = cache.user_by_key(tenant, &key) {
-            return Ok(Some(u));
-        }
-        let ticket = cache.ticket();
         let (col, val) = match key {
             UserKey::UserId(v) => ("user_id", v),
             UserKey::AccountId(v) => ("account_id", v),
         };
-        let c = self.client().await?;
-        query_opt(
-            &c,
-            &format!(
-                "SELECT {} FROM users WHERE tenant_id = $1 AND {col} = $2",
-                rows::USER_COLS
-            ),
-            &[&tenant.0, &val],
-        )
-        .await?
-        .map(|r| rows::user(&r))
-        .transpose()
-        .inspect(|u| {
-            if let (Some(t), Some(u)) = (ticket, u) {
-                cache.put_user(t, u);
-            }
-        })
+        let load = async {
+            let c = self.client().await?;
+            query_opt(
+                &c,
+                &format!(
+                    "SELECT {} FROM users WHERE tenant_id = $1 AND {col} = $2",
+                    rows::USER_COLS
+                ),
+                &[&tenant.0, &val],
+            )
+            .await?
+            .map(|r| rows::user(&r))
+            .transpose()
+        };
+        let hit = cache.user_by_key(tenant, key);
+        read_through(cache, hit, load, |t, u| cache.put_user(t, u)).await
     }
 
     async fn rename_user(&self, id: UserId, name: String) -> StoreResult<User> {
@@ -828,7 +837,7 @@ impl Store for PostgresStore {
         )
         .await;
         // Evicted whatever the outcome: an error may still have committed.
-        self.inner.cache.invalidate(&format!("user:{}", id.0));
+        self.inner.cache.invalidate_user(id);
         updated?
             .map(|r| rows::user(&r))
             .transpose()?
@@ -892,44 +901,35 @@ impl Store for PostgresStore {
 
     async fn get_app(&self, id: AppId) -> StoreResult<Option<App>> {
         let cache = &self.inner.cache;
-        if let Some(a) = cache.app(id) {
-            return Ok(Some(a));
-        }
-        let ticket = cache.ticket();
-        let c = self.client().await?;
-        let a = query_opt(
-            &c,
-            &format!("SELECT {} FROM apps WHERE id = $1", rows::APP_COLS),
-            &[&id.0],
-        )
-        .await?
-        .map(|r| rows::app(&r))
-        .transpose()?;
-        if let (Some(t), Some(a)) = (ticket, &a) {
-            cache.put_app(t, a);
-        }
-        Ok(a)
+        let load = async {
+            let c = self.client().await?;
+            query_opt(
+                &c,
+                &format!("SELECT {} FROM apps WHERE id = $1", rows::APP_COLS),
+                &[&id.0],
+            )
+            .await?
+            .map(|r| rows::app(&r))
+            .transpose()
+        };
+        read_through(cache, cache.app(id), load, |t, a| cache.put_app(t, a)).await
     }
 
     async fn find_app(&self, app_id: &str) -> StoreResult<Option<App>> {
         let cache = &self.inner.cache;
-        if let Some(a) = cache.app_by_public_id(app_id) {
-            return Ok(Some(a));
-        }
-        let ticket = cache.ticket();
-        let c = self.client().await?;
-        let a = query_opt(
-            &c,
-            &format!("SELECT {} FROM apps WHERE app_id = $1", rows::APP_COLS),
-            &[&app_id],
-        )
-        .await?
-        .map(|r| rows::app(&r))
-        .transpose()?;
-        if let (Some(t), Some(a)) = (ticket, &a) {
-            cache.put_app(t, a);
-        }
-        Ok(a)
+        let load = async {
+            let c = self.client().await?;
+            query_opt(
+                &c,
+                &format!("SELECT {} FROM apps WHERE app_id = $1", rows::APP_COLS),
+                &[&app_id],
+            )
+            .await?
+            .map(|r| rows::app(&r))
+            .transpose()
+        };
+        let hit = cache.app_by_public_id(app_id);
+        read_through(cache, hit, load, |t, a| cache.put_app(t, a)).await
     }
 
     async fn list_apps(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<App>> {
@@ -968,7 +968,7 @@ impl Store for PostgresStore {
         )
         .await;
         // Evicted whatever the outcome: an error may still have committed.
-        self.inner.cache.invalidate(&format!("app:{}", id.0));
+        self.inner.cache.invalidate_app(id);
         updated?
             .map(|r| rows::app(&r))
             .transpose()?

@@ -1,71 +1,13 @@
-//! Read-through caches of small reference data (apps, users, chats, memberships).
+//! Read-through caches of small reference data (apps, users, chats, memberships), and the
+//! nonce set.
 //!
-//! Sound because this store is the only writer of its database (one process, one writer
-//! thread): every write that changes a cached row invalidates it after committing. A
-//! generation counter closes the race where a reader loads a row just before a write
-//! commits and would otherwise put the old row back after the invalidation.
+//! The caches ([`Cached`], shared with the PostgreSQL store) are sound here because this
+//! store is the only writer of its database (one process, one writer thread): every write
+//! that changes a cached row invalidates it after committing.
 
 use std::collections::HashMap;
-use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
 
-/// Entries kept before the map is cleared (a crude bound; reference data is small).
-const MAX_ENTRIES: usize = 1 << 20;
-
-/// Keyed per process like std's SipHash (some keys come from requests: app ids, p2p keys),
-/// at a fraction of its cost on the short keys these maps hold.
-type Map<K, V> = HashMap<K, V, ahash::RandomState>;
-
-pub struct Cached<K, V> {
-    map: RwLock<Map<K, V>>,
-    generation: AtomicU64,
-}
-
-impl<K: Eq + Hash, V: Clone> Cached<K, V> {
-    pub fn new() -> Self {
-        Cached {
-            map: RwLock::new(Map::default()),
-            generation: AtomicU64::new(0),
-        }
-    }
-
-    pub fn get(&self, k: &K) -> Option<V> {
-        self.map.read().expect("cache poisoned").get(k).cloned()
-    }
-
-    /// The generation to pass to [`Cached::fill`]; read it before loading from the database.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    /// Caches a value loaded from the database, unless an invalidation happened since
-    /// `generation` was read.
-    pub fn fill(&self, k: K, v: V, generation: u64) {
-        let mut map = self.map.write().expect("cache poisoned");
-        if self.generation.load(Ordering::Acquire) != generation {
-            return;
-        }
-        if map.len() >= MAX_ENTRIES {
-            map.clear();
-        }
-        map.insert(k, v);
-    }
-
-    /// Drops `k` after a committed write changed it.
-    pub fn invalidate(&self, k: &K) {
-        let mut map = self.map.write().expect("cache poisoned");
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        map.remove(k);
-    }
-
-    /// Updates a cached value in place (for monotone fields such as a chat's last position).
-    pub fn update(&self, k: &K, f: impl FnOnce(&mut V)) {
-        if let Some(v) = self.map.write().expect("cache poisoned").get_mut(k) {
-            f(v);
-        }
-    }
-}
+pub use switchboard_core::cache::Cached;
 
 /// Nonces seen recently (replay protection), each with the time it may be forgotten, keyed
 /// by a 128-bit keyed digest of (scope, nonce) rather than the strings: 24 bytes an entry

@@ -157,30 +157,6 @@ struct Inner {
     members: cache::Cached<(ChatId, Actor), Member>,
 }
 
-/// A [`UserKey`] that owns its value, as a cache key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum UserKeyOwned {
-    UserId(String),
-    AccountId(String),
-}
-
-impl UserKeyOwned {
-    fn value(&self) -> &str {
-        match self {
-            UserKeyOwned::UserId(v) | UserKeyOwned::AccountId(v) => v,
-        }
-    }
-}
-
-impl From<UserKey<'_>> for UserKeyOwned {
-    fn from(k: UserKey<'_>) -> Self {
-        match k {
-            UserKey::UserId(v) => UserKeyOwned::UserId(v.to_string()),
-            UserKey::AccountId(v) => UserKeyOwned::AccountId(v.to_string()),
-        }
-    }
-}
-
 fn sql_err(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode::*;
     match e.sqlite_error_code() {
@@ -1073,7 +1049,7 @@ impl Store for SqliteStore {
 
     async fn find_app(&self, app_id: &str) -> StoreResult<Option<App>> {
         // app_id -> id never changes, so that map needs no invalidation.
-        if let Some(id) = self.inner.app_ids.get(&app_id.to_string()) {
+        if let Some(id) = self.inner.app_ids.get(app_id) {
             return self.get_app(id).await;
         }
         let generation = self.inner.apps.generation();
