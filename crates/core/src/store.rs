@@ -13,6 +13,7 @@ use crate::error::{Conflict, Entity};
 use crate::ids::{AppId, ChatId, MessageId, TenantId, UserId};
 use crate::model::*;
 use async_trait::async_trait;
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -134,6 +135,32 @@ pub struct NewMessage {
     /// How long a `client_msg_id` stays bound to the message it created.
     pub idempotency_window_ms: i64,
     pub extra: MessageExtra,
+}
+
+/// Places a bulk append on the timeline: each message takes the next position of its chat
+/// and a time no earlier than the one before it, as appending them one by one in order
+/// would. `cursor` holds each chat's last position and last time before the batch (every
+/// chat of the batch must be in it) and is left at the batch's last ones. Contents move
+/// out of `batch` into the messages.
+pub fn place_batch(
+    batch: &mut [NewMessage],
+    cursor: &mut HashMap<ChatId, (i64, Millis)>,
+) -> StoreResult<Vec<Message>> {
+    let mut out = Vec::with_capacity(batch.len());
+    for m in batch.iter_mut() {
+        let cur = cursor
+            .get_mut(&m.chat)
+            .ok_or_else(|| StoreError::Internal(format!("chat {} was not reserved", m.chat)))?;
+        cur.0 += 1;
+        cur.1 = cur.1.max(m.created_at);
+        let id = MessageId::timeline(m.chat, cur.0)
+            .ok_or_else(|| StoreError::Internal(format!("chat {} is full", m.chat)))?;
+        let content = std::mem::take(&mut m.content);
+        let mut msg = m.to_message(id, cur.1, None);
+        msg.content = content;
+        out.push(msg);
+    }
+    Ok(out)
 }
 
 impl NewMessage {

@@ -630,6 +630,78 @@ async fn append_timeline(tx: &Transaction<'_>, new: &NewMessage) -> StoreResult<
     })
 }
 
+/// Rows per multi-row insert of a bulk append: large enough that round trips stop
+/// mattering, small enough to keep each statement's parameters to a few megabytes.
+const BULK_INSERT_ROWS: usize = 2_000;
+
+/// A batch without idempotency keys, in a few statements instead of two per message: one
+/// reserves every chat's positions at once, multi-row inserts write the messages, one
+/// raises the chats' last times. Positions and times are those that appending the messages
+/// one by one, in batch order, would give.
+async fn append_batch_reserved(
+    tx: &Transaction<'_>,
+    mut batch: Vec<NewMessage>,
+) -> StoreResult<Vec<Message>> {
+    let mut counts: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
+    for m in &batch {
+        *counts.entry(m.chat.0).or_default() += 1;
+    }
+    let (chats, ns): (Vec<i64>, Vec<i64>) = counts.iter().map(|(c, n)| (*c, *n)).unzip();
+    // Rows are locked in chat id order: two bulk appends over the same chats wait for each
+    // other instead of deadlocking.
+    let reserved = query(
+        tx,
+        "WITH locked AS (
+             SELECT id FROM chats WHERE id = ANY($1) AND dissolved_at IS NULL ORDER BY id FOR UPDATE
+         )
+         UPDATE chats SET last_position = chats.last_position + c.n
+         FROM UNNEST($1::bigint[], $2::bigint[]) AS c(id, n), locked
+         WHERE chats.id = c.id AND locked.id = c.id
+         RETURNING chats.id, chats.last_position - c.n, chats.last_created_at",
+        &[&chats, &ns],
+    )
+    .await?;
+    // chat -> (last position taken, last created_at)
+    let mut cursor: std::collections::HashMap<ChatId, (i64, Millis)> =
+        std::collections::HashMap::with_capacity(reserved.len());
+    for r in &reserved {
+        cursor.insert(
+            ChatId(rows::get(r, 0)?),
+            (rows::get(r, 1)?, rows::get(r, 2)?),
+        );
+    }
+    if let Some(missing) = chats.iter().find(|c| !cursor.contains_key(&ChatId(**c))) {
+        // The same answer a single append would give; the transaction is dropped.
+        next_position(tx, ChatId(*missing), 0).await?;
+        return Err(StoreError::Internal("chat counter vanished".into()));
+    }
+    let out = place_batch(&mut batch, &mut cursor)?;
+    for part in out.chunks(BULK_INSERT_ROWS) {
+        let chat_ids: Vec<i64> = part.iter().map(|m| m.chat.0).collect();
+        let ids: Vec<i64> = part.iter().map(|m| m.id.0).collect();
+        let times: Vec<Millis> = part.iter().map(|m| m.created_at).collect();
+        let docs: Vec<Json<&Message>> = part.iter().map(Json).collect();
+        execute(
+            tx,
+            "INSERT INTO messages(chat_id, id, created_at, upper_id, doc)
+             SELECT m.chat_id, m.id, m.created_at, NULL, m.doc
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::json[]) AS m(chat_id, id, created_at, doc)",
+            &[&chat_ids, &ids, &times, &docs],
+        )
+        .await?;
+    }
+    let (chats, lasts): (Vec<i64>, Vec<Millis>) =
+        cursor.iter().map(|(c, (_, t))| (c.0, *t)).unzip();
+    execute(
+        tx,
+        "UPDATE chats SET last_created_at = GREATEST(chats.last_created_at, c.t)
+         FROM UNNEST($1::bigint[], $2::bigint[]) AS c(id, t) WHERE chats.id = c.id",
+        &[&chats, &lasts],
+    )
+    .await?;
+    Ok(out)
+}
+
 async fn list_children_in<C: GenericClient + Sync>(
     c: &C,
     container: MessageId,
@@ -1179,10 +1251,16 @@ impl Store for PostgresStore {
         // PostgreSQL breaks by failing one of them (reported as unavailable: retry).
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_err)?;
-        let mut out = Vec::with_capacity(batch.len());
-        for m in &batch {
-            out.push(append_timeline(&tx, m).await?.message);
-        }
+        let out = if batch.iter().any(|m| m.client_msg_id.is_some()) {
+            // Idempotency keys claim their rows one message at a time.
+            let mut out = Vec::with_capacity(batch.len());
+            for m in &batch {
+                out.push(append_timeline(&tx, m).await?.message);
+            }
+            out
+        } else {
+            append_batch_reserved(&tx, batch).await?
+        };
         tx.commit().await.map_err(pg_err)?;
         Ok(out)
     }

@@ -814,19 +814,7 @@ fn append_batch_reserved(
             }
         }
     }
-    let mut out = Vec::with_capacity(batch.len());
-    for m in batch.iter_mut() {
-        let cur = cursor.get_mut(&m.chat).expect("every chat was reserved");
-        cur.0 += 1;
-        cur.1 = cur.1.max(m.created_at);
-        let id = MessageId::timeline(m.chat, cur.0)
-            .ok_or_else(|| StoreError::Internal(format!("chat {} is full", m.chat)))?;
-        // The content moves into the message instead of being copied.
-        let content = std::mem::take(&mut m.content);
-        let mut msg = m.to_message(id, cur.1, None);
-        msg.content = content;
-        out.push(msg);
-    }
+    let mut out = place_batch(batch, &mut cursor)?;
     // Inserted in key order: each chat's new rows go to one place in the table, so the
     // B-tree cursor moves forward instead of jumping between chats on every row.
     let mut order: Vec<usize> = (0..out.len()).collect();

@@ -367,15 +367,7 @@ pub async fn positions_are_consecutive(store: Arc<dyn Store>) {
             m.message
         );
     }
-    assert_eq!(
-        store
-            .get_chat(f.group.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .last_position,
-        25
-    );
+    assert_eq!(last_position(&store, f.group.id).await, 25);
     assert!(store
         .get_message(MessageId::timeline(f.group.id, 26).unwrap())
         .await
@@ -517,15 +509,7 @@ pub async fn idempotent_append(store: Arc<dyn Store>) {
     let fourth = store.append_message(late).await.unwrap();
     assert!(fourth.created);
     assert_eq!(fourth.message.position(), Some(3));
-    assert_eq!(
-        store
-            .get_chat(f.group.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .last_position,
-        3
-    );
+    assert_eq!(last_position(&store, f.group.id).await, 3);
 }
 
 pub async fn list_ranges(store: Arc<dyn Store>) {
@@ -869,15 +853,7 @@ pub async fn dissolved_and_unknown_chats(store: Arc<dyn Store>) {
         matches!(e, Err(StoreError::NotFound(Entity::Chat))),
         "{e:?}"
     );
-    assert_eq!(
-        store
-            .get_chat(f.group.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .last_position,
-        0
-    );
+    assert_eq!(last_position(&store, f.group.id).await, 0);
 }
 
 pub async fn nonce_replay(store: Arc<dyn Store>) {
@@ -903,6 +879,11 @@ pub async fn nonce_replay(store: Arc<dyn Store>) {
             .unwrap(),
         "expired nonce may be reused"
     );
+}
+
+/// The last timeline position `chat` has taken.
+async fn last_position(store: &Arc<dyn Store>, chat: ChatId) -> i64 {
+    store.get_chat(chat).await.unwrap().unwrap().last_position
 }
 
 pub async fn batch_append_is_atomic_and_ordered(store: Arc<dyn Store>) {
@@ -962,12 +943,7 @@ pub async fn batch_append_is_atomic_and_ordered(store: Arc<dyn Store>) {
     ));
     assert!(store.append_batch(bad).await.is_err());
     assert_eq!(
-        store
-            .get_chat(f.group.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .last_position,
+        last_position(&store, f.group.id).await,
         200,
         "nothing of the failed batch was written"
     );
@@ -976,6 +952,53 @@ pub async fn batch_append_is_atomic_and_ordered(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(next.message.position(), Some(201));
+
+    // Times never go backwards along a chat's positions, within a batch and from the chat's
+    // last message before it; a later append is floored by the batch's last time.
+    let times = [29_000, 31_000, 30_500, 40_000, 35_000];
+    let batch: Vec<NewMessage> = times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| new_text(f.tenant.id, f.group.id, alice, &format!("t{i}"), *t))
+        .collect();
+    let stored = store.append_batch(batch).await.unwrap();
+    let got: Vec<(i64, Millis)> = stored
+        .iter()
+        .map(|m| (m.position().unwrap(), m.created_at))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (202, 30_000),
+            (203, 31_000),
+            (204, 31_000),
+            (205, 40_000),
+            (206, 40_000)
+        ]
+    );
+    let read = store.get_message(stored[2].id).await.unwrap().unwrap();
+    assert_eq!(
+        (read.content.text.as_str(), read.created_at),
+        ("t2", 31_000)
+    );
+    let after = store
+        .append_message(new_text(f.tenant.id, f.group.id, alice, "late", 1))
+        .await
+        .unwrap()
+        .message;
+    assert_eq!((after.position(), after.created_at), (Some(207), 40_000));
+
+    // A dissolved chat anywhere in the batch rejects all of it, as a single append would.
+    store.dissolve_chat(other.id, 50_000).await.unwrap();
+    let mixed = vec![
+        new_text(f.tenant.id, f.group.id, alice, "ok", 50_000),
+        new_text(f.tenant.id, other.id, alice, "closed", 50_000),
+    ];
+    assert!(matches!(
+        store.append_batch(mixed).await,
+        Err(StoreError::Conflict(Conflict::ChatDissolved))
+    ));
+    assert_eq!(last_position(&store, f.group.id).await, 207);
 }
 
 pub async fn edit_interval_and_extra_are_atomic_preconditions(store: Arc<dyn Store>) {
