@@ -217,10 +217,7 @@ async fn a_sender_outside_the_chat_is_refused_and_nothing_of_its_batch_is_stored
         "lost",
         1_000,
     )];
-    std::fs::write(&file2, lines4.join("\n") + "\n").unwrap();
-    let out = import(&w2, &file2, 10);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = import_fails(&w2, &file2, &lines4, 10);
     assert!(
         stderr.contains(&format!(
             "line 1: no chat {} in this tenant",

@@ -1246,9 +1246,10 @@ impl Store for PostgresStore {
     }
 
     async fn append_batch(&self, batch: Vec<NewMessage>) -> StoreResult<Vec<Message>> {
-        // One transaction: all or nothing. Row locks are taken in batch order; concurrent
-        // batches touching the same chats in different orders may deadlock, which
-        // PostgreSQL breaks by failing one of them (reported as unavailable: retry).
+        // One transaction: all or nothing. A batch without idempotency keys locks its chats
+        // in id order; one with keys locks them in batch order, so two of those touching
+        // the same chats in different orders may deadlock, which PostgreSQL breaks by
+        // failing one of them (reported as unavailable: retry).
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_err)?;
         let out = if batch.iter().any(|m| m.client_msg_id.is_some()) {
