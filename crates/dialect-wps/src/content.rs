@@ -12,6 +12,7 @@ use crate::ids;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 use switchboard_core::content::{
     self as canon, CardData, LocationData, MediaData, MergeForwardData, Node, OpaqueData,
     RichTextData, TextData,
@@ -524,16 +525,30 @@ pub struct MentionLook {
 
 /// Renders canonical content as WPS `(type, content)`. `wps_id` maps a canonical mention
 /// key to the index WPS shows; `mention` gives a mention's identity for rich text.
-pub fn outgoing(
+pub fn outgoing<'a>(
+    kind: MessageType,
+    c: &'a Content,
+    ctime: i64,
+    wps_id: &dyn Fn(&str) -> Option<String>,
+    mentions: &[MentionLook],
+) -> (&'static str, Cow<'a, Value>) {
+    // WPS's own content is echoed as it came: borrowed, since a copy of the tree would
+    // be serialised once and dropped.
+    if let Some(o) = c.original.as_ref().filter(|o| o.format == FORMAT) {
+        return (kind.as_str(), Cow::Borrowed(&o.value));
+    }
+    let (ty, v) = from_canonical(kind, c, ctime, wps_id, mentions);
+    (ty, Cow::Owned(v))
+}
+
+/// [`outgoing`] for content that did not come in through WPS.
+fn from_canonical(
     kind: MessageType,
     c: &Content,
     ctime: i64,
     wps_id: &dyn Fn(&str) -> Option<String>,
     mentions: &[MentionLook],
 ) -> (&'static str, Value) {
-    if let Some(o) = c.original.as_ref().filter(|o| o.format == FORMAT) {
-        return (kind.as_str(), o.value.clone());
-    }
     let d = &c.data;
     let fallback_text = |text: &str| {
         (
@@ -857,7 +872,7 @@ mod tests {
         let c = canon::canonical(MessageType::Text, json!({ "text": "hello" })).unwrap();
         let (ty, v) = outgoing(MessageType::Text, &c, 0, &|_| None, &[]);
         assert_eq!(
-            (ty, v),
+            (ty, v.into_owned()),
             (
                 "text",
                 json!({ "text": { "content": "hello", "type": "plain" } })

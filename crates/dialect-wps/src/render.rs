@@ -4,6 +4,7 @@ use crate::content::{self, MentionLook};
 use crate::ids;
 use serde::Serialize;
 use serde_json::{json, Value};
+use std::borrow::Cow;
 use switchboard_core::model::{Actor, Chat, ChatKind, Member, MentionTarget};
 use switchboard_core::service::{MessageView, Party};
 
@@ -98,7 +99,7 @@ pub struct MentionOut {
 #[derive(Debug, Serialize)]
 pub struct MessageOut<'a> {
     pub chat_id: String,
-    pub content: Value,
+    pub content: Cow<'a, Value>,
     pub ctime: i64,
     pub id: String,
     pub mentions: Vec<MentionOut>,
