@@ -146,6 +146,7 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_unpark(switchboard_server::coalesce::worker_unparked)
         .build()?;
     rt.block_on(async move {
         match cli.command {
@@ -228,7 +229,7 @@ pub async fn serve(cfg: Config, banner: Option<Banner>) -> anyhow::Result<()> {
     if let Some(b) = banner {
         b(addr, token.expose());
     }
-    switchboard_server::serve(listener, app, shutdown_signal()).await?;
+    switchboard_server::serve(listener, app, &cfg.http, shutdown_signal()).await?;
     tracing::info!("switchboard stopped");
     Ok(())
 }

@@ -44,6 +44,11 @@ pub struct HttpConfig {
     pub body_limit_bytes: usize,
     /// A request taking longer than this is answered 408.
     pub request_timeout_secs: u64,
+    /// A busy worker thread writes the answers it computed in one turn together, so that a
+    /// client on the same machine (a proxy, a load generator) is woken once for several of
+    /// them. More requests/s and less CPU per request under load; an answer may wait for
+    /// the others of its turn (well under a millisecond).
+    pub coalesce_writes: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -116,6 +121,7 @@ impl Default for HttpConfig {
         HttpConfig {
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
+            coalesce_writes: true,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! - [`serve`]: runs a router on a listener until shutdown.
 
 pub mod admin;
+pub mod coalesce;
 pub mod config;
 pub mod dialect_ids;
 
@@ -337,14 +338,23 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// With `http.coalesce_writes`, a busy worker writes its answers together at the end of its
+/// turn ([`coalesce`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
+    http: &config::HttpConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    if http.coalesce_writes {
+        axum::serve(coalesce::CoalescingListener(listener), app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    } else {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
 }
 
 /// Installs the global tracing subscriber (text or JSON). `RUST_LOG` overrides the level.

@@ -108,8 +108,9 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         .expect("bind");
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let http = config.http.clone();
     let server = tokio::spawn(async move {
-        switchboard_server::serve(listener, app, async {
+        switchboard_server::serve(listener, app, &http, async {
             let _ = rx.await;
         })
         .await
