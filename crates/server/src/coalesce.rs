@@ -65,7 +65,7 @@ fn busy() -> bool {
 }
 
 enum State {
-    /// Nothing written since the last flush: the next write yields first.
+    /// Nothing written since the last flush: the next write yields first if the worker is busy.
     Idle,
     /// Yielded; the write goes out when the worker wakes this task again.
     Yielding(Yield),
