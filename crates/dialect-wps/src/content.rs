@@ -531,14 +531,88 @@ pub fn outgoing<'a>(
     ctime: i64,
     wps_id: &dyn Fn(&str) -> Option<String>,
     mentions: &[MentionLook],
-) -> (&'static str, Cow<'a, Value>) {
+) -> (&'static str, ContentOut<'a>) {
     // WPS's own content is echoed as it came: borrowed, since a copy of the tree would
     // be serialised once and dropped.
     if let Some(o) = c.original.as_ref().filter(|o| o.format == FORMAT) {
-        return (kind.as_str(), Cow::Borrowed(&o.value));
+        return (kind.as_str(), ContentOut::Value(Cow::Borrowed(&o.value)));
+    }
+    if kind == MessageType::Text {
+        if let Some((text, markdown)) = text_parts(&c.data) {
+            let content = if text.contains("<at id=\"") {
+                Cow::Owned(rekey_at_tags(text, wps_id))
+            } else {
+                Cow::Borrowed(text)
+            };
+            let ty = if markdown { "markdown" } else { "plain" };
+            return ("text", ContentOut::Text { content, ty });
+        }
+    }
+    // A card is shown as its sender gave it, under `card`: borrowed, not copied.
+    if kind == MessageType::Card {
+        if let Some(card) = c.data.as_object().and_then(|o| o.get("card")) {
+            return ("card", ContentOut::Keyed("card", card));
+        }
     }
     let (ty, v) = from_canonical(kind, c, ctime, wps_id, mentions);
-    (ty, Cow::Owned(v))
+    (ty, ContentOut::Value(Cow::Owned(v)))
+}
+
+/// The `content` of a message going out through WPS. Text, most of what is read, is
+/// written straight from the stored strings, and a card from the stored tree: building
+/// a new `Value` tree for them cost more than the rest of their rendering (allocating,
+/// copying, serialising and freeing maps). Both forms serialise to the same bytes
+/// (`typed_content_is_byte_for_byte_the_value_form`).
+#[derive(Debug)]
+pub enum ContentOut<'a> {
+    Value(Cow<'a, Value>),
+    /// `{"text":{"content":…,"type":"plain"|"markdown"}}`
+    Text {
+        content: Cow<'a, str>,
+        ty: &'static str,
+    },
+    /// `{key: value}`
+    Keyed(&'static str, &'a Value),
+}
+
+impl serde::Serialize for ContentOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Outer<'b> {
+            text: Inner<'b>,
+        }
+        #[derive(serde::Serialize)]
+        struct Inner<'b> {
+            content: &'b str,
+            #[serde(rename = "type")]
+            ty: &'static str,
+        }
+        match self {
+            ContentOut::Value(v) => v.serialize(s),
+            ContentOut::Keyed(key, value) => {
+                use serde::ser::SerializeMap;
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry(key, value)?;
+                m.end()
+            }
+            ContentOut::Text { content, ty } => Outer {
+                text: Inner { content, ty },
+            }
+            .serialize(s),
+        }
+    }
+}
+
+/// `(text, markdown)` of canonical text content, exactly when `TextData::deserialize`
+/// would accept it (a string `text`; `markdown` absent or a bool; other fields ignored).
+fn text_parts(d: &Value) -> Option<(&str, bool)> {
+    let o = d.as_object()?;
+    let text = o.get("text")?.as_str()?;
+    let markdown = match o.get("markdown") {
+        None => false,
+        Some(m) => m.as_bool()?,
+    };
+    Some((text, markdown))
 }
 
 /// [`outgoing`] for content that did not come in through WPS.
@@ -747,6 +821,87 @@ mod tests {
     }
 
     #[test]
+    fn typed_content_is_byte_for_byte_the_value_form() {
+        let rekey = |k: &str| (k == "a").then(|| "7".to_string());
+        let datas = [
+            json!({ "text": "plain words" }),
+            json!({ "text": "quotes \" and \\ and \n newlines, \u{1} control, 中文 😀" }),
+            json!({ "text": "hi <at id=\"a\">Al</at> and <at id=\"b\">Bo</at> <at id=\"" }),
+            json!({ "text": "# title", "markdown": true }),
+            json!({ "text": "off", "markdown": false, "other": [1, 2] }),
+            json!({ "text": "" }),
+        ];
+        for d in datas {
+            let c = Content {
+                text: "fallback".into(),
+                data: d.clone(),
+                original: None,
+            };
+            let (ty, typed) = outgoing(MessageType::Text, &c, 5, &rekey, &[]);
+            assert!(matches!(typed, ContentOut::Text { .. }), "{d}");
+            let (vty, value) = from_canonical(MessageType::Text, &c, 5, &rekey, &[]);
+            assert_eq!(ty, vty);
+            assert_eq!(
+                serde_json::to_string(&typed).unwrap(),
+                serde_json::to_string(&value).unwrap(),
+                "{d}"
+            );
+        }
+        for d in [
+            json!({ "card": { "header": { "title": "t" }, "elements": [1, "x", null] } }),
+            json!({ "card": null, "other": 1 }),
+        ] {
+            let c = Content {
+                text: "fallback".into(),
+                data: d.clone(),
+                original: None,
+            };
+            let (ty, typed) = outgoing(MessageType::Card, &c, 5, &rekey, &[]);
+            assert!(matches!(typed, ContentOut::Keyed(..)), "{d}");
+            let (vty, value) = from_canonical(MessageType::Card, &c, 5, &rekey, &[]);
+            assert_eq!(
+                (ty, serde_json::to_string(&typed).unwrap()),
+                (vty, serde_json::to_string(&value).unwrap())
+            );
+        }
+        // A card without one falls back to the plain rendition, as before.
+        let c = Content {
+            text: "fallback".into(),
+            data: json!({ "elements": [] }),
+            original: None,
+        };
+        let (ty, out) = outgoing(MessageType::Card, &c, 5, &rekey, &[]);
+        assert_eq!(
+            (ty, serde_json::to_value(&out).unwrap()),
+            (
+                "text",
+                json!({ "text": { "content": "fallback", "type": "plain" } })
+            )
+        );
+        // What `TextData` refuses falls back to the plain rendition, as before.
+        for d in [
+            json!({ "text": 5 }),
+            json!({ "text": "x", "markdown": "yes" }),
+            json!({ "text": "x", "markdown": null }),
+            json!("text"),
+            Value::Null,
+        ] {
+            let c = Content {
+                text: "fallback".into(),
+                data: d.clone(),
+                original: None,
+            };
+            let (ty, out) = outgoing(MessageType::Text, &c, 5, &rekey, &[]);
+            assert_eq!(ty, "text");
+            assert_eq!(
+                serde_json::to_value(&out).unwrap(),
+                json!({ "text": { "content": "fallback", "type": "plain" } }),
+                "{d}"
+            );
+        }
+    }
+
+    #[test]
     fn text_keeps_the_original_and_the_at_tags() {
         let v = json!({ "text": { "content": "hi <at id=\"1\">Bob</at>", "type": "markdown" } });
         let inc = convert(MessageType::Text, v.clone()).unwrap();
@@ -872,7 +1027,7 @@ mod tests {
         let c = canon::canonical(MessageType::Text, json!({ "text": "hello" })).unwrap();
         let (ty, v) = outgoing(MessageType::Text, &c, 0, &|_| None, &[]);
         assert_eq!(
-            (ty, v.into_owned()),
+            (ty, serde_json::to_value(&v).unwrap()),
             (
                 "text",
                 json!({ "text": { "content": "hello", "type": "plain" } })
@@ -890,6 +1045,9 @@ mod tests {
         .unwrap();
         let (ty, v) = outgoing(MessageType::Location, &c, 0, &|_| None, &[]);
         assert_eq!(ty, "location");
-        assert_eq!(v["location"]["latitude"], 1.5);
+        assert_eq!(
+            serde_json::to_value(&v).unwrap()["location"]["latitude"],
+            1.5
+        );
     }
 }

@@ -1,10 +1,9 @@
 //! Domain -> WPS wire JSON: messages (the seed's `data` object), chats and members.
 
-use crate::content::{self, MentionLook};
+use crate::content::{self, ContentOut, MentionLook};
 use crate::ids;
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::borrow::Cow;
 use switchboard_core::model::{Actor, Chat, ChatKind, Member, MentionTarget};
 use switchboard_core::service::{MessageView, Party};
 
@@ -99,7 +98,7 @@ pub struct MentionOut {
 #[derive(Debug, Serialize)]
 pub struct MessageOut<'a> {
     pub chat_id: String,
-    pub content: Cow<'a, Value>,
+    pub content: ContentOut<'a>,
     pub ctime: i64,
     pub id: String,
     pub mentions: Vec<MentionOut>,
