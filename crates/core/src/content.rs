@@ -66,25 +66,30 @@ impl RichTextData {
             lines.push(self.title.clone());
         }
         for p in &self.paragraphs {
-            let mut line = String::new();
-            for n in p {
-                match n {
-                    Node::Text { text, .. }
-                    | Node::A { text, .. }
-                    | Node::Emoji { text }
-                    | Node::CodeBlock { text, .. } => line.push_str(text),
-                    Node::At { name, key } => {
-                        line.push('@');
-                        line.push_str(if name.is_empty() { key } else { name });
-                    }
-                    Node::Img { .. } => line.push_str("[image]"),
-                    Node::Hr => line.push_str("---"),
-                }
-            }
-            lines.push(line);
+            lines.push(paragraph_plain(p));
         }
         lines.join("\n")
     }
+}
+
+/// Plain rendition of one paragraph: its line in [`RichTextData::plain`].
+pub fn paragraph_plain(p: &[Node]) -> String {
+    let mut line = String::new();
+    for n in p {
+        match n {
+            Node::Text { text, .. }
+            | Node::A { text, .. }
+            | Node::Emoji { text }
+            | Node::CodeBlock { text, .. } => line.push_str(text),
+            Node::At { name, key } => {
+                line.push('@');
+                line.push_str(if name.is_empty() { key } else { name });
+            }
+            Node::Img { .. } => line.push_str("[image]"),
+            Node::Hr => line.push_str("---"),
+        }
+    }
+    line
 }
 
 /// `image`, `file`, `audio`, `video`, `sticker`: a stored object and what is known of it.

@@ -548,6 +548,30 @@ pub fn outgoing<'a>(
             return ("text", ContentOut::Text { content, ty });
         }
     }
+    if kind == MessageType::RichText {
+        if let Ok(data) = RichTextData::deserialize(&c.data) {
+            let identities = mentions
+                .iter()
+                .map(|m| (m.key.clone(), m.identity.clone()))
+                .collect();
+            return ("rich_text", ContentOut::RichText { data, identities });
+        }
+    }
+    match kind {
+        MessageType::Image | MessageType::Sticker => {
+            let media = MediaData::deserialize(&c.data).unwrap_or_default();
+            let sticker = kind == MessageType::Sticker;
+            return (kind.as_str(), ContentOut::Image { media, sticker });
+        }
+        MessageType::File => {
+            let media = MediaData::deserialize(&c.data).unwrap_or_default();
+            // Known only by its URL, a file is a cloud file (below).
+            if !media.key.is_empty() || media.url.is_empty() {
+                return ("file", ContentOut::LocalFile(media));
+            }
+        }
+        _ => {}
+    }
     // A card is shown as its sender gave it, under `card`: borrowed, not copied.
     if kind == MessageType::Card {
         if let Some(card) = c.data.as_object().and_then(|o| o.get("card")) {
@@ -559,9 +583,9 @@ pub fn outgoing<'a>(
 }
 
 /// The `content` of a message going out through WPS. Text, most of what is read, is
-/// written straight from the stored strings, and a card from the stored tree: building
-/// a new `Value` tree for them cost more than the rest of their rendering (allocating,
-/// copying, serialising and freeing maps). Both forms serialise to the same bytes
+/// written straight from the stored strings, rich text from its decoded paragraphs and a
+/// card from the stored tree: building a new `Value` tree for them cost more than the
+/// rest of their rendering (allocating, copying, serialising and freeing maps). Both forms serialise to the same bytes
 /// (`typed_content_is_byte_for_byte_the_value_form`).
 #[derive(Debug)]
 pub enum ContentOut<'a> {
@@ -573,6 +597,190 @@ pub enum ContentOut<'a> {
     },
     /// `{key: value}`
     Keyed(&'static str, &'a Value),
+    /// `{"image":{…}}`, or `{"sticker":{"image":{…}}}` (without the thumbnail).
+    Image {
+        media: MediaData,
+        sticker: bool,
+    },
+    /// `{"file":{"local":{name, size, storage_key},"type":"local"}}`
+    LocalFile(MediaData),
+    /// `{"rich_text":{"elements":[…]}}`, one `nl` element per title and paragraph.
+    RichText {
+        data: RichTextData,
+        /// Each mention's identity by its canonical key.
+        identities: Vec<(String, Value)>,
+    },
+}
+
+/// The paragraphs of [`ContentOut::RichText`], written as they are serialised.
+struct Paragraphs<'b>(&'b RichTextData, &'b [(String, Value)]);
+
+/// One `nl` element. Fields in alphabetical order, as a `Value` map would write them.
+#[derive(serde::Serialize)]
+struct Paragraph<'b, E> {
+    alt_text: &'b str,
+    elements: E,
+    indent: i64,
+    index: i64,
+    #[serde(rename = "type")]
+    ty: &'static str,
+}
+
+impl serde::Serialize for Paragraphs<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let (r, ids) = (self.0, self.1);
+        let mut seq = s.serialize_seq(None)?;
+        let mut index = 0;
+        if !r.title.is_empty() {
+            let title = [NodeOut::Title(&r.title)];
+            seq.serialize_element(&Paragraph {
+                alt_text: &r.title,
+                elements: &title,
+                indent: 0,
+                index,
+                ty: "nl",
+            })?;
+            index += 1;
+        }
+        for p in &r.paragraphs {
+            let els: Vec<NodeOut> = p.iter().map(|n| NodeOut::Node(n, ids)).collect();
+            seq.serialize_element(&Paragraph {
+                alt_text: &canon::paragraph_plain(p),
+                elements: &els,
+                indent: 0,
+                index,
+                ty: "nl",
+            })?;
+            index += 1;
+        }
+        seq.end()
+    }
+}
+
+/// One inline element of a rich-text paragraph (the bold title is one too).
+enum NodeOut<'b> {
+    Title(&'b str),
+    Node(&'b Node, &'b [(String, Value)]),
+}
+
+impl serde::Serialize for NodeOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        #[derive(serde::Serialize)]
+        struct Styled<'c> {
+            style: Style,
+            text: &'c str,
+        }
+        #[derive(serde::Serialize)]
+        struct Style {
+            bold: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            italic: Option<bool>,
+        }
+        #[derive(serde::Serialize)]
+        struct Plain<'c> {
+            content: &'c str,
+            #[serde(rename = "type")]
+            ty: &'static str,
+        }
+        #[derive(serde::Serialize)]
+        struct Link<'c> {
+            text: &'c str,
+            url: &'c str,
+        }
+        #[derive(serde::Serialize)]
+        struct Mention<'c> {
+            identity: &'c Value,
+            text: &'c str,
+        }
+        #[derive(serde::Serialize)]
+        struct Image<'c> {
+            storage_key: &'c str,
+        }
+        // Every element is `{alt_text, <kind>_content, type}`: in that (alphabetical) order.
+        fn el<S: serde::Serializer, C: serde::Serialize>(
+            s: S,
+            alt: &str,
+            key: &'static str,
+            content: C,
+            ty: &'static str,
+        ) -> Result<S::Ok, S::Error> {
+            let mut m = s.serialize_map(Some(3))?;
+            m.serialize_entry("alt_text", alt)?;
+            m.serialize_entry(key, &content)?;
+            m.serialize_entry("type", ty)?;
+            m.end()
+        }
+        let plain = |content| Plain {
+            content,
+            ty: "plain",
+        };
+        match *self {
+            NodeOut::Title(t) => {
+                let style = Style {
+                    bold: true,
+                    italic: None,
+                };
+                el(
+                    s,
+                    t,
+                    "style_text_content",
+                    Styled { style, text: t },
+                    "text",
+                )
+            }
+            NodeOut::Node(n, ids) => match n {
+                Node::Text { text, style } if !style.is_empty() => {
+                    let has = |x: &str| style.iter().any(|y| y == x);
+                    let style = Style {
+                        bold: has("bold"),
+                        italic: Some(has("italic")),
+                    };
+                    el(
+                        s,
+                        text,
+                        "style_text_content",
+                        Styled { style, text },
+                        "text",
+                    )
+                }
+                Node::Text { text, .. } | Node::CodeBlock { text, .. } => {
+                    el(s, text, "text_content", plain(text), "text")
+                }
+                Node::A { text, href } => {
+                    el(s, text, "link_content", Link { text, url: href }, "link")
+                }
+                Node::At { key, name } => {
+                    let empty = Value::Object(Map::new());
+                    let identity = ids
+                        .iter()
+                        .find(|(k, _)| k == key)
+                        .map_or(&empty, |(_, v)| v);
+                    let text = format!("@{name}");
+                    el(
+                        s,
+                        &text,
+                        "mention_content",
+                        Mention {
+                            identity,
+                            text: &text,
+                        },
+                        "mention",
+                    )
+                }
+                Node::Img { key } => el(
+                    s,
+                    "[image]",
+                    "image_content",
+                    Image { storage_key: key },
+                    "image",
+                ),
+                Node::Emoji { text } => el(s, text, "text_content", plain(text), "emoji"),
+                Node::Hr => el(s, "---", "text_content", plain("---"), "text"),
+            },
+        }
+    }
 }
 
 impl serde::Serialize for ContentOut<'_> {
@@ -589,6 +797,100 @@ impl serde::Serialize for ContentOut<'_> {
         }
         match self {
             ContentOut::Value(v) => v.serialize(s),
+            ContentOut::RichText { data, identities } => {
+                #[derive(serde::Serialize)]
+                struct Outer<'b> {
+                    rich_text: Elements<'b>,
+                }
+                #[derive(serde::Serialize)]
+                struct Elements<'b> {
+                    elements: Paragraphs<'b>,
+                }
+                Outer {
+                    rich_text: Elements {
+                        elements: Paragraphs(data, identities),
+                    },
+                }
+                .serialize(s)
+            }
+            ContentOut::Image { media: m, sticker } => {
+                // Fields in alphabetical order; empty strings and absent numbers are left
+                // out, as the `Value` form leaves them out of its map.
+                #[derive(serde::Serialize)]
+                struct Img<'b> {
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    height: Option<i64>,
+                    #[serde(skip_serializing_if = "str::is_empty")]
+                    name: &'b str,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    size: Option<i64>,
+                    storage_key: &'b str,
+                    #[serde(skip_serializing_if = "str::is_empty")]
+                    thumbnail_storage_key: &'b str,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    thumbnail_type: Option<&'b Value>,
+                    #[serde(rename = "type", skip_serializing_if = "str::is_empty")]
+                    ty: &'b str,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    width: Option<i64>,
+                }
+                #[derive(serde::Serialize)]
+                struct Wrap<T> {
+                    image: T,
+                }
+                #[derive(serde::Serialize)]
+                struct Sticker<T> {
+                    sticker: T,
+                }
+                let img = Img {
+                    height: m.height,
+                    name: &m.name,
+                    size: m.size,
+                    storage_key: &m.key,
+                    thumbnail_storage_key: if *sticker { "" } else { &m.cover_key },
+                    thumbnail_type: m.extra.get("thumbnail_type").filter(|_| !*sticker),
+                    ty: &m.format,
+                    width: m.width,
+                };
+                if *sticker {
+                    Sticker {
+                        sticker: Wrap { image: img },
+                    }
+                    .serialize(s)
+                } else {
+                    Wrap { image: img }.serialize(s)
+                }
+            }
+            ContentOut::LocalFile(m) => {
+                #[derive(serde::Serialize)]
+                struct Local<'b> {
+                    name: &'b str,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    size: Option<i64>,
+                    storage_key: &'b str,
+                }
+                #[derive(serde::Serialize)]
+                struct File<'b> {
+                    local: Local<'b>,
+                    #[serde(rename = "type")]
+                    ty: &'static str,
+                }
+                #[derive(serde::Serialize)]
+                struct Wrap<'b> {
+                    file: File<'b>,
+                }
+                Wrap {
+                    file: File {
+                        local: Local {
+                            name: &m.name,
+                            size: m.size,
+                            storage_key: &m.key,
+                        },
+                        ty: "local",
+                    },
+                }
+                .serialize(s)
+            }
             ContentOut::Keyed(key, value) => {
                 use serde::ser::SerializeMap;
                 let mut m = s.serialize_map(Some(1))?;
@@ -864,6 +1166,84 @@ mod tests {
                 (vty, serde_json::to_string(&value).unwrap())
             );
         }
+        let looks = [MentionLook {
+            wps_id: "1".into(),
+            key: "k1".into(),
+            identity: json!({ "company_id": "c", "id": "bob", "type": "user" }),
+        }];
+        for d in [
+            json!({ "title": "T \"q\"", "paragraphs": [
+                [{ "tag": "text", "text": "plain" }, { "tag": "a", "text": "details", "href": "https://e.x/1?a=b&c" }],
+                [{ "tag": "text", "text": "b", "style": ["bold"] }, { "tag": "text", "text": "i", "style": ["italic", "bold"] },
+                 { "tag": "text", "text": "u", "style": ["underline"] }],
+                [{ "tag": "at", "key": "k1", "name": "Bob" }, { "tag": "at", "key": "nobody" }, { "tag": "img", "key": "img_1" },
+                 { "tag": "emoji", "text": "smile" }, { "tag": "code_block", "text": "fn main() {}", "language": "rust" }, { "tag": "hr" }],
+                []
+            ] }),
+            json!({ "paragraphs": [[{ "tag": "text", "text": "no title, 中文\n" }]] }),
+            json!({ "paragraphs": [] }),
+        ] {
+            let c = Content {
+                text: "fallback".into(),
+                data: d.clone(),
+                original: None,
+            };
+            for ls in [&looks[..], &[]] {
+                let (ty, typed) = outgoing(MessageType::RichText, &c, 5, &rekey, ls);
+                assert!(matches!(typed, ContentOut::RichText { .. }), "{d}");
+                let (vty, value) = from_canonical(MessageType::RichText, &c, 5, &rekey, ls);
+                assert_eq!(
+                    (ty, serde_json::to_string(&typed).unwrap()),
+                    (vty, serde_json::to_string(&value).unwrap())
+                );
+            }
+        }
+        for (kind, d) in [
+            (
+                MessageType::Image,
+                json!({ "key": "img_1", "width": 1280, "height": 720, "size": 5 }),
+            ),
+            (
+                MessageType::Image,
+                json!({ "key": "k", "name": "a.png", "format": "image/png", "cover_key": "t", "extra": { "thumbnail_type": "png", "other": 1 } }),
+            ),
+            (MessageType::Image, json!({ "url": "https://e.x/a.png" })),
+            (MessageType::Image, json!({ "key": 5 })),
+            (
+                MessageType::Sticker,
+                json!({ "key": "s", "cover_key": "t", "extra": { "thumbnail_type": "png" }, "width": 1 }),
+            ),
+            (
+                MessageType::File,
+                json!({ "key": "file_1", "name": "report.pdf", "size": 12 }),
+            ),
+            (MessageType::File, json!({ "key": "file_1" })),
+            (MessageType::File, json!({ "key": [] })),
+        ] {
+            let c = Content {
+                text: "fallback".into(),
+                data: d.clone(),
+                original: None,
+            };
+            let (ty, typed) = outgoing(kind, &c, 5, &rekey, &[]);
+            assert!(
+                matches!(typed, ContentOut::Image { .. } | ContentOut::LocalFile(_)),
+                "{d}"
+            );
+            let (vty, value) = from_canonical(kind, &c, 5, &rekey, &[]);
+            assert_eq!(
+                (ty, serde_json::to_string(&typed).unwrap()),
+                (vty, serde_json::to_string(&value).unwrap())
+            );
+        }
+        // A file known only by its URL is a cloud file, rendered as before.
+        let c = Content {
+            text: "fallback".into(),
+            data: json!({ "url": "https://e.x/f" }),
+            original: None,
+        };
+        let (_, out) = outgoing(MessageType::File, &c, 5, &rekey, &[]);
+        assert_eq!(serde_json::to_value(&out).unwrap()["file"]["type"], "cloud");
         // A card without one falls back to the plain rendition, as before.
         let c = Content {
             text: "fallback".into(),
