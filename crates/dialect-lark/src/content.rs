@@ -589,7 +589,7 @@ pub fn outgoing(r: &Reader, v: &MessageView, rm: &ReadMentions) -> String {
         MessageType::Text => return text(r, v, rm),
         MessageType::RichText => match original {
             Some(o) => rewrite_at_nodes(o.clone(), v, rm),
-            None => post_from_canonical(data, v, rm),
+            None => return post_string(data, v, rm),
         },
         MessageType::Card => match (r.face, original) {
             // The Hi seed: "when the message is a compressive_card, the content returned is \"\"".
@@ -744,6 +744,98 @@ fn rewrite_at_nodes(mut value: Value, v: &MessageView, rm: &ReadMentions) -> Val
     value
 }
 
+/// A `post` rendered from canonical rich text, written straight to its JSON string: the
+/// same bytes as [`post_from_canonical`]'s tree (`typed_post_is_byte_for_byte_the_value_form`)
+/// without building, serialising and freeing that tree on every read.
+fn post_string(data: &Value, v: &MessageView, rm: &ReadMentions) -> String {
+    use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+    struct Nodes<'b>(&'b [Node], &'b MessageView, &'b ReadMentions);
+    struct Paragraphs<'b>(&'b RichTextData, &'b MessageView, &'b ReadMentions);
+    // Fields in alphabetical order, as the tree's maps write them.
+    #[derive(serde::Serialize)]
+    struct Post<'b> {
+        zh_cn: Body<'b>,
+    }
+    #[derive(serde::Serialize)]
+    struct Body<'b> {
+        content: Paragraphs<'b>,
+        title: &'b str,
+    }
+    impl Serialize for Paragraphs<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut seq = s.serialize_seq(Some(self.0.paragraphs.len()))?;
+            for p in &self.0.paragraphs {
+                seq.serialize_element(&Nodes(p, self.1, self.2))?;
+            }
+            seq.end()
+        }
+    }
+    impl Serialize for Nodes<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let (v, rm) = (self.1, self.2);
+            let mut seq = s.serialize_seq(Some(self.0.len()))?;
+            for n in self.0 {
+                seq.serialize_element(&NodeOut(n, v, rm))?;
+            }
+            seq.end()
+        }
+    }
+    struct NodeOut<'b>(&'b Node, &'b MessageView, &'b ReadMentions);
+    impl Serialize for NodeOut<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut m = s.serialize_map(None)?;
+            match self.0 {
+                Node::Text { text, style } => {
+                    m.serialize_entry("style", style)?;
+                    m.serialize_entry("tag", "text")?;
+                    m.serialize_entry("text", text)?;
+                }
+                Node::A { text, href } => {
+                    m.serialize_entry("href", href)?;
+                    m.serialize_entry("tag", "a")?;
+                    m.serialize_entry("text", text)?;
+                }
+                Node::At { key, name } => match self.2.by_canonical(self.1, key) {
+                    Some(i) => {
+                        let (user_id, shown) = &self.2.keys[i];
+                        m.serialize_entry("tag", "at")?;
+                        m.serialize_entry("user_id", user_id)?;
+                        m.serialize_entry("user_name", if name.is_empty() { shown } else { name })?;
+                    }
+                    None => {
+                        m.serialize_entry("tag", "text")?;
+                        m.serialize_entry("text", &format!("@{name}"))?;
+                    }
+                },
+                Node::Img { key } => {
+                    m.serialize_entry("image_key", key)?;
+                    m.serialize_entry("tag", "img")?;
+                }
+                Node::Emoji { text } => {
+                    m.serialize_entry("emoji_type", text)?;
+                    m.serialize_entry("tag", "emotion")?;
+                }
+                Node::CodeBlock { text, language } => {
+                    m.serialize_entry("language", language)?;
+                    m.serialize_entry("tag", "code_block")?;
+                    m.serialize_entry("text", text)?;
+                }
+                Node::Hr => m.serialize_entry("tag", "hr")?,
+            }
+            m.end()
+        }
+    }
+    let rt = RichTextData::deserialize(data).unwrap_or_default();
+    let post = Post {
+        zh_cn: Body {
+            content: Paragraphs(&rt, v, rm),
+            title: &rt.title,
+        },
+    };
+    serde_json::to_string(&post).expect("serialisable")
+}
+
+#[cfg(test)]
 fn post_from_canonical(data: &Value, v: &MessageView, rm: &ReadMentions) -> Value {
     let rt = RichTextData::deserialize(data).unwrap_or_default();
     let paragraphs: Vec<Value> = rt
@@ -772,6 +864,60 @@ fn post_from_canonical(data: &Value, v: &MessageView, rm: &ReadMentions) -> Valu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_post_is_byte_for_byte_the_value_form() {
+        use switchboard_core::ids::{ChatId, MessageId, TenantId, UserId};
+        use switchboard_core::model::{Actor, Chat, ChatKind};
+        let chat = ChatId(3);
+        let data = json!({ "title": "T \"q\" 中文", "paragraphs": [
+            [{ "tag": "text", "text": "plain" }, { "tag": "a", "text": "details", "href": "https://e.x/1?a=b&c" }],
+            [{ "tag": "text", "text": "b", "style": ["bold", "italic"] }, { "tag": "at", "key": "k1" },
+             { "tag": "at", "key": "k1", "name": "Robert" }, { "tag": "at", "key": "nobody", "name": "X" }],
+            [{ "tag": "img", "key": "img_1" }, { "tag": "emoji", "text": "SMILE" },
+             { "tag": "code_block", "text": "fn main() {}", "language": "rust" },
+             { "tag": "code_block", "text": "x" }, { "tag": "hr" }],
+            []
+        ] });
+        let mut message = switchboard_core::testing::new_text(
+            TenantId(1),
+            chat,
+            Actor::User(UserId(1)),
+            "plain",
+            5,
+        )
+        .to_message(MessageId::timeline(chat, 1).unwrap(), 5, None);
+        message.kind = MessageType::RichText;
+        message.content.data = data.clone();
+        message.mentions = vec![Mention {
+            key: "k1".into(),
+            target: MentionTarget::User(UserId(2)),
+            name: "Bob".into(),
+        }];
+        let v = MessageView {
+            chat: Chat {
+                id: chat,
+                tenant: TenantId(1),
+                kind: ChatKind::Group,
+                name: "g".into(),
+                owner: Actor::User(UserId(1)),
+                created_at: 1,
+                dissolved_at: None,
+                last_position: 1,
+            },
+            message,
+            sender: None,
+            mention_parties: vec![None],
+        };
+        let rm = ReadMentions::of(&v);
+        for d in [data, json!({ "paragraphs": [] }), json!("not rich text")] {
+            assert_eq!(
+                post_string(&d, &v, &rm),
+                serde_json::to_string(&post_from_canonical(&d, &v, &rm)).unwrap(),
+                "{d}"
+            );
+        }
+    }
 
     #[test]
     fn at_scanner() {
