@@ -537,27 +537,27 @@ pub fn outgoing<'a>(
     if let Some(o) = c.original.as_ref().filter(|o| o.format == FORMAT) {
         return (kind.as_str(), ContentOut::Value(Cow::Borrowed(&o.value)));
     }
-    if kind == MessageType::Text {
-        if let Some((text, markdown)) = text_parts(&c.data) {
-            let content = if text.contains("<at id=\"") {
-                Cow::Owned(rekey_at_tags(text, wps_id))
-            } else {
-                Cow::Borrowed(text)
-            };
-            let ty = if markdown { "markdown" } else { "plain" };
-            return ("text", ContentOut::Text { content, ty });
-        }
-    }
-    if kind == MessageType::RichText {
-        if let Ok(data) = RichTextData::deserialize(&c.data) {
-            let identities = mentions
-                .iter()
-                .map(|m| (m.key.clone(), m.identity.clone()))
-                .collect();
-            return ("rich_text", ContentOut::RichText { data, identities });
-        }
-    }
     match kind {
+        MessageType::Text => {
+            if let Some((text, markdown)) = text_parts(&c.data) {
+                let content = if text.contains("<at id=\"") {
+                    Cow::Owned(rekey_at_tags(text, wps_id))
+                } else {
+                    Cow::Borrowed(text)
+                };
+                let ty = if markdown { "markdown" } else { "plain" };
+                return ("text", ContentOut::Text { content, ty });
+            }
+        }
+        MessageType::RichText => {
+            if let Ok(data) = RichTextData::deserialize(&c.data) {
+                let identities = mentions
+                    .iter()
+                    .map(|m| (m.key.clone(), m.identity.clone()))
+                    .collect();
+                return ("rich_text", ContentOut::RichText { data, identities });
+            }
+        }
         MessageType::Image | MessageType::Sticker => {
             let media = MediaData::deserialize(&c.data).unwrap_or_default();
             let sticker = kind == MessageType::Sticker;
@@ -565,27 +565,29 @@ pub fn outgoing<'a>(
         }
         MessageType::File => {
             let media = MediaData::deserialize(&c.data).unwrap_or_default();
-            // Known only by its URL, a file is a cloud file (below).
+            // Known only by its URL, a file is a cloud file (`from_canonical`).
             if !media.key.is_empty() || media.url.is_empty() {
                 return ("file", ContentOut::LocalFile(media));
             }
         }
+        // A card is shown as its sender gave it, under `card`: borrowed, not copied.
+        MessageType::Card => {
+            if let Some(card) = c.data.as_object().and_then(|o| o.get("card")) {
+                return ("card", ContentOut::Keyed("card", card));
+            }
+        }
         _ => {}
     }
-    // A card is shown as its sender gave it, under `card`: borrowed, not copied.
-    if kind == MessageType::Card {
-        if let Some(card) = c.data.as_object().and_then(|o| o.get("card")) {
-            return ("card", ContentOut::Keyed("card", card));
-        }
-    }
+    // Everything else, and what the typed forms refuse (which falls back as before).
     let (ty, v) = from_canonical(kind, c, ctime, wps_id, mentions);
     (ty, ContentOut::Value(Cow::Owned(v)))
 }
 
-/// The `content` of a message going out through WPS. Text, most of what is read, is
-/// written straight from the stored strings, rich text from its decoded paragraphs and a
-/// card from the stored tree: building a new `Value` tree for them cost more than the
-/// rest of their rendering (allocating, copying, serialising and freeing maps). Both forms serialise to the same bytes
+/// The `content` of a message going out through WPS. The types most read are written
+/// straight from the decoded message (text from its strings, rich text from its
+/// paragraphs, media from their fields, a card from its stored tree): building a second
+/// `Value` tree for them cost more than the rest of their rendering (allocating, copying,
+/// serialising and freeing maps). Both forms serialise to the same bytes
 /// (`typed_content_is_byte_for_byte_the_value_form`).
 #[derive(Debug)]
 pub enum ContentOut<'a> {
