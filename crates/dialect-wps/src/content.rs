@@ -570,6 +570,11 @@ pub fn outgoing<'a>(
                 return ("file", ContentOut::LocalFile(media));
             }
         }
+        MessageType::Location => {
+            if let Ok(l) = LocationData::deserialize(&c.data) {
+                return ("location", ContentOut::Location(l));
+            }
+        }
         // A card is shown as its sender gave it, under `card`: borrowed, not copied.
         MessageType::Card => {
             if let Some(card) = c.data.as_object().and_then(|o| o.get("card")) {
@@ -585,7 +590,7 @@ pub fn outgoing<'a>(
 
 /// The `content` of a message going out through WPS. The types most read are written
 /// straight from the decoded message (text from its strings, rich text from its
-/// paragraphs, media from their fields, a card from its stored tree): building a second
+/// paragraphs, media and places from their fields, a card from its stored tree): building a second
 /// `Value` tree for them cost more than the rest of their rendering (allocating, copying,
 /// serialising and freeing maps). Both forms serialise to the same bytes
 /// (`typed_content_is_byte_for_byte_the_value_form`).
@@ -606,6 +611,8 @@ pub enum ContentOut<'a> {
     },
     /// `{"file":{"local":{name, size, storage_key},"type":"local"}}`
     LocalFile(MediaData),
+    /// `{"location":{address, latitude, longitude, storage_key, title}}`
+    Location(LocationData),
     /// `{"rich_text":{"elements":[…]}}`, one `nl` element per title and paragraph.
     RichText {
         data: RichTextData,
@@ -889,6 +896,30 @@ impl serde::Serialize for ContentOut<'_> {
                             storage_key: &m.key,
                         },
                         ty: "local",
+                    },
+                }
+                .serialize(s)
+            }
+            ContentOut::Location(l) => {
+                #[derive(serde::Serialize)]
+                struct Place<'b> {
+                    address: &'b str,
+                    latitude: f64,
+                    longitude: f64,
+                    storage_key: &'static str,
+                    title: &'b str,
+                }
+                #[derive(serde::Serialize)]
+                struct Wrap<'b> {
+                    location: Place<'b>,
+                }
+                Wrap {
+                    location: Place {
+                        address: &l.address,
+                        latitude: l.latitude,
+                        longitude: l.longitude,
+                        storage_key: "",
+                        title: &l.title,
                     },
                 }
                 .serialize(s)
@@ -1221,6 +1252,14 @@ mod tests {
             ),
             (MessageType::File, json!({ "key": "file_1" })),
             (MessageType::File, json!({ "key": [] })),
+            (
+                MessageType::Location,
+                json!({ "title": "Office", "address": "1 \"Main\" St", "latitude": 31.2304, "longitude": -121.47 }),
+            ),
+            (
+                MessageType::Location,
+                json!({ "latitude": 0, "longitude": 1e-7 }),
+            ),
         ] {
             let c = Content {
                 text: "fallback".into(),
@@ -1229,7 +1268,10 @@ mod tests {
             };
             let (ty, typed) = outgoing(kind, &c, 5, &rekey, &[]);
             assert!(
-                matches!(typed, ContentOut::Image { .. } | ContentOut::LocalFile(_)),
+                matches!(
+                    typed,
+                    ContentOut::Image { .. } | ContentOut::LocalFile(_) | ContentOut::Location(_)
+                ),
                 "{d}"
             );
             let (vty, value) = from_canonical(kind, &c, 5, &rekey, &[]);
