@@ -748,7 +748,7 @@ fn rewrite_at_nodes(mut value: Value, v: &MessageView, rm: &ReadMentions) -> Val
 /// same bytes as [`post_from_canonical`]'s tree (`typed_post_is_byte_for_byte_the_value_form`)
 /// without building, serialising and freeing that tree on every read.
 fn post_string(data: &Value, v: &MessageView, rm: &ReadMentions) -> String {
-    use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+    use serde::ser::{Serialize, SerializeMap, Serializer};
     struct Nodes<'b>(&'b [Node], &'b MessageView, &'b ReadMentions);
     struct Paragraphs<'b>(&'b RichTextData, &'b MessageView, &'b ReadMentions);
     // Fields in alphabetical order, as the tree's maps write them.
@@ -763,21 +763,14 @@ fn post_string(data: &Value, v: &MessageView, rm: &ReadMentions) -> String {
     }
     impl Serialize for Paragraphs<'_> {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let mut seq = s.serialize_seq(Some(self.0.paragraphs.len()))?;
-            for p in &self.0.paragraphs {
-                seq.serialize_element(&Nodes(p, self.1, self.2))?;
-            }
-            seq.end()
+            let (v, rm) = (self.1, self.2);
+            s.collect_seq(self.0.paragraphs.iter().map(|p| Nodes(p, v, rm)))
         }
     }
     impl Serialize for Nodes<'_> {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             let (v, rm) = (self.1, self.2);
-            let mut seq = s.serialize_seq(Some(self.0.len()))?;
-            for n in self.0 {
-                seq.serialize_element(&NodeOut(n, v, rm))?;
-            }
-            seq.end()
+            s.collect_seq(self.0.iter().map(|n| NodeOut(n, v, rm)))
         }
     }
     struct NodeOut<'b>(&'b Node, &'b MessageView, &'b ReadMentions);

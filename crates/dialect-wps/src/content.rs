@@ -621,10 +621,31 @@ pub enum ContentOut<'a> {
     },
 }
 
-/// The paragraphs of [`ContentOut::RichText`], written as they are serialised.
-struct Paragraphs<'b>(&'b RichTextData, &'b [(String, Value)]);
+/// `{key: value}`: the one-field object around every WPS content and several of its parts.
+struct One<T>(&'static str, T);
 
-/// One `nl` element. Fields in alphabetical order, as a `Value` map would write them.
+impl<T: serde::Serialize> serde::Serialize for One<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry(self.0, &self.1)?;
+        m.end()
+    }
+}
+
+// The typed parts below list their fields in alphabetical order, as a `Value` map writes
+// them; empty strings and absent numbers are left out where the `Value` form leaves them
+// out of its map.
+
+/// `{content, type}` of text and of plain rich-text elements.
+#[derive(serde::Serialize)]
+struct Plain<'b> {
+    content: &'b str,
+    #[serde(rename = "type")]
+    ty: &'static str,
+}
+
+/// One `nl` element of rich text.
 #[derive(serde::Serialize)]
 struct Paragraph<'b, E> {
     alt_text: &'b str,
@@ -635,6 +656,9 @@ struct Paragraph<'b, E> {
     ty: &'static str,
 }
 
+/// The paragraphs of [`ContentOut::RichText`], written as they are serialised.
+struct Paragraphs<'b>(&'b RichTextData, &'b [(String, Value)]);
+
 impl serde::Serialize for Paragraphs<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
@@ -642,10 +666,9 @@ impl serde::Serialize for Paragraphs<'_> {
         let mut seq = s.serialize_seq(None)?;
         let mut index = 0;
         if !r.title.is_empty() {
-            let title = [NodeOut::Title(&r.title)];
             seq.serialize_element(&Paragraph {
                 alt_text: &r.title,
-                elements: &title,
+                elements: [NodeOut::Title(&r.title)],
                 indent: 0,
                 index,
                 ty: "nl",
@@ -653,10 +676,9 @@ impl serde::Serialize for Paragraphs<'_> {
             index += 1;
         }
         for p in &r.paragraphs {
-            let els: Vec<NodeOut> = p.iter().map(|n| NodeOut::Node(n, ids)).collect();
             seq.serialize_element(&Paragraph {
                 alt_text: &canon::paragraph_plain(p),
-                elements: &els,
+                elements: Nodes(p, ids),
                 indent: 0,
                 index,
                 ty: "nl",
@@ -664,6 +686,15 @@ impl serde::Serialize for Paragraphs<'_> {
             index += 1;
         }
         seq.end()
+    }
+}
+
+/// The inline elements of one paragraph.
+struct Nodes<'b>(&'b [Node], &'b [(String, Value)]);
+
+impl serde::Serialize for Nodes<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|n| NodeOut::Node(n, self.1)))
     }
 }
 
@@ -688,12 +719,6 @@ impl serde::Serialize for NodeOut<'_> {
             italic: Option<bool>,
         }
         #[derive(serde::Serialize)]
-        struct Plain<'c> {
-            content: &'c str,
-            #[serde(rename = "type")]
-            ty: &'static str,
-        }
-        #[derive(serde::Serialize)]
         struct Link<'c> {
             text: &'c str,
             url: &'c str,
@@ -702,10 +727,6 @@ impl serde::Serialize for NodeOut<'_> {
         struct Mention<'c> {
             identity: &'c Value,
             text: &'c str,
-        }
-        #[derive(serde::Serialize)]
-        struct Image<'c> {
-            storage_key: &'c str,
         }
         // Every element is `{alt_text, <kind>_content, type}`: in that (alphabetical) order.
         fn el<S: serde::Serializer, C: serde::Serialize>(
@@ -782,7 +803,7 @@ impl serde::Serialize for NodeOut<'_> {
                     s,
                     "[image]",
                     "image_content",
-                    Image { storage_key: key },
+                    One("storage_key", key),
                     "image",
                 ),
                 Node::Emoji { text } => el(s, text, "text_content", plain(text), "emoji"),
@@ -795,62 +816,52 @@ impl serde::Serialize for NodeOut<'_> {
 impl serde::Serialize for ContentOut<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         #[derive(serde::Serialize)]
-        struct Outer<'b> {
-            text: Inner<'b>,
+        struct Img<'b> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            height: Option<i64>,
+            #[serde(skip_serializing_if = "str::is_empty")]
+            name: &'b str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            size: Option<i64>,
+            storage_key: &'b str,
+            #[serde(skip_serializing_if = "str::is_empty")]
+            thumbnail_storage_key: &'b str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            thumbnail_type: Option<&'b Value>,
+            #[serde(rename = "type", skip_serializing_if = "str::is_empty")]
+            ty: &'b str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            width: Option<i64>,
         }
         #[derive(serde::Serialize)]
-        struct Inner<'b> {
-            content: &'b str,
+        struct File<'b> {
+            local: Local<'b>,
             #[serde(rename = "type")]
             ty: &'static str,
         }
+        #[derive(serde::Serialize)]
+        struct Local<'b> {
+            name: &'b str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            size: Option<i64>,
+            storage_key: &'b str,
+        }
+        #[derive(serde::Serialize)]
+        struct Place<'b> {
+            address: &'b str,
+            latitude: f64,
+            longitude: f64,
+            storage_key: &'static str,
+            title: &'b str,
+        }
         match self {
             ContentOut::Value(v) => v.serialize(s),
+            ContentOut::Text { content, ty } => One("text", Plain { content, ty }).serialize(s),
+            ContentOut::Keyed(key, value) => One(key, value).serialize(s),
             ContentOut::RichText { data, identities } => {
-                #[derive(serde::Serialize)]
-                struct Outer<'b> {
-                    rich_text: Elements<'b>,
-                }
-                #[derive(serde::Serialize)]
-                struct Elements<'b> {
-                    elements: Paragraphs<'b>,
-                }
-                Outer {
-                    rich_text: Elements {
-                        elements: Paragraphs(data, identities),
-                    },
-                }
-                .serialize(s)
+                One("rich_text", One("elements", Paragraphs(data, identities))).serialize(s)
             }
             ContentOut::Image { media: m, sticker } => {
-                // Fields in alphabetical order; empty strings and absent numbers are left
-                // out, as the `Value` form leaves them out of its map.
-                #[derive(serde::Serialize)]
-                struct Img<'b> {
-                    #[serde(skip_serializing_if = "Option::is_none")]
-                    height: Option<i64>,
-                    #[serde(skip_serializing_if = "str::is_empty")]
-                    name: &'b str,
-                    #[serde(skip_serializing_if = "Option::is_none")]
-                    size: Option<i64>,
-                    storage_key: &'b str,
-                    #[serde(skip_serializing_if = "str::is_empty")]
-                    thumbnail_storage_key: &'b str,
-                    #[serde(skip_serializing_if = "Option::is_none")]
-                    thumbnail_type: Option<&'b Value>,
-                    #[serde(rename = "type", skip_serializing_if = "str::is_empty")]
-                    ty: &'b str,
-                    #[serde(skip_serializing_if = "Option::is_none")]
-                    width: Option<i64>,
-                }
-                #[derive(serde::Serialize)]
-                struct Wrap<T> {
-                    image: T,
-                }
-                #[derive(serde::Serialize)]
-                struct Sticker<T> {
-                    sticker: T,
-                }
                 let img = Img {
                     height: m.height,
                     name: &m.name,
@@ -862,77 +873,33 @@ impl serde::Serialize for ContentOut<'_> {
                     width: m.width,
                 };
                 if *sticker {
-                    Sticker {
-                        sticker: Wrap { image: img },
-                    }
-                    .serialize(s)
+                    One("sticker", One("image", img)).serialize(s)
                 } else {
-                    Wrap { image: img }.serialize(s)
+                    One("image", img).serialize(s)
                 }
             }
-            ContentOut::LocalFile(m) => {
-                #[derive(serde::Serialize)]
-                struct Local<'b> {
-                    name: &'b str,
-                    #[serde(skip_serializing_if = "Option::is_none")]
-                    size: Option<i64>,
-                    storage_key: &'b str,
-                }
-                #[derive(serde::Serialize)]
-                struct File<'b> {
-                    local: Local<'b>,
-                    #[serde(rename = "type")]
-                    ty: &'static str,
-                }
-                #[derive(serde::Serialize)]
-                struct Wrap<'b> {
-                    file: File<'b>,
-                }
-                Wrap {
-                    file: File {
-                        local: Local {
-                            name: &m.name,
-                            size: m.size,
-                            storage_key: &m.key,
-                        },
-                        ty: "local",
+            ContentOut::LocalFile(m) => One(
+                "file",
+                File {
+                    local: Local {
+                        name: &m.name,
+                        size: m.size,
+                        storage_key: &m.key,
                     },
-                }
-                .serialize(s)
-            }
-            ContentOut::Location(l) => {
-                #[derive(serde::Serialize)]
-                struct Place<'b> {
-                    address: &'b str,
-                    latitude: f64,
-                    longitude: f64,
-                    storage_key: &'static str,
-                    title: &'b str,
-                }
-                #[derive(serde::Serialize)]
-                struct Wrap<'b> {
-                    location: Place<'b>,
-                }
-                Wrap {
-                    location: Place {
-                        address: &l.address,
-                        latitude: l.latitude,
-                        longitude: l.longitude,
-                        storage_key: "",
-                        title: &l.title,
-                    },
-                }
-                .serialize(s)
-            }
-            ContentOut::Keyed(key, value) => {
-                use serde::ser::SerializeMap;
-                let mut m = s.serialize_map(Some(1))?;
-                m.serialize_entry(key, value)?;
-                m.end()
-            }
-            ContentOut::Text { content, ty } => Outer {
-                text: Inner { content, ty },
-            }
+                    ty: "local",
+                },
+            )
+            .serialize(s),
+            ContentOut::Location(l) => One(
+                "location",
+                Place {
+                    address: &l.address,
+                    latitude: l.latitude,
+                    longitude: l.longitude,
+                    storage_key: "",
+                    title: &l.title,
+                },
+            )
             .serialize(s),
         }
     }
