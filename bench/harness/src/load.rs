@@ -160,8 +160,9 @@ pub fn storage_read_bytes(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Resident set size and its peak, in bytes.
-pub fn rss(pid: u32) -> anyhow::Result<(u64, u64)> {
+/// Resident set size, its peak, and the part of it that maps files (the binary itself, and
+/// the database when `[sqlite] mmap_mib` maps it), in bytes.
+pub fn rss(pid: u32) -> anyhow::Result<(u64, u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let field = |name: &str| -> u64 {
         status
@@ -172,7 +173,7 @@ pub fn rss(pid: u32) -> anyhow::Result<(u64, u64)> {
             .unwrap_or(0)
             * 1024
     };
-    Ok((field("VmRSS:"), field("VmHWM:")))
+    Ok((field("VmRSS:"), field("VmHWM:"), field("RssFile:")))
 }
 
 /// What replay.lua's `done()` prints.

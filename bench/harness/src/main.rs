@@ -77,6 +77,9 @@ struct Args {
     /// With --inproc: only this dialect (wps, feishu or yunxin).
     #[arg(long)]
     only: Option<String>,
+    /// The SQLite server's `[sqlite] mmap_mib` (0, its default: off).
+    #[arg(long, default_value_t = 0, value_name = "MIB")]
+    sqlite_mmap_mib: u64,
 }
 
 const PG_LOCAL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -157,6 +160,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.threads,
         primary,
     );
+    report.sqlite_mmap_mib = args.sqlite_mmap_mib;
     let ctx = Ctx {
         args,
         work,
@@ -314,7 +318,7 @@ async fn warm_pg(url: &str) -> anyhow::Result<Option<u64>> {
     Ok(Some(row.get::<_, i64>(0) as u64))
 }
 
-fn write_config(dir: &Path, database: Option<&str>) -> anyhow::Result<PathBuf> {
+fn write_config(dir: &Path, database: Option<&str>, mmap_mib: u64) -> anyhow::Result<PathBuf> {
     let path = dir.join("switchboard.toml");
     let db = database.unwrap_or("");
     // Rate limits are off: they exist to protect a server from one app, and the load here
@@ -333,6 +337,9 @@ rate_limit_per_minute = 0
 
 [yunxin]
 rate_limit_per_second = 0
+
+[sqlite]
+mmap_mib = {mmap_mib}
 "#,
         dir.display()
     );
@@ -361,7 +368,7 @@ async fn seed(
         std::fs::remove_dir_all(&dir)?;
     }
     std::fs::create_dir_all(&dir)?;
-    let config = write_config(&dir, pg_url)?;
+    let config = write_config(&dir, pg_url, ctx.args.sqlite_mmap_mib)?;
     eprintln!(
         "bench: {} dataset of {size} messages in {}",
         store.name(),
@@ -496,9 +503,10 @@ async fn dataset(
         progress(w, size, &m);
         result.gets.push((w, m));
     }
-    let (rss, peak) = load::rss(server.pid())?;
+    let (rss, peak, file) = load::rss(server.pid())?;
     result.rss = rss;
     result.rss_peak = peak;
+    result.rss_file = file;
 
     let mut acked = 0;
     if primary {

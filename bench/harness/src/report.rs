@@ -23,6 +23,8 @@ pub struct DatasetResult {
     pub send_stored: u64,
     pub rss: u64,
     pub rss_peak: u64,
+    /// The file-backed part of `rss`.
+    pub rss_file: u64,
     pub db_bytes: u64,
 }
 
@@ -48,6 +50,7 @@ impl DatasetResult {
             send_stored: 0,
             rss: 0,
             rss_peak: 0,
+            rss_file: 0,
             db_bytes: 0,
         }
     }
@@ -77,6 +80,8 @@ pub struct Report {
     pub primary: u64,
     pub datasets: Vec<DatasetResult>,
     pub postgres: Option<String>,
+    /// The SQLite server's `[sqlite] mmap_mib`.
+    pub sqlite_mmap_mib: u64,
 }
 
 fn sh(cmd: &str) -> String {
@@ -129,6 +134,7 @@ impl Report {
             primary,
             datasets: Vec::new(),
             postgres: None,
+            sqlite_mmap_mib: 0,
         }
     }
 
@@ -160,6 +166,16 @@ impl Report {
             o,
             "- load average (1/5/15 min) before: {}, after: {}",
             self.load_before, self.load_after
+        );
+        let _ = writeln!(
+            o,
+            "- SQLite: `[sqlite] mmap_mib = {}`{}",
+            self.sqlite_mmap_mib,
+            if self.sqlite_mmap_mib == 0 {
+                " (the default: pages read with system calls)"
+            } else {
+                " (readers map the database file)"
+            }
         );
         if let Some(pg) = &self.postgres {
             let _ = writeln!(o, "- PostgreSQL: {pg}");
@@ -366,7 +382,12 @@ impl Report {
         if let Some(big) = big {
             t(
                 format!("RSS < 150 MB serving {} messages (SQLite)", big.messages),
-                format!("{:.1} MB (peak {:.1})", mb(big.rss), mb(big.rss_peak)),
+                format!(
+                    "{:.1} MB (peak {:.1}; {:.1} MB of it file-backed)",
+                    mb(big.rss),
+                    mb(big.rss_peak),
+                    mb(big.rss_file)
+                ),
                 "150 MB".into(),
                 format!("{:.2}×", mb(big.rss) / 150.0),
                 (big.messages >= 10_000_000).then_some(mb(big.rss) < 150.0),

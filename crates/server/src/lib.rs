@@ -46,6 +46,7 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 path: path.clone(),
                 readers: cfg.sqlite.readers,
                 wal_reset_frames: switchboard_store_sqlite::WAL_RESET_FRAMES,
+                mmap_bytes: cfg.sqlite.mmap_mib.saturating_mul(1 << 20),
             };
             let store = tokio::task::spawn_blocking(move || SqliteStore::open(opts))
                 .await?

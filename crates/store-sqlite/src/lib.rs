@@ -74,6 +74,13 @@ pub struct SqliteOptions {
     /// WAL frames (pages) past which the writer checkpoints and restarts the WAL itself
     /// (see [`WAL_RESET_FRAMES`]).
     pub wal_reset_frames: i64,
+    /// Bytes of the database file each read connection maps into memory (`PRAGMA
+    /// mmap_size`); 0 reads every page with a system call. Mapped, a read that misses the
+    /// connection's page cache costs no system call and no copy, but every page read stays
+    /// counted in the process's resident size (it is the OS page cache, shared with the
+    /// file, so the machine's memory use is the same either way). docs/performance.md
+    /// measures both.
+    pub mmap_bytes: u64,
 }
 
 impl SqliteOptions {
@@ -82,6 +89,7 @@ impl SqliteOptions {
             path: dir.join(DB_FILE),
             readers: 4,
             wal_reset_frames: WAL_RESET_FRAMES,
+            mmap_bytes: 0,
         }
     }
 }
@@ -184,6 +192,16 @@ const READER_CACHE_KIB: u32 = 32 * 1024;
 const WRITER_CACHE_KIB: u32 = 16 * 1024;
 
 fn open_conn(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+    open_conn_mapped(path, read_only, 0)
+}
+
+/// Opens a connection that maps up to `mmap_bytes` of the database file (readers only: the
+/// writer and the checkpointer write through the WAL either way).
+fn open_conn_mapped(
+    path: &Path,
+    read_only: bool,
+    mmap_bytes: u64,
+) -> Result<Connection, StoreError> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
@@ -204,6 +222,12 @@ fn open_conn(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     };
     conn.execute_batch(&format!("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-{cache_kib}; PRAGMA temp_store=MEMORY;"))
         .map_err(sql_err)?;
+    if mmap_bytes > 0 {
+        // SQLite caps this at its compile-time SQLITE_MAX_MMAP_SIZE and answers with the
+        // value it applied; a smaller one is still a valid setting, not an error.
+        conn.execute_batch(&format!("PRAGMA mmap_size={mmap_bytes};"))
+            .map_err(sql_err)?;
+    }
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -260,7 +284,10 @@ impl SqliteStore {
         });
         let checkpoints = spawn_checkpointer(&opts.path, wal.clone())?;
         let (tx, rx) = mpsc::channel::<BoxedJob>(MAX_BATCH * 8);
-        let readers = Arc::new(Readers::default());
+        let readers = Arc::new(Readers {
+            mmap_bytes: opts.mmap_bytes,
+            ..Readers::default()
+        });
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn({
@@ -384,6 +411,8 @@ struct Readers {
     /// While set, readers end their snapshot after each read (the writer is restarting
     /// the WAL and waits for every reader to leave it).
     draining: std::sync::atomic::AtomicBool,
+    /// `SqliteOptions::mmap_bytes`, for each new read connection.
+    mmap_bytes: u64,
 }
 
 impl Readers {
@@ -398,7 +427,7 @@ impl Readers {
         let mut r = match pooled {
             Some(r) => r,
             None => Reader {
-                conn: open_conn(path, true)?,
+                conn: open_conn_mapped(path, true, self.mmap_bytes)?,
                 snapshot: None,
             },
         };
@@ -1520,5 +1549,21 @@ mod tests {
                 );
             }
         }
+    }
+    /// Readers map what `mmap_bytes` asks for, beyond SQLite's default 2 GiB cap (raised in
+    /// `.cargo/config.toml` so that a larger database can be mapped whole); the writer never
+    /// maps.
+    #[test]
+    fn readers_map_the_requested_size_and_the_writer_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        migrate(&path).unwrap();
+        let mmap =
+            |c: &Connection| -> i64 { c.query_row("PRAGMA mmap_size", [], |r| r.get(0)).unwrap() };
+        for want in [0u64, 64 << 10, 3 << 30, 1 << 40] {
+            let c = open_conn_mapped(&path, true, want).unwrap();
+            assert_eq!(mmap(&c), want as i64, "reader with mmap_bytes = {want}");
+        }
+        assert_eq!(mmap(&open_conn(&path, false).unwrap()), 0, "writer");
     }
 }

@@ -18,6 +18,25 @@ async fn sqlite() -> TestStore {
 
 switchboard_core::store_conformance!(sqlite);
 
+/// The same suite with readers mapping the database file: 64 KiB of it, so that the suite's
+/// databases outgrow the mapping and reads take pages both from the map and with system
+/// calls, the way a database larger than `[sqlite] mmap_mib` is read.
+mod mapped {
+    use super::*;
+
+    async fn sqlite_mapped() -> TestStore {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = SqliteOptions::in_dir(dir.path());
+        opts.mmap_bytes = 64 << 10;
+        TestStore {
+            store: Arc::new(SqliteStore::open(opts).unwrap()),
+            guard: Box::new(dir),
+        }
+    }
+
+    switchboard_core::store_conformance!(sqlite_mapped);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_messages_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -260,21 +279,7 @@ async fn the_wal_stays_bounded_under_sustained_reads_and_writes() {
         let f = switchboard_core::testing::fixture(store.clone()).await;
         let (t, u) = (f.tenant, f.alice);
         let sender = Actor::User(u.id);
-        let mut chats = Vec::new();
-        for i in 0..300 {
-            let c = store
-                .create_chat(NewChat {
-                    tenant: t.id,
-                    kind: ChatKind::Group,
-                    name: format!("G{i}"),
-                    owner: sender,
-                    members: vec![(sender, Role::Owner)],
-                    created_at: 1,
-                })
-                .await
-                .unwrap();
-            chats.push(c.id);
-        }
+        let chats = group_chats(&store, t.id, sender, 300).await;
         let first = store
             .append_message(new_text(t.id, chats[0], sender, "first", 2))
             .await
@@ -336,4 +341,121 @@ async fn the_wal_stays_bounded_under_sustained_reads_and_writes() {
         control_peak >= 2 * bounded_peak,
         "the load did not grow the WAL without restarts ({control_peak} vs {bounded_peak} bytes): the test proves nothing"
     );
+}
+
+/// Readers that map the whole file while the writer appends, the checkpointer copies the
+/// WAL into the file (growing it past what each reader mapped first) and the WAL restarts:
+/// every acknowledged message reads back whole, during the load and after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mapped_readers_see_every_acknowledged_message_through_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        let mut opts = SqliteOptions::in_dir(dir.path());
+        opts.mmap_bytes = 1 << 30;
+        // Restart the WAL often, so that pages move into the file under the readers' maps.
+        opts.wal_reset_frames = 64;
+        Arc::new(SqliteStore::open(opts).unwrap())
+    };
+    let store = open();
+    let f = switchboard_core::testing::fixture(store.clone()).await;
+    let sender = Actor::User(f.alice.id);
+    let chats = group_chats(&store, f.tenant.id, sender, 40).await;
+    let acked = Arc::new(std::sync::Mutex::new(Vec::<(
+        switchboard_core::MessageId,
+        String,
+    )>::new()));
+    let mut writers = Vec::new();
+    for w in 0..4usize {
+        let (store, chats, acked, tenant) =
+            (store.clone(), chats.clone(), acked.clone(), f.tenant.id);
+        writers.push(tokio::spawn(async move {
+            for i in 0..400usize {
+                let text = format!("m{w}-{i} {}", "y".repeat(300 + i % 200));
+                let chat = chats[(w * 31 + i * 7) % chats.len()];
+                let m = store
+                    .append_message(new_text(tenant, chat, sender, &text, 2))
+                    .await
+                    .unwrap()
+                    .message;
+                acked.lock().unwrap().push((m.id, text));
+            }
+        }));
+    }
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (store, acked, done) = (store.clone(), acked.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut checked = 0u64;
+            let mut n = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let pick = {
+                    let a = acked.lock().unwrap();
+                    (!a.is_empty()).then(|| a[(n as usize * 7919) % a.len()].clone())
+                };
+                if let Some((id, text)) = pick {
+                    let m = store.get_message(id).await.unwrap().expect("acknowledged");
+                    assert_eq!(m.content.text, text, "message {id:?}");
+                    checked += 1;
+                }
+                if n % 32 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            checked
+        })
+    };
+    for w in writers {
+        w.await.unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let checked = reader.await.unwrap();
+    assert!(
+        checked > 1_000,
+        "the reader checked only {checked} messages during the load"
+    );
+    let all = acked.lock().unwrap().clone();
+    assert_eq!(all.len(), 1_600);
+    for (id, text) in &all {
+        assert_eq!(
+            &store.get_message(*id).await.unwrap().unwrap().content.text,
+            text
+        );
+    }
+    drop(f);
+    drop(store);
+    let store = open();
+    for (id, text) in &all {
+        let m = store
+            .get_message(*id)
+            .await
+            .unwrap()
+            .expect("survives a restart");
+        assert_eq!(&m.content.text, text);
+    }
+}
+
+/// `n` group chats owned by `owner`.
+async fn group_chats(
+    store: &SqliteStore,
+    tenant: switchboard_core::TenantId,
+    owner: Actor,
+    n: usize,
+) -> Vec<switchboard_core::ChatId> {
+    let mut chats = Vec::with_capacity(n);
+    for i in 0..n {
+        let c = store
+            .create_chat(NewChat {
+                tenant,
+                kind: ChatKind::Group,
+                name: format!("G{i}"),
+                owner,
+                members: vec![(owner, Role::Owner)],
+                created_at: 1,
+            })
+            .await
+            .unwrap();
+        chats.push(c.id);
+    }
+    chats
 }
