@@ -1,7 +1,8 @@
 //! The scale-out store: one PostgreSQL database shared by any number of server processes.
 //!
 //! - **Positions** are taken by `UPDATE chats SET last_position = last_position + 1 ...
-//!   RETURNING` inside the transaction that inserts the message. The row lock it takes
+//!   RETURNING` inside the transaction that inserts the message (for a send without an
+//!   idempotency key, in the same statement as the insert). The row lock it takes
 //!   serialises the writers of one chat across every process, and a rollback undoes the
 //!   increment with the insert, so positions never skip. `created_at` is raised to the
 //!   chat's `last_created_at` in the same statement, so it never decreases along positions.
@@ -567,6 +568,69 @@ async fn next_position(
             })
         }
     }
+}
+
+/// Appends a timeline message without an idempotency key in one statement, outside any
+/// explicit transaction: the position update and the insert commit together or not at
+/// all (a failed insert rolls the increment back), in one round trip instead of four
+/// (`BEGIN`, update, insert, `COMMIT`). The document is assembled in SQL around the two
+/// values the update decides (see [`doc_around_position`]).
+async fn append_one<C: GenericClient + Sync>(c: &C, new: &NewMessage) -> StoreResult<Message> {
+    const SQL: &str = "WITH c AS (
+            UPDATE chats SET last_position = last_position + 1, last_created_at = GREATEST(last_created_at, $2::bigint)
+            WHERE id = $1::bigint AND dissolved_at IS NULL AND last_position < $5::bigint
+            RETURNING last_position, last_created_at)
+        INSERT INTO messages(chat_id, id, created_at, upper_id, doc)
+        SELECT $1, ($1 << 32) | c.last_position, c.last_created_at, NULL,
+            ('{\"id\":' || (($1 << 32) | c.last_position) || $3::text || c.last_created_at
+                || ',\"updated_at\":' || c.last_created_at || $4::text)::json
+        FROM c
+        RETURNING id, created_at";
+    let draft = new.to_message(MessageId(0), 0, None);
+    let (middle, tail) = doc_around_position(&draft)?;
+    let row = query_opt(
+        c,
+        SQL,
+        &[&new.chat.0, &new.created_at, &middle, &tail, &MAX_POSITION],
+    )
+    .await?;
+    let Some(r) = row else {
+        let chat = query_opt(
+            c,
+            "SELECT dissolved_at IS NOT NULL FROM chats WHERE id = $1",
+            &[&new.chat.0],
+        )
+        .await?;
+        return Err(match chat {
+            None => StoreError::NotFound(Entity::Chat),
+            Some(r) if rows::get::<bool>(&r, 0)? => StoreError::Conflict(Conflict::ChatDissolved),
+            Some(_) => StoreError::Internal(format!("chat {} is full", new.chat)),
+        });
+    };
+    let (id, created_at): (i64, Millis) = (rows::get(&r, 0)?, rows::get(&r, 1)?);
+    Ok(new.to_message(MessageId(id), created_at, None))
+}
+
+/// A new message's document without the values its append decides, as the two pieces
+/// around them: the document is `{"id":ID` + `middle` + `CREATED` + `,"updated_at":CREATED` +
+/// `tail`. `draft` carries zeros in their place.
+///
+/// The id is the document's first field. The times are found from the end: every field
+/// serialised after them has a fixed type (no object of a sender's choosing, which could
+/// hold the same keys), and inside strings every quote is escaped.
+fn doc_around_position(draft: &Message) -> StoreResult<(String, String)> {
+    const TIMES: &str = ",\"created_at\":0,\"updated_at\":0";
+    let doc = serde_json::to_string(draft).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let rest = doc.strip_prefix("{\"id\":0").ok_or_else(|| {
+        StoreError::Internal("message document does not start with its id".into())
+    })?;
+    let at = rest
+        .rfind(TIMES)
+        .ok_or_else(|| StoreError::Internal("message document has no times".into()))?;
+    Ok((
+        format!("{},\"created_at\":", &rest[..at]),
+        rest[at + TIMES.len()..].to_string(),
+    ))
 }
 
 /// Appends one timeline message inside `tx`, honouring the idempotency key.
@@ -1238,6 +1302,13 @@ impl Store for PostgresStore {
     }
 
     async fn append_message(&self, new: NewMessage) -> StoreResult<Appended> {
+        if new.client_msg_id.is_none() {
+            let c = self.client().await?;
+            return Ok(Appended {
+                message: append_one(&c, &new).await?,
+                created: true,
+            });
+        }
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_err)?;
         let appended = append_timeline(&tx, &new).await?;
@@ -1449,5 +1520,62 @@ impl Store for PostgresStore {
         )
         .await?;
         Ok(fresh.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pieces, joined the way the append statement joins them, are the document the
+    /// message serialises to, whatever its content holds.
+    #[test]
+    fn documents_assembled_around_the_position_are_the_plain_documents() {
+        let tricky = [
+            // The same keys as the document's times, in an object of the sender's choosing.
+            serde_json::json!({ "created_at": 0, "updated_at": 0 }),
+            serde_json::json!({ "text": ",\"created_at\":0,\"updated_at\":0", "id": 0 }),
+            serde_json::json!({ "title": "日本語 \u{1F600}", "paragraphs": [[{ "tag": "text", "text": "\"}" }]] }),
+        ];
+        for (n, data) in tricky.into_iter().enumerate() {
+            let mut m = Message {
+                id: MessageId(0),
+                tenant: TenantId(3),
+                chat: ChatId(7),
+                sender: Actor::User(UserId(9)),
+                kind: MessageType::Card,
+                content: Content {
+                    text: ",\"created_at\":0,\"updated_at\":0".into(),
+                    data: data.clone(),
+                    original: Some(OriginalContent {
+                        format: "wps".into(),
+                        value: data,
+                    }),
+                },
+                mentions: vec![],
+                created_at: 0,
+                updated_at: 0,
+                edit: None,
+                removal: None,
+                parent: (n > 0).then_some(MessageId(7 << 32 | 1)),
+                root: None,
+                thread: None,
+                upper: None,
+                copied_from: None,
+                client_msg_id: None,
+                extra: MessageExtra {
+                    sub_type: Some(2),
+                    extension: (n == 1).then(|| ",\"created_at\":0,\"updated_at\":0".into()),
+                    client_type: None,
+                },
+            };
+            let (middle, tail) = doc_around_position(&m).unwrap();
+            let (id, at) = (7i64 << 32 | 12, 1_700_000_000_123i64);
+            let joined = format!("{{\"id\":{id}{middle}{at},\"updated_at\":{at}{tail}");
+            m.id = MessageId(id);
+            m.created_at = at;
+            m.updated_at = at;
+            assert_eq!(joined, serde_json::to_string(&m).unwrap(), "case {n}");
+        }
     }
 }
