@@ -565,9 +565,28 @@ impl Core {
 
     /// A chat `access` may see.
     pub async fn visible_chat(&self, tenant: TenantId, access: Access, id: ChatId) -> Result<Chat> {
-        let chat = self.chat(tenant, id).await?;
-        self.check_access(&chat, access).await?;
+        let (chat, _) = self.chat_with_access(tenant, access, id).await?;
         Ok(chat)
+    }
+
+    /// The chat and, for a member's access, the membership: read together (one round trip
+    /// on a remote store), refused as [`Core::chat`] and [`Core::check_access`] refuse, in
+    /// that order.
+    async fn chat_with_access(
+        &self,
+        tenant: TenantId,
+        access: Access,
+        id: ChatId,
+    ) -> Result<(Chat, Option<Member>)> {
+        let Access::Member(actor) = access else {
+            return Ok((self.chat(tenant, id).await?, None));
+        };
+        match self.store.chat_and_member(id, actor).await? {
+            (Some(c), _) if c.tenant != tenant => Err(Error::NotFound(Entity::Chat)),
+            (Some(c), Some(m)) => Ok((c, Some(m))),
+            (Some(_), None) => Err(Error::Forbidden(Denied::NotMember)),
+            (None, _) => Err(Error::NotFound(Entity::Chat)),
+        }
     }
 
     pub async fn list_chats(&self, tenant: TenantId, page: Page) -> Result<Vec<Chat>> {
@@ -729,11 +748,19 @@ impl Core {
 
     /// Sends a message as a member of the chat (user or app).
     pub async fn send(&self, cmd: Send) -> Result<MessageView> {
-        let chat = self.chat(cmd.tenant, cmd.chat).await?;
+        // The chat and the membership in one read; refused in this order: unknown chat,
+        // dissolved chat, not a member.
+        let (chat, member) = self.store.chat_and_member(cmd.chat, cmd.sender).await?;
+        let chat = match chat {
+            Some(c) if c.tenant == cmd.tenant => c,
+            _ => return Err(Error::NotFound(Entity::Chat)),
+        };
         if chat.dissolved_at.is_some() {
             return Err(Error::Conflict(Conflict::ChatDissolved));
         }
-        self.check_access(&chat, Access::Member(cmd.sender)).await?;
+        if member.is_none() {
+            return Err(Error::Forbidden(Denied::NotMember));
+        }
         self.check_content(&cmd.content, &cmd.mentions)?;
         self.check_mentions(cmd.tenant, &cmd.mentions).await?;
         if let Some(c) = &cmd.client_msg_id {

@@ -378,6 +378,19 @@ pub trait Store: Send + Sync + 'static {
         children: Vec<NewMessage>,
     ) -> StoreResult<(Message, Vec<Message>)>;
     async fn get_message(&self, id: MessageId) -> StoreResult<Option<Message>>;
+    /// A chat and `actor`'s membership of it (`None` when the chat is absent), as a send or
+    /// any member's access reads them. A store with a round trip per query answers it with
+    /// one query.
+    async fn chat_and_member(
+        &self,
+        chat: ChatId,
+        actor: Actor,
+    ) -> StoreResult<(Option<Chat>, Option<Member>)> {
+        let Some(c) = self.get_chat(chat).await? else {
+            return Ok((None, None));
+        };
+        Ok((Some(c), self.get_member(chat, actor).await?))
+    }
     /// What a get by id reads: the message's chat, `reader`'s membership of it (when a
     /// reader is given) and the message. Each part is `None` when absent; the message is
     /// looked up only when its chat exists. A store with a round trip per query answers

@@ -1378,6 +1378,29 @@ impl Store for PostgresStore {
         load_message(&c, id, false).await
     }
 
+    async fn chat_and_member(
+        &self,
+        chat: ChatId,
+        actor: Actor,
+    ) -> StoreResult<(Option<Chat>, Option<Member>)> {
+        // One round trip instead of two: the membership outer-joined onto the chat's row.
+        const SQL: &str = "SELECT c.id, c.tenant_id, c.kind, c.name, c.owner_kind, c.owner_id, c.created_at, c.dissolved_at, c.last_position,
+                    m.chat_id, m.member_kind, m.member_id, m.role, m.joined_at
+             FROM chats c
+             LEFT JOIN chat_members m ON m.chat_id = c.id AND m.member_kind = $2 AND m.member_id = $3
+             WHERE c.id = $1";
+        let c = self.client().await?;
+        let Some(row) = query_opt(&c, SQL, &[&chat.0, &actor.kind(), &actor.raw_id()]).await?
+        else {
+            return Ok((None, None));
+        };
+        let member = match rows::get::<Option<i64>>(&row, 9)? {
+            Some(_) => Some(rows::member_at(&row, 9)?),
+            None => None,
+        };
+        Ok((Some(rows::chat(&row)?), member))
+    }
+
     async fn lookup_message(
         &self,
         id: MessageId,

@@ -44,6 +44,7 @@ macro_rules! store_conformance {
             nonce_replay,
             batch_append_is_atomic_and_ordered,
             edit_interval_and_extra_are_atomic_preconditions,
+            chat_and_member_reads_both,
             lookup_reads_chat_membership_and_message,
             rules_membership_and_tenancy,
             rules_reply_tree,

@@ -1051,6 +1051,48 @@ pub async fn edit_interval_and_extra_are_atomic_preconditions(store: Arc<dyn Sto
     assert_eq!(later.extra, x, "extra kept when not given");
 }
 
+pub async fn chat_and_member_reads_both(store: Arc<dyn Store>) {
+    let f = fixture(store.clone()).await;
+    let members = store.list_members(f.group.id).await.unwrap();
+    assert!(!members.is_empty());
+    for m in &members {
+        let (chat, member) = store.chat_and_member(f.group.id, m.actor).await.unwrap();
+        assert_eq!(chat, store.get_chat(f.group.id).await.unwrap());
+        assert_eq!(member.as_ref(), Some(m), "{:?}", m.actor);
+    }
+    // Someone who is not a member, of either kind: the chat without a membership.
+    for outsider in [Actor::User(UserId(999_999)), Actor::App(AppId(999_999))] {
+        let (chat, member) = store.chat_and_member(f.group.id, outsider).await.unwrap();
+        assert_eq!(chat.map(|c| c.id), Some(f.group.id));
+        assert_eq!(member, None);
+    }
+    // A user and an app with the same raw id are different actors.
+    let alice = Actor::User(f.alice.id);
+    let same_raw = Actor::App(AppId(f.alice.id.0));
+    if store
+        .get_member(f.group.id, same_raw)
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert_eq!(
+            store.chat_and_member(f.group.id, same_raw).await.unwrap().1,
+            None
+        );
+    }
+    assert!(store
+        .chat_and_member(f.group.id, alice)
+        .await
+        .unwrap()
+        .1
+        .is_some());
+    // An unknown chat: neither.
+    assert_eq!(
+        store.chat_and_member(ChatId(999_999), alice).await.unwrap(),
+        (None, None)
+    );
+}
+
 pub async fn lookup_reads_chat_membership_and_message(store: Arc<dyn Store>) {
     let f = fixture(store.clone()).await;
     let alice = Actor::User(f.alice.id);
