@@ -563,27 +563,16 @@ impl Core {
         }
     }
 
-    /// A chat `access` may see.
+    /// A chat `access` may see: the chat and, for a member's access, the membership read
+    /// together (one round trip on a remote store), refused as [`Core::chat`] and
+    /// [`Core::check_access`] refuse, in that order.
     pub async fn visible_chat(&self, tenant: TenantId, access: Access, id: ChatId) -> Result<Chat> {
-        let (chat, _) = self.chat_with_access(tenant, access, id).await?;
-        Ok(chat)
-    }
-
-    /// The chat and, for a member's access, the membership: read together (one round trip
-    /// on a remote store), refused as [`Core::chat`] and [`Core::check_access`] refuse, in
-    /// that order.
-    async fn chat_with_access(
-        &self,
-        tenant: TenantId,
-        access: Access,
-        id: ChatId,
-    ) -> Result<(Chat, Option<Member>)> {
         let Access::Member(actor) = access else {
-            return Ok((self.chat(tenant, id).await?, None));
+            return self.chat(tenant, id).await;
         };
         match self.store.chat_and_member(id, actor).await? {
             (Some(c), _) if c.tenant != tenant => Err(Error::NotFound(Entity::Chat)),
-            (Some(c), Some(m)) => Ok((c, Some(m))),
+            (Some(c), Some(_)) => Ok(c),
             (Some(_), None) => Err(Error::Forbidden(Denied::NotMember)),
             (None, _) => Err(Error::NotFound(Entity::Chat)),
         }

@@ -557,17 +557,24 @@ async fn next_position(
     .await?;
     match row {
         Some(r) => Ok((rows::get(&r, 0)?, rows::get(&r, 1)?)),
-        None => {
-            let exists = query_opt(tx, "SELECT 1 FROM chats WHERE id = $1", &[&chat.0])
-                .await?
-                .is_some();
-            Err(if exists {
-                StoreError::Conflict(Conflict::ChatDissolved)
-            } else {
-                StoreError::NotFound(Entity::Chat)
-            })
-        }
+        None => Err(no_position(tx, chat).await?),
     }
+}
+
+/// Why `chat` gave no position: it does not exist, it is dissolved, or (when neither) it
+/// has used its last one.
+async fn no_position<C: GenericClient + Sync>(c: &C, chat: ChatId) -> StoreResult<StoreError> {
+    let row = query_opt(
+        c,
+        "SELECT dissolved_at IS NOT NULL FROM chats WHERE id = $1",
+        &[&chat.0],
+    )
+    .await?;
+    Ok(match row {
+        None => StoreError::NotFound(Entity::Chat),
+        Some(r) if rows::get::<bool>(&r, 0)? => StoreError::Conflict(Conflict::ChatDissolved),
+        Some(_) => StoreError::Internal(format!("chat {chat} is full")),
+    })
 }
 
 /// Appends a timeline message without an idempotency key in one statement, outside any
@@ -595,17 +602,7 @@ async fn append_one<C: GenericClient + Sync>(c: &C, new: &NewMessage) -> StoreRe
     )
     .await?;
     let Some(r) = row else {
-        let chat = query_opt(
-            c,
-            "SELECT dissolved_at IS NOT NULL FROM chats WHERE id = $1",
-            &[&new.chat.0],
-        )
-        .await?;
-        return Err(match chat {
-            None => StoreError::NotFound(Entity::Chat),
-            Some(r) if rows::get::<bool>(&r, 0)? => StoreError::Conflict(Conflict::ChatDissolved),
-            Some(_) => StoreError::Internal(format!("chat {} is full", new.chat)),
-        });
+        return Err(no_position(c, new.chat).await?);
     };
     let (id, created_at): (i64, Millis) = (rows::get(&r, 0)?, rows::get(&r, 1)?);
     Ok(new.to_message(MessageId(id), created_at, None))

@@ -1550,6 +1550,7 @@ mod tests {
             }
         }
     }
+
     /// Readers map what `mmap_bytes` asks for, beyond SQLite's default 2 GiB cap (raised in
     /// `.cargo/config.toml` so that a larger database can be mapped whole); the writer never
     /// maps.
