@@ -510,21 +510,19 @@ async fn dataset(
 
     let mut acked = 0;
     if primary {
-        let checks: Vec<_> = (0..5).map(|_| builder.next(Workload::Send)).collect();
-        load::check(&server, &checks, false).await?;
-        let prefix = ctx.work.join("req-send");
-        requests::write_files(
-            &mut builder,
-            Workload::Send,
-            &host,
-            threads,
-            unique,
-            &prefix,
-        )?;
-        let m = measure(ctx, &server, &prefix, false, pg_url).await?;
-        progress(Workload::Send, size, &m);
-        acked = m.requests + checks.len() as u64;
-        result.send = Some(m);
+        for w in [Workload::Send, Workload::SendKeyed] {
+            let checks: Vec<_> = (0..5).map(|_| builder.next(w)).collect();
+            load::check(&server, &checks, false).await?;
+            let prefix = ctx.work.join(format!("req-{}", w.name()));
+            requests::write_files(&mut builder, w, &host, threads, unique, &prefix)?;
+            let m = measure(ctx, &server, &prefix, false, pg_url).await?;
+            progress(w, size, &m);
+            acked += m.requests + checks.len() as u64;
+            match w {
+                Workload::Send => result.send = Some(m),
+                _ => result.send_keyed = Some(m),
+            }
+        }
     }
     server.stop()?;
 

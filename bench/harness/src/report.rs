@@ -20,6 +20,8 @@ pub struct DatasetResult {
     #[serde(serialize_with = "ser_gets")]
     pub gets: Vec<(Workload, Measurement)>,
     pub send: Option<Measurement>,
+    /// Sends that each carry their own idempotency key.
+    pub send_keyed: Option<Measurement>,
     pub send_stored: u64,
     pub rss: u64,
     pub rss_peak: u64,
@@ -47,6 +49,7 @@ impl DatasetResult {
             baselines: Vec::new(),
             gets: Vec::new(),
             send: None,
+            send_keyed: None,
             send_stored: 0,
             rss: 0,
             rss_peak: 0,
@@ -242,6 +245,9 @@ impl Report {
             }
             if let Some(m) = &d.send {
                 row(&mut o, Workload::Send.label(), m, None);
+            }
+            if let Some(m) = &d.send_keyed {
+                row(&mut o, Workload::SendKeyed.label(), m, None);
             }
             if d.send.is_some() {
                 let _ = writeln!(

@@ -23,6 +23,8 @@ pub enum Workload {
     Yunxin,
     /// Feishu v1 send (text) to a random chat.
     Send,
+    /// The same, each with its own `uuid`: every send also claims an idempotency key.
+    SendKeyed,
 }
 
 impl Workload {
@@ -33,6 +35,7 @@ impl Workload {
             Workload::Feishu => "feishu",
             Workload::Yunxin => "yunxin",
             Workload::Send => "send",
+            Workload::SendKeyed => "send_keyed",
         }
     }
     pub fn label(self) -> &'static str {
@@ -42,6 +45,7 @@ impl Workload {
             Workload::Feishu => "GET Feishu v1 (Bearer tenant token)",
             Workload::Yunxin => "GET Yunxin v2 (CheckSum, unique nonces)",
             Workload::Send => "send, Feishu v1 (durable)",
+            Workload::SendKeyed => "send with a uuid, Feishu v1 (durable)",
         }
     }
 }
@@ -191,17 +195,23 @@ impl<'a> Builder<'a> {
                     expect: yunxin::message_server_id(id).to_string(),
                 }
             }
-            Workload::Send => {
+            Workload::Send | Workload::SendKeyed => {
                 let chat = self.world.chats[self.rng.gen_range(0..self.world.chats.len())];
                 self.nonce_seq += 1;
                 let text = format!("load message {} from the send benchmark", self.nonce_seq);
                 let content = serde_json::json!({ "text": text }).to_string();
-                let body = serde_json::json!({
+                let mut body = serde_json::json!({
                     "receive_id": lark::chat_id(chat),
                     "msg_type": "text",
                     "content": content,
-                })
-                .to_string();
+                });
+                if w == Workload::SendKeyed {
+                    // Unique for the builder (a reused key would be answered from the
+                    // first send, not appended): 36 characters of Feishu's 50.
+                    body["uuid"] =
+                        format!("b{:016x}{:019}", self.nonce_base, self.nonce_seq).into();
+                }
+                let body = body.to_string();
                 Req {
                     method: "POST",
                     path: "/open-apis/im/v1/messages?receive_id_type=chat_id".into(),

@@ -608,6 +608,64 @@ async fn append_one<C: GenericClient + Sync>(c: &C, new: &NewMessage) -> StoreRe
     Ok(new.to_message(MessageId(id), created_at, None))
 }
 
+/// Appends a timeline message that carries an idempotency key, when the key is free or has
+/// expired, in one statement: the position update, the key's row (pointing at the new
+/// message) and the insert. Runs inside `tx`, which the caller commits: three round trips
+/// (`BEGIN`, this, `COMMIT`) where claiming the key first took six.
+///
+/// `None` when the statement appended nothing: the key is live (a racing send holding it
+/// made this statement wait until it committed), or the chat gave no position. The
+/// position update then still holds its increment, so the caller must roll `tx` back and
+/// settle the send with [`append_timeline`], which tells those cases apart.
+///
+/// Locks are taken chat row first, key row second, as every send of this kind does; the
+/// fallback takes the key first, but it only goes on to the chat row when the key's message
+/// is missing or expired, not for a racing send it has to wait for.
+async fn append_keyed(
+    tx: &Transaction<'_>,
+    new: &NewMessage,
+    cid: &str,
+) -> StoreResult<Option<Message>> {
+    const SQL: &str = "WITH c AS (
+            UPDATE chats SET last_position = last_position + 1, last_created_at = GREATEST(last_created_at, $2::bigint)
+            WHERE id = $1::bigint AND dissolved_at IS NULL AND last_position < $5::bigint
+            RETURNING last_position, last_created_at),
+        k AS (
+            INSERT INTO idempotency(sender_kind, sender_id, client_msg_id, message_id, created_at)
+            SELECT $6::text, $7::bigint, $8::text, ($1 << 32) | c.last_position, $2 FROM c
+            ON CONFLICT (sender_kind, sender_id, client_msg_id) DO UPDATE
+                SET message_id = EXCLUDED.message_id, created_at = EXCLUDED.created_at
+                WHERE EXCLUDED.created_at - idempotency.created_at > $9::bigint
+            RETURNING message_id)
+        INSERT INTO messages(chat_id, id, created_at, upper_id, doc)
+        SELECT $1, k.message_id, c.last_created_at, NULL,
+            ('{\"id\":' || k.message_id || $3::text || c.last_created_at
+                || ',\"updated_at\":' || c.last_created_at || $4::text)::json
+        FROM c, k
+        RETURNING id, created_at";
+    let draft = new.to_message(MessageId(0), 0, None);
+    let (middle, tail) = doc_around_position(&draft)?;
+    let row = query_opt(
+        tx,
+        SQL,
+        &[
+            &new.chat.0,
+            &new.created_at,
+            &middle,
+            &tail,
+            &MAX_POSITION,
+            &new.sender.kind(),
+            &new.sender.raw_id(),
+            &cid,
+            &new.idempotency_window_ms,
+        ],
+    )
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let (id, created_at): (i64, Millis) = (rows::get(&r, 0)?, rows::get(&r, 1)?);
+    Ok(Some(new.to_message(MessageId(id), created_at, None)))
+}
+
 /// A new message's document without the values its append decides, as the two pieces
 /// around them: the document is `{"id":ID` + `middle` + `CREATED` + `,"updated_at":CREATED` +
 /// `tail`. `draft` carries zeros in their place.
@@ -1307,6 +1365,19 @@ impl Store for PostgresStore {
             });
         }
         let mut c = self.client().await?;
+        if let Some(cid) = &new.client_msg_id {
+            let tx = c.transaction().await.map_err(pg_err)?;
+            if let Some(message) = append_keyed(&tx, &new, cid).await? {
+                tx.commit().await.map_err(pg_err)?;
+                return Ok(Appended {
+                    message,
+                    created: true,
+                });
+            }
+            // A live key or no position: undo the increment and let the general path
+            // tell which.
+            tx.rollback().await.map_err(pg_err)?;
+        }
         let tx = c.transaction().await.map_err(pg_err)?;
         let appended = append_timeline(&tx, &new).await?;
         tx.commit().await.map_err(pg_err)?;

@@ -853,7 +853,38 @@ pub async fn dissolved_and_unknown_chats(store: Arc<dyn Store>) {
         matches!(e, Err(StoreError::NotFound(Entity::Chat))),
         "{e:?}"
     );
+    // The same with an idempotency key: the refusal keeps nothing, so the key is still
+    // free for a send into a live chat.
+    let keyed = |chat: ChatId| {
+        let mut m = new_text(f.tenant.id, chat, Actor::User(f.alice.id), "k", 12);
+        m.client_msg_id = Some("k-1".into());
+        m
+    };
+    let e = store.append_message(keyed(f.group.id)).await;
+    assert!(
+        matches!(e, Err(StoreError::Conflict(Conflict::ChatDissolved))),
+        "{e:?}"
+    );
+    let e = store.append_message(keyed(ChatId(MAX_CHAT_ID - 1))).await;
+    assert!(
+        matches!(e, Err(StoreError::NotFound(Entity::Chat))),
+        "{e:?}"
+    );
     assert_eq!(last_position(&store, f.group.id).await, 0);
+    let live = store
+        .create_chat(NewChat {
+            tenant: f.tenant.id,
+            kind: ChatKind::Group,
+            name: "live".into(),
+            owner: Actor::User(f.alice.id),
+            members: vec![(Actor::User(f.alice.id), Role::Owner)],
+            created_at: 12,
+        })
+        .await
+        .unwrap();
+    let sent = store.append_message(keyed(live.id)).await.unwrap();
+    assert!(sent.created, "the refused sends did not take the key");
+    assert_eq!(sent.message.position(), Some(1));
 }
 
 pub async fn nonce_replay(store: Arc<dyn Store>) {
