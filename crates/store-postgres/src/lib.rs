@@ -1474,20 +1474,18 @@ impl Store for PostgresStore {
         id: MessageId,
         reader: Option<Actor>,
     ) -> StoreResult<MessageLookup> {
-        // One round trip instead of four: the chat, the reader's membership, the message and
-        // its sender (named inside the document), outer-joined onto the chat's row. Without
-        // a reader no member matches (`member_kind` is never empty).
+        // One round trip instead of three: the chat, the reader's membership and the
+        // message, outer-joined onto the chat's row. Without a reader no member matches
+        // (`member_kind` is never empty). The sender comes from this node's cache of users
+        // and apps: joining it here meant PostgreSQL parsing the stored document (a `json`
+        // value, kept as text) twice per get to find it, about 4 µs of the database's CPU
+        // for a 700-byte document on the machine of docs/performance.md.
         const SQL: &str = "SELECT c.id, c.tenant_id, c.kind, c.name, c.owner_kind, c.owner_id, c.created_at, c.dissolved_at, c.last_position,
                     m.chat_id, m.member_kind, m.member_id, m.role, m.joined_at,
-                    msg.doc,
-                    su.id, su.tenant_id, su.user_id, su.account_id, su.name, su.created_at,
-                    sa.id, sa.tenant_id, sa.app_id, sa.app_secret, sa.name, sa.bot_enabled, sa.signing_required, sa.scopes, sa.created_at
+                    msg.doc
              FROM chats c
              LEFT JOIN chat_members m ON m.chat_id = c.id AND m.member_kind = $2 AND m.member_id = $3
              LEFT JOIN messages msg ON msg.chat_id = c.id AND msg.id = $4
-             LEFT JOIN LATERAL (SELECT msg.doc->'sender'->>'type' AS kind, (msg.doc->'sender'->>'id')::bigint AS id) s ON true
-             LEFT JOIN users su ON s.kind = 'user' AND su.id = s.id
-             LEFT JOIN apps sa ON s.kind = 'app' AND sa.id = s.id
              WHERE c.id = $1";
         let (kind, raw) = reader.map_or(("", 0), |a| (a.kind(), a.raw_id()));
         let c = self.client().await?;
@@ -1499,21 +1497,18 @@ impl Store for PostgresStore {
             None => None,
         };
         let message = rows::message_at(&row, 14)?;
-        let sender = match (
-            &message,
-            rows::get::<Option<i64>>(&row, 15)?,
-            rows::get::<Option<i64>>(&row, 21)?,
-        ) {
-            (None, _, _) => SenderLookup::NotRead,
-            (Some(_), Some(_), _) => SenderLookup::User(rows::user_at(&row, 15)?),
-            (Some(_), None, Some(_)) => SenderLookup::App(rows::app_at(&row, 21)?),
-            (Some(_), None, None) => SenderLookup::Missing,
+        // A miss leaves the sender to the caller, whose read fills the cache.
+        let cache = &self.inner.cache;
+        let sender = match message.as_ref().map(|m| m.sender) {
+            Some(Actor::User(u)) => cache.user(u).map(SenderLookup::User),
+            Some(Actor::App(a)) => cache.app(a).map(SenderLookup::App),
+            None => None,
         };
         Ok(MessageLookup {
             chat: Some(rows::chat(&row)?),
             member,
             message,
-            sender,
+            sender: sender.unwrap_or_default(),
         })
     }
 

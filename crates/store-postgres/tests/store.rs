@@ -509,6 +509,16 @@ async fn wait_until(what: &str, mut f: impl AsyncFnMut() -> bool) {
     }
 }
 
+/// Two nodes whose caches are serving.
+async fn two_live_nodes(db: &TestDatabase) -> (Arc<PostgresStore>, Arc<PostgresStore>) {
+    let (a, b) = two_nodes(db).await;
+    wait_until("both caches serve", async || {
+        a.cache_is_live() && b.cache_is_live()
+    })
+    .await;
+    (a, b)
+}
+
 async fn app_of(store: &PostgresStore, id: AppId) -> App {
     store.get_app(id).await.unwrap().expect("the app exists")
 }
@@ -553,11 +563,7 @@ async fn raw(db: &TestDatabase, sql: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn app_and_user_caches_follow_changes_made_on_another_node() {
     let db = testing::fresh_database().await;
-    let (a, b) = two_nodes(&db).await;
-    wait_until("both caches serve", async || {
-        a.cache_is_live() && b.cache_is_live()
-    })
-    .await;
+    let (a, b) = two_live_nodes(&db).await;
     let (tenant, _, user) = group(&*a).await;
     let app = new_app(&*a, tenant, "s1").await;
 
@@ -602,6 +608,66 @@ async fn app_and_user_caches_follow_changes_made_on_another_node() {
     })
     .await;
     assert_eq!(b.get_user(user).await.unwrap().unwrap().name, "Renamed");
+}
+
+/// A get's sender is not read with the message but taken from the node's cache of users
+/// and apps, so it follows a change made on another node as every cached read does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looked_up_sender_comes_from_the_cache_and_follows_changes() {
+    let db = testing::fresh_database().await;
+    let (a, b) = two_live_nodes(&db).await;
+    let (tenant, chat, user) = group(&*a).await;
+    let id = a
+        .append_message(new_text(tenant, chat, Actor::User(user), "hi", 5))
+        .await
+        .unwrap()
+        .message
+        .id;
+    let sender = async |node: &PostgresStore| {
+        node.lookup_message(id, Some(Actor::User(user)))
+            .await
+            .unwrap()
+            .sender
+    };
+    // Not cached on B yet: left to the caller, whose read fills the cache.
+    assert_eq!(sender(&b).await, SenderLookup::NotRead);
+    b.get_user(user).await.unwrap().unwrap();
+    let SenderLookup::User(u) = sender(&b).await else {
+        panic!("the cached sender")
+    };
+    assert_eq!((u.id, u.name.as_str()), (user, "U"));
+    // From the cache: a change that sends no notification is not seen ...
+    raw(&db, "UPDATE users SET name = 'unseen'").await;
+    assert!(matches!(sender(&b).await, SenderLookup::User(u) if u.name == "U"));
+    // ... and one made through another node is, once its notification arrives.
+    a.rename_user(user, "Renamed".into()).await.unwrap();
+    wait_until("B's lookup shows the new name", async || {
+        match sender(&b).await {
+            SenderLookup::User(u) => u.name == "Renamed",
+            // Evicted and not read again yet.
+            SenderLookup::NotRead => b.get_user(user).await.unwrap().unwrap().name == "Renamed",
+            other => panic!("{other:?}"),
+        }
+    })
+    .await;
+    // An app's message: the same, through the app cache.
+    let app = new_app(&*a, tenant, "s1").await;
+    a.add_members(chat, vec![(Actor::App(app.id), Role::Member)], 6)
+        .await
+        .unwrap();
+    let by_app = a
+        .append_message(new_text(tenant, chat, Actor::App(app.id), "beep", 7))
+        .await
+        .unwrap()
+        .message
+        .id;
+    app_of(&b, app.id).await;
+    let found = b.lookup_message(by_app, None).await.unwrap();
+    assert!(
+        matches!(&found.sender, SenderLookup::App(x) if x.id == app.id),
+        "{:?}",
+        found.sender
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
