@@ -14,6 +14,7 @@
 //!   Expired rows are ignored by lookups and deleted now and then. They are written on a
 //!   pool of their own whose sessions run with `synchronous_commit=off`: a nonce is seen by
 //!   every node as soon as it commits, and no request waits for a disk flush to check one.
+//!   Concurrent requests' nonces are recorded in one statement per batch (`nonces.rs`).
 //! - **Apps and users** are cached per node, kept coherent across nodes by
 //!   `LISTEN`/`NOTIFY` (see `cache.rs`); nothing else is cached.
 //! - **Failures** are fast: a connection that cannot be opened within `connect_timeout`, or
@@ -22,6 +23,7 @@
 //!   cancelled by `statement_timeout`.
 
 mod cache;
+mod nonces;
 mod rows;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -121,6 +123,8 @@ struct Inner {
     pool: Pool,
     /// Connections with `synchronous_commit=off`, for nonces only.
     nonce_pool: Pool,
+    /// Records the nonces of concurrent requests together, on `nonce_pool`.
+    nonces: nonces::Batcher,
     nonce_calls: AtomicU64,
     cache: Arc<cache::Cache>,
     /// The task that keeps the cache's `LISTEN` connection; it ends with the store.
@@ -375,10 +379,12 @@ impl PostgresStore {
             .then(|| tokio::spawn(cache::listen(config.clone(), cache.clone())));
         let pool = build_pool(config, &opts, opts.pool_size)?;
         let nonce_pool = build_pool(nonce_config, &opts, nonce_pool_size(opts.pool_size))?;
+        let nonces = nonces::Batcher::spawn(nonce_pool.clone(), nonce_pool_size(opts.pool_size));
         let store = PostgresStore {
             inner: Arc::new(Inner {
                 pool,
                 nonce_pool,
+                nonces,
                 nonce_calls: AtomicU64::new(0),
                 cache,
                 listener,
@@ -1593,7 +1599,15 @@ impl Store for PostgresStore {
         // write per read. The row is visible to every node at once all the same; what a
         // crash of PostgreSQL can lose is the last few hundred milliseconds of nonces
         // (wal_writer_delay), whose requests could then be replayed once within their
-        // freshness window.
+        // freshness window. Concurrent requests share one statement (`nonces.rs`).
+        if let Some(answer) = self
+            .inner
+            .nonces
+            .remember(scope, nonce, expires_at, now)
+            .await
+        {
+            return answer;
+        }
         let c = self.inner.nonce_pool.get().await.map_err(pool_err)?;
         // A row comes back when the nonce was absent or had expired (and is now renewed);
         // none when a live one exists: a replay. Concurrent callers queue on the key.

@@ -190,6 +190,51 @@ async fn a_nonce_remembered_on_one_node_is_a_replay_on_the_other() {
     assert_eq!(winners, 1);
 }
 
+/// Concurrent nonces are recorded in shared statements (`nonces.rs`): duplicates within
+/// one batch, batches sharing nonces on two nodes, and expiry all answer as one statement
+/// per nonce would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_nonces_are_fresh_exactly_once() {
+    let db = testing::fresh_database().await;
+    let (a, b) = two_nodes(&db).await;
+    // 256 calls on 32 distinct nonces (in two scopes, so the same nonce text twice is two
+    // keys), each key 8 times across the two nodes, all at once, in three rounds: fresh
+    // once; all live (replays); expired (fresh once again, and renewed).
+    let round = |expires_at: i64, now: i64| {
+        let (a, b) = (a.clone(), b.clone());
+        async move {
+            let tasks: Vec<_> = (0..256)
+                .map(|i| {
+                    let node = if i % 2 == 0 { a.clone() } else { b.clone() };
+                    let (scope, nonce) = (format!("app{}", i % 2), format!("n{}", (i / 2) % 16));
+                    tokio::spawn(async move {
+                        let fresh = node
+                            .remember_nonce(&scope, &nonce, expires_at, now)
+                            .await
+                            .unwrap();
+                        ((scope, nonce), fresh)
+                    })
+                })
+                .collect();
+            let mut wins = std::collections::BTreeMap::<(String, String), usize>::new();
+            for t in tasks {
+                let (key, fresh) = t.await.unwrap();
+                *wins.entry(key).or_default() += fresh as usize;
+            }
+            wins
+        }
+    };
+    let first = round(1_000, 10).await;
+    assert_eq!(first.len(), 32);
+    assert!(first.values().all(|&w| w == 1), "{first:?}");
+    let live = round(2_000, 999).await;
+    assert!(live.values().all(|&w| w == 0), "{live:?}");
+    let expired = round(5_000, 1_000).await;
+    assert!(expired.values().all(|&w| w == 1), "{expired:?}");
+    assert!(!a.remember_nonce("app0", "n0", 9_000, 4_999).await.unwrap());
+    assert!(!b.remember_nonce("app1", "n15", 9_000, 4_999).await.unwrap());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_nonce_sessions_skip_the_commit_flush() {
     let db = testing::fresh_database().await;

@@ -1,0 +1,160 @@
+//! Nonces of concurrent requests recorded together: one statement per batch instead of
+//! one round trip per request.
+//!
+//! Every Yunxin request records its nonce, so on a busy node the nonce statement is as
+//! frequent as the requests themselves. A batcher task takes a connection permit, then
+//! every nonce queued by then (up to [`MAX_BATCH`]), and records them in one `INSERT …
+//! SELECT FROM UNNEST … ON CONFLICT` on the nonce pool; each request learns from the
+//! returned rows whether its nonce was fresh. While the pool's connections are all busy
+//! new nonces queue, so the batches grow with the load and a lone request waits for no one.
+//!
+//! Three details keep the answers exactly those of one statement per nonce:
+//! - a nonce twice in one batch is sent once; its later copies are replays;
+//! - a batch is sorted by key, so two batches (of this node or another) that share nonces
+//!   lock them in the same order and cannot deadlock;
+//! - an expired row is renewed when it expired at or before the batch's earliest `now`
+//!   (the requests of one batch were queued within milliseconds of each other; the
+//!   earliest is the strict choice: a nonce is never taken as expired early).
+
+use deadpool_postgres::Pool;
+use std::sync::Arc;
+use switchboard_core::model::Millis;
+use switchboard_core::store::{StoreError, StoreResult};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+/// Nonces per statement at most: large enough that a full queue drains in a few round
+/// trips, small enough to keep one statement's arrays to a few hundred kilobytes.
+pub const MAX_BATCH: usize = 512;
+
+struct Job {
+    scope: String,
+    nonce: String,
+    expires_at: Millis,
+    now: Millis,
+    reply: oneshot::Sender<StoreResult<bool>>,
+}
+
+/// The handle requests use; the task ends when the last handle is dropped.
+pub struct Batcher {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl Batcher {
+    /// Starts the batcher task, which uses at most `connections` of `pool` at once.
+    pub fn spawn(pool: Pool, connections: usize) -> Self {
+        let (jobs, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(pool, connections.max(1), rx));
+        Batcher { jobs }
+    }
+
+    /// Whether `nonce` was fresh (recorded now), as `Store::remember_nonce` answers;
+    /// `None` when the task is gone (its runtime has shut down), for the caller to record
+    /// the nonce itself.
+    pub async fn remember(
+        &self,
+        scope: &str,
+        nonce: &str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Option<StoreResult<bool>> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            scope: scope.to_owned(),
+            nonce: nonce.to_owned(),
+            expires_at,
+            now,
+            reply,
+        };
+        self.jobs.send(job).ok()?;
+        answer.await.ok()
+    }
+}
+
+async fn run(pool: Pool, connections: usize, mut rx: mpsc::UnboundedReceiver<Job>) {
+    let permits = Arc::new(Semaphore::new(connections));
+    loop {
+        // The permit first: while every connection is busy, nonces queue into the next batch.
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = rx.recv().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            settle(&pool, batch).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Records one batch and answers each of its requests.
+async fn settle(pool: &Pool, mut batch: Vec<Job>) {
+    batch.sort_by(|a, b| (&a.scope, &a.nonce).cmp(&(&b.scope, &b.nonce)));
+    let mut keys = Keys::default();
+    for (i, j) in batch.iter().enumerate() {
+        if i == 0 || !same_key(&batch[i - 1], j) {
+            keys.scopes.push(j.scope.as_str());
+            keys.nonces.push(j.nonce.as_str());
+            keys.expires.push(j.expires_at);
+        }
+    }
+    let now = batch.iter().map(|j| j.now).min().unwrap_or_default();
+    let fresh = record(pool, &keys, now).await;
+    let answers: Vec<StoreResult<bool>> = (0..batch.len())
+        .map(|i| match &fresh {
+            Err(e) => Err(e.clone()),
+            // A later copy within the batch is a replay of the first.
+            Ok(_) if i > 0 && same_key(&batch[i - 1], &batch[i]) => Ok(false),
+            Ok(set) => Ok(set.contains(&(batch[i].scope.clone(), batch[i].nonce.clone()))),
+        })
+        .collect();
+    for (j, answer) in batch.into_iter().zip(answers) {
+        // A request that gave up no longer listens; its nonce stays recorded.
+        let _ = j.reply.send(answer);
+    }
+}
+
+fn same_key(a: &Job, b: &Job) -> bool {
+    (&a.scope, &a.nonce) == (&b.scope, &b.nonce)
+}
+
+#[derive(Default)]
+struct Keys<'a> {
+    scopes: Vec<&'a str>,
+    nonces: Vec<&'a str>,
+    expires: Vec<Millis>,
+}
+
+/// The keys that were fresh: absent, or expired at or before `now` (and now renewed).
+async fn record(
+    pool: &Pool,
+    keys: &Keys<'_>,
+    now: Millis,
+) -> StoreResult<std::collections::HashSet<(String, String)>> {
+    let c = pool.get().await.map_err(crate::pool_err)?;
+    let s = c
+        .prepare_cached(
+            "INSERT INTO nonces(scope, nonce, expires_at)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[])
+             ON CONFLICT (scope, nonce) DO UPDATE SET expires_at = EXCLUDED.expires_at
+                 WHERE nonces.expires_at <= $4
+             RETURNING scope, nonce",
+        )
+        .await
+        .map_err(crate::pg_err)?;
+    let rows = c
+        .query(&s, &[&keys.scopes, &keys.nonces, &keys.expires, &now])
+        .await
+        .map_err(crate::pg_err)?;
+    rows.iter()
+        .map(|r| Ok((crate::rows::get(r, 0)?, crate::rows::get(r, 1)?)))
+        .collect::<Result<_, StoreError>>()
+}
