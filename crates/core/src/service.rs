@@ -810,8 +810,17 @@ impl Core {
         tenant: TenantId,
         items: Vec<(Send, Option<Millis>)>,
     ) -> Result<Vec<Message>> {
-        let mut checked: std::collections::HashSet<(ChatId, Actor)> =
-            std::collections::HashSet::new();
+        // Every (chat, sender) pair of the batch read at once (one round trip on a remote
+        // store), then checked item by item, so the first bad item is the one reported.
+        let mut pairs = Vec::new();
+        let mut seen = HashMap::new();
+        for (cmd, _) in &items {
+            seen.entry((cmd.chat, cmd.sender)).or_insert_with(|| {
+                pairs.push((cmd.chat, cmd.sender));
+                pairs.len() - 1
+            });
+        }
+        let found = self.store.chats_and_members(&pairs).await?;
         let mut batch = Vec::with_capacity(items.len());
         let now = self.now_ms();
         for (cmd, created_at) in items {
@@ -821,13 +830,15 @@ impl Core {
                     "imported messages carry no reply, mention or other tenant",
                 ));
             }
-            if !checked.contains(&(cmd.chat, cmd.sender)) {
-                let chat = self.chat(tenant, cmd.chat).await?;
-                if chat.dissolved_at.is_some() {
-                    return Err(Error::Conflict(Conflict::ChatDissolved));
+            // Refused in the order a send refuses: unknown chat, dissolved, not a member.
+            match &found[seen[&(cmd.chat, cmd.sender)]] {
+                (Some(c), _) if c.tenant != tenant => return Err(Error::NotFound(Entity::Chat)),
+                (None, _) => return Err(Error::NotFound(Entity::Chat)),
+                (Some(c), _) if c.dissolved_at.is_some() => {
+                    return Err(Error::Conflict(Conflict::ChatDissolved))
                 }
-                self.check_access(&chat, Access::Member(cmd.sender)).await?;
-                checked.insert((cmd.chat, cmd.sender));
+                (Some(_), None) => return Err(Error::Forbidden(Denied::NotMember)),
+                (Some(_), Some(_)) => {}
             }
             self.check_content(&cmd.content, &cmd.mentions)?;
             batch.push(NewMessage {

@@ -391,6 +391,19 @@ pub trait Store: Send + Sync + 'static {
         };
         Ok((Some(c), self.get_member(chat, actor).await?))
     }
+    /// [`Store::chat_and_member`] for each pair, answered in the same order. A store with
+    /// a round trip per query answers them all with one query (an import checks every
+    /// sender of a batch).
+    async fn chats_and_members(
+        &self,
+        pairs: &[(ChatId, Actor)],
+    ) -> StoreResult<Vec<(Option<Chat>, Option<Member>)>> {
+        let mut out = Vec::with_capacity(pairs.len());
+        for (chat, actor) in pairs {
+            out.push(self.chat_and_member(*chat, *actor).await?);
+        }
+        Ok(out)
+    }
     /// What a get by id reads: the message's chat, `reader`'s membership of it (when a
     /// reader is given) and the message. Each part is `None` when absent; the message is
     /// looked up only when its chat exists. A store with a round trip per query answers

@@ -1475,6 +1475,44 @@ impl Store for PostgresStore {
         Ok((Some(rows::chat(&row)?), member))
     }
 
+    async fn chats_and_members(
+        &self,
+        pairs: &[(ChatId, Actor)],
+    ) -> StoreResult<Vec<(Option<Chat>, Option<Member>)>> {
+        // One round trip for all pairs, in the order given (`ord`).
+        const SQL: &str = "SELECT c.id, c.tenant_id, c.kind, c.name, c.owner_kind, c.owner_id, c.created_at, c.dissolved_at, c.last_position,
+                    m.chat_id, m.member_kind, m.member_id, m.role, m.joined_at
+             FROM UNNEST($1::bigint[], $2::text[], $3::bigint[]) WITH ORDINALITY AS p(chat_id, kind, member_id, ord)
+             LEFT JOIN chats c ON c.id = p.chat_id
+             LEFT JOIN chat_members m ON m.chat_id = c.id AND m.member_kind = p.kind AND m.member_id = p.member_id
+             ORDER BY p.ord";
+        let chats: Vec<i64> = pairs.iter().map(|(c, _)| c.0).collect();
+        let kinds: Vec<&str> = pairs.iter().map(|(_, a)| a.kind()).collect();
+        let ids: Vec<i64> = pairs.iter().map(|(_, a)| a.raw_id()).collect();
+        let c = self.client().await?;
+        let found = query(&c, SQL, &[&chats, &kinds, &ids]).await?;
+        if found.len() != pairs.len() {
+            return Err(StoreError::Internal(format!(
+                "{} pairs asked, {} answered",
+                pairs.len(),
+                found.len()
+            )));
+        }
+        found
+            .iter()
+            .map(|row| {
+                if rows::get::<Option<i64>>(row, 0)?.is_none() {
+                    return Ok((None, None));
+                }
+                let member = match rows::get::<Option<i64>>(row, 9)? {
+                    Some(_) => Some(rows::member_at(row, 9)?),
+                    None => None,
+                };
+                Ok((Some(rows::chat(row)?), member))
+            })
+            .collect()
+    }
+
     async fn lookup_message(
         &self,
         id: MessageId,

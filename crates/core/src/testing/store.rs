@@ -1082,6 +1082,31 @@ pub async fn edit_interval_and_extra_are_atomic_preconditions(store: Arc<dyn Sto
     assert_eq!(later.extra, x, "extra kept when not given");
 }
 
+/// The batch form answers each pair as the single form does, in the order asked, repeats
+/// and misses included.
+pub async fn chats_and_members_answer_each_pair_in_order(store: Arc<dyn Store>) {
+    let f = fixture(store.clone()).await;
+    let alice = Actor::User(f.alice.id);
+    let pairs = [
+        (f.group.id, Actor::App(f.bot.id)),
+        (ChatId(999_999), alice),
+        (f.group.id, Actor::User(UserId(999_999))),
+        (f.group.id, alice),
+        (f.group.id, Actor::App(AppId(f.alice.id.0))),
+        (f.group.id, Actor::App(f.bot.id)),
+    ];
+    let batch = store.chats_and_members(&pairs).await.unwrap();
+    assert_eq!(batch.len(), pairs.len());
+    for ((chat, actor), got) in pairs.iter().zip(&batch) {
+        let one = store.chat_and_member(*chat, *actor).await.unwrap();
+        assert_eq!(got, &one, "{chat:?} {actor:?}");
+    }
+    assert_eq!(batch[1], (None, None));
+    assert!(batch[0].1.is_some() && batch[3].1.is_some());
+    assert!(batch[2].0.is_some() && batch[2].1.is_none());
+    assert!(store.chats_and_members(&[]).await.unwrap().is_empty());
+}
+
 pub async fn chat_and_member_reads_both(store: Arc<dyn Store>) {
     let f = fixture(store.clone()).await;
     let members = store.list_members(f.group.id).await.unwrap();
