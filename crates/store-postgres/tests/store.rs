@@ -364,6 +364,13 @@ async fn documents_round_trip_exactly() {
     );
     new.content.data = serde_json::json!({ "text": "a\u{0}b", "n": 1.5, "big": u64::MAX, "neg": -3, "nested": [{ "k": null }] });
     new.extra.sub_type = Some(7);
+    // The bulk path (multi-row inserts from arrays) keeps the same document exactly.
+    let bulk = store.append_batch(vec![new.clone()]).await.unwrap();
+    assert_eq!(
+        store.get_message(bulk[0].id).await.unwrap().as_ref(),
+        Some(&bulk[0])
+    );
+    assert_eq!(bulk[0].content, new.content);
     new.client_msg_id = Some("cid".into());
     let m = store.append_message(new).await.unwrap().message;
     assert_eq!(store.get_message(m.id).await.unwrap().as_ref(), Some(&m));
