@@ -737,19 +737,9 @@ impl Core {
 
     /// Sends a message as a member of the chat (user or app).
     pub async fn send(&self, cmd: Send) -> Result<MessageView> {
-        // The chat and the membership in one read; refused in this order: unknown chat,
-        // dissolved chat, not a member.
-        let (chat, member) = self.store.chat_and_member(cmd.chat, cmd.sender).await?;
-        let chat = match chat {
-            Some(c) if c.tenant == cmd.tenant => c,
-            _ => return Err(Error::NotFound(Entity::Chat)),
-        };
-        if chat.dissolved_at.is_some() {
-            return Err(Error::Conflict(Conflict::ChatDissolved));
-        }
-        if member.is_none() {
-            return Err(Error::Forbidden(Denied::NotMember));
-        }
+        // The chat and the membership in one read.
+        let found = self.store.chat_and_member(cmd.chat, cmd.sender).await?;
+        let chat = open_to_sender(cmd.tenant, found)?;
         self.check_content(&cmd.content, &cmd.mentions)?;
         self.check_mentions(cmd.tenant, &cmd.mentions).await?;
         if let Some(c) = &cmd.client_msg_id {
@@ -830,16 +820,9 @@ impl Core {
                     "imported messages carry no reply, mention or other tenant",
                 ));
             }
-            // Refused in the order a send refuses: unknown chat, dissolved, not a member.
-            match &found[seen[&(cmd.chat, cmd.sender)]] {
-                (Some(c), _) if c.tenant != tenant => return Err(Error::NotFound(Entity::Chat)),
-                (None, _) => return Err(Error::NotFound(Entity::Chat)),
-                (Some(c), _) if c.dissolved_at.is_some() => {
-                    return Err(Error::Conflict(Conflict::ChatDissolved))
-                }
-                (Some(_), None) => return Err(Error::Forbidden(Denied::NotMember)),
-                (Some(_), Some(_)) => {}
-            }
+            // Refused as a send is refused.
+            let (chat, member) = &found[seen[&(cmd.chat, cmd.sender)]];
+            open_to_sender(tenant, (chat.as_ref(), member.as_ref()))?;
             self.check_content(&cmd.content, &cmd.mentions)?;
             batch.push(NewMessage {
                 tenant,
@@ -1248,6 +1231,24 @@ fn clamp(page: Page) -> Page {
     }
 }
 
+/// The chat a sender may post to, from the chat and the sender's membership read together;
+/// refused in this order: unknown chat (or another tenant's), dissolved chat, not a member.
+fn open_to_sender<C: std::borrow::Borrow<Chat>, M>(
+    tenant: TenantId,
+    (chat, member): (Option<C>, Option<M>),
+) -> Result<C> {
+    let chat = match chat {
+        Some(c) if c.borrow().tenant == tenant => c,
+        _ => return Err(Error::NotFound(Entity::Chat)),
+    };
+    if chat.borrow().dissolved_at.is_some() {
+        return Err(Error::Conflict(Conflict::ChatDissolved));
+    }
+    if member.is_none() {
+        return Err(Error::Forbidden(Denied::NotMember));
+    }
+    Ok(chat)
+}
 #[cfg(test)]
 mod tests {
     #[test]

@@ -43,6 +43,38 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Json;
 use tokio_postgres::NoTls;
 
+/// The columns [`rows::chat_and_member`] reads: a chat `c` and a membership `m` joined onto it.
+/// A macro, not a `const`, so that statements can `concat!` it.
+macro_rules! chat_and_member_cols {
+    () => {
+        "c.id, c.tenant_id, c.kind, c.name, c.owner_kind, c.owner_id, c.created_at, c.dissolved_at, c.last_position,
+         m.chat_id, m.member_kind, m.member_id, m.role, m.joined_at"
+    };
+}
+
+/// Takes the next position of chat `$1` (created no earlier than `$2`, at most `$5`) and
+/// yields `c(last_position, last_created_at)`; and the document assembled around it (see
+/// [`doc_around_position`], pieces `$3` and `$4`) for the message id `$id`. Shared by the
+/// one-statement appends, with and without an idempotency key.
+macro_rules! take_position_cte {
+    () => {
+        "c AS (
+            UPDATE chats SET last_position = last_position + 1, last_created_at = GREATEST(last_created_at, $2::bigint)
+            WHERE id = $1::bigint AND dissolved_at IS NULL AND last_position < $5::bigint
+            RETURNING last_position, last_created_at)"
+    };
+}
+macro_rules! doc_around_id {
+    ($id:literal) => {
+        concat!(
+            "('{\"id\":' || ",
+            $id,
+            " || $3::text || c.last_created_at
+                || ',\"updated_at\":' || c.last_created_at || $4::text)::json"
+        )
+    };
+}
+
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
 
 /// Key of the transaction-scoped advisory lock that serialises migrators (ASCII "SWBDMIGR").
@@ -589,16 +621,14 @@ async fn no_position<C: GenericClient + Sync>(c: &C, chat: ChatId) -> StoreResul
 /// (`BEGIN`, update, insert, `COMMIT`). The document is assembled in SQL around the two
 /// values the update decides (see [`doc_around_position`]).
 async fn append_one<C: GenericClient + Sync>(c: &C, new: &NewMessage) -> StoreResult<Message> {
-    const SQL: &str = "WITH c AS (
-            UPDATE chats SET last_position = last_position + 1, last_created_at = GREATEST(last_created_at, $2::bigint)
-            WHERE id = $1::bigint AND dissolved_at IS NULL AND last_position < $5::bigint
-            RETURNING last_position, last_created_at)
-        INSERT INTO messages(chat_id, id, created_at, upper_id, doc)
-        SELECT $1, ($1 << 32) | c.last_position, c.last_created_at, NULL,
-            ('{\"id\":' || (($1 << 32) | c.last_position) || $3::text || c.last_created_at
-                || ',\"updated_at\":' || c.last_created_at || $4::text)::json
-        FROM c
-        RETURNING id, created_at";
+    const SQL: &str = concat!(
+        "WITH ",
+        take_position_cte!(),
+        " INSERT INTO messages(chat_id, id, created_at, upper_id, doc)
+        SELECT $1, ($1 << 32) | c.last_position, c.last_created_at, NULL, ",
+        doc_around_id!("(($1 << 32) | c.last_position)"),
+        " FROM c RETURNING id, created_at"
+    );
     let draft = new.to_message(MessageId(0), 0, None);
     let (middle, tail) = doc_around_position(&draft)?;
     let row = query_opt(
@@ -632,11 +662,10 @@ async fn append_keyed(
     new: &NewMessage,
     cid: &str,
 ) -> StoreResult<Option<Message>> {
-    const SQL: &str = "WITH c AS (
-            UPDATE chats SET last_position = last_position + 1, last_created_at = GREATEST(last_created_at, $2::bigint)
-            WHERE id = $1::bigint AND dissolved_at IS NULL AND last_position < $5::bigint
-            RETURNING last_position, last_created_at),
-        k AS (
+    const SQL: &str = concat!(
+        "WITH ",
+        take_position_cte!(),
+        ", k AS (
             INSERT INTO idempotency(sender_kind, sender_id, client_msg_id, message_id, created_at)
             SELECT $6::text, $7::bigint, $8::text, ($1 << 32) | c.last_position, $2 FROM c
             ON CONFLICT (sender_kind, sender_id, client_msg_id) DO UPDATE
@@ -644,11 +673,10 @@ async fn append_keyed(
                 WHERE EXCLUDED.created_at - idempotency.created_at > $9::bigint
             RETURNING message_id)
         INSERT INTO messages(chat_id, id, created_at, upper_id, doc)
-        SELECT $1, k.message_id, c.last_created_at, NULL,
-            ('{\"id\":' || k.message_id || $3::text || c.last_created_at
-                || ',\"updated_at\":' || c.last_created_at || $4::text)::json
-        FROM c, k
-        RETURNING id, created_at";
+        SELECT $1, k.message_id, c.last_created_at, NULL, ",
+        doc_around_id!("k.message_id"),
+        " FROM c, k RETURNING id, created_at"
+    );
     let draft = new.to_message(MessageId(0), 0, None);
     let (middle, tail) = doc_around_position(&draft)?;
     let row = query_opt(
@@ -1363,27 +1391,23 @@ impl Store for PostgresStore {
     }
 
     async fn append_message(&self, new: NewMessage) -> StoreResult<Appended> {
-        if new.client_msg_id.is_none() {
-            let c = self.client().await?;
+        let mut c = self.client().await?;
+        let Some(cid) = &new.client_msg_id else {
             return Ok(Appended {
                 message: append_one(&c, &new).await?,
                 created: true,
             });
+        };
+        let tx = c.transaction().await.map_err(pg_err)?;
+        if let Some(message) = append_keyed(&tx, &new, cid).await? {
+            tx.commit().await.map_err(pg_err)?;
+            return Ok(Appended {
+                message,
+                created: true,
+            });
         }
-        let mut c = self.client().await?;
-        if let Some(cid) = &new.client_msg_id {
-            let tx = c.transaction().await.map_err(pg_err)?;
-            if let Some(message) = append_keyed(&tx, &new, cid).await? {
-                tx.commit().await.map_err(pg_err)?;
-                return Ok(Appended {
-                    message,
-                    created: true,
-                });
-            }
-            // A live key or no position: undo the increment and let the general path
-            // tell which.
-            tx.rollback().await.map_err(pg_err)?;
-        }
+        // A live key or no position: undo the increment and let the general path tell which.
+        tx.rollback().await.map_err(pg_err)?;
         let tx = c.transaction().await.map_err(pg_err)?;
         let appended = append_timeline(&tx, &new).await?;
         tx.commit().await.map_err(pg_err)?;
@@ -1458,21 +1482,18 @@ impl Store for PostgresStore {
         actor: Actor,
     ) -> StoreResult<(Option<Chat>, Option<Member>)> {
         // One round trip instead of two: the membership outer-joined onto the chat's row.
-        const SQL: &str = "SELECT c.id, c.tenant_id, c.kind, c.name, c.owner_kind, c.owner_id, c.created_at, c.dissolved_at, c.last_position,
-                    m.chat_id, m.member_kind, m.member_id, m.role, m.joined_at
-             FROM chats c
+        const SQL: &str = concat!(
+            "SELECT ",
+            chat_and_member_cols!(),
+            " FROM chats c
              LEFT JOIN chat_members m ON m.chat_id = c.id AND m.member_kind = $2 AND m.member_id = $3
-             WHERE c.id = $1";
+             WHERE c.id = $1"
+        );
         let c = self.client().await?;
-        let Some(row) = query_opt(&c, SQL, &[&chat.0, &actor.kind(), &actor.raw_id()]).await?
-        else {
-            return Ok((None, None));
-        };
-        let member = match rows::get::<Option<i64>>(&row, 9)? {
-            Some(_) => Some(rows::member_at(&row, 9)?),
-            None => None,
-        };
-        Ok((Some(rows::chat(&row)?), member))
+        match query_opt(&c, SQL, &[&chat.0, &actor.kind(), &actor.raw_id()]).await? {
+            Some(row) => rows::chat_and_member(&row),
+            None => Ok((None, None)),
+        }
     }
 
     async fn chats_and_members(
@@ -1480,12 +1501,14 @@ impl Store for PostgresStore {
         pairs: &[(ChatId, Actor)],
     ) -> StoreResult<Vec<(Option<Chat>, Option<Member>)>> {
         // One round trip for all pairs, in the order given (`ord`).
-        const SQL: &str = "SELECT c.id, c.tenant_id, c.kind, c.name, c.owner_kind, c.owner_id, c.created_at, c.dissolved_at, c.last_position,
-                    m.chat_id, m.member_kind, m.member_id, m.role, m.joined_at
-             FROM UNNEST($1::bigint[], $2::text[], $3::bigint[]) WITH ORDINALITY AS p(chat_id, kind, member_id, ord)
+        const SQL: &str = concat!(
+            "SELECT ",
+            chat_and_member_cols!(),
+            " FROM UNNEST($1::bigint[], $2::text[], $3::bigint[]) WITH ORDINALITY AS p(chat_id, kind, member_id, ord)
              LEFT JOIN chats c ON c.id = p.chat_id
              LEFT JOIN chat_members m ON m.chat_id = c.id AND m.member_kind = p.kind AND m.member_id = p.member_id
-             ORDER BY p.ord";
+             ORDER BY p.ord"
+        );
         let chats: Vec<i64> = pairs.iter().map(|(c, _)| c.0).collect();
         let kinds: Vec<&str> = pairs.iter().map(|(_, a)| a.kind()).collect();
         let ids: Vec<i64> = pairs.iter().map(|(_, a)| a.raw_id()).collect();
@@ -1498,19 +1521,7 @@ impl Store for PostgresStore {
                 found.len()
             )));
         }
-        found
-            .iter()
-            .map(|row| {
-                if rows::get::<Option<i64>>(row, 0)?.is_none() {
-                    return Ok((None, None));
-                }
-                let member = match rows::get::<Option<i64>>(row, 9)? {
-                    Some(_) => Some(rows::member_at(row, 9)?),
-                    None => None,
-                };
-                Ok((Some(rows::chat(row)?), member))
-            })
-            .collect()
+        found.iter().map(rows::chat_and_member).collect()
     }
 
     async fn lookup_message(
@@ -1524,22 +1535,21 @@ impl Store for PostgresStore {
         // and apps: joining it here meant PostgreSQL parsing the stored document (a `json`
         // value, kept as text) twice per get to find it, about 4 µs of the database's CPU
         // for a 700-byte document on the machine of docs/performance.md.
-        const SQL: &str = "SELECT c.id, c.tenant_id, c.kind, c.name, c.owner_kind, c.owner_id, c.created_at, c.dissolved_at, c.last_position,
-                    m.chat_id, m.member_kind, m.member_id, m.role, m.joined_at,
-                    msg.doc
+        const SQL: &str = concat!(
+            "SELECT ",
+            chat_and_member_cols!(),
+            ", msg.doc
              FROM chats c
              LEFT JOIN chat_members m ON m.chat_id = c.id AND m.member_kind = $2 AND m.member_id = $3
              LEFT JOIN messages msg ON msg.chat_id = c.id AND msg.id = $4
-             WHERE c.id = $1";
+             WHERE c.id = $1"
+        );
         let (kind, raw) = reader.map_or(("", 0), |a| (a.kind(), a.raw_id()));
         let c = self.client().await?;
         let Some(row) = query_opt(&c, SQL, &[&id.chat().0, &kind, &raw, &id.0]).await? else {
             return Ok(MessageLookup::default());
         };
-        let member = match rows::get::<Option<i64>>(&row, 9)? {
-            Some(_) => Some(rows::member_at(&row, 9)?),
-            None => None,
-        };
+        let (chat, member) = rows::chat_and_member(&row)?;
         let message = rows::message_at(&row, 14)?;
         // A miss leaves the sender to the caller, whose read fills the cache.
         let cache = &self.inner.cache;
@@ -1549,7 +1559,7 @@ impl Store for PostgresStore {
             None => None,
         };
         Ok(MessageLookup {
-            chat: Some(rows::chat(&row)?),
+            chat,
             member,
             message,
             sender: sender.unwrap_or_default(),

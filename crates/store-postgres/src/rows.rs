@@ -92,6 +92,19 @@ pub fn chat(r: &Row) -> StoreResult<Chat> {
     })
 }
 
+/// A chat outer-joined with a membership, as `chat_and_member_cols!` (lib.rs) selects them:
+/// the chat's columns first (all null when it is absent), the member's from column 9.
+pub fn chat_and_member(r: &Row) -> StoreResult<(Option<Chat>, Option<Member>)> {
+    if get::<Option<i64>>(r, 0)?.is_none() {
+        return Ok((None, None));
+    }
+    let member = match get::<Option<i64>>(r, 9)? {
+        Some(_) => Some(member_at(r, 9)?),
+        None => None,
+    };
+    Ok((Some(chat(r)?), member))
+}
+
 pub fn member(r: &Row) -> StoreResult<Member> {
     member_at(r, 0)
 }
