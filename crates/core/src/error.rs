@@ -138,6 +138,10 @@ impl From<StoreError> for Error {
             StoreError::NotFound(what) => Error::NotFound(what),
             StoreError::Duplicate(what) => Error::Conflict(Conflict::Duplicate(what)),
             StoreError::Conflict(c) => Error::Conflict(c),
+            StoreError::Invalid(reason) => Error::Invalid {
+                field: "input",
+                reason,
+            },
             e @ StoreError::Unavailable(_) => Error::Unavailable(e),
             e @ StoreError::Internal(_) => Error::Internal(e),
         }

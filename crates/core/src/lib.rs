@@ -6,6 +6,7 @@
 //! - [`store`]: the [`Store`] port every backend implements;
 //! - [`auth`]: constant-time comparison and stateless access tokens;
 //! - [`error`]: the error catalogue every dialect maps once;
+//! - [`input`]: checks and lenient parsing of untrusted input, shared by every API;
 //! - `testing` (feature): the store conformance suite.
 //!
 //! This crate knows no web framework, no SQL driver and no vendor.
@@ -16,6 +17,7 @@ pub mod clock;
 pub mod content;
 pub mod error;
 pub mod ids;
+pub mod input;
 pub mod model;
 pub mod service;
 pub mod store;

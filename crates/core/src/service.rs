@@ -5,6 +5,7 @@
 use crate::clock::Clock;
 use crate::error::{Conflict, Denied, Entity, Error, Result};
 use crate::ids::{AppId, ChatId, MessageId, TenantId, UserId};
+use crate::input;
 use crate::model::*;
 use crate::store::*;
 use rand::Rng;
@@ -263,6 +264,20 @@ fn valid_ident(field: &'static str, s: &str, max: usize) -> Result<String> {
     Ok(s.to_string())
 }
 
+/// An idempotency key: 1 to 128 bytes, no NUL (the stores keep it in a text column).
+fn check_client_msg_id(c: Option<&str>) -> Result<()> {
+    if let Some(c) = c {
+        if c.is_empty() || c.len() > 128 {
+            return Err(Error::invalid(
+                "client_msg_id",
+                "must be 1 to 128 characters",
+            ));
+        }
+        input::check_text("client_msg_id", c)?;
+    }
+    Ok(())
+}
+
 fn random_digits(n: usize) -> String {
     let mut rng = rand::thread_rng();
     let mut s = String::with_capacity(n);
@@ -370,7 +385,13 @@ impl Core {
         Ok(self.store.rename_user(id, name).await?)
     }
 
+    /// A user of `tenant` by one of its external names. A name holding a NUL is malformed
+    /// (`Error::Invalid`), never looked up.
     pub async fn find_user(&self, tenant: TenantId, key: UserKey<'_>) -> Result<User> {
+        match key {
+            UserKey::UserId(s) => input::check_text("user_id", s)?,
+            UserKey::AccountId(s) => input::check_text("account_id", s)?,
+        }
         self.store
             .find_user(tenant, key)
             .await?
@@ -412,6 +433,7 @@ impl Core {
 
     /// Looks an app up by its public id, for authentication.
     pub async fn app_by_public_id(&self, app_id: &str) -> Result<App> {
+        input::check_text("app_id", app_id)?;
         self.store
             .find_app(app_id)
             .await?
@@ -742,14 +764,7 @@ impl Core {
         let chat = open_to_sender(cmd.tenant, found)?;
         self.check_content(&cmd.content, &cmd.mentions)?;
         self.check_mentions(cmd.tenant, &cmd.mentions).await?;
-        if let Some(c) = &cmd.client_msg_id {
-            if c.is_empty() || c.len() > 128 {
-                return Err(Error::invalid(
-                    "client_msg_id",
-                    "must be 1 to 128 characters",
-                ));
-            }
-        }
+        check_client_msg_id(cmd.client_msg_id.as_deref())?;
         let (parent, root, thread) = match cmd.reply_to {
             None => (None, None, None),
             Some(pid) => {
@@ -1038,6 +1053,7 @@ impl Core {
                 "must hold 1 to 100 message ids",
             ));
         }
+        check_client_msg_id(cmd.client_msg_id.as_deref())?;
         let target = self.chat(cmd.tenant, cmd.target).await?;
         if target.dissolved_at.is_some() {
             return Err(Error::Conflict(Conflict::ChatDissolved));

@@ -23,6 +23,12 @@ pub enum StoreError {
     Duplicate(&'static str),
     #[error("conflict: {0:?}")]
     Conflict(Conflict),
+    /// The backend refused a value it cannot hold (PostgreSQL: a NUL in text, a character
+    /// the database encoding lacks). The message names the problem without the backend's
+    /// internals: it reaches clients as a parameter error. Every API refuses such input
+    /// itself (`crate::input`); this is the defence behind that check.
+    #[error("invalid input: {0}")]
+    Invalid(String),
     /// The backend cannot be reached or is overloaded; the request may be retried.
     #[error("store unavailable: {0}")]
     Unavailable(String),

@@ -69,6 +69,8 @@ async fn resolve(
 pub struct CreateQuery {
     user_id_type: Option<String>,
     /// Makes the calling bot a manager (admin) of the new group when it is not its owner.
+    /// Any spelling the SDKs send (`lark-oapi` sends Python's `True`).
+    #[serde(default, deserialize_with = "switchboard_core::input::opt_bool")]
     set_bot_manager: Option<bool>,
 }
 

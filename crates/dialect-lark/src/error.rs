@@ -376,6 +376,20 @@ impl IntoResponse for LarkError {
     }
 }
 
+/// A request that outlived the server's request timeout, answered outside the routes (so
+/// without [`crate::face::tag_request`]): the HTTP status doubles as the code, as for
+/// unknown paths, and the log id is derived from the request id as usual.
+pub fn timeout_response(path: &str, request_id: Option<&str>) -> Response {
+    let ctx = Ctx::for_request(path, request_id);
+    let log_id = HeaderValue::from_str(&ctx.log_id.0).ok();
+    let mut res =
+        LarkError::new(&ctx, StatusCode::REQUEST_TIMEOUT, 408, "request timed out").into_response();
+    if let Some(v) = log_id {
+        res.headers_mut().insert("x-tt-logid", v);
+    }
+    res
+}
+
 /// Unknown paths under `/open-apis`: the HTTP status doubles as the code.
 pub async fn not_found(ctx: Ctx) -> LarkError {
     LarkError::new(&ctx, StatusCode::NOT_FOUND, 404, "no such endpoint")

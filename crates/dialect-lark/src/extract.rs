@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use switchboard_core::auth::TokenKind;
 use switchboard_core::error::Error;
 use switchboard_core::ids::{ChatId, MessageId};
+use switchboard_core::input;
 use switchboard_core::model::{Actor, App};
 use switchboard_core::service::Access;
 
@@ -200,6 +201,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for LarkQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let ctx = Ctx::from_parts(parts);
+        // Refused as a whole rather than decoded lossily (`%FF` would become U+FFFD).
+        if let Some(why) = parts.uri.query().and_then(input::malformed_query) {
+            return Err(LarkError::invalid(&ctx, format!("the query string {why}")));
+        }
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| LarkQuery(q.0))

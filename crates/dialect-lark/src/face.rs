@@ -64,6 +64,16 @@ impl Ctx {
     }
 }
 
+impl Ctx {
+    /// The context [`tag_request`] would have given a request, for answers made outside it.
+    pub fn for_request(path: &str, request_id: Option<&str>) -> Ctx {
+        Ctx {
+            face: Face::of_path(path),
+            log_id: LogId(request_id.and_then(log_id_of).unwrap_or_else(fresh_log_id)),
+        }
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {

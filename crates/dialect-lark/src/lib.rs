@@ -30,7 +30,7 @@ pub mod ratelimit;
 pub mod render;
 pub mod token;
 
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -168,7 +168,11 @@ pub fn router(core: Core, config: Config) -> Router {
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn(face::tag_request))
         .with_state(state);
-    Router::new().nest("/open-apis", api)
+    // `/open-apis/` (empty rest) is not routed into the nest: answer it the same way.
+    Router::new().nest("/open-apis", api).route(
+        "/open-apis/",
+        any(error::not_found).layer(axum::middleware::from_fn(face::tag_request)),
+    )
 }
 
 /// Ready-to-paste shell commands exercising both faces against a running demo: fetch a

@@ -104,6 +104,14 @@ async fn authenticate(s: &LarkState, ctx: &Ctx, b: TokenBody) -> Result<App, Lar
                 "app secret invalid",
             ))
         }
+        // A malformed app_id (e.g. holding a NUL) is the token call's parameter error.
+        Err(e @ Error::Invalid { .. }) => {
+            return Err(LarkError::code(
+                ctx,
+                error::TOKEN_PARAM,
+                format!("invalid param: {e}"),
+            ))
+        }
         Err(e) => return Err(LarkError::core(ctx, Op::Token, e)),
     };
     if !app.app_secret.matches(&secret) {

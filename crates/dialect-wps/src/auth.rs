@@ -68,21 +68,8 @@ pub(crate) struct TokenForm {
 ///
 /// Tokens are stateless (HMAC over app and issue time, keyed by the app secret), so any node
 /// sharing the database accepts them and rotating the secret revokes them all.
-pub(crate) async fn token(
-    State(s): State<WpsState>,
-    form: Result<Form<TokenForm>, FormRejection>,
-) -> WResult<Response> {
-    let Form(f) = form.map_err(|e| match e {
-        FormRejection::InvalidFormContentType(_) => WpsError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            code::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be application/x-www-form-urlencoded",
-        ),
-        FormRejection::BytesRejection(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            too_large()
-        }
-        other => WpsError::invalid(other.body_text()),
-    })?;
+pub(crate) async fn token(State(s): State<WpsState>, req: Request) -> WResult<Response> {
+    let f = token_form(req).await?;
     match f.grant_type.as_deref() {
         Some("client_credentials") => {}
         None | Some("") => return Err(WpsError::invalid("grant_type is required")),
@@ -113,6 +100,58 @@ pub(crate) async fn token(
     let token = mint_token(&app, TokenKind::WpsAccess, s.core.clock().now_secs());
     let body = json!({ "access_token": token, "expires_in": s.config.token_ttl_secs, "token_type": "bearer" });
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+}
+
+/// The token form. Its percent-decoded bytes must be UTF-8 without NUL: a decoder that
+/// replaces invalid UTF-8 would look up a `client_id` that was never sent.
+async fn token_form(req: Request) -> WResult<TokenForm> {
+    let map = |e: FormRejection| match e {
+        FormRejection::InvalidFormContentType(_) => WpsError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/x-www-form-urlencoded",
+        ),
+        FormRejection::BytesRejection(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            too_large()
+        }
+        other => WpsError::invalid(other.body_text()),
+    };
+    let (parts, body) = req.into_parts();
+    let is_form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        // Form's own check, and its own rejection.
+        let req = Request::from_parts(parts, body);
+        return Form::<TokenForm>::from_request(req, &())
+            .await
+            .map(|f| f.0)
+            .map_err(map);
+    }
+    let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), &())
+        .await
+        .map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large()
+            } else {
+                WpsError::invalid(r.body_text())
+            }
+        })?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| WpsError::invalid("the form body is not valid UTF-8"))?;
+    if let Some(why) = switchboard_core::input::malformed_query(text) {
+        return Err(WpsError::invalid(format!("the form body {why}")));
+    }
+    Form::<TokenForm>::from_request(Request::from_parts(parts, Body::from(bytes)), &())
+        .await
+        .map(|f| f.0)
+        .map_err(map)
 }
 
 fn too_large() -> WpsError {

@@ -42,6 +42,7 @@ pub mod code {
     pub const MESSAGE_RECALLED: i64 = 410_001;
     pub const BODY_TOO_LARGE: i64 = 413_001;
     pub const UNSUPPORTED_MEDIA_TYPE: i64 = 415_001;
+    pub const TIMEOUT: i64 = 408_001;
     pub const RATE_LIMITED: i64 = 429_001;
     pub const INTERNAL: i64 = 500_001;
     pub const UNAVAILABLE: i64 = 503_001;
@@ -109,6 +110,16 @@ impl WpsError {
             "method not allowed on this endpoint",
         )
     }
+}
+
+/// A request that outlived the server's request timeout (answered outside the routes).
+pub fn timeout_response() -> Response {
+    WpsError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        code::TIMEOUT,
+        "request timed out",
+    )
+    .into_response()
 }
 
 impl IntoResponse for WpsError {

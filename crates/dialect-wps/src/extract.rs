@@ -1,11 +1,14 @@
 //! Extractors that answer malformed input in the WPS envelope instead of axum's plain text.
 
 use crate::error::{code, WpsError};
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
+use switchboard_core::input;
 
 /// A JSON body. Content-Type must be `application/json` (parameters such as charset allowed).
 pub struct WpsJson<T>(pub T);
@@ -59,6 +62,10 @@ pub struct WpsQuery<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for WpsQuery<T> {
     type Rejection = WpsError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // Refused as a whole rather than decoded lossily (`%FF` would become U+FFFD).
+        if let Some(why) = parts.uri.query().and_then(input::malformed_query) {
+            return Err(WpsError::invalid(format!("the query string {why}")));
+        }
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| WpsQuery(q.0))
@@ -66,15 +73,38 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for WpsQuery<T> {
     }
 }
 
-/// Path parameters (raw strings; handlers parse ids with `crate::ids`).
+/// Path parameters (raw strings; handlers parse ids with `crate::ids`). A segment that is
+/// not UTF-8 once percent-decoded, holds a NUL or is overlong is 400001 before anything is
+/// looked up.
 pub struct WpsPath<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for WpsPath<T> {
     type Rejection = WpsError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Path::<T>::from_request_parts(parts, state)
+        let Path(v) = Path::<T>::from_request_parts(parts, state)
             .await
-            .map(|p| WpsPath(p.0))
-            .map_err(|e| WpsError::invalid(e.body_text()))
+            .map_err(|e| WpsError::invalid(path_rejection(e)))?;
+        let raw = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|e| WpsError::invalid(e.body_text()))?;
+        for (key, value) in &raw {
+            if let Some(why) = input::malformed_segment(value) {
+                return Err(WpsError::invalid(format!("path segment `{key}` {why}")));
+            }
+        }
+        Ok(WpsPath(v))
+    }
+}
+
+/// What was wrong with the path, in words.
+fn path_rejection(e: PathRejection) -> String {
+    match e {
+        PathRejection::FailedToDeserializePathParams(e) => match e.kind() {
+            ErrorKind::InvalidUtf8InPathParam { key } => {
+                format!("path segment `{key}` is not valid UTF-8 once percent-decoded")
+            }
+            _ => e.body_text(),
+        },
+        other => other.body_text(),
     }
 }

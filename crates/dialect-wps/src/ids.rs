@@ -69,6 +69,12 @@ pub fn parse_page_token(s: &str, chat: ChatId) -> Option<i64> {
     ((v >> 32) as i64 == chat.0).then_some((v & 0xFFFF_FFFF) as i64)
 }
 
+/// Whether `s` is a decimal string as WPS ids are written (digits, no sign, no leading
+/// zero), of any length: such an id is well formed even when it names nothing.
+pub fn is_decimal(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && !s.starts_with('0')
+}
+
 /// A positive decimal without sign, leading zeros or padding.
 fn parse_decimal(s: &str) -> Option<i64> {
     if s.is_empty() || s.len() > 18 || !s.bytes().all(|b| b.is_ascii_digit()) || s.starts_with('0')
@@ -99,6 +105,13 @@ mod tests {
         );
         assert_eq!(parse_chat_id("007"), None);
         assert_eq!(parse_chat_id("-1"), None);
+        assert_eq!(
+            parse_chat_id("99999999999"),
+            None,
+            "beyond the chat id range"
+        );
+        assert!(is_decimal("99999999999999999999999"));
+        assert!(!is_decimal("007") && !is_decimal("-1") && !is_decimal("") && !is_decimal("1a"));
         assert_eq!(parse_spid(&spid(AppId(3))), Some(AppId(3)));
         assert_eq!(parse_spid("5"), None);
         assert_eq!(parse_company_id("648112656"), Some(TenantId(648112656)));

@@ -148,9 +148,14 @@ pub(crate) struct Draft {
 }
 
 impl WpsState {
+    /// A chat id: not a decimal string is malformed (400001); a decimal naming no possible
+    /// chat (beyond the chat id range) is a chat that does not exist (404001).
     pub(crate) fn chat_id(&self, s: &str) -> WResult<ChatId> {
-        ids::parse_chat_id(s)
-            .ok_or_else(|| WpsError::invalid(format!("chat_id {s:?} is malformed")))
+        match ids::parse_chat_id(s) {
+            Some(c) => Ok(c),
+            None if ids::is_decimal(s) => Err(WpsError::chat_not_found()),
+            None => Err(WpsError::invalid(format!("chat_id {s:?} is malformed"))),
+        }
     }
 
     /// A timeline message id (merge-forward child copies are not addressable through WPS).
@@ -397,13 +402,20 @@ pub fn router(core: Core, config: Config) -> Router {
         .merge(messages)
         .merge(chats)
         // Unknown /v7 endpoints answer in the WPS envelope rather than the server's.
-        .route(
-            "/v7/{*rest}",
-            any(|| async { WpsError::no_such_endpoint() }),
-        )
+        .route("/v7", any(no_such_endpoint))
+        .route("/v7/", any(no_such_endpoint))
+        .route("/v7/{*rest}", any(no_such_endpoint))
         .method_not_allowed_fallback(|| async { WpsError::method_not_allowed() })
         .with_state(state);
-    Router::new().merge(api.clone()).nest("/openapi", api)
+    // `/openapi` is WPS's gateway prefix: anything unknown under it is WPS's too.
+    Router::new()
+        .merge(api.clone())
+        .nest("/openapi", api.fallback(no_such_endpoint))
+        .route("/openapi/", any(no_such_endpoint))
+}
+
+async fn no_such_endpoint() -> WpsError {
+    WpsError::no_such_endpoint()
 }
 
 /// The KSO-1 headers (`X-Kso-Date`, `X-Kso-Authorization`) for one request, for

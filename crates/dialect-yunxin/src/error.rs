@@ -28,6 +28,8 @@ pub mod code {
     pub const REPEATED: i64 = 417;
     /// Quantity over limit.
     pub const OVER_LIMIT: i64 = 419;
+    /// Timeout.
+    pub const TIMEOUT: i64 = 408;
     /// Internal error.
     pub const INTERNAL: i64 = 500;
     /// Server busy.
@@ -80,6 +82,12 @@ impl YxError {
             format!("account {account:?} does not exist"),
         )
     }
+}
+
+/// A request that outlived the server's request timeout (answered outside the routes):
+/// the vendor's code 408, in the usual HTTP 200 envelope.
+pub fn timeout_response() -> Response {
+    YxError::new(code::TIMEOUT, "timeout").into_response()
 }
 
 impl IntoResponse for YxError {

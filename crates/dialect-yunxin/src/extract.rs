@@ -3,13 +3,16 @@
 
 use crate::error::YxError;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, RawPathParams, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use serde::Deserialize;
 use std::fmt;
+use switchboard_core::input;
 
 /// A JSON body. `Content-Type` may be omitted; when present it must name JSON (any letter
 /// case, any parameters such as `charset=UTF-8`).
@@ -61,6 +64,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for YxQuery<T> {
     type Rejection = YxError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // Refused as a whole rather than decoded lossily (`%FF` would become U+FFFD).
+        if let Some(why) = parts.uri.query().and_then(input::malformed_query) {
+            return Err(YxError::param(format!("invalid query string: it {why}")));
+        }
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| YxQuery(q.0))
@@ -68,17 +75,42 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for YxQuery<T> {
     }
 }
 
-/// Path parameters, percent-decoded (so `%7C` arrives as `|`).
+/// Path parameters, percent-decoded (so `%7C` arrives as `|`). A segment that is not UTF-8
+/// once decoded, holds a NUL or is overlong is a parameter error (414) before anything is
+/// looked up.
 pub struct YxPath<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for YxPath<T> {
     type Rejection = YxError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Path::<T>::from_request_parts(parts, state)
+        let Path(v) = Path::<T>::from_request_parts(parts, state)
             .await
-            .map(|p| YxPath(p.0))
-            .map_err(|e| YxError::param(format!("invalid path: {}", e.body_text())))
+            .map_err(|e| YxError::param(format!("invalid path: {}", path_rejection(e))))?;
+        let raw = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|e| YxError::param(format!("invalid path: {}", e.body_text())))?;
+        for (key, value) in &raw {
+            if let Some(why) = input::malformed_segment(value) {
+                return Err(YxError::param(format!(
+                    "invalid path: segment `{key}` {why}"
+                )));
+            }
+        }
+        Ok(YxPath(v))
+    }
+}
+
+/// What was wrong with the path, in words.
+fn path_rejection(e: PathRejection) -> String {
+    match e {
+        PathRejection::FailedToDeserializePathParams(e) => match e.kind() {
+            ErrorKind::InvalidUtf8InPathParam { key } => {
+                format!("segment `{key}` is not valid UTF-8 once percent-decoded")
+            }
+            _ => e.body_text(),
+        },
+        other => other.body_text(),
     }
 }
 
@@ -110,25 +142,9 @@ impl<'de> Deserialize<'de> for Long {
     }
 }
 
-/// Digits only (an optional leading `-`), fitting an i64.
+/// Digits only (an optional leading `-`), fitting an i64 (see [`crate::ids::parse_long`]).
 pub fn parse_long(s: &str) -> Option<Long> {
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok().map(Long)
-}
-
-/// A boolean query flag: `true`/`false` in any case, or `1`/`0`; absent means false.
-pub fn flag(name: &str, v: Option<&str>) -> Result<bool, YxError> {
-    match v.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("") => Ok(false),
-        Some("true" | "1") => Ok(true),
-        Some("false" | "0") => Ok(false),
-        Some(other) => Err(YxError::param(format!(
-            "{name} must be true or false, not {other:?}"
-        ))),
-    }
+    crate::ids::parse_long(s).map(Long)
 }
 
 #[cfg(test)]
@@ -156,7 +172,7 @@ mod tests {
     }
 
     #[test]
-    fn longs_and_flags() {
+    fn longs() {
         let l: Long = serde_json::from_str("502714177945601").unwrap();
         assert_eq!(l, Long(502714177945601));
         let l: Long = serde_json::from_str("\"7491025\"").unwrap();
@@ -165,8 +181,5 @@ mod tests {
         assert!(serde_json::from_str::<Long>("1.5").is_err());
         assert!(serde_json::from_str::<Long>("18446744073709551615").is_err());
         assert_eq!(parse_long("99999999999999999999"), None);
-        assert!(flag("f", Some("TRUE")).unwrap());
-        assert!(!flag("f", None).unwrap());
-        assert!(flag("f", Some("yes")).is_err());
     }
 }

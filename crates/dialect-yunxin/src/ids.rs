@@ -69,12 +69,13 @@ impl ConversationId {
         })
     }
 
-    /// For team conversations, the team's chat id.
+    /// For team conversations, the team's chat id; `None` for p2p, for a team id that is
+    /// not a Long, and for a Long that names no possible chat.
     pub fn team(&self) -> Option<ChatId> {
         if self.kind == ChatKind::P2p {
             return None;
         }
-        parse_team_id(&self.other).ok()
+        parse_team_id(&self.other).ok().flatten()
     }
 }
 
@@ -87,25 +88,39 @@ pub fn conversation_type_name(kind: ChatKind) -> &'static str {
     }
 }
 
-/// A team id as written in a conversation id or a request: a positive Long that names a
-/// possible chat.
-pub fn parse_team_id(s: &str) -> Result<ChatId, String> {
-    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("team id {s:?} is not a Long"));
+/// A Java `Long` as written: digits with an optional leading `-`, within
+/// -2^63..=2^63-1. The vendor's ids are Longs, so every Long is a well-formed id; whether it
+/// names anything is a separate question (not found, never a parameter error).
+pub fn parse_long(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
-    match s.parse::<i64>() {
-        Ok(v) if (1..=switchboard_core::ids::MAX_CHAT_ID).contains(&v) => Ok(ChatId(v)),
-        _ => Err(format!("team id {s} is out of range")),
-    }
+    s.parse().ok()
+}
+
+/// The chat a team id (a Long) names, if it can name one: team ids are canonical chat ids,
+/// positive and at most `MAX_CHAT_ID`, so any other Long is a team that does not exist.
+pub fn team_of_long(v: i64) -> Option<ChatId> {
+    (1..=switchboard_core::ids::MAX_CHAT_ID)
+        .contains(&v)
+        .then_some(ChatId(v))
+}
+
+/// A team id as written in a conversation id or a request: `Err` when it is not a Long,
+/// `Ok(None)` when it is a Long that names no possible team (so: the team does not exist).
+pub fn parse_team_id(s: &str) -> Result<Option<ChatId>, String> {
+    parse_long(s)
+        .map(team_of_long)
+        .ok_or_else(|| format!("team id {s:?} is not a Long"))
 }
 
 /// A `message_server_id` path segment: `Err` when it is not a Long at all, `Ok(None)` when
 /// it is a Long that cannot name any message (so: not found).
 pub fn parse_message_server_id(s: &str) -> Result<Option<MessageId>, String> {
-    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("message_server_id {s:?} is not a Long"));
-    }
-    Ok(s.parse::<i64>().ok().and_then(MessageId::from_raw))
+    parse_long(s)
+        .map(MessageId::from_raw)
+        .ok_or_else(|| format!("message_server_id {s:?} is not a Long"))
 }
 
 #[cfg(test)]
@@ -132,16 +147,35 @@ mod tests {
 
     #[test]
     fn team_and_message_ids() {
-        assert_eq!(parse_team_id("7491025"), Ok(ChatId(7491025)));
-        assert!(parse_team_id("-1").is_err());
-        assert!(parse_team_id("0").is_err());
+        assert_eq!(parse_team_id("7491025"), Ok(Some(ChatId(7491025))));
+        // Every Java Long is a well-formed team id; those beyond the chat id range (or not
+        // positive) name no team.
+        for nothing in [
+            "7000825398",
+            "4294967296",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "-1",
+            "0",
+        ] {
+            assert_eq!(parse_team_id(nothing), Ok(None), "{nothing}");
+        }
         assert!(parse_team_id("1e3").is_err());
-        assert!(parse_team_id("99999999999").is_err());
+        assert!(parse_team_id("9223372036854775808").is_err());
+        assert!(parse_team_id("").is_err());
+        assert!(parse_team_id("-").is_err());
+        assert!(parse_team_id("+1").is_err());
         let m = MessageId::timeline(ChatId(9), 3).unwrap();
         assert_eq!(parse_message_server_id(&m.get().to_string()), Ok(Some(m)));
         assert_eq!(parse_message_server_id("12"), Ok(None));
+        assert_eq!(parse_message_server_id("-5"), Ok(None));
+        assert_eq!(parse_message_server_id("-9223372036854775808"), Ok(None));
+        assert!(parse_message_server_id("9223372036854775807").is_ok());
         assert!(parse_message_server_id("abc").is_err());
-        assert!(parse_message_server_id("-5").is_err());
         assert!(parse_message_server_id("99999999999999999999").is_err());
+        assert_eq!(
+            ConversationId::parse("a|2|7000825398").unwrap().team(),
+            None
+        );
     }
 }

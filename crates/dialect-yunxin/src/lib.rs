@@ -164,7 +164,10 @@ pub fn router(core: Core, config: Config) -> Router {
                 route(delete(teams::kick)),
             );
     }
-    r.route("/im/{*rest}", any(no_such_api)).with_state(state)
+    r.route("/im", any(no_such_api))
+        .route("/im/", any(no_such_api))
+        .route("/im/{*rest}", any(no_such_api))
+        .with_state(state)
 }
 
 /// The four signing headers of one request, for `switchboard sign yunxin` and for curl.

@@ -3,7 +3,7 @@
 use crate::auth::Caller;
 use crate::convert::{self, MentionRef, MAX_DESCRIPTION, MAX_TEXT};
 use crate::error::{code, fail, ok, ok_empty, table, Op, YxError};
-use crate::extract::{flag, parse_long, Long, YxJson, YxPath, YxQuery};
+use crate::extract::{parse_long, Long, YxJson, YxPath, YxQuery};
 use crate::ids::{
     conversation_type, conversation_type_name, parse_message_server_id, ConversationId,
 };
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchboard_core::error::{Denied, Error};
 use switchboard_core::ids::{MessageId, TenantId};
+use switchboard_core::input;
 use switchboard_core::model::{
     Actor, Chat, ChatKind, MentionTarget, Message, MessageExtra, RemovalKind, Role,
 };
@@ -352,8 +353,11 @@ pub async fn batch_send(
 #[derive(Debug, Deserialize)]
 pub struct QueryParams {
     message_time: Option<String>,
-    check_team_valid: Option<String>,
-    check_team_member_valid: Option<String>,
+    /// Booleans in every spelling the SDKs send (`switchboard_core::input::opt_bool`).
+    #[serde(default, deserialize_with = "input::opt_bool")]
+    check_team_valid: Option<bool>,
+    #[serde(default, deserialize_with = "input::opt_bool")]
+    check_team_member_valid: Option<bool>,
 }
 
 fn message_time(v: Option<&str>) -> Result<Option<i64>, YxError> {
@@ -391,11 +395,8 @@ pub async fn query(
 ) -> Result<Response, YxError> {
     let (core, tenant) = (&yx.core, caller.tenant());
     let time = message_time(q.message_time.as_deref())?;
-    let check_team = flag("check_team_valid", q.check_team_valid.as_deref())?;
-    let check_member = flag(
-        "check_team_member_valid",
-        q.check_team_member_valid.as_deref(),
-    )?;
+    let check_team = q.check_team_valid.unwrap_or(false);
+    let check_member = q.check_team_member_valid.unwrap_or(false);
     let id = message_id(&mid)?;
     if let Some((owner, account, v)) = query_team_directly(core, tenant, &cid, id, check_team).await
     {
@@ -450,8 +451,10 @@ pub struct WithdrawParams {
     #[serde(rename = "type")]
     kind: Option<String>,
     message_time: Option<String>,
-    check_team_member_valid: Option<String>,
-    ignore_revoke_time: Option<String>,
+    #[serde(default, deserialize_with = "input::opt_bool")]
+    check_team_member_valid: Option<bool>,
+    #[serde(default, deserialize_with = "input::opt_bool")]
+    ignore_revoke_time: Option<bool>,
 }
 
 /// A validated recall request.
@@ -484,11 +487,8 @@ impl TryFrom<WithdrawParams> for Withdrawal {
         Ok(Withdrawal {
             kind,
             time: message_time(q.message_time.as_deref())?,
-            check_member: flag(
-                "check_team_member_valid",
-                q.check_team_member_valid.as_deref(),
-            )?,
-            unlimited: flag("ignore_revoke_time", q.ignore_revoke_time.as_deref())?,
+            check_member: q.check_team_member_valid.unwrap_or(false),
+            unlimited: q.ignore_revoke_time.unwrap_or(false),
         })
     }
 }

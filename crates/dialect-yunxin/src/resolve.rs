@@ -61,8 +61,12 @@ pub struct Conversation {
 pub enum Target {
     /// `chat` is `None` until the two have exchanged a message.
     P2p { peer: Actor, chat: Option<Chat> },
-    /// `chat` is `None` when no team of the caller's tenant has this id.
-    Team { id: ChatId, chat: Option<Chat> },
+    /// `id` is `None` when the team id is a Long that names no possible team (beyond the
+    /// chat id range); `chat` is `None` when no team of the caller's tenant has this id.
+    Team {
+        id: Option<ChatId>,
+        chat: Option<Chat>,
+    },
 }
 
 /// Parses and resolves a conversation id; a malformed id, an unknown type or a type that
@@ -97,10 +101,15 @@ pub async fn conversation(
         ChatKind::Group | ChatKind::SuperGroup => {
             let team = ids::parse_team_id(&id.other)
                 .map_err(|e| YxError::param(format!("invalid conversation_id {raw:?}: {e}")))?;
-            let chat = match core.chat(tenant, team).await {
-                Ok(c) => Some(c),
-                Err(Error::NotFound(_)) => None,
-                Err(e) => return Err(table(Op::Query, &e)),
+            // Any Long is a well-formed team id; one that names no possible team is simply
+            // a team that does not exist.
+            let chat = match team {
+                None => None,
+                Some(team) => match core.chat(tenant, team).await {
+                    Ok(c) => Some(c),
+                    Err(Error::NotFound(_)) => None,
+                    Err(e) => return Err(table(Op::Query, &e)),
+                },
             };
             if let Some(c) = &chat {
                 if c.kind != id.kind {
@@ -109,7 +118,7 @@ pub async fn conversation(
                         conversation_type(id.kind),
                         conversation_type_name(id.kind),
                         if c.kind == ChatKind::P2p { "chat" } else { "team" },
-                        team,
+                        c.id,
                         conversation_type_name(c.kind),
                         conversation_type(c.kind)
                     )));

@@ -8,7 +8,7 @@
 use crate::auth::Caller;
 use crate::error::{code, fail, ok, ok_empty, Op, YxError};
 use crate::extract::{parse_long, Long, YxJson, YxPath, YxQuery};
-use crate::ids::parse_team_id;
+use crate::ids::{parse_team_id, team_of_long};
 use crate::resolve::{self, account_of};
 use crate::Yx;
 use axum::extract::State;
@@ -72,13 +72,17 @@ async fn team_info(core: &Core, c: &Chat) -> Result<Value, YxError> {
     }))
 }
 
-/// A live team of the tenant; `team_type`, when given, must match it (805).
+/// A live team of the tenant; `team_type`, when given, must match it (805). `id` is `None`
+/// for a team id (a Long) that names no possible team: that team does not exist (108404).
 async fn team(
     core: &Core,
     tenant: TenantId,
-    id: ChatId,
+    id: Option<ChatId>,
     team_type_param: Option<i64>,
 ) -> Result<Chat, YxError> {
+    let Some(id) = id else {
+        return Err(YxError::team_not_found());
+    };
     let chat = match core.chat(tenant, id).await {
         Ok(c) if c.kind != ChatKind::P2p => c,
         Ok(_) | Err(Error::NotFound(_)) => return Err(YxError::team_not_found()),
@@ -211,7 +215,8 @@ fn opt_long(v: &Option<String>, name: &str) -> Result<Option<i64>, YxError> {
     }
 }
 
-fn path_team_id(seg: &str) -> Result<ChatId, YxError> {
+/// A team id given as text: not a Long is 414; a Long naming no possible team is `None`.
+fn path_team_id(seg: &str) -> Result<Option<ChatId>, YxError> {
     parse_team_id(seg).map_err(YxError::param)
 }
 
@@ -253,7 +258,7 @@ pub async fn disband(
     if chat.owner != operator {
         return Err(YxError::new(
             code::TEAM_NO_PERMISSION,
-            format!("only the owner may disband team {id}"),
+            format!("only the owner may disband team {}", chat.id),
         ));
     }
     core.dissolve_chat(tenant, chat.id)
@@ -284,7 +289,7 @@ pub async fn invite(
         .team_id
         .ok_or_else(|| YxError::param("team_id is required"))?
         .0;
-    let id = parse_team_id(&team_id.to_string()).map_err(YxError::param)?;
+    let id = team_of_long(team_id);
     let invites = body.invite_account_ids.unwrap_or_default();
     if invites.is_empty() || invites.len() > 200 {
         return Err(YxError::param(

@@ -7,12 +7,13 @@
 
 use crate::dialect_ids;
 use crate::AppState;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request, State};
 use axum::http::{header, request::Parts, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -20,6 +21,7 @@ use serde_json::{json, Value};
 use switchboard_core::content;
 use switchboard_core::error::{Conflict, Denied, Entity, Error};
 use switchboard_core::ids::*;
+use switchboard_core::input;
 use switchboard_core::model::*;
 use switchboard_core::service::{self, Access, CreateChat, CreateUser, MessageView};
 use switchboard_core::store::{AppPatch, Page, UserKey};
@@ -127,16 +129,56 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AdminJson<T> {
     }
 }
 
-/// Query extractor with admin-shaped rejections.
+/// Query extractor with admin-shaped rejections. A query whose percent-decoded bytes are not
+/// UTF-8 or hold a NUL is refused as a whole (rather than decoded lossily).
 pub struct AdminQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for AdminQuery<T> {
     type Rejection = AdminError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(why) = parts.uri.query().and_then(input::malformed_query) {
+            return Err(AdminError::bad(format!("the query string {why}")));
+        }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| AdminQuery(q.0))
             .map_err(|e: QueryRejection| AdminError::bad(e.body_text()))
+    }
+}
+
+/// Path extractor with admin-shaped rejections: a segment that is not UTF-8 once
+/// percent-decoded, holds a NUL or is overlong is malformed (400 `invalid_argument`), before
+/// anything is looked up.
+pub struct AdminPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for AdminPath<T> {
+    type Rejection = AdminError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(v) = Path::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| AdminError::bad(path_rejection(e)))?;
+        let raw = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|e| AdminError::bad(e.body_text()))?;
+        for (key, value) in &raw {
+            if let Some(why) = input::malformed_segment(value) {
+                return Err(AdminError::bad(format!("path segment `{key}` {why}")));
+            }
+        }
+        Ok(AdminPath(v))
+    }
+}
+
+/// What was wrong with the path, in words (axum's text names the segment too).
+fn path_rejection(e: PathRejection) -> String {
+    match e {
+        PathRejection::FailedToDeserializePathParams(e) => match e.kind() {
+            ErrorKind::InvalidUtf8InPathParam { key } => {
+                format!("path segment `{key}` is not valid UTF-8 once percent-decoded")
+            }
+            _ => e.body_text(),
+        },
+        other => other.body_text(),
     }
 }
 
@@ -199,9 +241,7 @@ pub fn router(state: AppState) -> Router {
             "/tenants/{tenant}/chats/{chat}/messages/{message}",
             get(get_message).put(edit_message).delete(recall_message),
         )
-        .fallback(|| async {
-            AdminError::new(StatusCode::NOT_FOUND, "not_found", "no such admin endpoint")
-        })
+        .fallback(|| async { no_such_endpoint() })
         .method_not_allowed_fallback(|| async {
             AdminError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -211,7 +251,18 @@ pub fn router(state: AppState) -> Router {
         })
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin))
         .with_state(state);
-    Router::new().nest("/admin/v1", api)
+    // Everything else under `/admin` (other versions, `/admin/v1/`) is the admin API's too.
+    let nowhere = || async { no_such_endpoint() };
+    Router::new()
+        .nest("/admin/v1", api)
+        .route("/admin", any(nowhere))
+        .route("/admin/", any(nowhere))
+        .route("/admin/v1/", any(nowhere))
+        .route("/admin/{*rest}", any(nowhere))
+}
+
+fn no_such_endpoint() -> AdminError {
+    AdminError::new(StatusCode::NOT_FOUND, "not_found", "no such admin endpoint")
 }
 
 // ----- resolution of path segments ------------------------------------------------------
@@ -321,9 +372,10 @@ async fn chat(state: &AppState, t: &Tenant, seg: &str) -> AResult<Chat> {
         lark::parse_chat_id(seg)
     } else if seg.contains('|') {
         let conv = yunxin::ConversationId::parse(seg).map_err(AdminError::bad)?;
-        match conv.team() {
-            Some(c) => Some(c),
-            None => {
+        match conv.kind {
+            // A team id naming no possible chat (a Long beyond the chat id range) is not found.
+            ChatKind::Group | ChatKind::SuperGroup => conv.team(),
+            ChatKind::P2p => {
                 let owner = user(state, t, &conv.owner, None).await?;
                 let peer = match user(state, t, &conv.other, None).await {
                     Ok(u) => Actor::User(u.id),
@@ -605,13 +657,16 @@ async fn list_tenants(
     Ok(Json(json!({ "items": items })))
 }
 
-async fn get_tenant(State(s): State<AppState>, Path(seg): Path<String>) -> AResult<Json<Value>> {
+async fn get_tenant(
+    State(s): State<AppState>,
+    AdminPath(seg): AdminPath<String>,
+) -> AResult<Json<Value>> {
     Ok(Json(tenant_json(&tenant(&s, &seg).await?)))
 }
 
 async fn create_user(
     State(s): State<AppState>,
-    Path(t): Path<String>,
+    AdminPath(t): AdminPath<String>,
     AdminJson(b): AdminJson<UserBody>,
 ) -> AResult<(StatusCode, Json<Value>)> {
     let t = tenant(&s, &t).await?;
@@ -631,7 +686,7 @@ async fn create_user(
 
 async fn list_users(
     State(s): State<AppState>,
-    Path(t): Path<String>,
+    AdminPath(t): AdminPath<String>,
     AdminQuery(q): AdminQuery<PageQuery>,
 ) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
@@ -647,7 +702,7 @@ async fn list_users(
 
 async fn get_user(
     State(s): State<AppState>,
-    Path((t, u)): Path<(String, String)>,
+    AdminPath((t, u)): AdminPath<(String, String)>,
     AdminQuery(q): AdminQuery<AppQuery>,
 ) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
@@ -661,7 +716,7 @@ async fn get_user(
 
 async fn create_app(
     State(s): State<AppState>,
-    Path(t): Path<String>,
+    AdminPath(t): AdminPath<String>,
     AdminJson(b): AdminJson<NameBody>,
 ) -> AResult<(StatusCode, Json<Value>)> {
     let t = tenant(&s, &t).await?;
@@ -671,7 +726,7 @@ async fn create_app(
 
 async fn list_apps(
     State(s): State<AppState>,
-    Path(t): Path<String>,
+    AdminPath(t): AdminPath<String>,
     AdminQuery(q): AdminQuery<PageQuery>,
 ) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
@@ -687,7 +742,7 @@ async fn list_apps(
 
 async fn get_app(
     State(s): State<AppState>,
-    Path((t, a)): Path<(String, String)>,
+    AdminPath((t, a)): AdminPath<(String, String)>,
 ) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
     Ok(Json(app_json(&app(&s, &t, &a).await?, false)))
@@ -695,7 +750,7 @@ async fn get_app(
 
 async fn update_app(
     State(s): State<AppState>,
-    Path((t, a)): Path<(String, String)>,
+    AdminPath((t, a)): AdminPath<(String, String)>,
     AdminJson(b): AdminJson<AppUpdateBody>,
 ) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
@@ -715,7 +770,7 @@ async fn update_app(
 
 async fn rotate_secret(
     State(s): State<AppState>,
-    Path((t, a)): Path<(String, String)>,
+    AdminPath((t, a)): AdminPath<(String, String)>,
 ) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
     let a = app(&s, &t, &a).await?;
@@ -727,7 +782,7 @@ async fn rotate_secret(
 
 async fn create_chat(
     State(s): State<AppState>,
-    Path(t): Path<String>,
+    AdminPath(t): AdminPath<String>,
     AdminJson(b): AdminJson<ChatBody>,
 ) -> AResult<(StatusCode, Json<Value>)> {
     let t = tenant(&s, &t).await?;
@@ -773,7 +828,7 @@ async fn create_chat(
 
 async fn list_chats(
     State(s): State<AppState>,
-    Path(t): Path<String>,
+    AdminPath(t): AdminPath<String>,
     AdminQuery(q): AdminQuery<PageQuery>,
 ) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
@@ -786,7 +841,7 @@ async fn list_chats(
 
 async fn get_chat(
     State(s): State<AppState>,
-    Path((t, c)): Path<(String, String)>,
+    AdminPath((t, c)): AdminPath<(String, String)>,
 ) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
     let c = chat(&s, &t, &c).await?;
@@ -796,7 +851,7 @@ async fn get_chat(
 
 async fn dissolve_chat(
     State(s): State<AppState>,
-    Path((t, c)): Path<(String, String)>,
+    AdminPath((t, c)): AdminPath<(String, String)>,
 ) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
     let c = chat(&s, &t, &c).await?;
@@ -806,7 +861,7 @@ async fn dissolve_chat(
 
 async fn list_members(
     State(s): State<AppState>,
-    Path((t, c)): Path<(String, String)>,
+    AdminPath((t, c)): AdminPath<(String, String)>,
 ) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
     let c = chat(&s, &t, &c).await?;
@@ -833,7 +888,7 @@ async fn resolve_members(s: &AppState, t: &Tenant, refs: &[ActorRef]) -> AResult
 
 async fn add_members(
     State(s): State<AppState>,
-    Path((t, c)): Path<(String, String)>,
+    AdminPath((t, c)): AdminPath<(String, String)>,
     AdminJson(b): AdminJson<MembersBody>,
 ) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
@@ -858,7 +913,7 @@ struct RoleBody {
 
 async fn set_role(
     State(s): State<AppState>,
-    Path((t, c)): Path<(String, String)>,
+    AdminPath((t, c)): AdminPath<(String, String)>,
     AdminJson(b): AdminJson<RoleBody>,
 ) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
@@ -884,7 +939,7 @@ async fn set_role(
 
 async fn remove_members(
     State(s): State<AppState>,
-    Path((t, c)): Path<(String, String)>,
+    AdminPath((t, c)): AdminPath<(String, String)>,
     AdminJson(b): AdminJson<MembersBody>,
 ) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
@@ -932,7 +987,7 @@ fn message_kind(kind: &str) -> AResult<MessageType> {
 
 async fn send_message(
     State(s): State<AppState>,
-    Path((t, c)): Path<(String, String)>,
+    AdminPath((t, c)): AdminPath<(String, String)>,
     AdminJson(b): AdminJson<MessageBody>,
 ) -> AResult<(StatusCode, Json<Value>)> {
     let t = tenant(&s, &t).await?;
@@ -973,7 +1028,7 @@ async fn find_message(s: &AppState, t: &Tenant, c: &Chat, seg: &str) -> AResult<
 
 async fn get_message(
     State(s): State<AppState>,
-    Path((t, c, m)): Path<(String, String, String)>,
+    AdminPath((t, c, m)): AdminPath<(String, String, String)>,
 ) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
     let c = chat(&s, &t, &c).await?;
@@ -988,7 +1043,7 @@ async fn get_message(
 
 async fn edit_message(
     State(s): State<AppState>,
-    Path((t, c, m)): Path<(String, String, String)>,
+    AdminPath((t, c, m)): AdminPath<(String, String, String)>,
     AdminJson(b): AdminJson<EditBody>,
 ) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
@@ -1018,7 +1073,7 @@ async fn edit_message(
 
 async fn recall_message(
     State(s): State<AppState>,
-    Path((t, c, m)): Path<(String, String, String)>,
+    AdminPath((t, c, m)): AdminPath<(String, String, String)>,
     AdminQuery(q): AdminQuery<RecallQuery>,
 ) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
@@ -1047,7 +1102,7 @@ async fn recall_message(
 
 async fn list_messages(
     State(s): State<AppState>,
-    Path((t, c)): Path<(String, String)>,
+    AdminPath((t, c)): AdminPath<(String, String)>,
     AdminQuery(q): AdminQuery<ListMessagesQuery>,
 ) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;

@@ -194,9 +194,24 @@ fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
+/// SQLSTATEs of a value the database cannot hold: `character_not_in_repertoire` (22021: a
+/// NUL byte in text, which PostgreSQL's `text` refuses) and `untranslatable_character`
+/// (22P05: e.g. `\u0000` extracted from a `json` value as text). The request's input is at
+/// fault, not the store: the APIs refuse such text before it gets here, and this maps
+/// whatever slips past them to a parameter error rather than an internal one.
+fn invalid_input_state(code: &str) -> bool {
+    code == "22021" || code == "22P05"
+}
+
 fn pg_err(e: tokio_postgres::Error) -> StoreError {
     if let Some(db) = e.as_db_error() {
         let msg = format!("{} ({})", db.message(), db.code().code());
+        if invalid_input_state(db.code().code()) {
+            tracing::debug!(error = %msg, "postgres refused a value");
+            return StoreError::Invalid(
+                "holds a character that cannot be stored (such as NUL)".into(),
+            );
+        }
         return if transient_state(db.code().code()) {
             StoreError::Unavailable(msg)
         } else {

@@ -408,6 +408,52 @@ async fn unknown_ids_are_absent_not_errors() {
     store.ping().await.unwrap();
 }
 
+/// PostgreSQL's `text` refuses NUL (SQLSTATE 22021): a lookup or write of text holding one
+/// is the caller's malformed input, reported as `StoreError::Invalid`, never as an internal
+/// error. (The APIs refuse such text before the store sees it; this is the defence behind.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_holding_nul_is_invalid_input_not_an_internal_error() {
+    let db = testing::fresh_database().await;
+    let store = PostgresStore::connect(PostgresOptions::new(db.url()))
+        .await
+        .unwrap();
+    let (tenant, chat, user) = group(&store).await;
+    let invalid = |r: &Result<_, StoreError>, what: &str| {
+        assert!(matches!(r, Err(StoreError::Invalid(_))), "{what}: {r:?}");
+    };
+    let r = store.find_user(tenant, UserKey::UserId("1\0")).await;
+    invalid(&r.map(|_| ()), "find_user by user_id");
+    let r = store.find_user(tenant, UserKey::AccountId("a\0")).await;
+    invalid(&r.map(|_| ()), "find_user by account_id");
+    let r = store.find_app("cli_\0").await;
+    invalid(&r.map(|_| ()), "find_app");
+    let r = store
+        .create_user(NewUser {
+            tenant,
+            user_id: "x\0".into(),
+            account_id: "x".into(),
+            name: "X".into(),
+            created_at: 1,
+        })
+        .await;
+    invalid(&r.map(|_| ()), "create_user");
+    let mut new = new_text(tenant, chat, Actor::User(user), "hi", 2);
+    new.client_msg_id = Some("key\0".into());
+    let r = store.append_message(new).await;
+    invalid(&r.map(|_| ()), "append_message with a NUL idempotency key");
+    // Nothing was written, and the store still works.
+    assert!(store
+        .list_messages(everything(chat))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .find_user(tenant, UserKey::UserId("u"))
+        .await
+        .unwrap()
+        .is_some());
+}
+
 // ---------------------------------------------------------------------------------------
 // Failing fast
 

@@ -1840,7 +1840,18 @@ async fn set_bot_manager_makes_the_bot_an_admin_of_the_new_group() {
         .as_str()
         .unwrap()
         .to_string();
-    for (query, manager) in [("&set_bot_manager=true", true), ("", false)] {
+    // Every spelling the SDKs send: lark-oapi (Python) sends `True`.
+    for (query, manager) in [
+        ("&set_bot_manager=true", true),
+        ("&set_bot_manager=True", true),
+        ("&set_bot_manager=TRUE", true),
+        ("&set_bot_manager=1", true),
+        ("&set_bot_manager=false", false),
+        ("&set_bot_manager=False", false),
+        ("&set_bot_manager=FALSE", false),
+        ("&set_bot_manager=0", false),
+        ("", false),
+    ] {
         let body =
             json!({ "name": "Managed", "owner_id": alice_open, "user_id_list": [alice_open] });
         let path = format!("/chats?user_id_type=open_id{query}");

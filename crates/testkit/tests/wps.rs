@@ -1610,6 +1610,10 @@ async fn bad_requests_get_their_documented_code_and_write_nothing() {
         ("recall under the wrong chat", b.post_req(&format!("/v7/chats/{g}/messages/{p2p_msg}/recall"), &json!({})), 404, 404_002),
         ("another tenant's chat", b.post_req(create, &send(("chat", &wps_id(&g2)), text("x"))), 404, 404_001),
         ("no such chat", b.post_req(create, &send(("chat", "999999"), text("x"))), 404, 404_001),
+        // A decimal beyond the chat id range is a well-formed chat_id naming nothing.
+        ("chat_id beyond 2^31", b.post_req(create, &send(("chat", "7000825398"), text("x"))), 404, 404_001),
+        ("chat_id beyond 2^63", b.get_req("/v7/chats/99999999999999999999999/members"), 404, 404_001),
+        ("history of a chat_id beyond 2^31", b.get_req("/v7/chats/7000825398/messages"), 404, 404_001),
         ("group without the bot", b.post_req(create, &send(("chat", &wps_id(&closed)), text("x"))), 403, 403_002),
         ("p2p of two users", b.post_req(create, &send(("chat", &wps_id(&ab)), text("x"))), 403, 403_003),
         ("invalid JSON", b.build("POST", create, JSON, b"{not json".to_vec()), 400, 400_002),

@@ -518,7 +518,10 @@ async fn query_check_flags_and_message_time() {
             .await,
         107404,
     );
-    for v in ["true", "TRUE", "1"] {
+    // Every spelling the SDKs send (switchboard_core::input::parse_bool).
+    for v in [
+        "true", "True", "TRUE", "1", "false", "False", "FALSE", "0", "",
+    ] {
         ok(&yx
             .query(
                 &alice,
@@ -584,8 +587,104 @@ async fn query_check_flags_and_message_time() {
     .await;
     assert_eq!(ok(&yx.query(&alice, id, "").await)["text"], "flags");
     ok(&yx.query(&alice, id, "check_team_member_valid=true").await);
-    fails(&yx.query(&alice, id, "check_team_valid=true").await, 108404);
+    for v in ["true", "True", "TRUE", "1"] {
+        let q = format!("check_team_valid={v}");
+        fails(&yx.query(&alice, id, &q).await, 108404);
+    }
+    for v in ["false", "False", "FALSE", "0"] {
+        ok(&yx.query(&alice, id, &format!("check_team_valid={v}")).await);
+    }
     fails(&yx.send_text(&alice, "after dissolve").await, 108404);
+}
+
+/// Team ids are Java `Long`s: every Long is a well-formed team id, and one beyond the
+/// range of chat ids (e.g. 7000825398 > 2^32) names a team that does not exist (108404
+/// where the vendor checks the team, 107404 for a plain query), never a parameter error.
+/// Only what is not a Long at all is 414.
+#[tokio::test]
+async fn team_ids_are_longs_and_a_long_naming_no_team_is_a_missing_team() {
+    // Many requests within one frozen second: no rate limit.
+    let (app, s) = world_with(|c| c.yunxin.rate_limit_per_second = 0).await;
+    let yx = client(&app, &s);
+    let g = n(&s.group["id"]);
+    let t = n(&s.tenant["id"]);
+    let m = admin_send(
+        &app,
+        &s,
+        g,
+        ("user", s.alice["id"].clone()),
+        "text",
+        json!({ "text": "hi" }),
+        json!([]),
+    )
+    .await;
+    let id = n(&m["id"]);
+    let before = snapshot(&app, &[t]).await;
+    for team in [
+        "7000825398",
+        "4294967296",
+        "2147483648",
+        "9223372036854775807",
+        "0",
+        "-7000825398",
+    ] {
+        for kind in [2, 3] {
+            let c = conv("alice", kind, team);
+            fails(&yx.query(&c, id, "check_team_valid=true").await, 108404);
+            fails(&yx.query(&c, id, "").await, 107404);
+            fails(
+                &yx.query(&c, id, "check_team_member_valid=true").await,
+                107404,
+            );
+            fails(&yx.send_text(&c, "x").await, 108404);
+            fails(&yx.withdraw(&c, id, 2, "").await, 108404);
+        }
+        for prefix in ["/im/v2", "/im/v2.1"] {
+            let y = yx.with_prefix(prefix);
+            fails(&y.get(&format!("/teams/{team}?team_type=1")).await, 108404);
+            fails(
+                &y.delete(&format!("/teams/{team}?operator_id=alice")).await,
+                108404,
+            );
+            fails(
+                &y.delete(&format!(
+                    "/team_members/actions/kick_member?operator_id=alice&team_id={team}&team_type=1&kick_account_ids=bob"
+                ))
+                .await,
+                108404,
+            );
+            for team_id in [json!(team), json!(team.parse::<i64>().unwrap())] {
+                let body = json!({ "operator_id": "alice", "team_id": team_id, "team_type": 1, "invite_account_ids": ["bob"] });
+                fails(&y.post("/team_members", body).await, 108404);
+            }
+        }
+        // A modify naming such a team as the receiver does not match the message.
+        let body = json!({ "operator": "alice", "type": 2, "message": { "message_server_id": id, "receiver_id": team, "message_type": 0, "text": "y" } });
+        fails(&yx.modify(body).await, 107404);
+        // The admin API takes the conversation id as a chat key: no such chat.
+        let r = app
+            .admin(
+                Method::GET,
+                &format!("/tenants/{t}/chats/{}", conv("alice", 2, team)),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 404, "{team}: {}", r.text);
+    }
+    // Not a Long at all (beyond 2^63 - 1, not digits): a parameter error.
+    for bad in ["9223372036854775808", "7e9", "abc", "+1"] {
+        let c = conv("alice", 2, bad);
+        fails(&yx.query(&c, id, "check_team_valid=true").await, 414);
+        fails(&yx.send_text(&c, "x").await, 414);
+        fails(&yx.get(&format!("/teams/{bad}")).await, 414);
+    }
+    let body = json!({ "operator_id": "alice", "team_id": "9223372036854775808", "team_type": 1, "invite_account_ids": ["bob"] });
+    fails(&yx.post("/team_members", body).await, 414);
+    assert_eq!(snapshot(&app, &[t]).await, before, "nothing was written");
+    // The real team still answers.
+    ok(&yx
+        .query(&conv("alice", 2, g), id, "check_team_valid=true")
+        .await);
 }
 
 #[tokio::test]
@@ -1399,12 +1498,13 @@ async fn bad_requests_get_their_code_and_write_nothing() {
             414,
         ),
         (
+            // A Long (the vendor's type), so well formed: it just names no message.
             "message_server_id negative",
             Method::GET,
             query(alice_g.clone(), "-5".into()),
             signed(),
             None,
-            414,
+            107404,
         ),
         (
             "message_time not a number",
