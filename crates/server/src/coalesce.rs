@@ -17,24 +17,6 @@ use std::io::IoSlice;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-
-/// Accepts like axum's `TcpListener` and wraps each connection in [`Coalesced`].
-pub struct CoalescingListener(pub TcpListener);
-
-impl axum::serve::Listener for CoalescingListener {
-    type Io = Coalesced<TcpStream>;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (io, addr) = axum::serve::Listener::accept(&mut self.0).await;
-        (Coalesced::new(io), addr)
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.0.local_addr()
-    }
-}
 
 type Yield = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -151,6 +133,7 @@ mod tests {
     use super::*;
     use std::future::poll_fn;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
 
     /// Polls one write once, as hyper would, and reports whether it went through.
     async fn try_write(w: &mut Coalesced<tokio::io::DuplexStream>, buf: &[u8]) -> Poll<usize> {

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Address to listen on.
+    /// Address to listen on: `IP:PORT`, or `localhost:PORT` for 127.0.0.1.
+    #[serde(deserialize_with = "deserialize_listen")]
     pub listen: SocketAddr,
     /// Where the embedded database and the generated admin token live.
     pub data_dir: PathBuf,
@@ -42,8 +43,17 @@ pub struct LogConfig {
 pub struct HttpConfig {
     /// Largest accepted request body, in bytes.
     pub body_limit_bytes: usize,
-    /// A request taking longer than this is answered 408.
+    /// A request taking longer than this is answered 408, in its API's error envelope.
     pub request_timeout_secs: u64,
+    /// A connection that sends no byte of a request for this long after it opened, or after
+    /// its previous answer, is closed (the keep-alive idle timeout).
+    pub idle_timeout_secs: u64,
+    /// A request whose headers are not complete this long after its first byte is dropped
+    /// with its connection (clients that trickle headers to hold connections open).
+    pub header_read_timeout_secs: u64,
+    /// Connections open at once; more wait to be accepted until one closes. Lowered at
+    /// start to fit the process's open-files limit.
+    pub max_connections: usize,
     /// A busy worker thread writes the answers it computed in one turn together, so that a
     /// client on the same machine (a proxy, a load generator) is woken once for several of
     /// them. More requests/s and less CPU per request under load; an answer may wait for
@@ -127,6 +137,9 @@ impl Default for HttpConfig {
         HttpConfig {
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
+            idle_timeout_secs: 75,
+            header_read_timeout_secs: 10,
+            max_connections: 10_000,
             coalesce_writes: true,
         }
     }
@@ -200,7 +213,7 @@ impl Config {
         );
         let mut cfg: Config = fig
             .extract()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {}", describe(e)))?;
         if let Some(l) = overrides.listen {
             cfg.listen = l;
         }
@@ -228,6 +241,16 @@ impl Config {
             self.http.request_timeout_secs >= 1,
             "http.request_timeout_secs must be at least 1"
         );
+        for (value, key) in [
+            (self.http.idle_timeout_secs, "http.idle_timeout_secs"),
+            (
+                self.http.header_read_timeout_secs,
+                "http.header_read_timeout_secs",
+            ),
+            (self.http.max_connections as u64, "http.max_connections"),
+        ] {
+            anyhow::ensure!(value >= 1, "{key} must be at least 1");
+        }
         anyhow::ensure!(
             self.sqlite.readers >= 1,
             "sqlite.readers must be at least 1"
@@ -261,6 +284,56 @@ impl Config {
         }
         anyhow::bail!("database must start with sqlite:// or postgres:// (or be empty for SQLite in data_dir)")
     }
+}
+
+/// Parses a listen address: `IP:PORT` (`127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:8080`), or
+/// `localhost:PORT` for 127.0.0.1. Host names are not resolved: a server binds addresses.
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    let s = s.trim();
+    if let Some(port) = s.strip_prefix("localhost:") {
+        if let Ok(port) = port.parse::<u16>() {
+            return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+    }
+    s.parse().map_err(|_| {
+        format!(
+            "{s:?} is not an address to listen on: use IP:PORT, e.g. 127.0.0.1:8080 \
+             (this machine only), 0.0.0.0:8080 (every interface) or localhost:8080"
+        )
+    })
+}
+
+fn deserialize_listen<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_listen(&s).map_err(serde::de::Error::custom)
+}
+
+/// Figment's errors name keys by its internal profile (`default.listen`); these name them
+/// as the user wrote them: the TOML key, or the environment variable.
+fn describe(err: figment::Error) -> String {
+    err.into_iter()
+        .map(|e| {
+            let key = match (&e.metadata, &e.profile) {
+                (Some(md), Some(profile)) if md.name.contains("environment") => {
+                    md.interpolate(profile, &e.path)
+                }
+                _ => e.path.join("."),
+            };
+            let from = match &e.metadata {
+                Some(md) => match &md.source {
+                    Some(src) => format!(" (in {} {src})", md.name),
+                    None => format!(" (in {})", md.name),
+                },
+                None => String::new(),
+            };
+            if key.is_empty() {
+                format!("{}{from}", e.kind)
+            } else {
+                format!("{key}: {}{from}", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]
@@ -310,6 +383,30 @@ mod tests {
         };
         std::fs::write(&file, "").unwrap();
         assert!(Config::load(Some(&file), &bad).is_err());
+    }
+
+    #[test]
+    fn errors_name_keys_as_written_and_listen_takes_localhost() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "listen = \"nowhere:80\"\n").unwrap();
+        let err = Config::load(Some(&file), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("default."), "{err}");
+        assert!(err.contains("listen: ") && err.contains("IP:PORT"), "{err}");
+        assert!(err.contains("c.toml"), "names the file: {err}");
+        std::fs::write(&file, "[http]\nrequest_timeout_secs = \"soon\"\n").unwrap();
+        let err = Config::load(Some(&file), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("http.request_timeout_secs: "), "{err}");
+
+        std::fs::write(&file, "listen = \"localhost:9091\"\n").unwrap();
+        let cfg = Config::load(Some(&file), &Overrides::default()).unwrap();
+        assert_eq!(cfg.listen, "127.0.0.1:9091".parse().unwrap());
+        assert_eq!(parse_listen("[::1]:80"), Ok("[::1]:80".parse().unwrap()));
+        assert!(parse_listen("localhost").unwrap_err().contains("IP:PORT"));
     }
 
     #[test]

@@ -8,7 +8,12 @@
 pub mod admin;
 pub mod coalesce;
 pub mod config;
+mod deadline;
 pub mod dialect_ids;
+mod serve;
+mod timeout;
+
+pub use serve::serve;
 
 use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, State};
@@ -36,7 +41,7 @@ pub struct AppState {
     pub admin_token: Secret,
 }
 
-const REQUEST_ID: &str = "x-request-id";
+pub(crate) const REQUEST_ID: &str = "x-request-id";
 
 /// Opens the store the configuration selects, applying migrations.
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
@@ -189,7 +194,9 @@ pub fn build_app(core: Core, admin_token: Secret, cfg: &Config) -> Router {
                 .on_failure(()),
         )
         .layer(PropagateRequestIdLayer::new(request_id))
-        .layer(RequestTimeoutLayer(Duration::from_secs(cfg.http.request_timeout_secs)))
+        .layer(timeout::RequestTimeoutLayer(Duration::from_secs(
+            cfg.http.request_timeout_secs,
+        )))
         // Body size is enforced by the extractors, so each dialect answers oversize bodies
         // in its own envelope.
         .layer(DefaultBodyLimit::max(cfg.http.body_limit_bytes));
@@ -213,87 +220,6 @@ fn log_server_errors<B>(res: &axum::http::Response<B>, latency: Duration, _: &tr
             latency_ms = latency.as_millis() as u64,
             "answered"
         );
-    }
-}
-
-/// Answers 408 (empty body) when a request takes longer than the timeout.
-///
-/// Unlike tower-http's `TimeoutLayer`, which arms a timer before it first polls the
-/// request, the timer is armed only once the request has actually had to wait: most
-/// requests (every cached read) complete on their first poll and never touch the runtime's
-/// timer wheel, whose registration takes a lock and may wake the timer driver.
-#[derive(Clone, Copy)]
-struct RequestTimeoutLayer(Duration);
-
-impl<S> tower::Layer<S> for RequestTimeoutLayer {
-    type Service = RequestTimeout<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        RequestTimeout {
-            inner,
-            timeout: self.0,
-        }
-    }
-}
-
-#[derive(Clone)]
-struct RequestTimeout<S> {
-    inner: S,
-    timeout: Duration,
-}
-
-impl<S, B> tower::Service<Request<B>> for RequestTimeout<S>
-where
-    S: tower::Service<Request<B>, Response = axum::response::Response>,
-{
-    type Response = axum::response::Response;
-    type Error = S::Error;
-    type Future = TimeoutFuture<S::Future>;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        TimeoutFuture {
-            deadline: tokio::time::Instant::now() + self.timeout,
-            inner: Box::pin(self.inner.call(req)),
-            sleep: None,
-        }
-    }
-}
-
-struct TimeoutFuture<F> {
-    inner: std::pin::Pin<Box<F>>,
-    deadline: tokio::time::Instant,
-    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl<F, E> std::future::Future for TimeoutFuture<F>
-where
-    F: std::future::Future<Output = Result<axum::response::Response, E>>,
-{
-    type Output = F::Output;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        use std::task::Poll;
-        let this = &mut *self;
-        if let Poll::Ready(r) = this.inner.as_mut().poll(cx) {
-            return Poll::Ready(r);
-        }
-        let deadline = this.deadline;
-        let sleep = this
-            .sleep
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        if sleep.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Ok(StatusCode::REQUEST_TIMEOUT.into_response()));
-        }
-        Poll::Pending
     }
 }
 
@@ -338,26 +264,6 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
-/// With `http.coalesce_writes`, a busy worker writes its answers together at the end of its
-/// turn ([`coalesce`]).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    http: &config::HttpConfig,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    if http.coalesce_writes {
-        axum::serve(coalesce::CoalescingListener(listener), app)
-            .with_graceful_shutdown(shutdown)
-            .await
-    } else {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-    }
-}
-
 /// Installs the global tracing subscriber (text or JSON). `RUST_LOG` overrides the level.
 pub fn init_tracing(cfg: &config::LogConfig) {
     use tracing_subscriber::EnvFilter;
@@ -379,43 +285,6 @@ pub fn init_tracing(cfg: &config::LogConfig) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn slow_requests_time_out_and_fast_ones_do_not() {
-        use tower::ServiceExt;
-        let app = Router::new()
-            .route("/fast", get(|| async { "fast" }))
-            .route(
-                "/slow",
-                get(|| async {
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                    "slow"
-                }),
-            )
-            .route(
-                "/waits",
-                get(|| async {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    "waited"
-                }),
-            )
-            .layer(RequestTimeoutLayer(Duration::from_millis(200)));
-        let call = |path: &'static str| {
-            let app = app.clone();
-            async move {
-                let req = Request::builder()
-                    .uri(path)
-                    .body(axum::body::Body::empty())
-                    .unwrap();
-                app.oneshot(req).await.unwrap().status()
-            }
-        };
-        assert_eq!(call("/fast").await, StatusCode::OK);
-        assert_eq!(call("/waits").await, StatusCode::OK);
-        let t = std::time::Instant::now();
-        assert_eq!(call("/slow").await, StatusCode::REQUEST_TIMEOUT);
-        assert!(t.elapsed() < Duration::from_secs(2));
-    }
 
     #[test]
     fn server_errors_are_logged_with_their_request_id_at_the_default_level() {

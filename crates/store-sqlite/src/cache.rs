@@ -10,7 +10,8 @@ use std::collections::HashMap;
 pub use switchboard_core::cache::Cached;
 
 /// Nonces seen recently (replay protection), each with the time it may be forgotten, keyed
-/// by a 128-bit keyed digest of (scope, nonce) rather than the strings: 24 bytes an entry
+/// by a 128-bit keyed digest of (scope, nonce) rather than the strings (the digest is also
+/// what `crate::nonce_log` journals): 24 bytes an entry
 /// instead of a heap string each, which matters at tens of thousands of signed requests a
 /// second with a five-minute window. (Two different nonces share a digest with probability
 /// about n²/2¹²⁹: never, in practice.) Expired entries are swept when the set has doubled
@@ -50,25 +51,23 @@ const NONCE_SWEEP_MIN: usize = 100_000;
 /// on its shard, and each is a sixteenth of the size.
 pub struct ShardedNonces {
     shards: Box<[std::sync::Mutex<Nonces>]>,
-    /// Two independently keyed SipHashes make the 128-bit digest.
-    keys: [std::hash::RandomState; 2],
+    /// The digest's key: kept with the nonce journal, so digests match across restarts.
+    key: [u8; 16],
 }
 
 const NONCE_SHARDS: usize = 16;
 
-impl Default for ShardedNonces {
-    fn default() -> Self {
-        ShardedNonces::new(NONCE_SHARDS, NONCE_SWEEP_MIN / NONCE_SHARDS)
-    }
-}
-
 impl ShardedNonces {
-    fn new(shards: usize, sweep_min: usize) -> Self {
+    pub fn with_key(key: [u8; 16]) -> Self {
+        ShardedNonces::new(key, NONCE_SHARDS, NONCE_SWEEP_MIN / NONCE_SHARDS)
+    }
+
+    fn new(key: [u8; 16], shards: usize, sweep_min: usize) -> Self {
         ShardedNonces {
             shards: (0..shards.max(1))
                 .map(|_| std::sync::Mutex::new(Nonces::with_sweep_min(sweep_min)))
                 .collect(),
-            keys: [std::hash::RandomState::new(), std::hash::RandomState::new()],
+            key,
         }
     }
 
@@ -80,17 +79,41 @@ impl ShardedNonces {
             .sum()
     }
 
+    /// The keyed 128-bit digest (SipHash-1-3) of `nonce` in `scope`.
+    pub fn digest(&self, scope: &str, nonce: &str) -> u128 {
+        use siphasher::sip128::Hasher128;
+        use std::hash::Hasher;
+        let mut h = siphasher::sip128::SipHasher13::new_with_key(&self.key);
+        h.write(scope.as_bytes());
+        // 0xFF occurs in no UTF-8 string: ("ab", "c") and ("a", "bc") differ.
+        h.write_u8(0xff);
+        h.write(nonce.as_bytes());
+        h.finish128().as_u128()
+    }
+
     /// Records `nonce` in `scope` until `expires_at`; false when it is already recorded
     /// and not yet expired at `now` (a replay).
+    #[cfg(test)]
     pub fn remember(&self, scope: &str, nonce: &str, expires_at: i64, now: i64) -> bool {
-        use std::hash::BuildHasher;
-        let [a, b] = &self.keys;
-        let digest =
-            ((a.hash_one((scope, nonce)) as u128) << 64) | b.hash_one((scope, nonce)) as u128;
+        self.remember_digest(self.digest(scope, nonce), expires_at, now)
+    }
+
+    /// As [`Self::remember`], for a [`Self::digest`].
+    pub fn remember_digest(&self, digest: u128, expires_at: i64, now: i64) -> bool {
+        self.shard(digest).remember(digest, expires_at, now)
+    }
+
+    /// Restores a journalled record (at open): the later expiry wins.
+    pub fn load(&self, digest: u128, expires_at: i64) {
+        let mut shard = self.shard(digest);
+        let e = shard.seen.entry(digest).or_insert(expires_at);
+        *e = (*e).max(expires_at);
+    }
+
+    fn shard(&self, digest: u128) -> std::sync::MutexGuard<'_, Nonces> {
         self.shards[(digest as usize) % self.shards.len()]
             .lock()
             .expect("nonce shard poisoned")
-            .remember(digest, expires_at, now)
     }
 }
 
@@ -135,7 +158,7 @@ mod tests {
 
     #[test]
     fn sharded_nonces_refuse_replays_in_every_shard() {
-        let n = ShardedNonces::default();
+        let n = ShardedNonces::with_key([7; 16]);
         for i in 0..1_000 {
             assert!(n.remember("a", &i.to_string(), 100, 0));
         }
@@ -151,7 +174,7 @@ mod tests {
 
     #[test]
     fn nonces_refuse_replays_until_they_expire() {
-        let n = ShardedNonces::new(1, NONCE_SWEEP_MIN);
+        let n = ShardedNonces::new([7; 16], 1, NONCE_SWEEP_MIN);
         assert!(n.remember("a", "x", 100, 0));
         assert!(!n.remember("a", "x", 100, 50), "a replay within the window");
         assert!(n.remember("b", "x", 100, 50), "scopes are separate");
@@ -161,7 +184,7 @@ mod tests {
 
     #[test]
     fn nonce_sweeps_are_amortised_and_keep_live_entries() {
-        let n = ShardedNonces::new(1, NONCE_SWEEP_MIN);
+        let n = ShardedNonces::new([7; 16], 1, NONCE_SWEEP_MIN);
         for i in 0..NONCE_SWEEP_MIN + 10 {
             assert!(n.remember("s", &i.to_string(), 1_000, 0));
         }

@@ -18,9 +18,12 @@
 //!   always sees every write acknowledged before it began, and a read-mostly load skips
 //!   SQLite's per-statement transaction start and end (WAL-index locks, file size checks).
 //!   This holds because this process is the database's only writer (see also `cache`).
-//! - **Nonces** for replay protection live in memory: this store serves one process.
+//! - **Nonces** for replay protection live in memory (this store serves one process), and
+//!   every accepted one is journalled to disk before its request goes on, so that a restart
+//!   does not reopen the replay window ([`nonce_log`]).
 
 mod cache;
+pub mod nonce_log;
 mod rows;
 
 use async_trait::async_trait;
@@ -152,6 +155,7 @@ struct Inner {
     max_readers: usize,
     writer: mpsc::Sender<BoxedJob>,
     nonces: cache::ShardedNonces,
+    nonce_log: nonce_log::NonceLog,
     apps: cache::Cached<AppId, App>,
     app_ids: cache::Cached<String, AppId>,
     users: cache::Cached<UserId, User>,
@@ -282,6 +286,7 @@ impl SqliteStore {
             frames: std::sync::atomic::AtomicI64::new(0),
             reset_at: opts.wal_reset_frames.max(1),
         });
+        let (nonce_log, nonces) = open_nonces(&opts.path)?;
         let checkpoints = spawn_checkpointer(&opts.path, wal.clone())?;
         let (tx, rx) = mpsc::channel::<BoxedJob>(MAX_BATCH * 8);
         let readers = Arc::new(Readers {
@@ -301,7 +306,8 @@ impl SqliteStore {
                 readers,
                 max_readers: opts.readers.max(1),
                 writer: tx,
-                nonces: cache::ShardedNonces::default(),
+                nonces,
+                nonce_log,
                 apps: cache::Cached::new(),
                 app_ids: cache::Cached::new(),
                 users: cache::Cached::new(),
@@ -311,6 +317,11 @@ impl SqliteStore {
                 members: cache::Cached::new(),
             }),
         })
+    }
+
+    /// The nonce journal's directory (beside the database file).
+    pub fn nonce_dir(&self) -> PathBuf {
+        nonce_log::dir_of(&self.inner.path)
     }
 
     /// Keeps a cached chat's `last_position` current after an append.
@@ -1464,8 +1475,35 @@ impl Store for SqliteStore {
         expires_at: Millis,
         now: Millis,
     ) -> StoreResult<bool> {
-        Ok(self.inner.nonces.remember(scope, nonce, expires_at, now))
+        let inner = &self.inner;
+        let digest = inner.nonces.digest(scope, nonce);
+        if !inner.nonces.remember_digest(digest, expires_at, now) {
+            return Ok(false);
+        }
+        // Journalled before the request may go on: once it is accepted, a restart still
+        // knows it. Should the write fail, the request fails (the nonce stays spent).
+        inner
+            .nonce_log
+            .append(digest, expires_at, now)
+            .map_err(|e| StoreError::Unavailable(format!("nonce journal: {e}")))?;
+        Ok(true)
     }
+}
+
+/// Opens the nonce journal beside the database at `db`, and the nonce set it restores.
+fn open_nonces(db: &Path) -> Result<(nonce_log::NonceLog, cache::ShardedNonces), StoreError> {
+    let dir = nonce_log::dir_of(db);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let (log, loaded) = nonce_log::NonceLog::open(&dir, now).map_err(|e| {
+        StoreError::Internal(format!("opening the nonce journal {}: {e}", dir.display()))
+    })?;
+    let nonces = cache::ShardedNonces::with_key(loaded.key);
+    for (digest, expires_at) in loaded.live {
+        nonces.load(digest, expires_at);
+    }
+    Ok((log, nonces))
 }
 
 fn list_children_conn(c: &Connection, container: MessageId) -> StoreResult<Vec<Message>> {

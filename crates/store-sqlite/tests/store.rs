@@ -294,7 +294,7 @@ async fn the_wal_stays_bounded_under_sustained_reads_and_writes() {
                 while !done.load(std::sync::atomic::Ordering::Relaxed) {
                     assert!(store.get_message(first.id).await.unwrap().is_some());
                     n += 1;
-                    if n % 64 == 0 {
+                    if n.is_multiple_of(64) {
                         tokio::task::yield_now().await;
                     }
                 }
@@ -398,7 +398,7 @@ async fn mapped_readers_see_every_acknowledged_message_through_checkpoints() {
                     assert_eq!(m.content.text, text, "message {id:?}");
                     checked += 1;
                 }
-                if n % 32 == 0 {
+                if n.is_multiple_of(32) {
                     tokio::task::yield_now().await;
                 }
             }

@@ -1,0 +1,182 @@
+//! The real binary killed with SIGKILL or stopped with SIGTERM, then started again on the
+//! same SQLite data directory: a signed Yunxin request accepted before is refused after.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+const TOKEN: &str = "killed-admin-token-0123456789";
+
+struct Node {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `serve` on `dir` and reads its address from its JSON log.
+fn start(dir: &Path) -> Node {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("SWITCHBOARD_ADMIN_TOKEN", TOKEN)
+        .env("SWITCHBOARD_LOG__FORMAT", "json")
+        .env("SWITCHBOARD_LOG__LEVEL", "info")
+        .env_remove("SWITCHBOARD_DATABASE")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start switchboard");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut base = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Ok(v) = serde_json::from_str::<Value>(&line) {
+            if v["fields"]["message"] == "switchboard listening" {
+                base = v["fields"]["addr"].as_str().map(|a| format!("http://{a}"));
+                break;
+            }
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Node {
+        child,
+        base: base.expect("the server logged its address"),
+    }
+}
+
+async fn admin(http: &reqwest::Client, node: &Node, path: &str, body: Value) -> Value {
+    let r = http
+        .post(format!("{}/admin/v1{path}", node.base))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+    r.json().await.unwrap()
+}
+
+/// One signed Yunxin request, always with the same headers and body.
+struct Signed {
+    app_key: String,
+    nonce: String,
+    cur_time: String,
+    checksum: String,
+    path: String,
+}
+
+impl Signed {
+    async fn send(&self, http: &reqwest::Client, node: &Node) -> Value {
+        http.post(format!("{}{}", node.base, self.path))
+            .header("AppKey", &self.app_key)
+            .header("Nonce", &self.nonce)
+            .header("CurTime", &self.cur_time)
+            .header("CheckSum", &self.checksum)
+            .header("Content-Type", "application/json;charset=UTF-8")
+            .body(r#"{"message":{"message_type":0,"text":"only once"}}"#)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+fn stop(node: &mut Node, signal: &str) {
+    let pid = node.child.id().to_string();
+    let status = Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    node.child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn a_signed_request_is_accepted_once_across_sigkill_and_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut node = start(dir.path());
+    let tenant = admin(&http, &node, "/tenants", json!({ "name": "Acme" })).await;
+    let t = tenant["id"].as_i64().unwrap();
+    let alice = admin(
+        &http,
+        &node,
+        &format!("/tenants/{t}/users"),
+        json!({ "name": "Alice", "user_id": "alice" }),
+    )
+    .await;
+    let app = admin(
+        &http,
+        &node,
+        &format!("/tenants/{t}/apps"),
+        json!({ "name": "Bot" }),
+    )
+    .await;
+    let chat = admin(
+        &http,
+        &node,
+        &format!("/tenants/{t}/chats"),
+        json!({ "type": "group", "name": "Ops", "owner": { "type": "user", "id": alice["id"] },
+                "members": [{ "type": "app", "id": app["id"] }] }),
+    )
+    .await;
+    let secret = app["app_secret"].as_str().unwrap();
+    let cur_time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let nonce = "killed-test-nonce-1";
+    let signed = Signed {
+        app_key: app["app_id"].as_str().unwrap().to_string(),
+        nonce: nonce.into(),
+        checksum: switchboard_dialect_yunxin::auth::checksum(secret, nonce, &cur_time),
+        cur_time,
+        path: format!(
+            "/im/v2/conversations/alice%7C2%7C{}/messages",
+            chat["id"].as_i64().unwrap()
+        ),
+    };
+    assert_eq!(signed.send(&http, &node).await["code"], 200);
+    assert_eq!(signed.send(&http, &node).await["code"], 414);
+
+    for signal in ["-KILL", "-TERM"] {
+        stop(&mut node, signal);
+        node = start(dir.path());
+        let again = signed.send(&http, &node).await;
+        assert_eq!(again["code"], 414, "after {signal}: {again}");
+        assert!(
+            again["msg"].as_str().unwrap().contains("replayed"),
+            "{again}"
+        );
+    }
+
+    // The chat holds the one message.
+    let r = http
+        .get(format!(
+            "{}/admin/v1/tenants/{t}/chats/{}/messages",
+            node.base, chat["id"]
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let history: Value = r.json().await.unwrap();
+    let sent = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["content"]["text"] == "only once")
+        .count();
+    assert_eq!(sent, 1, "{history}");
+}
