@@ -161,6 +161,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         primary,
     );
     report.sqlite_mmap_mib = args.sqlite_mmap_mib;
+    report.smoke = args.smoke;
     let ctx = Ctx {
         args,
         work,

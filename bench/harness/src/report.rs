@@ -85,6 +85,9 @@ pub struct Report {
     pub postgres: Option<String>,
     /// The SQLite server's `[sqlite] mmap_mib`.
     pub sqlite_mmap_mib: u64,
+    /// A smoke run (`--smoke`): it proves the harness works, and its figures (a debug
+    /// build, a small dataset, short measurements) are not held against the targets.
+    pub smoke: bool,
 }
 
 fn sh(cmd: &str) -> String {
@@ -138,6 +141,7 @@ impl Report {
             datasets: Vec::new(),
             postgres: None,
             sqlite_mmap_mib: 0,
+            smoke: false,
         }
     }
 
@@ -290,6 +294,16 @@ impl Report {
         }
 
         let _ = writeln!(o, "\n### Targets\n");
+        if self.smoke {
+            let _ = writeln!(
+                o,
+                "Smoke run: figures are not judged. It checks that every request of every \
+                 workload succeeds, on a debug build, {} messages and {} s per measurement; \
+                 `scripts/bench` without `--smoke` measures the targets.",
+                self.primary, self.seconds
+            );
+            return o;
+        }
         let _ = writeln!(o, "| target | measured | reference | ratio | met |");
         let _ = writeln!(o, "|---|---:|---:|---:|:---:|");
         let mut t =
@@ -419,4 +433,60 @@ impl Report {
 
 fn mb(b: u64) -> f64 {
     b as f64 / (1024.0 * 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measurement(rps: f64, cpu_us: f64) -> Measurement {
+        serde_json::from_value(serde_json::json!({
+            "requests": 1000, "seconds": 2.0, "rps": rps, "p50_ms": 1.0, "p99_ms": 9.0,
+            "p999_ms": 12.0, "cpu_us": cpu_us, "cores": 0.5, "bytes_per_response": 300.0
+        }))
+        .unwrap()
+    }
+
+    /// A run whose figures miss every target they are compared with.
+    fn slow_run(smoke: bool) -> Report {
+        let imported = Imported {
+            messages: 10_000,
+            seconds: 1.0,
+            rate: 10_000.0,
+        };
+        let mut d = DatasetResult::new("sqlite", 10_000, imported);
+        d.baselines
+            .push((Workload::Wps, measurement(20_000.0, 50.0)));
+        d.gets.push((Workload::Wps, measurement(500.0, 400.0)));
+        Report {
+            date: String::new(),
+            machine: String::new(),
+            commit: String::new(),
+            command: "switchboard-bench --smoke".into(),
+            wrk: String::new(),
+            load_before: String::new(),
+            load_after: String::new(),
+            seconds: 2,
+            connections: 64,
+            threads: 2,
+            primary: 10_000,
+            datasets: vec![d],
+            postgres: None,
+            sqlite_mmap_mib: 0,
+            smoke,
+        }
+    }
+
+    #[test]
+    fn a_smoke_run_judges_no_target() {
+        let md = slow_run(true).markdown();
+        assert!(md.contains("Smoke run: figures are not judged"), "{md}");
+        assert!(!md.contains("| met |") && !md.contains("**no**"), "{md}");
+        // The figures themselves are still shown.
+        assert!(md.contains("| GET WPS v7"), "{md}");
+
+        let md = slow_run(false).markdown();
+        assert!(md.contains("| met |") && md.contains("**no**"), "{md}");
+        assert!(!md.contains("Smoke run"), "{md}");
+    }
 }

@@ -10,9 +10,16 @@ pub struct AdminArgs {
     /// Base URL of the server.
     #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8080")]
     url: String,
-    /// Admin token.
+    /// Admin token (printed by the server at its first start, stored in <data-dir>/admin-token).
     #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
     token: String,
+    /// Print only this field of the answer (e.g. id, app_id, dialect_ids.wps), for scripts.
+    ///
+    /// A key, or a dotted path into objects and arrays (items.0.id); a string prints without
+    /// its quotes. Repeat for several, printed on one line separated by tabs:
+    /// read -r APP_ID APP_SECRET <<<"$(switchboard admin app create 1 --name Bot --field app_id --field app_secret)"
+    #[arg(long, global = true, value_name = "FIELD")]
+    field: Vec<String>,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -51,9 +58,11 @@ enum AdminCommand {
     },
     /// Any admin API call: `request POST /tenants --body '{"name":"x"}'`.
     Request {
+        /// HTTP method: GET, POST, PUT, PATCH or DELETE.
         method: String,
-        /// Path below /admin/v1.
+        /// Path below /admin/v1, with its query: /tenants/1/chats?limit=10.
         path: String,
+        /// JSON request body.
         #[arg(long)]
         body: Option<String>,
     },
@@ -61,27 +70,55 @@ enum AdminCommand {
 
 #[derive(Subcommand)]
 enum TenantCmd {
-    Create { name: String },
+    /// Create a tenant; prints it with its canonical id.
+    Create {
+        /// Display name.
+        name: String,
+    },
+    /// List tenants.
     List,
-    Get { tenant: String },
+    /// Show one tenant.
+    Get {
+        /// Canonical id, or the Hi/Feishu tenant_key.
+        tenant: String,
+    },
 }
+
+/// Help of a `tenant` argument.
+const TENANT: &str = "Tenant: canonical id, or the Hi/Feishu tenant_key";
+/// Help of a `chat` argument.
+const CHAT: &str = "Chat: canonical id, Hi/Feishu oc_…, or a Yunxin conversation id";
+/// Help of a `message` argument.
+const MESSAGE: &str = "Message: canonical id, Hi/Feishu om_…, or the WPS 16-character id";
+/// Help of an `app` argument.
+const APP: &str = "App: canonical id or app_id";
 
 #[derive(Subcommand)]
 enum UserCmd {
+    /// Create a user.
     Create {
+        #[arg(help = TENANT)]
         tenant: String,
+        /// Display name.
         #[arg(long)]
         name: String,
+        /// Tenant-wide user id (1–64 of A-Z a-z 0-9 _ . @ -); generated when absent.
         #[arg(long)]
         user_id: Option<String>,
+        /// Yunxin account id (1–32 of the same); default: user_id lower-cased.
         #[arg(long)]
         account_id: Option<String>,
     },
+    /// List the tenant's users.
     List {
+        #[arg(help = TENANT)]
         tenant: String,
     },
+    /// Show one user.
     Get {
+        #[arg(help = TENANT)]
         tenant: String,
+        /// User: canonical id, user_id, account_id, union_id (on_…), or open_id (ou_…) with --app.
         user: String,
         /// Resolve and show the per-app open_id for this app.
         #[arg(long)]
@@ -91,25 +128,39 @@ enum UserCmd {
 
 #[derive(Subcommand)]
 enum AppCmd {
+    /// Create an app (bot); prints its app_id and app_secret (the secret only here).
     Create {
+        #[arg(help = TENANT)]
         tenant: String,
+        /// Display name.
         #[arg(long)]
         name: String,
     },
+    /// List the tenant's apps.
     List {
+        #[arg(help = TENANT)]
         tenant: String,
     },
+    /// Show one app (without its secret).
     Get {
+        #[arg(help = TENANT)]
         tenant: String,
+        #[arg(help = APP)]
         app: String,
     },
+    /// Change an app's name, bot ability, WPS signing or scopes; applies to its next request.
     Update {
+        #[arg(help = TENANT)]
         tenant: String,
+        #[arg(help = APP)]
         app: String,
+        /// New display name.
         #[arg(long)]
         name: Option<String>,
+        /// Bot ability (checked by the Hi/Feishu dialect).
         #[arg(long)]
         bot_enabled: Option<bool>,
+        /// Whether WPS requests must carry a KSO-1 signature.
         #[arg(long)]
         signing_required: Option<bool>,
         /// Comma-separated list that replaces the granted scopes.
@@ -118,18 +169,23 @@ enum AppCmd {
     },
     /// Issue a new secret (revokes every token minted with the old one).
     RotateSecret {
+        #[arg(help = TENANT)]
         tenant: String,
+        #[arg(help = APP)]
         app: String,
     },
 }
 
 #[derive(Subcommand)]
 enum ChatCmd {
+    /// Create a chat.
     Create {
+        #[arg(help = TENANT)]
         tenant: String,
         /// p2p, group or super_group.
         #[arg(long = "type")]
         kind: String,
+        /// Display name (required for a group).
         #[arg(long)]
         name: Option<String>,
         /// user:<id> or app:<id>.
@@ -139,42 +195,63 @@ enum ChatCmd {
         #[arg(long = "member")]
         members: Vec<String>,
     },
+    /// List the tenant's chats.
     List {
+        #[arg(help = TENANT)]
         tenant: String,
     },
+    /// Show one chat with its members.
     Get {
+        #[arg(help = TENANT)]
         tenant: String,
+        #[arg(help = CHAT)]
         chat: String,
     },
+    /// Dissolve a chat: no more sends; its history stays readable.
     Dissolve {
+        #[arg(help = TENANT)]
         tenant: String,
+        #[arg(help = CHAT)]
         chat: String,
     },
 }
 
 #[derive(Subcommand)]
 enum MemberCmd {
+    /// List a chat's members.
     List {
+        #[arg(help = TENANT)]
         tenant: String,
+        #[arg(help = CHAT)]
         chat: String,
     },
-    /// Members as user:<id> or app:<id>.
+    /// Add members to a chat.
     Add {
+        #[arg(help = TENANT)]
         tenant: String,
+        #[arg(help = CHAT)]
         chat: String,
+        /// Members as user:<id> or app:<id>.
         members: Vec<String>,
     },
+    /// Remove members from a chat.
     Remove {
+        #[arg(help = TENANT)]
         tenant: String,
+        #[arg(help = CHAT)]
         chat: String,
+        /// Members as user:<id> or app:<id>.
         members: Vec<String>,
     },
 }
 
 #[derive(Subcommand)]
 enum MessageCmd {
+    /// Send a message as any member, user or app.
     Send {
+        #[arg(help = TENANT)]
         tenant: String,
+        #[arg(help = CHAT)]
         chat: String,
         /// user:<id> or app:<id>.
         #[arg(long)]
@@ -188,34 +265,54 @@ enum MessageCmd {
         /// Canonical content JSON (docs/content.md).
         #[arg(long)]
         content: Option<String>,
+        /// The message this one replies to.
         #[arg(long)]
         reply_to: Option<String>,
+        /// Idempotency key: the same one from the same sender within an hour returns the first message.
         #[arg(long)]
         client_msg_id: Option<String>,
     },
+    /// Show one message.
     Get {
+        #[arg(help = TENANT)]
         tenant: String,
+        #[arg(help = CHAT)]
         chat: String,
+        #[arg(help = MESSAGE)]
         message: String,
     },
+    /// List a chat's messages in position order.
     List {
+        #[arg(help = TENANT)]
         tenant: String,
+        #[arg(help = CHAT)]
         chat: String,
+        /// Start after this position (0: from the first message).
         #[arg(long)]
         after_position: Option<i64>,
+        /// Messages per page, 1 to 1000 (default 50).
         #[arg(long)]
         limit: Option<u32>,
     },
+    /// Replace a text message's text, as its sender.
     Edit {
+        #[arg(help = TENANT)]
         tenant: String,
+        #[arg(help = CHAT)]
         chat: String,
+        #[arg(help = MESSAGE)]
         message: String,
+        /// The new text.
         #[arg(long)]
         text: String,
     },
+    /// Recall or delete a message, as its sender.
     Recall {
+        #[arg(help = TENANT)]
         tenant: String,
+        #[arg(help = CHAT)]
         chat: String,
+        #[arg(help = MESSAGE)]
         message: String,
         /// recalled, recalled_one_way or deleted.
         #[arg(long)]
@@ -247,6 +344,7 @@ fn enc(s: &str) -> String {
 }
 
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    let fields = args.field;
     let (method, path, body) = match args.command {
         AdminCommand::Tenant { cmd } => match cmd {
             TenantCmd::Create { name } => (
@@ -514,10 +612,42 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let resp = req.send().await.with_context(|| format!("calling {url}"))?;
     let status = resp.status();
     let text = resp.text().await?;
-    match serde_json::from_str::<Value>(&text) {
-        Ok(v) => println!("{}", serde_json::to_string_pretty(&v)?),
-        Err(_) => println!("{text}"),
+    let json = serde_json::from_str::<Value>(&text).ok();
+    if !status.is_success() {
+        // The answer names what is wrong; a failed write of it changes nothing to the outcome.
+        let _ = crate::outln(match &json {
+            Some(v) => serde_json::to_string_pretty(v)?,
+            None => text,
+        });
+        anyhow::bail!("the server answered {status}");
     }
-    anyhow::ensure!(status.is_success(), "the server answered {status}");
+    let out = match (&json, fields.is_empty()) {
+        (Some(v), true) => serde_json::to_string_pretty(v)?,
+        (None, true) => text,
+        (Some(v), false) => fields
+            .iter()
+            .map(|f| field(v, f))
+            .collect::<anyhow::Result<Vec<_>>>()?
+            .join("\t"),
+        (None, false) => anyhow::bail!("the answer is not JSON: {text}"),
+    };
+    crate::outln(out)?;
     Ok(())
+}
+
+/// One field of an answer, by dotted path; a string without its quotes.
+fn field(v: &Value, path: &str) -> anyhow::Result<String> {
+    let mut at = v;
+    for key in path.split('.') {
+        at = match at {
+            Value::Object(m) => m.get(key),
+            Value::Array(a) => key.parse::<usize>().ok().and_then(|i| a.get(i)),
+            _ => None,
+        }
+        .with_context(|| format!("the answer has no field {path:?}"))?;
+    }
+    Ok(match at {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
 }

@@ -10,6 +10,7 @@ use switchboard_core::service::{CreateChat, CreateUser, Edit, MergeForward, Reca
 use switchboard_core::store::{AppPatch, Page};
 use switchboard_core::Core;
 use switchboard_server::config::Config;
+use tokio::net::TcpListener;
 
 /// What the demo seeded, kept in the data directory so later runs print the same commands.
 struct DemoInfo {
@@ -22,7 +23,8 @@ struct DemoInfo {
 
 const INFO_FILE: &str = "demo.json";
 
-pub async fn run(cfg: Config) -> anyhow::Result<()> {
+/// Seeds (or finds) the demo data, then serves it on `listener`, already bound.
+pub async fn run(cfg: Config, listener: TcpListener) -> anyhow::Result<()> {
     let info = {
         let store = switchboard_server::open_store(&cfg).await?;
         let core = switchboard_server::core(store);
@@ -48,16 +50,28 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         (info, app, alice, group)
     };
     let (info, app, alice, group) = info;
+    // The commands name the binary by its full path: `switchboard` need not be on the PATH.
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.to_str().map(shell_quote))
+        .unwrap_or_else(|| "switchboard".into());
+    let data_dir = cfg.data_dir.clone();
     let banner = move |addr: SocketAddr, admin_token: &str| {
+        let b = Banner {
+            addr,
+            admin_token,
+            exe: &exe,
+            data_dir: &data_dir,
+        };
         // A closed stdout (a pager quit early) must not take the server down with it.
         use std::io::Write;
         let _ = writeln!(
             std::io::stdout(),
             "{}",
-            banner(addr, admin_token, &info, &app, &alice, &group)
+            b.render(&info, &app, &alice, &group)
         );
     };
-    crate::serve(cfg, Some(Box::new(banner))).await
+    crate::serve(cfg, listener, Some(Box::new(banner))).await
 }
 
 fn load_info(cfg: &Config) -> anyhow::Result<Option<DemoInfo>> {
@@ -357,71 +371,129 @@ async fn seed(core: &Core) -> anyhow::Result<DemoInfo> {
     })
 }
 
-fn banner(
-    addr: SocketAddr,
-    admin_token: &str,
-    info: &DemoInfo,
-    app: &App,
-    alice: &User,
-    group: &Chat,
-) -> String {
-    let base = format!("http://{addr}");
-    let t = info.tenant;
-    let mut out = String::new();
-    out.push_str(&format!(
-        "\nSwitchboard demo is running on {base}\n\n\
-         Admin token : {admin_token}\n\
-         Tenant      : {t}\n\
-         Bot app     : app_id={} app_secret={}\n\
-         Group chat  : {} (\"{}\")\n\
-         A message   : {}\n\n",
-        app.app_id,
-        app.app_secret.expose(),
-        group.id,
-        group.name,
-        info.message
-    ));
-    out.push_str("# Admin API\n");
-    out.push_str(&format!(
-        "export SWITCHBOARD_URL={base} SWITCHBOARD_ADMIN_TOKEN={admin_token}\n"
-    ));
-    out.push_str(&format!("curl -s -H \"Authorization: Bearer $SWITCHBOARD_ADMIN_TOKEN\" {base}/admin/v1/tenants/{t}/chats/{}/messages?limit=5\n", group.id));
-    out.push_str(&format!("curl -s -H \"Authorization: Bearer $SWITCHBOARD_ADMIN_TOKEN\" {base}/admin/v1/tenants/{t}/chats/{}/messages/{}\n", group.id, info.message));
-    out.push_str(&format!(
-        "curl -s -H \"Authorization: Bearer $SWITCHBOARD_ADMIN_TOKEN\" -H 'Content-Type: application/json' \\\n  -d '{{\"sender\":{{\"type\":\"user\",\"id\":\"alice\"}},\"type\":\"text\",\"content\":{{\"text\":\"hello from curl\"}}}}' \\\n  {base}/admin/v1/tenants/{t}/chats/{}/messages\n",
-        group.id
-    ));
-    out.push_str(&format!(
-        "switchboard admin message list {t} {} --limit 3\n",
-        group.id
-    ));
-    out.push_str(&dialect_commands(
-        &base,
-        app,
-        group,
-        MessageId(info.message.0),
-        alice,
-    ));
-    out
+/// A word for a POSIX shell: as is when it is safe, else single-quoted.
+fn shell_quote(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:,@%=".contains(&b));
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
-/// Each dialect's own copy-paste commands.
-fn dialect_commands(
-    base: &str,
-    app: &App,
-    group: &Chat,
-    message: MessageId,
-    user: &User,
-) -> String {
-    let mut out = String::new();
-    out.push_str(&switchboard_dialect_wps::demo_commands(
-        base, app, group, message, user,
-    ));
-    out.push_str(&switchboard_dialect_lark::demo_commands(
-        base, app, group, message, user,
-    ));
-    out.push_str(&switchboard_dialect_yunxin::demo_commands(
-        base, app, group, message, user,
-    ));
-    out
+/// What the banner needs besides the seeded data.
+struct Banner<'a> {
+    addr: SocketAddr,
+    admin_token: &'a str,
+    /// The running binary, shell-quoted.
+    exe: &'a str,
+    data_dir: &'a std::path::Path,
+}
+
+impl Banner<'_> {
+    /// The credentials, then commands that each work when pasted as printed, in order, into
+    /// bash or zsh: every URL quoted, every curl followed by a newline.
+    fn render(&self, info: &DemoInfo, app: &App, alice: &User, group: &Chat) -> String {
+        let base = format!("http://{}", self.addr);
+        let (t, exe) = (info.tenant, self.exe);
+        let chat = group.id;
+        let mut out = String::new();
+        out.push_str(&format!(
+            "\nSwitchboard demo is running on {base}\n\n\
+             Admin token : {}\n\
+             Tenant      : {t}\n\
+             Bot app     : app_id={} app_secret={}\n\
+             Group chat  : {chat} (\"{}\")\n\
+             A message   : {}\n\
+             Data        : {} (kept for the next run; Ctrl-C stops the server)\n\n\
+             Commands to paste into bash or zsh in another terminal, as printed; the first\n\
+             line lets an interactive zsh read the comments as comments:\n\n",
+            self.admin_token,
+            app.app_id,
+            app.app_secret.expose(),
+            group.name,
+            info.message,
+            self.data_dir.display(),
+        ));
+        out.push_str("[ -z \"${ZSH_VERSION-}\" ] || setopt interactive_comments\n");
+        out.push_str("# Admin API\n");
+        out.push_str(&format!(
+            "export SWITCHBOARD_URL={} SWITCHBOARD_ADMIN_TOKEN={}\n",
+            shell_quote_always(&base),
+            shell_quote_always(self.admin_token)
+        ));
+        let auth = "-H \"Authorization: Bearer $SWITCHBOARD_ADMIN_TOKEN\"";
+        let messages = format!("\"$SWITCHBOARD_URL/admin/v1/tenants/{t}/chats/{chat}/messages");
+        out.push_str(&format!("curl -s {auth} {messages}?limit=5\"; echo\n"));
+        out.push_str(&format!(
+            "curl -s {auth} {messages}/{}\"; echo\n",
+            info.message
+        ));
+        out.push_str(&format!(
+            "curl -s {auth} -H 'Content-Type: application/json' \\\n  \
+             -d '{{\"sender\":{{\"type\":\"user\",\"id\":\"alice\"}},\"type\":\"text\",\"content\":{{\"text\":\"hello from curl\"}}}}' \\\n  \
+             {messages}\"; echo\n"
+        ));
+        out.push_str(&format!("{exe} admin message list {t} {chat} --limit 3\n"));
+
+        let message = MessageId(info.message.0);
+        // WPS: its block defines BASE, APP_ID, APP_SECRET and TOKEN (a WPS token), used
+        // again by the `sign wps` command right after it.
+        out.push_str(&switchboard_dialect_wps::demo_commands(
+            &base, app, group, message, alice,
+        ));
+        let wps_uri = format!(
+            "/v7/chats/{}/messages/{}",
+            switchboard_dialect_wps::ids::chat_id(group.id),
+            switchboard_dialect_wps::ids::message_id(message)
+        );
+        out.push_str(&format!(
+            "# the same get, its KSO-1 headers computed by switchboard sign wps\n\
+             eval curl -s $({exe} sign wps --uri '{wps_uri}' --app-id \"$APP_ID\" --app-secret \"$APP_SECRET\") \\\n  \
+             -H \"'Authorization: Bearer $TOKEN'\" \"'$BASE{wps_uri}'\"; echo\n\n"
+        ));
+        out.push_str(&switchboard_dialect_lark::demo_commands(
+            &base, app, group, message, alice,
+        ));
+        out.push_str(&switchboard_dialect_yunxin::demo_commands(
+            &base, app, group, message, alice,
+        ));
+        let conversation = format!(
+            "{}%7C{}%7C{}",
+            alice.account_id,
+            switchboard_dialect_yunxin::ids::conversation_type(group.kind),
+            switchboard_dialect_yunxin::ids::team_id(group.id)
+        );
+        out.push_str(&format!(
+            "eval curl -sS $({exe} sign yunxin --app-key \"$YX_APPKEY\" --app-secret \"$YX_SECRET\") \\\n  \
+             \"'$YX_BASE/im/v2/conversations/{conversation}/messages/{}'\"; echo\n",
+            switchboard_dialect_yunxin::ids::message_server_id(message)
+        ));
+        out
+    }
+}
+
+/// A word for a POSIX shell, always single-quoted (values the reader copies as a whole).
+fn shell_quote_always(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_quoted_only_when_the_shell_needs_it() {
+        assert_eq!(
+            shell_quote("/home/a/target/release/switchboard"),
+            "/home/a/target/release/switchboard"
+        );
+        assert_eq!(
+            shell_quote("/My Files/switchboard"),
+            "'/My Files/switchboard'"
+        );
+        assert_eq!(shell_quote("/it's/switchboard"), r"'/it'\''s/switchboard'");
+    }
 }

@@ -15,8 +15,10 @@
 //! writes (`pwrite64`) and imported at 42k/s with 131 MB peak RSS; 50k per batch, 0.69M
 //! writes, 70k/s, 384 MB; 100k per batch, 81k/s, 674 MB.
 //!
-//! With SQLite, run it while the server is stopped: the server caches chat counters of the
-//! file it serves.
+//! The database must exist (the import never creates one). With SQLite, no server may be
+//! using the file: a running server caches chat counters of the file it serves, so the
+//! import takes the lock the server holds and refuses to start while it is held
+//! (`crate::dbfile`).
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -52,6 +54,9 @@ struct SenderRef {
     id: Value,
 }
 
+/// The largest `--batch`.
+pub const MAX_BATCH: usize = 100_000;
+
 pub struct ImportArgs {
     pub tenant: i64,
     pub file: PathBuf,
@@ -85,7 +90,11 @@ pub async fn run(cfg: Config, args: ImportArgs) -> anyhow::Result<Imported> {
         ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} ({eta} left)")
             .expect("valid template"),
     );
-    let batch = args.batch.clamp(1, 100_000);
+    let batch = args.batch;
+    anyhow::ensure!(
+        (1..=MAX_BATCH).contains(&batch),
+        "--batch must be between 1 and {MAX_BATCH}, not {batch}"
+    );
     // Two stages overlap: a blocking thread parses and validates lines while this task
     // resolves the senders of the batch before and hands it to the store. Batches stay in
     // file order throughout. A third stage (resolving apart from writing) bought no speed
@@ -136,6 +145,10 @@ pub async fn run(cfg: Config, args: ImportArgs) -> anyhow::Result<Imported> {
     let mut imported = 0u64;
     while let Some(next) = rx.recv().await {
         let (chunk, bytes) = next?;
+        let (first_line, last_line) = match (chunk.first(), chunk.last()) {
+            (Some(f), Some(l)) => (f.0, l.0),
+            _ => continue,
+        };
         let mut items = Vec::with_capacity(chunk.len());
         for (n, p) in chunk {
             let sender = sender(&core, tenant, &p.sender_kind, &p.sender_id, &mut senders)
@@ -169,7 +182,7 @@ pub async fn run(cfg: Config, args: ImportArgs) -> anyhow::Result<Imported> {
         let stored = core
             .import(tenant, items)
             .await
-            .context("importing a batch")?;
+            .with_context(|| format!("importing lines {first_line} to {last_line}"))?;
         imported += stored.len() as u64;
         // Freeing a batch of message trees takes a while: not on the way to the next batch.
         tokio::task::spawn_blocking(move || drop(stored));
@@ -195,7 +208,7 @@ struct Parsed {
 }
 
 fn parse_line(line: &str) -> anyhow::Result<Parsed> {
-    let l: Line = serde_json::from_str(line)?;
+    let l: Line = serde_json::from_str(line).map_err(json_error)?;
     let kind = MessageType::parse(&l.kind).with_context(|| format!("unknown type {:?}", l.kind))?;
     let content = content::canonical(kind, l.content).map_err(|e| anyhow::anyhow!("{e}"))?;
     let sender_id = match l.sender.id {
@@ -211,6 +224,17 @@ fn parse_line(line: &str) -> anyhow::Result<Parsed> {
         content,
         created_at: l.created_at,
     })
+}
+
+/// A JSON error of one line, placed by its column only: serde_json would say "at line 1
+/// column N" of the one-line document, beside the file's line number the caller adds.
+fn json_error(e: serde_json::Error) -> anyhow::Error {
+    let text = e.to_string();
+    let place = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&place) {
+        Some(what) if e.column() > 0 => anyhow::anyhow!("{what} (column {})", e.column()),
+        _ => anyhow::anyhow!("{text}"),
+    }
 }
 
 /// Resolved senders by type and id, looked up without allocating.

@@ -3,10 +3,9 @@
 //! `sign` computes vendor request signatures for use with curl.
 
 mod admin;
+mod dbfile;
 mod demo;
 mod import;
-
-use anyhow::Context;
 
 // Every request allocates and frees short-lived buffers on two worker threads; mimalloc's
 // thread-local free lists make that markedly cheaper than glibc's malloc (measured in
@@ -14,9 +13,11 @@ use anyhow::Context;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Args, Parser, Subcommand};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use switchboard_server::config::{Config, Overrides};
+use tokio::net::TcpListener;
 
 #[derive(Parser)]
 #[command(
@@ -34,8 +35,8 @@ struct ServerArgs {
     /// Configuration file (TOML). Default: ./switchboard.toml if present.
     #[arg(long, short = 'c')]
     config: Option<PathBuf>,
-    /// Address to listen on (overrides `listen`).
-    #[arg(long)]
+    /// Address to listen on (overrides `listen`): IP:PORT, or localhost:PORT.
+    #[arg(long, value_parser = switchboard_server::config::parse_listen)]
     listen: Option<SocketAddr>,
     /// Database URL (overrides `database`): sqlite:///path or postgres://...
     #[arg(long)]
@@ -60,14 +61,16 @@ impl ServerArgs {
 enum Command {
     /// Run the server.
     Serve(ServerArgs),
-    /// Run the server on an embedded store seeded with a demo tenant, and print how to call it.
+    /// Run the server on an embedded store seeded with a demo tenant, and print how to call it
+    /// (data in ./demo-data unless --data-dir or --database says otherwise).
     Demo {
         #[command(flatten)]
         server: ServerArgs,
     },
     /// Apply database migrations and exit.
     Migrate(ServerArgs),
-    /// Bulk-import message history from a JSON Lines file straight into the database.
+    /// Bulk-import message history from a JSON Lines file straight into an existing
+    /// database (with SQLite, while no server uses it).
     Import {
         #[command(flatten)]
         server: ServerArgs,
@@ -76,11 +79,11 @@ enum Command {
         tenant: i64,
         /// JSON Lines file, one message per line (see docs/admin-api.md, "Bulk import").
         file: PathBuf,
-        /// Messages per transaction (at most 100,000). Larger batches import faster (each
+        /// Messages per transaction, 1 to 100,000. Larger batches import faster (each
         /// commit rewrites the last page of every chat it touches) and hold more in memory:
         /// about 400 MB at the default.
-        #[arg(long, default_value_t = 50_000)]
-        batch: usize,
+        #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(1..=import::MAX_BATCH as i64))]
+        batch: u32,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -96,8 +99,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum SignCommand {
-    /// WPS KSO-1: prints X-Kso-Date and X-Kso-Authorization.
+    /// WPS KSO-1: prints Content-Type, X-Kso-Date and X-Kso-Authorization as curl -H arguments.
     Wps {
+        /// HTTP method of the request.
         #[arg(long, default_value = "GET")]
         method: String,
         /// Request URI: path plus query, exactly as sent (e.g. /v7/chats/1/messages/abc).
@@ -109,21 +113,25 @@ enum SignCommand {
         /// Request body exactly as sent.
         #[arg(long, default_value = "")]
         body: String,
+        /// The app's app_id (WPS APPID).
         #[arg(long)]
         app_id: String,
+        /// The app's app_secret (WPS APPKEY).
         #[arg(long, env = "SWITCHBOARD_APP_SECRET", hide_env_values = true)]
         app_secret: String,
         /// RFC 1123 date; default now.
         #[arg(long)]
         date: Option<String>,
     },
-    /// Yunxin: prints AppKey, Nonce, CurTime and CheckSum.
+    /// Yunxin: prints AppKey, Nonce, CurTime and CheckSum as curl -H arguments.
     Yunxin {
+        /// The app's app_id (Yunxin AppKey).
         #[arg(long)]
         app_key: String,
+        /// The app's app_secret (Yunxin AppSecret).
         #[arg(long, env = "SWITCHBOARD_APP_SECRET", hide_env_values = true)]
         app_secret: String,
-        /// Default: random.
+        /// Nonce; default random.
         #[arg(long)]
         nonce: Option<String>,
         /// Unix seconds; default now.
@@ -136,11 +144,43 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // The reader went away (`switchboard … | head`): nothing more to say, to anyone.
+        Err(e) if is_broken_pipe(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Writes one line to stdout, reporting a failed write rather than panicking as `println!`
+/// does; every command prints through it. A reader that went away is [`StdoutClosed`].
+pub fn outln(line: impl std::fmt::Display) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => anyhow::Error::new(StdoutClosed),
+            _ => anyhow::Error::new(e).context("writing to stdout"),
+        })
+}
+
+/// Stdout's reader has gone (`switchboard … | head -1`): the command ends quietly, with
+/// success, as a pipeline expects. Only writes to stdout raise it, so a broken connection
+/// to a server is still an error.
+#[derive(Debug)]
+pub struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stdout was closed")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<StdoutClosed>())
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -150,15 +190,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve(args.load()?, None).await,
-            Command::Demo { server } => demo::run(server.load_demo()?).await,
+            Command::Serve(args) => {
+                let cfg = args.load()?;
+                let (listener, lock) = start(&cfg).await?;
+                serve(cfg, listener, None).await?;
+                drop(lock);
+                Ok(())
+            }
+            Command::Demo { server } => {
+                let cfg = server.load_demo()?;
+                let (listener, lock) = start(&cfg).await?;
+                demo::run(cfg, listener).await?;
+                drop(lock);
+                Ok(())
+            }
             Command::Migrate(args) => {
                 let cfg = args.load()?;
+                dbfile::check_for_migrate(&cfg)?;
                 let applied = switchboard_server::migrate(&cfg).await?;
                 if applied.is_empty() {
-                    println!("database is up to date");
+                    outln("database is up to date")?;
                 } else {
-                    println!("applied migrations: {applied:?}");
+                    outln(format_args!("applied migrations: {applied:?}"))?;
                 }
                 Ok(())
             }
@@ -169,19 +222,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 batch,
                 quiet,
             } => {
+                let cfg = server.load()?;
+                let lock = dbfile::lock_for_import(&cfg)?;
                 let args = import::ImportArgs {
                     tenant,
                     file,
-                    batch,
+                    batch: batch as usize,
                     quiet,
                 };
-                let done = import::run(server.load()?, args).await?;
-                println!(
+                let done = import::run(cfg, args).await?;
+                drop(lock);
+                outln(format_args!(
                     "imported {} messages in {:.2} s ({:.0} messages/s)",
                     done.messages,
                     done.seconds,
                     done.messages as f64 / done.seconds.max(1e-9)
-                );
+                ))?;
                 Ok(())
             }
             Command::Admin(args) => admin::run(args).await,
@@ -201,24 +257,44 @@ impl ServerArgs {
     }
 }
 
+/// What `serve` and `demo` do before anything else: take the address (a busy port fails
+/// here, before a data directory, a database or an admin token exists), then the
+/// database's lock. Only then is anything created.
+async fn start(cfg: &Config) -> anyhow::Result<(TcpListener, Option<dbfile::DbLock>)> {
+    switchboard_server::init_tracing(&cfg.log);
+    let listener = bind(cfg.listen).await?;
+    let lock = dbfile::lock_for_server(cfg)?;
+    Ok((listener, lock))
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "cannot listen on {addr}: the address is already in use (is another server \
+             running?); choose another with --listen, e.g. --listen {}",
+            SocketAddr::new(addr.ip(), addr.port().checked_add(1).unwrap_or(8081))
+        ),
+        _ => anyhow::Error::new(e).context(format!("cannot listen on {addr}")),
+    })
+}
+
 /// Called once the server listens, with its address and the admin token.
 pub type Banner = Box<dyn FnOnce(SocketAddr, &str) + Send>;
 
-/// Runs the server until Ctrl-C or SIGTERM. `banner` is printed once listening.
-pub async fn serve(cfg: Config, banner: Option<Banner>) -> anyhow::Result<()> {
-    switchboard_server::init_tracing(&cfg.log);
+/// Opens the store on an address already bound and runs the server until Ctrl-C or
+/// SIGTERM. `banner` is printed once listening.
+pub async fn serve(
+    cfg: Config,
+    listener: TcpListener,
+    banner: Option<Banner>,
+) -> anyhow::Result<()> {
     let store = switchboard_server::open_store(&cfg).await?;
     let (token, generated) = switchboard_server::admin_token(&cfg)?;
     let core = switchboard_server::core(store);
     let app = switchboard_server::build_app(core, token.clone(), &cfg);
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "switchboard listening");
     if generated {
         // Printed once, on the terminal only: it is a credential, so it never goes to the log.
-        use std::io::Write;
         let _ = writeln!(
             std::io::stderr(),
             "Generated admin token (stored in {}):\n  {}",
@@ -226,6 +302,7 @@ pub async fn serve(cfg: Config, banner: Option<Banner>) -> anyhow::Result<()> {
             token.expose()
         );
     }
+    tracing::info!(%addr, "switchboard listening");
     if let Some(b) = banner {
         b(addr, token.expose());
     }
@@ -299,9 +376,39 @@ fn sign(cmd: SignCommand) -> anyhow::Result<()> {
             )
         }
     };
-    // One curl argument per line, ready to paste: curl $(switchboard sign … | tr '\n' ' ') …
+    // One curl argument per line, ready for `eval curl $(switchboard sign …) …`.
     for (k, v) in headers {
-        println!("-H '{k}: {v}'");
+        outln(format_args!("-H '{k}: {v}'"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_command_and_argument_has_a_help_line() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} <{}>", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(path.clone());
+                }
+                walk(sub, &path, missing);
+            }
+        }
+        Cli::command().debug_assert();
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut missing = Vec::new();
+        walk(&cmd, "switchboard", &mut missing);
+        assert!(missing.is_empty(), "no help line: {missing:#?}");
+    }
 }

@@ -227,3 +227,97 @@ async fn a_sender_outside_the_chat_is_refused_and_nothing_of_its_batch_is_stored
     );
     assert!(texts(&w2).await.is_empty());
 }
+
+#[test]
+fn an_import_never_creates_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("history.jsonl");
+    std::fs::write(
+        &file,
+        r#"{"chat": 1, "sender": {"type": "user", "id": "alice"}, "type": "text", "content": {"text": "hi"}}"#,
+    )
+    .unwrap();
+    let run = |data: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["import", "--quiet", "--tenant", "1", "--data-dir"])
+            .arg(data)
+            .arg(&file)
+            .env("SWITCHBOARD_LOG__LEVEL", "warn")
+            .output()
+            .unwrap()
+    };
+    // A mistyped data directory, then an existing directory without a database.
+    let missing = dir.path().join("no-such-dir");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for data in [&missing, &empty] {
+        let out = run(data);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        let db = data.join("switchboard.db");
+        assert!(
+            stderr.contains(&format!("{} does not exist", db.display()))
+                && stderr.contains("switchboard migrate"),
+            "{stderr}"
+        );
+        assert!(
+            !db.exists(),
+            "no database was created in {}",
+            data.display()
+        );
+    }
+    assert!(!missing.exists(), "no directory was created");
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn a_batch_size_outside_1_to_100000_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = provision(dir.path()).await;
+    let file = dir.path().join("history.jsonl");
+    let lines = [text_line(w.chat, "user", "alice", "m", 1_000)];
+    for batch in [0, 100_001, 200_000] {
+        let stderr = import_fails(&w, &file, &lines, batch);
+        assert!(
+            stderr.contains("--batch") && stderr.contains("1..=100000"),
+            "--batch {batch}: {stderr}"
+        );
+    }
+    assert!(texts(&w).await.is_empty());
+    // The bounds themselves are accepted.
+    for batch in [1, 100_000] {
+        let out = import(&w, &file, batch);
+        assert!(out.status.success(), "--batch {batch}: {out:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_error_names_one_line_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = provision(dir.path()).await;
+    let file = dir.path().join("history.jsonl");
+    let mut lines: Vec<String> = (0..2)
+        .map(|i| text_line(w.chat, "user", "alice", &format!("m{i}"), 1_000 + i))
+        .collect();
+    lines.push(format!(
+        r#"{{"chat": {}, "sender": {{"type": "user", "id": "alice"}}, "type": "text", "content": {{"text": "x"}}, "colour": "red"}}"#,
+        w.chat.0
+    ));
+    let stderr = import_fails(&w, &file, &lines, 10);
+    assert!(
+        stderr.contains("line 3: unknown field `colour`") && stderr.contains("(column "),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("at line"),
+        "one line number only: {stderr}"
+    );
+
+    lines[2] = "{\"chat\": 1,".into();
+    let stderr = import_fails(&w, &file, &lines, 10);
+    assert!(stderr.contains("line 3: EOF while parsing"), "{stderr}");
+    assert!(
+        !stderr.contains("at line"),
+        "one line number only: {stderr}"
+    );
+}

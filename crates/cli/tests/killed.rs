@@ -93,10 +93,7 @@ impl Signed {
 
 fn stop(node: &mut Node, signal: &str) {
     let pid = node.child.id().to_string();
-    let status = Command::new("kill")
-        .args([signal, &pid])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args([signal, &pid]).status().unwrap();
     assert!(status.success());
     node.child.wait().unwrap();
 }
