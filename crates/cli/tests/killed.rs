@@ -1,5 +1,6 @@
 //! The real binary killed with SIGKILL or stopped with SIGTERM, then started again on the
-//! same SQLite data directory: a signed Yunxin request accepted before is refused after.
+//! same SQLite data directory: a signed Yunxin request accepted before is refused after,
+//! and a SIGTERM under a send load exits 0 with every acknowledged message kept.
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -176,4 +177,109 @@ async fn a_signed_request_is_accepted_once_across_sigkill_and_sigterm() {
         .filter(|m| m["content"]["text"] == "only once")
         .count();
     assert_eq!(sent, 1, "{history}");
+}
+
+#[tokio::test]
+async fn sigterm_under_load_answers_what_it_accepted_keeps_every_ack_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut node = start(dir.path());
+    let tenant = admin(&http, &node, "/tenants", json!({ "name": "Acme" })).await;
+    let t = tenant["id"].as_i64().unwrap();
+    let alice = admin(
+        &http,
+        &node,
+        &format!("/tenants/{t}/users"),
+        json!({ "name": "Alice", "user_id": "alice" }),
+    )
+    .await;
+    let chat = admin(
+        &http,
+        &node,
+        &format!("/tenants/{t}/chats"),
+        json!({ "type": "group", "name": "Ops", "owner": { "type": "user", "id": alice["id"] } }),
+    )
+    .await;
+    let messages = |node: &Node| {
+        format!(
+            "{}/admin/v1/tenants/{t}/chats/{}/messages",
+            node.base, chat["id"]
+        )
+    };
+    let url = messages(&node);
+
+    // Eight senders in a loop; SIGTERM lands while they run.
+    let senders: Vec<_> = (0..8)
+        .map(|w| {
+            let (http, url, alice) = (http.clone(), url.clone(), alice["id"].clone());
+            tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for i in 0.. {
+                    let body = json!({ "sender": { "type": "user", "id": alice }, "type": "text",
+                                       "content": { "text": format!("{w}-{i}") } });
+                    let r = http.post(&url).bearer_auth(TOKEN).json(&body).send().await;
+                    let Ok(r) = r else { break }; // refused or cut: never acknowledged
+                    let status = r.status();
+                    let Ok(v) = r.json::<Value>().await else {
+                        break;
+                    };
+                    // Every answer that arrives is a correct one.
+                    assert!(status.is_success(), "{status}: {v}");
+                    assert_eq!(v["content"]["text"], format!("{w}-{i}"), "{v}");
+                    acked.push((v["position"].as_i64().unwrap(), format!("{w}-{i}")));
+                }
+                acked
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let pid = node.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = node.child.wait().unwrap();
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    let mut acked = Vec::new();
+    for s in senders {
+        acked.extend(s.await.unwrap());
+    }
+    assert!(acked.len() > 50, "the load ran: {} sends", acked.len());
+
+    node = start(dir.path());
+    let mut stored = std::collections::HashMap::new();
+    let mut after = 0;
+    loop {
+        let page: Value = http
+            .get(format!(
+                "{}?after_position={after}&limit=1000",
+                messages(&node)
+            ))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for m in page["items"].as_array().unwrap() {
+            let p = m["position"].as_i64().unwrap();
+            stored.insert(p, m["content"]["text"].as_str().unwrap().to_string());
+            after = p;
+        }
+        if page["has_more"] != true {
+            break;
+        }
+    }
+    for (position, text) in &acked {
+        assert_eq!(
+            stored.get(position),
+            Some(text),
+            "acknowledged at {position}"
+        );
+    }
+    // Positions are gapless: 1..=N.
+    let n = stored.len() as i64;
+    assert!((1..=n).all(|p| stored.contains_key(&p)), "gapless 1..={n}");
 }

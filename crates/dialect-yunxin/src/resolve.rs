@@ -114,11 +114,12 @@ pub async fn conversation(
             if let Some(c) = &chat {
                 if c.kind != id.kind {
                     return Err(YxError::param(format!(
-                        "conversation type {} ({}) does not match {} {}, which is a {} (conversation type {})",
+                        "conversation type {} ({}) does not match {} {}, which is {} {} (conversation type {})",
                         conversation_type(id.kind),
                         conversation_type_name(id.kind),
                         if c.kind == ChatKind::P2p { "chat" } else { "team" },
                         c.id,
+                        if c.kind == ChatKind::Group { "an" } else { "a" },
                         conversation_type_name(c.kind),
                         conversation_type(c.kind)
                     )));

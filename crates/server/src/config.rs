@@ -54,6 +54,9 @@ pub struct HttpConfig {
     /// Connections open at once; more wait to be accepted until one closes. Lowered at
     /// start to fit the process's open-files limit.
     pub max_connections: usize,
+    /// On SIGTERM or Ctrl-C: how long requests in progress may take to finish before the
+    /// server exits anyway.
+    pub shutdown_grace_secs: u64,
     /// A busy worker thread writes the answers it computed in one turn together, so that a
     /// client on the same machine (a proxy, a load generator) is woken once for several of
     /// them. More requests/s and less CPU per request under load; an answer may wait for
@@ -140,6 +143,7 @@ impl Default for HttpConfig {
             idle_timeout_secs: 75,
             header_read_timeout_secs: 10,
             max_connections: 10_000,
+            shutdown_grace_secs: 30,
             coalesce_writes: true,
         }
     }

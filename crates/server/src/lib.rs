@@ -155,6 +155,8 @@ pub fn build_app(core: Core, admin_token: Secret, cfg: &Config) -> Router {
             "/healthz",
             get(|| async { Json(json!({ "status": "ok" })) }),
         )
+        // Liveness: the process answers. Readiness (`/readyz`) also needs the store.
+        .route("/livez", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(readyz))
         .with_state(state.clone())
         .merge(admin::router(state))
@@ -252,10 +254,10 @@ impl MakeRequestId for RandomRequestId {
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    match s.core.store().ping().await {
+    match s.core.ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
+            tracing::warn!(error = ?e, "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({ "status": "unavailable" })),

@@ -24,7 +24,9 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 const RESERVED_DESCRIPTORS: u64 = 128;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and drains the
-/// open connections: each finishes the request it is serving and is closed.
+/// open connections: each finishes the request it is serving and is closed. Connections
+/// still busy after `http.shutdown_grace_secs` are dropped (their requests get no answer,
+/// so none of them was acknowledged).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -73,7 +75,17 @@ pub async fn serve(
         }
     }
     drop(listener);
-    drain.finish().await;
+    let grace = Duration::from_secs(http.shutdown_grace_secs);
+    let open = max - slots.available_permits();
+    tracing::info!(open_connections = open, "stopped accepting; finishing open requests");
+    if tokio::time::timeout(grace, drain.finish()).await.is_err() {
+        let open = max - slots.available_permits();
+        tracing::warn!(
+            open_connections = open,
+            grace_secs = http.shutdown_grace_secs,
+            "shutdown grace period over; dropping the connections still busy"
+        );
+    }
     Ok(())
 }
 
