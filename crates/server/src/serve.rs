@@ -77,7 +77,10 @@ pub async fn serve(
     drop(listener);
     let grace = Duration::from_secs(http.shutdown_grace_secs);
     let open = max - slots.available_permits();
-    tracing::info!(open_connections = open, "stopped accepting; finishing open requests");
+    tracing::info!(
+        open_connections = open,
+        "stopped accepting; finishing open requests"
+    );
     if tokio::time::timeout(grace, drain.finish()).await.is_err() {
         let open = max - slots.available_permits();
         tracing::warn!(
