@@ -1,5 +1,17 @@
 //! The Store port: everything the domain needs from persistence, in domain types only.
 //!
+//! One trait per area, each implemented by a backend in a file of its own:
+//! - [`TenantStore`]: tenants, users and apps, and the liveness check (`ping`);
+//! - [`ChatStore`]: chats and their members;
+//! - [`MessageStore`]: appends, reads, lookups, edits and removals of messages (and the
+//!   idempotency keys of sends, which an append honours in its own transaction);
+//! - [`NonceStore`]: nonces for replay protection.
+//!
+//! [`Store`] bundles them and is what the domain holds (`Arc<dyn Store>`); every type that
+//! implements the four is a `Store`. A `dyn Store` answers every area's methods as it is;
+//! a concrete store needs the area's trait in scope (`use switchboard_core::store::*;`
+//! brings them all).
+//!
 //! Implementations must guarantee:
 //! - an `Ok` from a write means the write is durable;
 //! - timeline positions are 1-based and strictly consecutive per chat, under any
@@ -297,7 +309,7 @@ impl MessageUpdate {
     }
 }
 
-/// The answer of [`Store::lookup_message`].
+/// The answer of [`MessageStore::lookup_message`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MessageLookup {
     pub chat: Option<Chat>,
@@ -307,7 +319,7 @@ pub struct MessageLookup {
     pub sender: SenderLookup,
 }
 
-/// What [`Store::lookup_message`] found of the message's sender.
+/// What [`MessageStore::lookup_message`] found of the message's sender.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum SenderLookup {
     /// Not read: the caller looks the sender up itself.
@@ -319,8 +331,10 @@ pub enum SenderLookup {
     App(App),
 }
 
+/// Tenants, their users and apps: the accounts every request is made on behalf of; and
+/// the store's liveness check.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait TenantStore: Send + Sync + 'static {
     /// Cheap liveness check for readiness probes.
     async fn ping(&self) -> StoreResult<()>;
 
@@ -341,7 +355,11 @@ pub trait Store: Send + Sync + 'static {
     async fn find_app(&self, app_id: &str) -> StoreResult<Option<App>>;
     async fn list_apps(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<App>>;
     async fn update_app(&self, id: AppId, patch: AppPatch) -> StoreResult<App>;
+}
 
+/// Chats and their members.
+#[async_trait]
+pub trait ChatStore: Send + Sync + 'static {
     /// Creates a chat with its members. A p2p chat between the same two parties of a
     /// tenant exists at most once (`Duplicate("p2p")`).
     async fn create_chat(&self, new: NewChat) -> StoreResult<Chat>;
@@ -364,6 +382,39 @@ pub trait Store: Send + Sync + 'static {
     async fn get_member(&self, chat: ChatId, actor: Actor) -> StoreResult<Option<Member>>;
     async fn list_members(&self, chat: ChatId) -> StoreResult<Vec<Member>>;
 
+    /// A chat and `actor`'s membership of it (`None` when the chat is absent), as a send or
+    /// any member's access reads them. A store with a round trip per query answers it with
+    /// one query.
+    async fn chat_and_member(
+        &self,
+        chat: ChatId,
+        actor: Actor,
+    ) -> StoreResult<(Option<Chat>, Option<Member>)> {
+        let Some(c) = self.get_chat(chat).await? else {
+            return Ok((None, None));
+        };
+        Ok((Some(c), self.get_member(chat, actor).await?))
+    }
+    /// [`ChatStore::chat_and_member`] for each pair, answered in the same order. A store
+    /// with a round trip per query answers them all with one query (an import checks every
+    /// sender of a batch).
+    async fn chats_and_members(
+        &self,
+        pairs: &[(ChatId, Actor)],
+    ) -> StoreResult<Vec<(Option<Chat>, Option<Member>)>> {
+        let mut out = Vec::with_capacity(pairs.len());
+        for (chat, actor) in pairs {
+            out.push(self.chat_and_member(*chat, *actor).await?);
+        }
+        Ok(out)
+    }
+}
+
+/// Messages: appends to a chat's timeline, reads and lookups, edits and removals. A
+/// [`ChatStore`] too, because a get by id reads the message's chat and membership with it
+/// ([`MessageStore::lookup_message`]).
+#[async_trait]
+pub trait MessageStore: ChatStore {
     /// Appends to the chat's timeline, assigning the next position.
     async fn append_message(&self, new: NewMessage) -> StoreResult<Appended>;
     /// Appends many messages (to any chats) atomically, in order: the bulk-import path.
@@ -384,32 +435,6 @@ pub trait Store: Send + Sync + 'static {
         children: Vec<NewMessage>,
     ) -> StoreResult<(Message, Vec<Message>)>;
     async fn get_message(&self, id: MessageId) -> StoreResult<Option<Message>>;
-    /// A chat and `actor`'s membership of it (`None` when the chat is absent), as a send or
-    /// any member's access reads them. A store with a round trip per query answers it with
-    /// one query.
-    async fn chat_and_member(
-        &self,
-        chat: ChatId,
-        actor: Actor,
-    ) -> StoreResult<(Option<Chat>, Option<Member>)> {
-        let Some(c) = self.get_chat(chat).await? else {
-            return Ok((None, None));
-        };
-        Ok((Some(c), self.get_member(chat, actor).await?))
-    }
-    /// [`Store::chat_and_member`] for each pair, answered in the same order. A store with
-    /// a round trip per query answers them all with one query (an import checks every
-    /// sender of a batch).
-    async fn chats_and_members(
-        &self,
-        pairs: &[(ChatId, Actor)],
-    ) -> StoreResult<Vec<(Option<Chat>, Option<Member>)>> {
-        let mut out = Vec::with_capacity(pairs.len());
-        for (chat, actor) in pairs {
-            out.push(self.chat_and_member(*chat, *actor).await?);
-        }
-        Ok(out)
-    }
     /// What a get by id reads: the message's chat, `reader`'s membership of it (when a
     /// reader is given) and the message. Each part is `None` when absent; the message is
     /// looked up only when its chat exists. A store with a round trip per query answers
@@ -437,7 +462,12 @@ pub trait Store: Send + Sync + 'static {
     async fn list_messages(&self, range: MessageRange) -> StoreResult<Vec<Message>>;
     async fn list_children(&self, container: MessageId) -> StoreResult<Vec<Message>>;
     async fn update_message(&self, id: MessageId, update: MessageUpdate) -> StoreResult<Message>;
+}
 
+/// Replay protection for signed requests. (A send's idempotency key is no separate call:
+/// [`MessageStore::append_message`] honours it in the append's own transaction.)
+#[async_trait]
+pub trait NonceStore: Send + Sync + 'static {
     /// Records `nonce` under `scope` until `expires_at`; false if it was already recorded
     /// and has not expired (a replay).
     async fn remember_nonce(
@@ -448,3 +478,9 @@ pub trait Store: Send + Sync + 'static {
         now: Millis,
     ) -> StoreResult<bool>;
 }
+
+/// The whole port: every area, as the domain holds it (`Arc<dyn Store>`). Implemented for
+/// every type that implements the four area traits; a backend implements those.
+pub trait Store: TenantStore + ChatStore + MessageStore + NonceStore + Send + Sync {}
+
+impl<T> Store for T where T: TenantStore + ChatStore + MessageStore + NonceStore {}

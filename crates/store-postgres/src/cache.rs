@@ -164,7 +164,7 @@ impl Cache {
 pub async fn listen(config: tokio_postgres::Config, cache: Arc<Cache>) {
     let mut pause = Duration::from_millis(100);
     loop {
-        match crate::connect_bounded(&config).await {
+        match crate::pool::connect_bounded(&config).await {
             Ok((client, conn)) => {
                 let driving = drive(conn, &cache);
                 tokio::pin!(driving);
@@ -177,7 +177,7 @@ pub async fn listen(config: tokio_postgres::Config, cache: Arc<Cache>) {
                             (&mut driving).await;
                         }
                         Err(e) => {
-                            tracing::warn!(error = %crate::describe(&e), "LISTEN failed; the app and user cache is off until it succeeds");
+                            tracing::warn!(error = %crate::errors::describe(&e), "LISTEN failed; the app and user cache is off until it succeeds");
                         }
                     },
                     () = &mut driving => {}
@@ -204,7 +204,7 @@ async fn drive(
             }
             Some(Ok(_)) => {}
             Some(Err(e)) => {
-                tracing::debug!(error = %crate::describe(&e), "cache listener connection ended");
+                tracing::debug!(error = %crate::errors::describe(&e), "cache listener connection ended");
                 return;
             }
             None => return,

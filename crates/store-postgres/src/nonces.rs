@@ -1,5 +1,6 @@
-//! Nonces of concurrent requests recorded together: one statement per batch instead of
-//! one round trip per request.
+//! Nonces ([`NonceStore`]; expired ones are purged now and then), and the batcher that
+//! records concurrent requests' nonces together: one statement per batch instead of one
+//! round trip per request.
 //!
 //! Every Yunxin request records its nonce, so on a busy node the nonce statement is as
 //! frequent as the requests themselves. A batcher task takes a connection permit, then
@@ -16,10 +17,15 @@
 //!   (the requests of one batch were queued within milliseconds of each other; the
 //!   earliest is the strict choice: a nonce is never taken as expired early).
 
+use crate::errors::{pg_err, pool_err};
+use crate::sql::query_opt;
+use crate::PostgresStore;
+use async_trait::async_trait;
 use deadpool_postgres::Pool;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use switchboard_core::model::Millis;
-use switchboard_core::store::{StoreError, StoreResult};
+use switchboard_core::store::{NonceStore, StoreError, StoreResult};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// Nonces per statement at most: large enough that a full queue drains in a few round
@@ -139,7 +145,7 @@ async fn record(
     keys: &Keys<'_>,
     now: Millis,
 ) -> StoreResult<std::collections::HashSet<(String, String)>> {
-    let c = pool.get().await.map_err(crate::pool_err)?;
+    let c = pool.get().await.map_err(pool_err)?;
     let s = c
         .prepare_cached(
             "INSERT INTO nonces(scope, nonce, expires_at)
@@ -149,12 +155,82 @@ async fn record(
              RETURNING scope, nonce",
         )
         .await
-        .map_err(crate::pg_err)?;
+        .map_err(pg_err)?;
     let rows = c
         .query(&s, &[&keys.scopes, &keys.nonces, &keys.expires, &now])
         .await
-        .map_err(crate::pg_err)?;
+        .map_err(pg_err)?;
     rows.iter()
         .map(|r| Ok((crate::rows::get(r, 0)?, crate::rows::get(r, 1)?)))
         .collect::<Result<_, StoreError>>()
+}
+
+/// A purge of expired nonces is started once per this many `remember_nonce` calls of one
+/// process: rare enough to cost nothing, frequent enough to keep the table near its live size.
+const NONCE_PURGE_EVERY: u64 = 256;
+
+/// Rows deleted by one purge, so that it never holds many locks or runs long.
+const NONCE_PURGE_BATCH: i64 = 1_000;
+
+pub(crate) async fn purge_nonces(pool: &Pool, now: Millis) -> StoreResult<u64> {
+    let c = pool.get().await.map_err(pool_err)?;
+    // SKIP LOCKED: nodes purging at the same time split the work instead of queueing.
+    let s = c
+        .prepare_cached(
+            "DELETE FROM nonces WHERE (scope, nonce) IN (
+                 SELECT scope, nonce FROM nonces WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .await
+        .map_err(pg_err)?;
+    c.execute(&s, &[&now, &NONCE_PURGE_BATCH])
+        .await
+        .map_err(pg_err)
+}
+
+#[async_trait]
+impl NonceStore for PostgresStore {
+    async fn remember_nonce(
+        &self,
+        scope: &str,
+        nonce: &str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        if self.inner.nonce_calls.fetch_add(1, Ordering::Relaxed) % NONCE_PURGE_EVERY
+            == NONCE_PURGE_EVERY - 1
+        {
+            let pool = self.inner.nonce_pool.clone();
+            tokio::spawn(async move {
+                if let Err(e) = purge_nonces(&pool, now).await {
+                    tracing::debug!(error = %e, "purging expired nonces failed");
+                }
+            });
+        }
+        // Its own pool, whose sessions do not wait for the commit's WAL flush: a request
+        // checks a nonce on every Yunxin call, and a flush each time would cost a disk
+        // write per read. The row is visible to every node at once all the same; what a
+        // crash of PostgreSQL can lose is the last few hundred milliseconds of nonces
+        // (wal_writer_delay), whose requests could then be replayed once within their
+        // freshness window. Concurrent requests share one statement ([`Batcher`]).
+        if let Some(answer) = self
+            .inner
+            .nonces
+            .remember(scope, nonce, expires_at, now)
+            .await
+        {
+            return answer;
+        }
+        let c = self.inner.nonce_pool.get().await.map_err(pool_err)?;
+        // A row comes back when the nonce was absent or had expired (and is now renewed);
+        // none when a live one exists: a replay. Concurrent callers queue on the key.
+        let fresh = query_opt(
+            &c,
+            "INSERT INTO nonces(scope, nonce, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (scope, nonce) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE nonces.expires_at <= $4
+             RETURNING 1",
+            &[&scope, &nonce, &expires_at, &now],
+        )
+        .await?;
+        Ok(fresh.is_some())
+    }
 }

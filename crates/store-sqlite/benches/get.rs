@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use switchboard_core::model::*;
 use switchboard_core::service::{Access, CreateChat, CreateUser};
-use switchboard_core::store::{NewMessage, Store};
+use switchboard_core::store::{MessageStore, NewMessage};
 use switchboard_core::{Core, CoreConfig, MessageId, SystemClock};
 use switchboard_store_sqlite::{SqliteOptions, SqliteStore};
 

@@ -1,7 +1,7 @@
 //! The nonces of signed requests, kept on disk so that a restart cannot reopen the replay
 //! window.
 //!
-//! The nonce set itself lives in memory ([`crate::cache::ShardedNonces`]); this is its
+//! The nonce set itself lives in memory (`ShardedNonces` in `cache.rs`); this is its
 //! journal. Every accepted nonce is appended, as its 128-bit digest and its expiry, with one
 //! `write` to a segment file before the request goes on, and the set is rebuilt from the
 //! live segments when the store opens. A `write` returns once the data is in the OS page

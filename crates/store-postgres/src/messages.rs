@@ -1,0 +1,242 @@
+//! Messages ([`MessageStore`]): the appends (their SQL is in `append.rs`), reads, and a
+//! get's one-statement lookup of chat, membership and message.
+
+use crate::append::{
+    append_batch_reserved, append_keyed, append_one, append_timeline, insert_message,
+};
+use crate::errors::pg_err;
+use crate::sql::{execute, query, query_opt};
+use crate::{rows, PostgresStore};
+use async_trait::async_trait;
+use deadpool_postgres::GenericClient;
+use switchboard_core::error::Entity;
+use switchboard_core::ids::*;
+use switchboard_core::model::*;
+use switchboard_core::store::*;
+use tokio_postgres::types::Json;
+
+const SELECT_MESSAGE: &str = "SELECT doc FROM messages WHERE chat_id = $1 AND id = $2";
+
+const SELECT_MESSAGE_FOR_UPDATE: &str =
+    "SELECT doc FROM messages WHERE chat_id = $1 AND id = $2 FOR UPDATE";
+
+pub(crate) async fn load_message<C: GenericClient + Sync>(
+    c: &C,
+    id: MessageId,
+    for_update: bool,
+) -> StoreResult<Option<Message>> {
+    let sql = if for_update {
+        SELECT_MESSAGE_FOR_UPDATE
+    } else {
+        SELECT_MESSAGE
+    };
+    query_opt(c, sql, &[&id.chat().0, &id.0])
+        .await?
+        .map(|r| rows::message(&r))
+        .transpose()
+}
+
+async fn list_children_in<C: GenericClient + Sync>(
+    c: &C,
+    container: MessageId,
+) -> StoreResult<Vec<Message>> {
+    query(
+        c,
+        "SELECT doc FROM messages WHERE chat_id = $1 AND upper_id = $2 ORDER BY id",
+        &[&container.chat().0, &container.0],
+    )
+    .await?
+    .iter()
+    .map(rows::message)
+    .collect()
+}
+
+#[async_trait]
+impl MessageStore for PostgresStore {
+    async fn append_message(&self, new: NewMessage) -> StoreResult<Appended> {
+        let mut c = self.client().await?;
+        let Some(cid) = &new.client_msg_id else {
+            return Ok(Appended {
+                message: append_one(&c, &new).await?,
+                created: true,
+            });
+        };
+        let tx = c.transaction().await.map_err(pg_err)?;
+        if let Some(message) = append_keyed(&tx, &new, cid).await? {
+            tx.commit().await.map_err(pg_err)?;
+            return Ok(Appended {
+                message,
+                created: true,
+            });
+        }
+        // A live key or no position: undo the increment and let the general path tell which.
+        tx.rollback().await.map_err(pg_err)?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        let appended = append_timeline(&tx, &new).await?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(appended)
+    }
+
+    async fn append_batch(&self, batch: Vec<NewMessage>) -> StoreResult<Vec<Message>> {
+        // One transaction: all or nothing. A batch without idempotency keys locks its chats
+        // in id order; one with keys locks them in batch order, so two of those touching
+        // the same chats in different orders may deadlock, which PostgreSQL breaks by
+        // failing one of them (reported as unavailable: retry).
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        let out = if batch.iter().any(|m| m.client_msg_id.is_some()) {
+            // Idempotency keys claim their rows one message at a time.
+            let mut out = Vec::with_capacity(batch.len());
+            for m in &batch {
+                out.push(append_timeline(&tx, m).await?.message);
+            }
+            out
+        } else {
+            append_batch_reserved(&tx, batch).await?
+        };
+        tx.commit().await.map_err(pg_err)?;
+        Ok(out)
+    }
+
+    async fn append_merge_forward(
+        &self,
+        container: NewMessage,
+        children: Vec<NewMessage>,
+    ) -> StoreResult<(Message, Vec<Message>)> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        let appended = append_timeline(&tx, &container).await?;
+        if !appended.created {
+            let kids = list_children_in(&tx, appended.message.id).await?;
+            tx.commit().await.map_err(pg_err)?;
+            return Ok((appended.message, kids));
+        }
+        let chat = container.chat;
+        let first: i64 = match query_opt(
+            &tx,
+            "UPDATE chats SET last_child = last_child + $2 WHERE id = $1 RETURNING last_child - $2",
+            &[&chat.0, &(children.len() as i64)],
+        )
+        .await?
+        {
+            Some(r) => rows::get(&r, 0)?,
+            None => return Err(StoreError::NotFound(Entity::Chat)),
+        };
+        let mut kids = Vec::with_capacity(children.len());
+        for (i, child) in children.iter().enumerate() {
+            let id = MessageId::child(chat, first + 1 + i as i64)
+                .ok_or_else(|| StoreError::Internal("child id space exhausted".into()))?;
+            let m = child.to_message(id, child.created_at, Some(appended.message.id));
+            insert_message(&tx, &m).await?;
+            kids.push(m);
+        }
+        tx.commit().await.map_err(pg_err)?;
+        Ok((appended.message, kids))
+    }
+
+    async fn get_message(&self, id: MessageId) -> StoreResult<Option<Message>> {
+        let c = self.client().await?;
+        load_message(&c, id, false).await
+    }
+
+    async fn lookup_message(
+        &self,
+        id: MessageId,
+        reader: Option<Actor>,
+    ) -> StoreResult<MessageLookup> {
+        // One round trip instead of three: the chat, the reader's membership and the
+        // message, outer-joined onto the chat's row. Without a reader no member matches
+        // (`member_kind` is never empty). The sender comes from this node's cache of users
+        // and apps: joining it here meant PostgreSQL parsing the stored document (a `json`
+        // value, kept as text) twice per get to find it, about 4 µs of the database's CPU
+        // for a 700-byte document on the machine of docs/performance.md.
+        const SQL: &str = concat!(
+            "SELECT ",
+            chat_and_member_cols!(),
+            ", msg.doc
+             FROM chats c
+             LEFT JOIN chat_members m ON m.chat_id = c.id AND m.member_kind = $2 AND m.member_id = $3
+             LEFT JOIN messages msg ON msg.chat_id = c.id AND msg.id = $4
+             WHERE c.id = $1"
+        );
+        let (kind, raw) = reader.map_or(("", 0), |a| (a.kind(), a.raw_id()));
+        let c = self.client().await?;
+        let Some(row) = query_opt(&c, SQL, &[&id.chat().0, &kind, &raw, &id.0]).await? else {
+            return Ok(MessageLookup::default());
+        };
+        let (chat, member) = rows::chat_and_member(&row)?;
+        let message = rows::message_at(&row, 14)?;
+        // A miss leaves the sender to the caller, whose read fills the cache.
+        let cache = &self.inner.cache;
+        let sender = match message.as_ref().map(|m| m.sender) {
+            Some(Actor::User(u)) => cache.user(u).map(SenderLookup::User),
+            Some(Actor::App(a)) => cache.app(a).map(SenderLookup::App),
+            None => None,
+        };
+        Ok(MessageLookup {
+            chat,
+            member,
+            message,
+            sender: sender.unwrap_or_default(),
+        })
+    }
+
+    async fn list_messages(&self, range: MessageRange) -> StoreResult<Vec<Message>> {
+        // Timeline ids of a chat lie strictly between base and base + 2^31; child copies
+        // (flag bit 31 set) lie above, so an id range selects positions only.
+        let base = range.chat.0 << 32;
+        let lo = base + range.after_position.clamp(0, MAX_POSITION);
+        let hi = base
+            + range
+                .before_position
+                .unwrap_or(MAX_POSITION + 1)
+                .clamp(1, MAX_POSITION + 1);
+        let sql = if range.descending {
+            "SELECT doc FROM messages WHERE chat_id = $1 AND id > $2 AND id < $3 AND created_at >= $4 AND created_at <= $5
+             ORDER BY id DESC LIMIT $6"
+        } else {
+            "SELECT doc FROM messages WHERE chat_id = $1 AND id > $2 AND id < $3 AND created_at >= $4 AND created_at <= $5
+             ORDER BY id ASC LIMIT $6"
+        };
+        let c = self.client().await?;
+        query(
+            &c,
+            sql,
+            &[
+                &range.chat.0,
+                &lo,
+                &hi,
+                &range.since_ms.unwrap_or(i64::MIN),
+                &range.until_ms.unwrap_or(i64::MAX),
+                &i64::from(range.limit),
+            ],
+        )
+        .await?
+        .iter()
+        .map(rows::message)
+        .collect()
+    }
+
+    async fn list_children(&self, container: MessageId) -> StoreResult<Vec<Message>> {
+        let c = self.client().await?;
+        list_children_in(&c, container).await
+    }
+
+    async fn update_message(&self, id: MessageId, update: MessageUpdate) -> StoreResult<Message> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        // FOR UPDATE: racing edits queue here, so each sees the other's count.
+        let mut m = load_message(&tx, id, true)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::Message))?;
+        update.apply(&mut m)?;
+        execute(
+            &tx,
+            "UPDATE messages SET doc = $3 WHERE chat_id = $1 AND id = $2",
+            &[&id.chat().0, &id.0, &Json(&m)],
+        )
+        .await?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(m)
+    }
+}
