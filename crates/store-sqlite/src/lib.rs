@@ -158,6 +158,26 @@ fn open_conn(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
 
 /// Opens a connection that maps up to `mmap_bytes` of the database file (readers only: the
 /// writer and the checkpointer write through the WAL either way).
+/// Why the OS would refuse to open `path` (SQLite's own message does not say): probed
+/// without creating anything.
+fn os_reason(path: &Path, read_only: bool) -> String {
+    if path.exists() {
+        return match std::fs::OpenOptions::new()
+            .read(true)
+            .write(!read_only)
+            .open(path)
+        {
+            Err(e) => format!(" ({e})"),
+            Ok(_) => String::new(),
+        };
+    }
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) if !dir.exists() => format!(" (directory {} does not exist)", dir.display()),
+        Some(dir) if !dir.is_dir() => format!(" ({} is not a directory)", dir.display()),
+        _ => String::new(),
+    }
+}
+
 fn open_conn_mapped(
     path: &Path,
     read_only: bool,
@@ -170,8 +190,13 @@ fn open_conn_mapped(
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
-    let conn = Connection::open_with_flags(path, flags)
-        .map_err(|e| StoreError::Unavailable(format!("open {}: {e}", path.display())))?;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+        StoreError::Unavailable(format!(
+            "open {}: {e}{}",
+            path.display(),
+            os_reason(path, read_only)
+        ))
+    })?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_err)?;
     // synchronous=FULL: the WAL is fsynced at every commit, so an acknowledged write
     // survives power loss, not only a process crash. temp_store=MEMORY keeps each write's
@@ -286,6 +311,21 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_that_cannot_be_opened_is_reported_with_the_os_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nowhere/switchboard.db");
+        let err = open_conn_mapped(&missing, false, 0).unwrap_err().to_string();
+        assert!(err.contains("does not exist"), "{err}");
+        assert!(!missing.parent().unwrap().exists(), "nothing was created");
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        let err = open_conn_mapped(&file.join("db"), false, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not a directory"), "{err}");
+    }
 
     /// Readers map what `mmap_bytes` asks for, beyond SQLite's default 2 GiB cap (raised in
     /// `.cargo/config.toml` so that a larger database can be mapped whole); the writer never
