@@ -106,6 +106,12 @@ check(len(items) == 1, "one item")
 check(text_of(items[0]) == {"text": "hello from lark-oapi"}, "content round-trips", items[0].body.content)
 check(items[0].msg_type == "text" and items[0].deleted is False and items[0].updated is False, "type and flags")
 check(int(items[0].create_time) > 0, "create_time in ms")
+# The SDK looks `X-Tt-Logid` and `Content-Type` up with this exact casing.
+check(bool(resp.get_log_id()), "the SDK reads the log id from X-Tt-Logid")
+bad = client.im.v1.message.get(GetMessageRequest.builder().message_id("om_" + "0" * 32).build())
+check(not bad.success() and bad.code not in (None, 0) and bool(bad.msg),
+      "an error answer's JSON body is parsed", f"code={bad.code} msg={bad.msg}")
+check(bool(bad.get_log_id()), "an error answer carries its log id")
 
 # 4. Reply.
 resp = ok(client.im.v1.message.reply(
