@@ -88,6 +88,24 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Copy the SQLite store to a file while the server keeps serving: a consistent
+    /// snapshot of every write committed when the copy began.
+    Backup {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The file to write; it must not exist.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Put a backup in place as the SQLite store of a fresh data directory (no server may
+    /// be using it), then apply newer migrations.
+    Restore {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The backup file (from `switchboard backup`).
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Call the admin API of a running server.
     Admin(admin::AdminArgs),
     /// Compute a vendor's request signature headers, for curl.
@@ -239,6 +257,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     done.messages as f64 / done.seconds.max(1e-9)
                 ))?;
                 Ok(())
+            }
+            Command::Backup { server, to } => {
+                let cfg = server.load()?;
+                let bytes = switchboard_server::backup(&cfg, &to).await?;
+                outln(format_args!("backed up to {} ({bytes} bytes)", to.display()))
+            }
+            Command::Restore { server, from } => {
+                let cfg = server.load()?;
+                // The lock keeps a server from opening the store while it is put in place.
+                let lock = dbfile::lock_for_server(&cfg)?;
+                let applied = switchboard_server::restore(&cfg, &from).await?;
+                drop(lock);
+                outln(format_args!(
+                    "restored {} into {} ({} newer migrations applied)",
+                    from.display(),
+                    cfg.data_dir.display(),
+                    applied.len()
+                ))
             }
             Command::Admin(args) => admin::run(args).await,
             Command::Sign { dialect } => sign(dialect),

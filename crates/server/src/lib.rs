@@ -95,6 +95,38 @@ pub async fn migrate(cfg: &Config) -> anyhow::Result<Vec<i64>> {
     }
 }
 
+/// Copies the SQLite store to `to` while a server may be serving it (a consistent snapshot;
+/// `to` must not exist). Returns the copy's size in bytes.
+pub async fn backup(cfg: &Config, to: &Path) -> anyhow::Result<u64> {
+    let db = match cfg.backend()? {
+        Backend::Sqlite(db) => db,
+        Backend::Postgres(_) => anyhow::bail!(
+            "backup copies the SQLite store; back PostgreSQL up with pg_dump (docs/operations.md)"
+        ),
+    };
+    let to = to.to_path_buf();
+    let from = db.clone();
+    tokio::task::spawn_blocking(move || switchboard_store_sqlite::backup::backup(&from, &to))
+        .await?
+        .with_context(|| format!("backing up {}", db.display()))
+}
+
+/// Puts the backup `from` in place as the SQLite store the configuration names, which must
+/// not exist yet; applies newer migrations. Returns the migrations applied.
+pub async fn restore(cfg: &Config, from: &Path) -> anyhow::Result<Vec<i64>> {
+    let db = match cfg.backend()? {
+        Backend::Sqlite(db) => db,
+        Backend::Postgres(_) => anyhow::bail!(
+            "restore puts back a SQLite store; restore PostgreSQL with pg_restore (docs/operations.md)"
+        ),
+    };
+    let from = from.to_path_buf();
+    let to = db.clone();
+    tokio::task::spawn_blocking(move || switchboard_store_sqlite::backup::restore(&from, &to))
+        .await?
+        .with_context(|| format!("restoring into {}", db.display()))
+}
+
 /// The admin token: from the configuration, else from `data_dir/admin-token`, else a new
 /// one written there (mode 0600). Returns the token and whether it was just generated.
 pub fn admin_token(cfg: &Config) -> anyhow::Result<(Secret, bool)> {

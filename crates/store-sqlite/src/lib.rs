@@ -35,6 +35,7 @@
 //! - `cache.rs`: the cached rows and the nonce set; [`nonce_log`]: the nonce journal;
 //!   `rows.rs`: row decoding.
 
+pub mod backup;
 mod cache;
 mod chats;
 mod messages;

@@ -1,6 +1,7 @@
-//! The real binary killed with SIGKILL or stopped with SIGTERM, then started again on the
-//! same SQLite data directory: a signed Yunxin request accepted before is refused after,
-//! and a SIGTERM under a send load exits 0 with every acknowledged message kept.
+//! The real binary's life on a SQLite data directory: killed with SIGKILL or stopped with
+//! SIGTERM and started again (a signed Yunxin request accepted before is refused after; a
+//! SIGTERM under a send load exits 0 with every acknowledged message kept), and backed up
+//! under load and restored into a fresh directory.
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -200,13 +201,10 @@ async fn sigterm_under_load_answers_what_it_accepted_keeps_every_ack_and_exits_z
         json!({ "type": "group", "name": "Ops", "owner": { "type": "user", "id": alice["id"] } }),
     )
     .await;
-    let messages = |node: &Node| {
-        format!(
-            "{}/admin/v1/tenants/{t}/chats/{}/messages",
-            node.base, chat["id"]
-        )
-    };
-    let url = messages(&node);
+    let url = format!(
+        "{}/admin/v1/tenants/{t}/chats/{}/messages",
+        node.base, chat["id"]
+    );
 
     // Eight senders in a loop; SIGTERM lands while they run.
     let senders: Vec<_> = (0..8)
@@ -248,30 +246,11 @@ async fn sigterm_under_load_answers_what_it_accepted_keeps_every_ack_and_exits_z
     assert!(acked.len() > 50, "the load ran: {} sends", acked.len());
 
     node = start(dir.path());
-    let mut stored = std::collections::HashMap::new();
-    let mut after = 0;
-    loop {
-        let page: Value = http
-            .get(format!(
-                "{}?after_position={after}&limit=1000",
-                messages(&node)
-            ))
-            .bearer_auth(TOKEN)
-            .send()
+    let stored: std::collections::HashMap<i64, String> =
+        timeline(&http, &node, t, chat["id"].as_i64().unwrap())
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for m in page["items"].as_array().unwrap() {
-            let p = m["position"].as_i64().unwrap();
-            stored.insert(p, m["content"]["text"].as_str().unwrap().to_string());
-            after = p;
-        }
-        if page["has_more"] != true {
-            break;
-        }
-    }
+            .into_iter()
+            .collect();
     for (position, text) in &acked {
         assert_eq!(
             stored.get(position),
@@ -282,4 +261,164 @@ async fn sigterm_under_load_answers_what_it_accepted_keeps_every_ack_and_exits_z
     // Positions are gapless: 1..=N.
     let n = stored.len() as i64;
     assert!((1..=n).all(|p| stored.contains_key(&p)), "gapless 1..={n}");
+}
+
+/// Every message of `chat` as (position, text), read through the admin API of `node`.
+async fn timeline(http: &reqwest::Client, node: &Node, t: i64, chat: i64) -> Vec<(i64, String)> {
+    let mut out = Vec::new();
+    loop {
+        let after = out.last().map_or(0, |(p, _)| *p);
+        let url = format!(
+            "{}/admin/v1/tenants/{t}/chats/{chat}/messages?after_position={after}&limit=1000",
+            node.base
+        );
+        let page: Value = http
+            .get(url)
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for m in page["items"].as_array().unwrap() {
+            out.push((
+                m["position"].as_i64().unwrap(),
+                m["content"]["text"].as_str().unwrap().to_string(),
+            ));
+        }
+        if page["has_more"] != true {
+            return out;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_backup_taken_under_load_restores_every_message_acknowledged_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("live");
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let node = start(&data);
+    let tenant = admin(&http, &node, "/tenants", json!({ "name": "Acme" })).await;
+    let t = tenant["id"].as_i64().unwrap();
+    let alice = admin(
+        &http,
+        &node,
+        &format!("/tenants/{t}/users"),
+        json!({ "name": "Alice", "user_id": "alice" }),
+    )
+    .await;
+    let chat = admin(
+        &http,
+        &node,
+        &format!("/tenants/{t}/chats"),
+        json!({ "type": "group", "name": "Ops", "owner": { "type": "user", "id": alice["id"] } }),
+    )
+    .await;
+    let c = chat["id"].as_i64().unwrap();
+    let url = format!("{}/admin/v1/tenants/{t}/chats/{c}/messages", node.base);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let senders: Vec<_> = (0..4)
+        .map(|w| {
+            let (http, url, alice) = (http.clone(), url.clone(), alice["id"].clone());
+            let (stop, acked) = (stop.clone(), acked.clone());
+            tokio::spawn(async move {
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let text = format!("{w}-{i}");
+                    let body = json!({ "sender": { "type": "user", "id": alice }, "type": "text",
+                                       "content": { "text": text } });
+                    let v: Value = http
+                        .post(&url)
+                        .bearer_auth(TOKEN)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    let at = std::time::Instant::now();
+                    acked
+                        .lock()
+                        .unwrap()
+                        .push((at, v["position"].as_i64().unwrap(), text));
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+
+    let file = dir.path().join("backup.db");
+    let began = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["backup", "--to"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(&data)
+        .env_remove("SWITCHBOARD_DATABASE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for s in senders {
+        s.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    let before: Vec<_> = acked.iter().filter(|(at, ..)| *at < began).collect();
+    assert!(
+        before.len() > 20,
+        "the load ran before the backup: {}",
+        before.len()
+    );
+    assert!(
+        acked.len() > before.len(),
+        "sends went on during and after the backup"
+    );
+
+    let restored = dir.path().join("restored");
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["restore", "--from"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(&restored)
+        .env_remove("SWITCHBOARD_DATABASE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A second restore over it is refused.
+    let again = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["restore", "--from"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(&restored)
+        .env_remove("SWITCHBOARD_DATABASE")
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+
+    let copy = start(&restored);
+    let stored: std::collections::HashMap<i64, String> =
+        timeline(&http, &copy, t, c).await.into_iter().collect();
+    for (_, position, text) in &before {
+        assert_eq!(
+            stored.get(position),
+            Some(text),
+            "acknowledged at {position}"
+        );
+    }
+    let n = stored.len() as i64;
+    assert!((1..=n).all(|p| stored.contains_key(&p)), "gapless 1..={n}");
+    drop(node);
 }
