@@ -261,7 +261,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Backup { server, to } => {
                 let cfg = server.load()?;
                 let bytes = switchboard_server::backup(&cfg, &to).await?;
-                outln(format_args!("backed up to {} ({bytes} bytes)", to.display()))
+                outln(format_args!(
+                    "backed up to {} ({bytes} bytes)",
+                    to.display()
+                ))
             }
             Command::Restore { server, from } => {
                 let cfg = server.load()?;

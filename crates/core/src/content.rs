@@ -95,7 +95,7 @@ pub fn paragraph_plain(p: &[Node]) -> String {
 /// `image`, `file`, `audio`, `video`, `sticker`: a stored object and what is known of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct MediaData {
-    /// Storage key (WPS `storage_key`, Feishu `image_key`/`file_key`); may be empty when only a URL is known.
+    /// Storage key of the object; may be empty when only a URL is known.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub key: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]

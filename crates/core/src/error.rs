@@ -54,6 +54,8 @@ pub enum Conflict {
     WrongMessageType,
     /// Repeated too soon (e.g. a second edit of one message within the minimum interval).
     TooFrequent,
+    /// The chat's owner cannot be removed from it.
+    OwnerStays,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +102,7 @@ impl Error {
             Error::Conflict(Conflict::WindowPassed) => "window_passed",
             Error::Conflict(Conflict::WrongMessageType) => "wrong_message_type",
             Error::Conflict(Conflict::TooFrequent) => "too_frequent",
+            Error::Conflict(Conflict::OwnerStays) => "owner_cannot_be_removed",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }
@@ -126,6 +129,7 @@ impl Error {
             Error::Conflict(Conflict::WindowPassed),
             Error::Conflict(Conflict::WrongMessageType),
             Error::Conflict(Conflict::TooFrequent),
+            Error::Conflict(Conflict::OwnerStays),
             Error::Unavailable(StoreError::Unavailable("down".into())),
             Error::Internal(StoreError::Internal("bug".into())),
         ]

@@ -38,7 +38,7 @@ macro_rules! int_id {
 }
 
 int_id!(
-    /// An organisation: WPS company, Hi/Feishu tenant, Yunxin account namespace.
+    /// An organisation: the namespace of its users, apps and chats.
     TenantId
 );
 int_id!(
@@ -96,7 +96,7 @@ impl MessageId {
         Some(Self((chat.0 << 32) | CHILD_FLAG | seq))
     }
 
-    /// Validates a raw integer received from outside (e.g. a Yunxin Long).
+    /// Validates a raw integer received from outside.
     pub fn from_raw(raw: i64) -> Option<Self> {
         let id = Self(raw);
         let low = raw & MAX_POSITION;

@@ -26,8 +26,8 @@ pub fn check_text(field: &'static str, s: &str) -> Result<(), Error> {
 }
 
 /// The longest path segment any API accepts, in bytes once percent-decoded. The longest
-/// name a segment carries is a Yunxin conversation id (two 32-character accounts and a
-/// type); nothing legitimate comes near this.
+/// name a segment carries is a conversation id made of two 32-character account ids and a
+/// type; nothing legitimate comes near this.
 pub const MAX_SEGMENT_BYTES: usize = 256;
 
 /// Why a decoded path segment is malformed (it holds a NUL, or is longer than

@@ -19,6 +19,7 @@ pub mod error;
 pub mod ids;
 pub mod input;
 pub mod model;
+pub mod ratelimit;
 pub mod service;
 pub mod store;
 #[cfg(feature = "testing")]

@@ -1,7 +1,8 @@
 //! The domain model: tenants, users, apps, chats and messages.
 //!
-//! Fields that a dialect needs and no other dialect does still live here (Yunxin's
-//! `sub_type`, Feishu's `uuid`): the domain holds the union, each dialect renders its part.
+//! Fields that one API needs and the others do not still live here (a custom message's
+//! sub-type, a client's dedupe key): the domain holds the union, each dialect renders its
+//! part. Which vendor field maps to which domain field is in `docs/dialects/`.
 
 use crate::ids::{AppId, ChatId, MessageId, TenantId, UserId};
 use serde::{Deserialize, Serialize};
@@ -21,15 +22,16 @@ pub struct Tenant {
 pub struct User {
     pub id: UserId,
     pub tenant: TenantId,
-    /// Tenant-wide id (Feishu `user_id`, WPS user id). Immutable.
+    /// Tenant-wide external id. Immutable.
     pub user_id: String,
-    /// Yunxin account id (`accid`). Immutable.
+    /// Account id: a second external id of at most 32 characters. Immutable.
     pub account_id: String,
     pub name: String,
     pub created_at: Millis,
 }
 
-/// App scopes a new app is granted unless the admin says otherwise.
+/// App scopes a new app is granted unless the admin says otherwise (the scope names the
+/// APIs check; opaque to the domain).
 pub const DEFAULT_SCOPES: &[&str] = &[
     "kso.chat_message.readwrite",
     "kso.chat.readwrite",
@@ -43,13 +45,14 @@ pub const DEFAULT_SCOPES: &[&str] = &[
 pub struct App {
     pub id: AppId,
     pub tenant: TenantId,
-    /// Public credential id, accepted by every dialect (WPS APPID, Feishu app_id, Yunxin AppKey).
+    /// Public credential id, accepted by every dialect under its own name.
     pub app_id: String,
-    /// The shared secret. Kept in clear because KSO-1 and CheckSum are keyed with it.
+    /// The shared secret. Kept in clear because request signatures and checksums are keyed
+    /// with it.
     pub app_secret: Secret,
     pub name: String,
     pub bot_enabled: bool,
-    /// WPS: whether KSO-1 request signing is required for this app.
+    /// Whether this app's requests must be signed, on the APIs that sign requests.
     pub signing_required: bool,
     pub scopes: Vec<String>,
     pub created_at: Millis,
@@ -194,14 +197,13 @@ pub struct Member {
 #[serde(rename_all = "snake_case")]
 pub enum MessageType {
     Text,
-    /// WPS `rich_text`, Feishu `post`, Hi `rich_text`.
+    /// Formatted text with inline elements.
     RichText,
     Image,
     File,
     Audio,
-    /// WPS `video`, Feishu `media`, Yunxin 3.
     Video,
-    /// WPS `card`, Feishu `interactive`, Hi `compressive_card` / `system_card`.
+    /// An interactive card.
     Card,
     Sticker,
     Location,
@@ -211,15 +213,15 @@ pub enum MessageType {
     Vote,
     Calendar,
     Meeting,
-    /// Yunxin 5.
+    /// A notification about the chat itself.
     Notification,
-    /// Yunxin 10.
+    /// A tip shown in the timeline.
     Tip,
-    /// Yunxin 11.
+    /// A robot's message.
     Robot,
-    /// Yunxin 100 (with `sub_type`).
+    /// An application-defined message (with `MessageExtra::sub_type`).
     Custom,
-    /// Feishu `system`.
+    /// A system message.
     System,
 }
 
@@ -296,7 +298,7 @@ pub struct Content {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OriginalContent {
-    /// Which face received it (`wps`, `lark`, `yunxin`, `admin`): an opaque tag to the domain.
+    /// Which API received it: an opaque tag to the domain, chosen by that API.
     pub format: String,
     pub value: Value,
 }
@@ -311,7 +313,7 @@ pub enum MentionTarget {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mention {
-    /// The index key that links the mention to its marker in the text (WPS `<at id="N">`).
+    /// The index key that links the mention to its marker in the text.
     pub key: String,
     pub target: MentionTarget,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -321,11 +323,11 @@ pub struct Mention {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RemovalKind {
-    /// Recalled for everyone (Feishu recall, WPS recall, Yunxin two-way recall).
+    /// Recalled for everyone.
     Recalled,
-    /// Recalled for receivers only (Yunxin one-way recall).
+    /// Recalled for receivers only; the sender still sees it.
     RecalledOneWay,
-    /// Deleted (Yunxin type 3); gone for every reader.
+    /// Deleted; gone for every reader.
     Deleted,
 }
 
@@ -353,7 +355,7 @@ pub struct EditInfo {
     pub count: u32,
 }
 
-/// Fields one dialect needs (Yunxin today) that others ignore.
+/// Fields one API needs that the others ignore.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct MessageExtra {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -383,16 +385,16 @@ pub struct Message {
     pub edit: Option<EditInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removal: Option<Removal>,
-    /// The message this one replies to (WPS `quote_msg_id`, Feishu `parent_id`).
+    /// The message this one replies to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<MessageId>,
-    /// The root of the reply tree (Feishu `root_id`).
+    /// The root of the reply tree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root: Option<MessageId>,
-    /// Set when the reply was posted into a thread (Feishu `reply_in_thread`): the thread's root.
+    /// Set when the reply was posted into a thread: the thread's root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread: Option<MessageId>,
-    /// For a merge-forward child copy: its container (Feishu `upper_message_id`).
+    /// For a merge-forward child copy: its container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upper: Option<MessageId>,
     /// For a merge-forward child copy: the message it copies.

@@ -257,6 +257,11 @@ pub fn table(op: Op, e: &Error) -> (StatusCode, i64, String) {
             IM_RATE_LIMITED,
             "Request trigger frequency limit, please retry later.".into(),
         ),
+        Error::Conflict(Conflict::OwnerStays) => (
+            bad,
+            INVALID_PARAM,
+            invalid_msg("the chat owner cannot be removed"),
+        ),
         Error::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             INTERNAL,

@@ -143,7 +143,7 @@ impl FromRequestParts<LarkState> for Bot {
             ));
             e.headers.push((
                 HeaderName::from_static("x-ogw-ratelimit-reset"),
-                HeaderValue::from(over.reset_secs),
+                HeaderValue::from(over.retry_after_secs()),
             ));
             return Err(e);
         }

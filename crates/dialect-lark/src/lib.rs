@@ -14,7 +14,6 @@
 //! - [`content`]: vendor content JSON ↔ canonical content, mentions both ways;
 //! - [`render`]: a message as a Hi/Feishu reader sees it (`user_id_type`, ids, sender);
 //! - [`messages`], [`chats`]: the handlers;
-//! - [`ratelimit`]: the per-app, per-node request limiter;
 //! - [`ids`]: how ids are rendered (`om_`, `oc_`, `ou_`, `on_`, `omt_`).
 //!
 //! Documented in `docs/dialects/lark.md`.
@@ -26,7 +25,6 @@ pub mod extract;
 pub mod face;
 pub mod ids;
 pub mod messages;
-pub mod ratelimit;
 pub mod render;
 pub mod token;
 
@@ -36,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use switchboard_core::ids::MessageId;
 use switchboard_core::model::{App, Chat, User};
+use switchboard_core::ratelimit::{Quota, RateLimiter};
 use switchboard_core::Core;
 
 /// This dialect's settings (the `[lark]` section of the config file).
@@ -99,7 +98,7 @@ impl std::ops::Deref for LarkState {
 pub struct LarkParts {
     pub core: Core,
     pub config: Arc<Config>,
-    pub limiter: Arc<ratelimit::Limiter>,
+    pub limiter: Arc<RateLimiter>,
 }
 
 /// The dialect's routes, at the vendor's absolute paths, with their state applied.
@@ -107,10 +106,11 @@ pub struct LarkParts {
 /// Everything sits under `/open-apis`, nested so that unknown paths and methods there are
 /// answered in the vendor envelope too.
 pub fn router(core: Core, config: Config) -> Router {
-    let limiter = Arc::new(ratelimit::Limiter::new(
-        config.rate_limit_per_second,
-        config.rate_limit_per_minute,
-    ));
+    // Feishu's tier: so many at once, refilled evenly over the second and the minute.
+    let limiter = Arc::new(RateLimiter::new([
+        Quota::per_second(config.rate_limit_per_second),
+        Quota::per_minute(config.rate_limit_per_minute),
+    ]));
     let state = LarkState(Arc::new(LarkParts {
         core,
         config: Arc::new(config),

@@ -15,7 +15,7 @@ use serde_json::json;
 use switchboard_core::error::Error;
 use switchboard_core::ids::{ChatId, MessageId};
 use switchboard_core::model::{Actor, MessageType, RemovalKind};
-use switchboard_core::service::{self, MessageView};
+use switchboard_core::service::{self, MessageView, Recipient};
 use switchboard_core::store::UserKey;
 
 #[derive(Deserialize)]
@@ -146,12 +146,35 @@ async fn receive_chat(
     id_type: Option<&str>,
     receive_id: &str,
 ) -> Result<ChatId, LarkError> {
+    match receiver(s, bot, op, id_type, receive_id).await? {
+        Recipient::Chat(chat) => Ok(chat),
+        Recipient::Direct(peer) => Ok(s
+            .core
+            .ensure_p2p(bot.app.tenant, bot.actor(), peer)
+            .await
+            .map_err(|e| LarkError::core(&bot.ctx, op, e))?
+            .id),
+    }
+}
+
+/// Whom a `receive_id` names: a chat, or a user of the bot's tenant.
+async fn receiver(
+    s: &LarkState,
+    bot: &Bot,
+    op: Op,
+    id_type: Option<&str>,
+    receive_id: &str,
+) -> Result<Recipient, LarkError> {
     let ctx = &bot.ctx;
     let bad = || LarkError::invalid(ctx, "invalid receive_id");
     let tenant = bot.app.tenant;
     let user = match id_type {
         None | Some("") => return Err(LarkError::invalid(ctx, "receive_id_type is required")),
-        Some("chat_id") => return ids::parse_chat_id(receive_id).ok_or_else(bad),
+        Some("chat_id") => {
+            return ids::parse_chat_id(receive_id)
+                .map(Recipient::Chat)
+                .ok_or_else(bad)
+        }
         Some("open_id") => ids::parse_open_id(receive_id, bot.app.id).ok_or_else(bad)?,
         Some("union_id") => ids::parse_union_id(receive_id).ok_or_else(bad)?,
         Some("user_id") => match s.core.find_user(tenant, UserKey::UserId(receive_id)).await {
@@ -177,12 +200,7 @@ async fn receive_chat(
         .user(tenant, user)
         .await
         .map_err(|e| LarkError::core(ctx, op, e))?;
-    let chat = s
-        .core
-        .ensure_p2p(tenant, bot.actor(), Actor::User(user.id))
-        .await
-        .map_err(|e| LarkError::core(ctx, op, e))?;
-    Ok(chat.id)
+    Ok(Recipient::Direct(Actor::User(user.id)))
 }
 
 fn respond(bot: &Bot, v: &MessageView) -> Response {
@@ -208,11 +226,11 @@ async fn parse_content(
 fn send_cmd(
     s: &LarkState,
     bot: &Bot,
-    chat: ChatId,
+    to: Recipient,
     m: Incoming,
     uuid: Option<String>,
 ) -> service::Send {
-    let mut cmd = service::Send::new(bot.app.tenant, chat, bot.actor(), m.kind, m.content);
+    let mut cmd = service::Send::new(bot.app.tenant, to, bot.actor(), m.kind, m.content);
     cmd.mentions = m.mentions;
     cmd.client_msg_id = uuid;
     cmd.idempotency_window_ms = Some(s.config.idempotency_window_secs.saturating_mul(1000));
@@ -231,10 +249,10 @@ pub async fn send(
     let receive_id = required(&ctx, &b.receive_id, "receive_id")?;
     let uuid = uuid(&ctx, b.uuid.or(q.uuid))?;
     let m = parse_content(&s, &bot, &b.msg_type, &b.content).await?;
-    let chat = receive_chat(&s, &bot, Op::Send, q.receive_id_type.as_deref(), receive_id).await?;
+    let to = receiver(&s, &bot, Op::Send, q.receive_id_type.as_deref(), receive_id).await?;
     let v = s
         .core
-        .send(send_cmd(&s, &bot, chat, m, uuid))
+        .send(send_cmd(&s, &bot, to, m, uuid))
         .await
         .map_err(|e| LarkError::core(&ctx, Op::Send, e))?;
     Ok(respond(&bot, &v))
@@ -261,7 +279,7 @@ pub async fn reply(
     bot.require(Need::Write)?;
     let uuid = uuid(&ctx, b.uuid)?;
     let m = parse_content(&s, &bot, &b.msg_type, &b.content).await?;
-    let mut cmd = send_cmd(&s, &bot, parent.chat(), m, uuid);
+    let mut cmd = send_cmd(&s, &bot, Recipient::Chat(parent.chat()), m, uuid);
     cmd.reply_to = Some(parent);
     cmd.reply_in_thread = b.reply_in_thread;
     let v = s
@@ -278,20 +296,19 @@ pub struct EditBody {
     content: Option<String>,
 }
 
-/// Reads the target first: a hard-deleted message answers 230110 rather than "recalled".
-async fn existing(
-    s: &LarkState,
-    bot: &Bot,
-    op: Op,
-    id: MessageId,
-) -> Result<MessageView, LarkError> {
-    let v = s
-        .core
-        .get(bot.app.tenant, bot.access(), None, id)
-        .await
-        .map_err(|e| LarkError::core(&bot.ctx, op, e))?;
-    refuse_deleted(&bot.ctx, &v)?;
-    Ok(v)
+/// The answer to a refused edit, card update, recall or forward of `id`: Feishu answers as
+/// if it had read the message first (its chat, the bot's membership, the message, then
+/// 230110 for a hard-deleted one), so the read is made here, on the failure path only. A
+/// command that succeeds would have passed every one of those checks.
+async fn refused(s: &LarkState, bot: &Bot, op: Op, id: MessageId, e: Error) -> LarkError {
+    let read = s.core.get(bot.app.tenant, bot.access(), None, id).await;
+    match read {
+        Err(first) => LarkError::core(&bot.ctx, op, first),
+        Ok(v) => match refuse_deleted(&bot.ctx, &v) {
+            Err(deleted) => deleted,
+            Ok(()) => LarkError::core(&bot.ctx, op, e),
+        },
+    }
 }
 
 /// Feishu: <https://open.feishu.cn/document/server-docs/im-v1/message/update>
@@ -308,7 +325,6 @@ pub async fn edit(
         return Err(LarkError::invalid(&ctx, "msg_type must be text or post"));
     }
     let m = parse_content(&s, &bot, &b.msg_type, &b.content).await?;
-    existing(&s, &bot, Op::Edit, id).await?;
     let cmd = service::Edit {
         tenant: bot.app.tenant,
         actor: bot.actor(),
@@ -323,11 +339,10 @@ pub async fn edit(
         min_interval_ms: None,
         extra: None,
     };
-    let v = s
-        .core
-        .edit(cmd)
-        .await
-        .map_err(|e| LarkError::core(&ctx, Op::Edit, e))?;
+    let v = match s.core.edit(cmd).await {
+        Ok(v) => v,
+        Err(e) => return Err(refused(&s, &bot, Op::Edit, id, e).await),
+    };
     Ok(respond(&bot, &v))
 }
 
@@ -351,7 +366,6 @@ async fn update_card(
         }
     }
     let m = parse_content(&s, &bot, &Some("interactive".into()), &b.content).await?;
-    existing(&s, &bot, Op::UpdateCard, id).await?;
     let cmd = service::Edit {
         tenant: bot.app.tenant,
         actor: bot.actor(),
@@ -366,10 +380,9 @@ async fn update_card(
         min_interval_ms: None,
         extra: None,
     };
-    s.core
-        .edit(cmd)
-        .await
-        .map_err(|e| LarkError::core(&ctx, Op::UpdateCard, e))?;
+    if let Err(e) = s.core.edit(cmd).await {
+        return Err(refused(&s, &bot, Op::UpdateCard, id, e).await);
+    }
     Ok(ok(&ctx, json!({})))
 }
 
@@ -403,7 +416,6 @@ pub async fn recall(
 ) -> Result<Response, LarkError> {
     let ctx = bot.ctx.clone();
     bot.require(Need::Write)?;
-    existing(&s, &bot, Op::Recall, id).await?;
     let cmd = service::Recall {
         tenant: bot.app.tenant,
         actor: bot.actor(),
@@ -412,10 +424,9 @@ pub async fn recall(
         window_ms: Some(s.config.recall_window_secs.saturating_mul(1000)),
         admin_window_ms: Some(Some(s.config.admin_recall_window_secs.saturating_mul(1000))),
     };
-    s.core
-        .recall(cmd)
-        .await
-        .map_err(|e| LarkError::core(&ctx, Op::Recall, e))?;
+    if let Err(e) = s.core.recall(cmd).await {
+        return Err(refused(&s, &bot, Op::Recall, id, e).await);
+    }
     Ok(ok(&ctx, json!({})))
 }
 
@@ -444,12 +455,14 @@ pub async fn forward(
         receive_id,
     )
     .await?;
-    existing(&s, &bot, Op::Forward, id).await?;
-    let v = s
+    let v = match s
         .core
         .forward(bot.app.tenant, bot.actor(), id, target, uuid)
         .await
-        .map_err(|e| LarkError::core(&ctx, Op::Forward, e))?;
+    {
+        Ok(v) => v,
+        Err(e) => return Err(refused(&s, &bot, Op::Forward, id, e).await),
+    };
     Ok(respond(&bot, &v))
 }
 

@@ -4,7 +4,7 @@
 
 use crate::error::{code, WResult, WpsError};
 use crate::kso;
-use crate::WpsState;
+use crate::{Config, WpsState};
 use axum::body::{Body, HttpBody};
 use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request, State};
@@ -16,12 +16,11 @@ use axum::{Form, Json};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
-use std::collections::HashMap;
-use std::sync::Mutex;
 use switchboard_core::auth::{mint_token, parse_token, verify_token_mac, TokenKind};
 use switchboard_core::error::Error;
-use switchboard_core::ids::AppId;
 use switchboard_core::model::App;
+use switchboard_core::ratelimit::Quota;
+pub(crate) use switchboard_core::ratelimit::RateLimiter;
 
 /// Scope the message calls need (get, history, send, reply, recall, update).
 pub const MESSAGE_SCOPE: &str = "kso.chat_message.readwrite";
@@ -216,7 +215,7 @@ fn check(g: &Gate, app: App, parts: &Parts, body: &[u8]) -> WResult<App> {
             format!("the app lacks the scope {}", g.scope),
         ));
     }
-    if !s.limiter.allow(app.id, s.core.now_ms()) {
+    if s.limiter.check(app.id, s.core.now_ms()).is_err() {
         return Err(WpsError::new(
             StatusCode::TOO_MANY_REQUESTS,
             code::RATE_LIMITED,
@@ -329,57 +328,39 @@ fn verify_signature(s: &WpsState, app: &App, parts: &Parts, body: &[u8]) -> WRes
     }
 }
 
-/// A per-app token bucket, in memory on each node (N nodes admit up to N times the rate).
-pub(crate) struct RateLimiter {
-    per_sec: u32,
-    burst: u32,
-    buckets: Mutex<HashMap<AppId, (f64, i64)>>,
-}
-
-impl RateLimiter {
-    pub fn new(per_sec: u32, burst: u32) -> Self {
-        RateLimiter {
-            per_sec,
-            burst: burst.max(1),
-            buckets: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Takes one token for `app` at `now_ms`; false when the bucket is empty.
-    pub fn allow(&self, app: AppId, now_ms: i64) -> bool {
-        if self.per_sec == 0 {
-            return true;
-        }
-        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let (tokens, last) = map.entry(app).or_insert((self.burst as f64, now_ms));
-        let elapsed = (now_ms - *last).max(0) as f64 / 1000.0;
-        *tokens = (*tokens + elapsed * self.per_sec as f64).min(self.burst as f64);
-        *last = now_ms.max(*last);
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
+/// The per-app limit: a token bucket of `rate_limit_per_sec` holding `rate_limit_burst`, in
+/// memory on each node (N nodes admit up to N times the rate); 0 requests per second is off.
+pub(crate) fn rate_limiter(config: &Config) -> RateLimiter {
+    RateLimiter::new([
+        Quota::per_second(config.rate_limit_per_sec).with_burst(config.rate_limit_burst)
+    ])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchboard_core::ids::AppId;
 
     #[test]
     fn bucket_refills_with_time() {
-        let l = RateLimiter::new(2, 3);
+        let config = |per_sec, burst| Config {
+            rate_limit_per_sec: per_sec,
+            rate_limit_burst: burst,
+            ..Config::default()
+        };
+        let l = rate_limiter(&config(2, 3));
         let a = AppId(1);
-        assert!((0..3).all(|_| l.allow(a, 1000)));
-        assert!(!l.allow(a, 1000));
-        assert!(l.allow(AppId(2), 1000), "buckets are per app");
-        assert!(l.allow(a, 1500), "half a second buys one request at 2/s");
-        assert!(!l.allow(a, 1500));
-        assert!((0..3).all(|_| l.allow(a, 60_000)));
-        assert!(!l.allow(a, 60_000), "never more than the burst");
-        let off = RateLimiter::new(0, 0);
-        assert!((0..1000).all(|_| off.allow(a, 0)));
+        assert!((0..3).all(|_| l.check(a, 1000).is_ok()));
+        assert!(l.check(a, 1000).is_err());
+        assert!(l.check(AppId(2), 1000).is_ok(), "buckets are per app");
+        assert!(
+            l.check(a, 1500).is_ok(),
+            "half a second buys one request at 2/s"
+        );
+        assert!(l.check(a, 1500).is_err());
+        assert!((0..3).all(|_| l.check(a, 60_000).is_ok()));
+        assert!(l.check(a, 60_000).is_err(), "never more than the burst");
+        let off = rate_limiter(&config(0, 0));
+        assert!((0..1000).all(|_| off.check(a, 0).is_ok()));
     }
 }

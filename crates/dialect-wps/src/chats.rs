@@ -218,9 +218,6 @@ pub(crate) async fn batch_delete(
 ) -> WResult<Json<Value>> {
     let c = s.own_group(&app, &chat).await?;
     let actors = s.actors(&app, &b.members).await?;
-    if actors.contains(&c.owner) {
-        return Err(WpsError::invalid("the chat owner cannot be removed"));
-    }
     let mut items = Vec::new();
     for a in s.core.remove_members(app.tenant, c.id, actors).await? {
         let kind = if matches!(a, Actor::App(_)) {

@@ -155,6 +155,15 @@ pub fn table(e: &Error) -> WpsError {
             code::NOT_FOUND,
             format!("{} not found", other.as_str()),
         ),
+        // The domain's only content refusal is its size limit.
+        Error::Invalid {
+            field: "content",
+            reason,
+        } => (
+            S::BAD_REQUEST,
+            code::CONTENT_TOO_LONG,
+            format!("message content {reason}"),
+        ),
         Error::Invalid { field, reason } => (
             S::BAD_REQUEST,
             code::INVALID_PARAM,
@@ -209,6 +218,11 @@ pub fn table(e: &Error) -> WpsError {
             S::TOO_MANY_REQUESTS,
             code::RATE_LIMITED,
             "repeated too soon, retry later".into(),
+        ),
+        Error::Conflict(Conflict::OwnerStays) => (
+            S::BAD_REQUEST,
+            code::INVALID_PARAM,
+            "the chat owner cannot be removed".into(),
         ),
         Error::Unavailable(cause) => {
             tracing::warn!(error = %cause, "wps request failed: store unavailable");

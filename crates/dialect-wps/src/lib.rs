@@ -221,8 +221,8 @@ impl WpsState {
         }
     }
 
-    /// Converts and checks everything about a message before anything is written (sending to
-    /// a user may create the p2p chat, which must not happen for a message that will fail).
+    /// Converts a message's content and resolves its mentions; the domain checks the limits
+    /// (`Core::send` validates before it creates a p2p chat).
     pub(crate) async fn draft(
         &self,
         app: &App,
@@ -230,22 +230,11 @@ impl WpsState {
         content: &Value,
         wire: &[WireMention],
     ) -> WResult<Draft> {
-        let limits = self.core.config();
-        if wire.len() > limits.max_mentions {
-            return Err(WpsError::invalid(format!(
-                "at most {} mentions",
-                limits.max_mentions
-            )));
-        }
         let taken: Vec<String> = wire.iter().map(|m| m.id.clone()).collect();
-        for (i, id) in taken.iter().enumerate() {
-            if id.is_empty() || id.len() > 64 || taken[..i].contains(id) {
-                return Err(WpsError::invalid(format!(
-                    "mentions[{i}].id must be a unique, non-empty index"
-                )));
-            }
-        }
         let inc = content::incoming(kind, content, &taken, self.config.max_text_chars)?;
+        // Before the lookups below: the domain's limit, so that a long list costs no reads.
+        self.core
+            .check_mention_count(wire.len() + inc.inline_mentions.len())?;
         let names = content::at_tags(&inc.content.text);
         let company = ids::company_id(app.tenant);
         let mut mentions = Vec::new();
@@ -311,28 +300,6 @@ impl WpsState {
                 name,
             });
         }
-        if mentions.len() > limits.max_mentions {
-            return Err(WpsError::invalid(format!(
-                "at most {} mentions",
-                limits.max_mentions
-            )));
-        }
-        let c = &inc.content;
-        let size = c.text.len()
-            + serde_json::to_vec(&c.data).map_or(0, |v| v.len())
-            + c.original
-                .as_ref()
-                .map_or(0, |o| serde_json::to_vec(&o.value).map_or(0, |v| v.len()));
-        if size > limits.max_content_bytes {
-            return Err(WpsError::new(
-                StatusCode::BAD_REQUEST,
-                code::CONTENT_TOO_LONG,
-                format!(
-                    "message content larger than {} bytes",
-                    limits.max_content_bytes
-                ),
-            ));
-        }
         Ok(Draft {
             content: inc.content,
             mentions,
@@ -343,10 +310,7 @@ impl WpsState {
 /// The dialect's routes, at the vendor's absolute paths (and under `/openapi`), with their
 /// state applied.
 pub fn router(core: Core, config: Config) -> Router {
-    let limiter = Arc::new(RateLimiter::new(
-        config.rate_limit_per_sec,
-        config.rate_limit_burst,
-    ));
+    let limiter = Arc::new(auth::rate_limiter(&config));
     let state = WpsState(Arc::new(WpsParts {
         core,
         config: Arc::new(config),

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_core::ids::{ChatId, MessageId};
 use switchboard_core::model::{Actor, App, MessageType, RemovalKind};
-use switchboard_core::service::{Access, Edit, ListQuery, MessageView, Recall, Send};
+use switchboard_core::service::{Access, Edit, ListQuery, MessageView, Recall, Recipient, Send};
 
 #[derive(Deserialize)]
 pub(crate) struct CreateBody {
@@ -188,14 +188,11 @@ pub(crate) async fn create(
 ) -> WResult<Json<Value>> {
     let kind = content::sendable_type(&b.kind)?;
     let draft = s.draft(&app, kind, &b.content, &b.mentions).await?;
-    let chat = match b.receiver.kind.as_str() {
-        "chat" => s.chat_id(&b.receiver.receiver_id)?,
+    let to = match b.receiver.kind.as_str() {
+        "chat" => Recipient::Chat(s.chat_id(&b.receiver.receiver_id)?),
         "user" => {
             let user = s.user(&app, &b.receiver.receiver_id).await?;
-            s.core
-                .ensure_p2p(app.tenant, Actor::App(app.id), Actor::User(user.id))
-                .await?
-                .id
+            Recipient::Direct(Actor::User(user.id))
         }
         "enterprise_partner_user" => {
             return Err(WpsError::invalid(
@@ -208,9 +205,14 @@ pub(crate) async fn create(
             )))
         }
     };
-    let mut cmd = Send::new(app.tenant, chat, Actor::App(app.id), kind, draft.content);
+    let mut cmd = Send::new(app.tenant, to, Actor::App(app.id), kind, draft.content);
     cmd.mentions = draft.mentions;
-    let v = s.refine(&app, chat, s.core.send(cmd).await).await?;
+    let sent_to = s.core.send(cmd).await;
+    let v = match to {
+        Recipient::Chat(chat) => s.refine(&app, chat, sent_to).await?,
+        // The p2p chat with a user is the app's own.
+        Recipient::Direct(_) => sent_to?,
+    };
     Ok(ok(sent(&v)))
 }
 

@@ -65,7 +65,7 @@ impl FromRequestParts<Yx> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, yx: &Yx) -> Result<Self, Self::Rejection> {
         let caller = verify(&parts.headers, yx).await?;
-        if !yx.limiter.admit(&caller.app.app_id, yx.core.now_ms()) {
+        if yx.limiter.check(caller.app.id, yx.core.now_ms()).is_err() {
             return Err(YxError::new(
                 code::RATE_LIMITED,
                 format!(
@@ -121,17 +121,12 @@ async fn verify(headers: &HeaderMap, yx: &Yx) -> Result<Caller, YxError> {
     }
     let expires_at = (secs + skew + 1) * 1000;
     let scope = format!("yunxin:{}", app.app_id);
-    match yx
-        .core
-        .store()
-        .remember_nonce(&scope, nonce, expires_at, yx.core.now_ms())
-        .await
-    {
+    match yx.core.remember_nonce(&scope, nonce, expires_at).await {
         Ok(true) => Ok(Caller { app }),
         Ok(false) => Err(auth_failed(
             "Nonce has already been used (replayed request)",
         )),
-        Err(e) => Err(table(Op::Query, &Error::from(e))),
+        Err(e) => Err(table(Op::Query, &e)),
     }
 }
 

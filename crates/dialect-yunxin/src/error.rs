@@ -169,6 +169,11 @@ pub fn table(op: Op, e: &Error) -> YxError {
         Error::NotFound(Entity::User) => (NOT_FOUND, "account does not exist".into()),
         Error::NotFound(Entity::App) => (NOT_FOUND, "app does not exist".into()),
         Error::NotFound(Entity::Tenant) => (NOT_FOUND, "the AppKey's tenant does not exist".into()),
+        // The domain's only content refusal is its size limit.
+        Error::Invalid {
+            field: "content",
+            reason,
+        } => (PARAM, format!("the message is {reason}")),
         Error::Invalid { field, reason } => (PARAM, format!("parameter error: {field} {reason}")),
         Error::Forbidden(Denied::NotMember) => (
             NOT_IN_TEAM,
@@ -213,6 +218,9 @@ pub fn table(op: Op, e: &Error) -> YxError {
             MODIFY_TOO_OFTEN,
             "the same message cannot be modified more than once per second".into(),
         ),
+        Error::Conflict(Conflict::OwnerStays) => {
+            (TEAM_NO_PERMISSION, "the team owner cannot be kicked".into())
+        }
         Error::Unavailable(cause) => {
             tracing::warn!(error = %cause, ?op, "yunxin request: store unavailable");
             (BUSY, "server busy, retry later".into())

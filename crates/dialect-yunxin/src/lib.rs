@@ -7,7 +7,6 @@
 //! - [`convert`]: Yunxin message content <-> canonical content;
 //! - [`render`]: a message as the query endpoint returns it;
 //! - [`messages`], [`accounts`], [`teams`]: the handlers;
-//! - [`rate`]: the per-AppKey rate limiter;
 //! - [`ids`]: how Yunxin renders Switchboard ids.
 //!
 //! Every route is served under both `/im/v2` and `/im/v2.1`. The HTTP status is always 200;
@@ -22,7 +21,6 @@ pub mod error;
 pub mod extract;
 pub mod ids;
 pub mod messages;
-pub mod rate;
 pub mod render;
 pub mod resolve;
 pub mod teams;
@@ -35,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use switchboard_core::ids::MessageId;
 use switchboard_core::model::{App, Chat, ChatKind, User};
+use switchboard_core::ratelimit::{Quota, RateLimiter};
 use switchboard_core::Core;
 
 /// The longest two-way recall window the vendor allows: 7 days.
@@ -89,7 +88,7 @@ impl std::ops::Deref for Yx {
 pub struct YxParts {
     pub core: Core,
     pub config: Arc<Config>,
-    pub limiter: Arc<rate::RateLimiter>,
+    pub limiter: Arc<RateLimiter>,
 }
 
 impl Yx {
@@ -98,7 +97,9 @@ impl Yx {
             tracing::warn!("{e}; using {MAX_TWO_WAY_RECALL_SECS}");
             config.two_way_recall_window_secs = MAX_TWO_WAY_RECALL_SECS;
         }
-        let limiter = Arc::new(rate::RateLimiter::new(config.rate_limit_per_second));
+        let limiter = Arc::new(RateLimiter::new([Quota::per_second(
+            config.rate_limit_per_second,
+        )]));
         Yx(Arc::new(YxParts {
             core,
             config: Arc::new(config),

@@ -14,13 +14,13 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use switchboard_core::error::{Denied, Error};
+use switchboard_core::error::Error;
 use switchboard_core::ids::{MessageId, TenantId};
 use switchboard_core::input;
 use switchboard_core::model::{
-    Actor, Chat, ChatKind, MentionTarget, Message, MessageExtra, RemovalKind, Role,
+    Actor, Chat, ChatKind, MentionTarget, Message, MessageExtra, RemovalKind,
 };
-use switchboard_core::service::{Access, Edit, MessageView, Party, Recall, Send};
+use switchboard_core::service::{Access, Edit, MessageView, Party, Recall, Recipient, Send};
 use switchboard_core::Core;
 
 const DAY_MS: i64 = 86_400_000;
@@ -108,24 +108,6 @@ async fn mention_refs(
     Ok(out)
 }
 
-/// Refuses content the core would refuse, before a p2p chat gets created for it.
-fn check_size(core: &Core, d: &convert::Draft) -> Result<(), YxError> {
-    let c = &d.content;
-    let size = c.text.len()
-        + serde_json::to_vec(&c.data).map(|v| v.len()).unwrap_or(0)
-        + c.original
-            .as_ref()
-            .and_then(|o| serde_json::to_vec(&o.value).ok())
-            .map_or(0, |v| v.len());
-    let max = core.config().max_content_bytes;
-    if size > max {
-        return Err(YxError::param(format!(
-            "the message is larger than {max} bytes"
-        )));
-    }
-    Ok(())
-}
-
 /// The message a `thread_config` replies to, and the root it claims, if any.
 fn thread_target(
     tc: Option<&ThreadConfigIn>,
@@ -161,26 +143,26 @@ fn extra(d: &convert::Draft, extension: Option<String>) -> MessageExtra {
     }
 }
 
-/// Sends one draft into `chat` as `sender`, refusing a client id reused across chats.
+/// Sends one draft to `to` as `sender`, refusing a client id reused across chats.
 /// `known`: accounts already resolved for this chat (see [`render::message_with`]).
 #[allow(clippy::too_many_arguments)]
 async fn send_draft(
     core: &Core,
     tenant: TenantId,
     known: render::Known<'_>,
-    chat: &Chat,
+    to: Recipient,
     sender: Actor,
     d: convert::Draft,
     extension: Option<String>,
     reply_to: Option<MessageId>,
 ) -> Result<MessageData, YxError> {
-    let mut cmd = Send::new(tenant, chat.id, sender, d.kind, d.content.clone());
+    let mut cmd = Send::new(tenant, to, sender, d.kind, d.content.clone());
     cmd.extra = extra(&d, extension);
     cmd.mentions = d.mentions;
     cmd.reply_to = reply_to;
     cmd.client_msg_id = d.client_id;
     let v = core.send(cmd).await.map_err(fail(Op::Send))?;
-    if v.message.chat != chat.id {
+    if v.message.chat != v.chat.id {
         // The store answered with the sender's earlier message of that client id.
         return Err(YxError::param(
             "message_client_id was already used by this sender in another conversation",
@@ -205,24 +187,22 @@ pub async fn send(
     let extension = convert::extension_text(body.extension.as_ref())?;
     let mentions = mention_refs(core, tenant, body.push_config.as_ref()).await?;
     let draft = convert::incoming(raw, body.extension.as_ref(), &mentions, MAX_TEXT)?;
-    check_size(core, &draft)?;
     let thread = thread_target(body.thread_config.as_ref())?;
     let conv = resolve::conversation(core, tenant, &cid).await?;
-    let chat = match &conv.target {
-        Target::P2p { chat: Some(c), .. } | Target::Team { chat: Some(c), .. } => c.clone(),
+    let to = match &conv.target {
+        Target::P2p { chat: Some(c), .. } | Target::Team { chat: Some(c), .. } => {
+            Recipient::Chat(c.id)
+        }
         Target::P2p { chat: None, .. } if thread.is_some() => {
             return Err(YxError::message_not_found())
         }
-        Target::P2p { peer, chat: None } => core
-            .ensure_p2p(tenant, conv.owner, *peer)
-            .await
-            .map_err(fail(Op::Send))?,
+        Target::P2p { peer, chat: None } => Recipient::Direct(*peer),
         Target::Team { chat: None, .. } => return Err(YxError::team_not_found()),
     };
-    let reply_to = match thread {
-        Some((reply, Some(root))) if root != reply => {
+    let reply_to = match (thread, to) {
+        (Some((reply, Some(root))), Recipient::Chat(chat)) if root != reply => {
             let parent = core
-                .get(tenant, Access::Member(conv.owner), Some(chat.id), reply)
+                .get(tenant, Access::Member(conv.owner), Some(chat), reply)
                 .await
                 .map_err(fail(Op::Send))?;
             if parent.message.root.unwrap_or(parent.message.id) != root {
@@ -232,13 +212,13 @@ pub async fn send(
             }
             Some(reply)
         }
-        other => other.map(|(reply, _)| reply),
+        (other, _) => other.map(|(reply, _)| reply),
     };
     Ok(ok(send_draft(
         core,
         tenant,
         &conv.known(),
-        &chat,
+        to,
         conv.owner,
         draft,
         extension,
@@ -299,7 +279,11 @@ pub async fn batch_send(
     let extension = convert::extension_text(body.extension.as_ref())?;
     let mentions = mention_refs(core, tenant, body.push_config.as_ref()).await?;
     let draft = convert::incoming(raw, body.extension.as_ref(), &mentions, MAX_TEXT)?;
-    check_size(core, &draft)?;
+    // Content too large for the domain is refused once, not once per receiver (its
+    // mentions are checked per receiver, by each send).
+    core.check_message(tenant, &draft.content, &[])
+        .await
+        .map_err(fail(Op::Send))?;
     let sender = resolve::actor(core, tenant, sender_id).await?;
     let mut success_list = Vec::new();
     let mut failed_list = Vec::new();
@@ -319,16 +303,12 @@ pub async fn batch_send(
                 }
                 d.client_id = Some(keyed);
             }
-            let chat = core
-                .ensure_p2p(tenant, sender, peer)
-                .await
-                .map_err(fail(Op::Send))?;
             let known = [(sender, sender_id), (peer, r.as_str())];
             send_draft(
                 core,
                 tenant,
                 &known,
-                &chat,
+                Recipient::Direct(peer),
                 sender,
                 d,
                 extension.clone(),
@@ -625,8 +605,8 @@ impl TryFrom<ModifyBody> for Modification {
 
 impl Modification {
     /// The message to modify, as `actor` sees it, checked against the request: the
-    /// conversation type (414), the identifying fields (107404), the type (414), the
-    /// operator's right (403 / 802) and the once-a-second rule (107449).
+    /// conversation type (414), the identifying fields (107404) and the type (414). Who may
+    /// modify (403 / 802) and how often (107449) are the domain's rules (`Core::edit`).
     async fn find(
         &self,
         core: &Core,
@@ -686,21 +666,6 @@ impl Modification {
                 data.message_type
             )));
         }
-        if m.sender != actor {
-            let role = core
-                .is_member(chat.id, actor)
-                .await
-                .map_err(fail(Op::Modify))?
-                .map(|mb| mb.role);
-            if chat.kind == ChatKind::P2p || !matches!(role, Some(Role::Owner | Role::Admin)) {
-                let denied = if chat.kind == ChatKind::P2p {
-                    Denied::NotSender
-                } else {
-                    Denied::NotChatAdmin
-                };
-                return Err(table(Op::Modify, &Error::Forbidden(denied)));
-            }
-        }
         Ok(data)
     }
 }
@@ -726,7 +691,10 @@ pub async fn modify(
         &mentions,
         MAX_DESCRIPTION,
     )?;
-    check_size(core, &draft)?;
+    // The content's size first, as Yunxin answers (its mentions are checked by the edit).
+    core.check_message(tenant, &draft.content, &[])
+        .await
+        .map_err(fail(Op::Modify))?;
     let actor = resolve::actor(core, tenant, &req.operator).await?;
     let found = req
         .find(core, tenant, actor, convert::type_number(draft.kind))
@@ -745,6 +713,7 @@ pub async fn modify(
         content: draft.content,
         mentions: draft.mentions,
         editable: &[],
+        // The sender, or in a team its owner or a manager.
         sender_only: false,
         max_edits: None,
         window_ms: Some(MODIFY_WINDOW_MS),

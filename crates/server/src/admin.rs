@@ -83,6 +83,9 @@ impl From<Error> for AdminError {
                 "the sender is not a member of this chat".to_string()
             }
             Error::Conflict(Conflict::Duplicate(what)) => format!("{what} already exists"),
+            Error::Conflict(Conflict::OwnerStays) => {
+                "the chat's owner cannot be removed".to_string()
+            }
             Error::Unavailable(_) => "storage unavailable, retry later".to_string(),
             Error::Internal(cause) => {
                 tracing::error!(error = %cause, "admin request failed");

@@ -317,7 +317,9 @@ mod tests {
     fn a_database_that_cannot_be_opened_is_reported_with_the_os_reason() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nowhere/switchboard.db");
-        let err = open_conn_mapped(&missing, false, 0).unwrap_err().to_string();
+        let err = open_conn_mapped(&missing, false, 0)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("does not exist"), "{err}");
         assert!(!missing.parent().unwrap().exists(), "nothing was created");
         let file = dir.path().join("file");

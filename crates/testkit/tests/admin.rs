@@ -898,3 +898,34 @@ async fn listing_pages_past_the_maximum_page_size() {
     assert_eq!(rest["items"][0]["position"], 1001);
     assert_eq!(rest["has_more"], false);
 }
+
+#[tokio::test]
+async fn the_admin_api_cannot_remove_a_chats_owner() {
+    let app = spawn_app().await;
+    let s = app.seed().await;
+    let (t, g) = (&s.tenant["id"], &s.group["id"]);
+    let path = format!("/tenants/{t}/chats/{g}/members");
+    // Alone or beside another member, the owner is refused and nobody is removed.
+    for members in [
+        json!([{ "type": "user", "id": "alice" }]),
+        json!([{ "type": "user", "id": "bob" }, { "type": "user", "id": "alice" }]),
+    ] {
+        let r = app
+            .admin(Method::DELETE, &path, Some(json!({ "members": members })))
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+        assert_eq!(r.body["code"], "owner_cannot_be_removed", "{}", r.text);
+        assert_eq!(r.body["message"], "the chat's owner cannot be removed");
+    }
+    let members = app.admin_ok(Method::GET, &path, None).await;
+    assert_eq!(members["items"].as_array().unwrap().len(), 3, "{members}");
+    // Another member can still be removed.
+    let r = app
+        .admin(
+            Method::DELETE,
+            &path,
+            Some(json!({ "members": [{ "type": "user", "id": "bob" }] })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}

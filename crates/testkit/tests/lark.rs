@@ -1890,3 +1890,44 @@ async fn set_bot_manager_makes_the_bot_an_admin_of_the_new_group() {
         }
     }
 }
+
+/// A message the domain refuses (here: more mentions than it allows, which Feishu's own
+/// checks let through) sent to a user leaves no p2p chat behind: the domain validates a
+/// message to a party before it creates their chat.
+#[tokio::test]
+async fn a_refused_message_to_a_user_creates_no_p2p_chat() {
+    let app = spawn_app().await;
+    let seed = app.seed().await;
+    let lark = Lark::login(&app, &seed, Face::Feishu).await;
+    let tenant = TenantId(num(&seed.tenant));
+    let bot = switchboard_core::model::Actor::App(AppId(num(&seed.bot)));
+    let bob = switchboard_core::model::Actor::User(UserId(num(&seed.bob)));
+    let alice = ou(&seed.alice, &seed.bot);
+    let crowded = format!("<at user_id=\"{alice}\">Alice</at> ").repeat(101);
+    let r = lark
+        .send_to(
+            "open_id",
+            &ou(&seed.bob, &seed.bot),
+            "text",
+            json!({ "text": crowded }),
+            None,
+        )
+        .await;
+    assert_ne!(code(&r), 0, "{}", r.text);
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(
+        app.core.find_p2p(tenant, bot, bob).await.unwrap().is_none(),
+        "no p2p chat for a refused message"
+    );
+    let r = lark
+        .send_to(
+            "open_id",
+            &ou(&seed.bob, &seed.bot),
+            "text",
+            json!({ "text": "hi" }),
+            None,
+        )
+        .await;
+    assert_ok(&r);
+    assert!(app.core.find_p2p(tenant, bot, bob).await.unwrap().is_some());
+}
