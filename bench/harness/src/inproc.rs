@@ -14,15 +14,19 @@ use tower::ServiceExt;
 
 /// Mints the tokens the way the token endpoints do, without HTTP.
 pub fn creds(world: &crate::dataset::World, now_secs: i64) -> Creds {
-    use switchboard_core::auth::{mint_token, TokenKind};
+    use switchboard_core::auth::mint_token;
     let lark = switchboard_dialect_lark::token::mint(
         &world.app,
-        TokenKind::LarkTenant,
+        switchboard_dialect_lark::token::TENANT_TOKEN,
         &switchboard_dialect_lark::Config::default(),
         now_secs,
     );
     Creds {
-        wps_token: mint_token(&world.app, TokenKind::WpsAccess, now_secs),
+        wps_token: mint_token(
+            &world.app,
+            switchboard_dialect_wps::auth::ACCESS_TOKEN,
+            now_secs,
+        ),
         lark_token: lark.token,
     }
 }

@@ -118,7 +118,7 @@ async fn seed(core: &Core) -> anyhow::Result<DemoInfo> {
     let bot = core.create_app(t, "Demo Bot").await?;
     // The demo bot gets every scope the dialects know, including the Feishu field scope
     // needed for user_id_type=user_id, which new apps do not get by default.
-    let mut scopes: Vec<String> = DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect();
+    let mut scopes = switchboard_server::core_config().default_scopes;
     scopes.push(switchboard_dialect_lark::Config::default().user_id_scope);
     let patch = AppPatch {
         scopes: Some(scopes),

@@ -18,28 +18,10 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
-/// Token families, so a token minted for one dialect's grant is not accepted by another's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum TokenKind {
-    /// WPS `/oauth2/token` access token.
-    WpsAccess = 1,
-    /// Hi / Feishu `tenant_access_token`.
-    LarkTenant = 2,
-    /// Feishu `app_access_token`.
-    LarkApp = 3,
-}
-
-impl TokenKind {
-    fn from_u8(v: u8) -> Option<Self> {
-        match v {
-            1 => Some(TokenKind::WpsAccess),
-            2 => Some(TokenKind::LarkTenant),
-            3 => Some(TokenKind::LarkApp),
-            _ => None,
-        }
-    }
-}
+/// A token's family, one byte chosen by the API that mints it (each dialect defines its
+/// own constants), so that a token minted for one grant is not accepted by another's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenKind(pub u8);
 
 /// A token's readable claims, before the signature is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +45,7 @@ fn mac(secret: &str, payload_hex: &str) -> String {
 pub fn mint_token(app: &App, kind: TokenKind, issued_at: i64) -> String {
     let payload = format!(
         "{:02x}{:016x}{:016x}",
-        kind as u8, app.id.0 as u64, issued_at as u64
+        kind.0, app.id.0 as u64, issued_at as u64
     );
     let tag = mac(app.app_secret.expose(), &payload);
     format!("{payload}{tag}")
@@ -74,7 +56,7 @@ pub fn parse_token(body: &str) -> Option<TokenClaims> {
     if body.len() != PAYLOAD_HEX + MAC_HEX || !body.is_ascii() {
         return None;
     }
-    let kind = TokenKind::from_u8(u8::from_str_radix(&body[0..2], 16).ok()?)?;
+    let kind = TokenKind(u8::from_str_radix(&body[0..2], 16).ok()?);
     let app = u64::from_str_radix(&body[2..18], 16).ok()? as i64;
     let issued_at = u64::from_str_radix(&body[18..34], 16).ok()? as i64;
     (app > 0).then_some(TokenClaims {
@@ -103,7 +85,7 @@ mod tests {
         App {
             id: AppId(42),
             tenant: TenantId(1),
-            app_id: "cli_x".into(),
+            app_id: "app_x".into(),
             app_secret: Secret::new(secret),
             name: "bot".into(),
             bot_enabled: true,
@@ -116,12 +98,12 @@ mod tests {
     #[test]
     fn token_round_trip_and_tamper() {
         let a = app("s3cret");
-        let t = mint_token(&a, TokenKind::LarkTenant, 1_700_000_000);
+        let t = mint_token(&a, TokenKind(2), 1_700_000_000);
         let c = parse_token(&t).unwrap();
         assert_eq!(
             c,
             TokenClaims {
-                kind: TokenKind::LarkTenant,
+                kind: TokenKind(2),
                 app: AppId(42),
                 issued_at: 1_700_000_000
             }

@@ -30,17 +30,6 @@ pub struct User {
     pub created_at: Millis,
 }
 
-/// App scopes a new app is granted unless the admin says otherwise (the scope names the
-/// APIs check; opaque to the domain).
-pub const DEFAULT_SCOPES: &[&str] = &[
-    "kso.chat_message.readwrite",
-    "kso.chat.readwrite",
-    "im:message",
-    "im:message:readonly",
-    "im:message.group_msg",
-    "im:chat",
-];
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct App {
     pub id: AppId,

@@ -316,7 +316,7 @@ mod tests {
 
     #[test]
     fn two_quotas_both_apply_and_the_slower_is_reported() {
-        // Hi/Feishu's shape: per second and per minute.
+        // Two quotas at once: per second and per minute.
         let l = RateLimiter::new([Quota::per_second(3), Quota::per_minute(5)]);
         assert_eq!(admitted(&l, 1, T, 3), 3);
         let r = l.check(1, T).unwrap_err();

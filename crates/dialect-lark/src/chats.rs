@@ -1,7 +1,7 @@
 //! Chat handlers: create a group, add members, ask whether the bot is in a chat.
 
 use crate::error::{ok, LarkError, Op};
-use crate::extract::{Bot, ChatPath, LarkJson, LarkQuery, Need};
+use crate::extract::{Bot, ChatPath, LarkJson, LarkQuery, ManageChats, ReadChats, Scoped};
 use crate::face::Ctx;
 use crate::messages::reader;
 use crate::{ids, LarkState};
@@ -44,7 +44,7 @@ async fn resolve(
             }
         }
         "app_id" => {
-            if !raw.starts_with("cli_") {
+            if !raw.starts_with(crate::ids::APP_ID_PREFIX) {
                 return Ok(Resolved::Invalid);
             }
             return match s.core.app_by_public_id(raw).await {
@@ -105,12 +105,11 @@ fn check_choice(
 /// The calling bot always joins; it owns the group unless `owner_id` names a user.
 pub async fn create(
     State(s): State<LarkState>,
-    bot: Bot,
+    bot: Scoped<ManageChats>,
     LarkQuery(q): LarkQuery<CreateQuery>,
     LarkJson(b): LarkJson<CreateBody>,
 ) -> Result<Response, LarkError> {
     let ctx = bot.ctx.clone();
-    bot.require(Need::Chat)?;
     let id_type = reader(&s, &bot, q.user_id_type.as_deref())?.id_type;
     check_choice(&ctx, "chat_mode", &b.chat_mode, &["group"])?;
     check_choice(&ctx, "chat_type", &b.chat_type, &["private", "public"])?;
@@ -225,13 +224,12 @@ pub struct AddBody {
 /// the usable ids and lists the others; 2 refuses and lists the unusable ids in `data`.
 pub async fn add_members(
     State(s): State<LarkState>,
-    bot: Bot,
+    bot: Scoped<ManageChats>,
     ChatPath(chat): ChatPath,
     LarkQuery(q): LarkQuery<AddQuery>,
     LarkJson(b): LarkJson<AddBody>,
 ) -> Result<Response, LarkError> {
     let ctx = bot.ctx.clone();
-    bot.require(Need::Chat)?;
     let kind = q.member_id_type.as_deref().unwrap_or("open_id");
     match kind {
         "open_id" | "union_id" | "app_id" => {}
@@ -286,11 +284,10 @@ pub async fn add_members(
 /// Feishu: <https://open.feishu.cn/document/server-docs/group/chat-member/is_in_chat>
 pub async fn is_in_chat(
     State(s): State<LarkState>,
-    bot: Bot,
+    bot: Scoped<ReadChats>,
     ChatPath(chat): ChatPath,
 ) -> Result<Response, LarkError> {
     let ctx = bot.ctx.clone();
-    bot.require(Need::ChatRead)?;
     s.core
         .chat(bot.app.tenant, chat)
         .await

@@ -1,5 +1,7 @@
-//! Extractors: the tenant-token auth extractor producing a [`Bot`], and JSON, query and path
-//! extractors whose rejections are answered in the vendor envelope (never axum's plain text).
+//! Extractors: the tenant-token auth extractor [`Scoped`], which yields a [`Bot`] whose
+//! scope for the operation is checked (a handler names its scope in its signature, so none
+//! can forget it), and JSON, query and path extractors whose rejections are answered in the
+//! vendor envelope (never axum's plain text).
 
 use crate::error::{self, LarkError, Op};
 use crate::face::Ctx;
@@ -36,6 +38,15 @@ pub enum Need {
     ChatRead,
 }
 
+/// The scopes a new app is granted for these APIs: reading and sending messages, every
+/// group message, chats. (The field scope for `user_id_type=user_id` is granted by hand.)
+pub const DEFAULT_SCOPES: &[&str] = &[
+    "im:message",
+    "im:message:readonly",
+    "im:message.group_msg",
+    "im:chat",
+];
+
 impl Need {
     pub fn scopes(self) -> &'static [&'static str] {
         match self {
@@ -58,7 +69,7 @@ impl Bot {
 
     /// Bot ability first (230006), then any one of the operation's scopes (99991672).
     /// Scopes are read from the app on every request, so a grant takes effect at once.
-    pub fn require(&self, need: Need) -> Result<(), LarkError> {
+    fn require(&self, need: Need) -> Result<(), LarkError> {
         if !self.app.bot_enabled {
             return Err(LarkError::code(
                 &self.ctx,
@@ -88,10 +99,59 @@ fn unauthorized(ctx: &Ctx, code: i64, msg: &str) -> LarkError {
     LarkError::new(ctx, StatusCode::UNAUTHORIZED, code, msg)
 }
 
-impl FromRequestParts<LarkState> for Bot {
+/// An operation's scope requirement, named by a type so that a handler declares it in its
+/// signature (`bot: Scoped<WriteMessages>`).
+pub trait Scope {
+    const NEED: Need;
+}
+
+/// Reading messages.
+pub struct ReadMessages;
+/// Sending, replying, editing, recalling, forwarding.
+pub struct WriteMessages;
+/// Creating chats and adding members.
+pub struct ManageChats;
+/// Reading chat membership.
+pub struct ReadChats;
+
+impl Scope for ReadMessages {
+    const NEED: Need = Need::Read;
+}
+impl Scope for WriteMessages {
+    const NEED: Need = Need::Write;
+}
+impl Scope for ManageChats {
+    const NEED: Need = Need::Chat;
+}
+impl Scope for ReadChats {
+    const NEED: Need = Need::ChatRead;
+}
+
+/// The calling [`Bot`], authenticated, within its rate limit, with bot ability and scope
+/// `S` checked (in that order) before the handler runs.
+pub struct Scoped<S>(Bot, std::marker::PhantomData<S>);
+
+impl<S> std::ops::Deref for Scoped<S> {
+    type Target = Bot;
+    fn deref(&self) -> &Bot {
+        &self.0
+    }
+}
+
+impl<S: Scope> FromRequestParts<LarkState> for Scoped<S> {
     type Rejection = LarkError;
 
     async fn from_request_parts(parts: &mut Parts, s: &LarkState) -> Result<Self, Self::Rejection> {
+        let bot = Bot::authenticate(parts, s).await?;
+        bot.require(S::NEED)?;
+        Ok(Scoped(bot, std::marker::PhantomData))
+    }
+}
+
+impl Bot {
+    /// The tenant token, the app behind it, and the app's rate limit. Only [`Scoped`] calls
+    /// it: no handler gets a bot without its scope checked.
+    async fn authenticate(parts: &mut Parts, s: &LarkState) -> Result<Bot, LarkError> {
         let ctx = Ctx::from_parts(parts);
         const MISSING: &str =
             "Missing access token for authorization. Please make a request with token attached.";
@@ -109,7 +169,7 @@ impl FromRequestParts<LarkState> for Bot {
         })?;
         let invalid = |kind: TokenKind| {
             match kind {
-            TokenKind::LarkApp => unauthorized(&ctx, error::APP_TOKEN_INVALID, "Invalid app access token."),
+            crate::token::APP_TOKEN => unauthorized(&ctx, error::APP_TOKEN_INVALID, "Invalid app access token."),
             _ => unauthorized(&ctx, error::TENANT_TOKEN_INVALID, "Invalid access token for authorization. Please make a request with token attached."),
         }
         };
@@ -122,7 +182,7 @@ impl FromRequestParts<LarkState> for Bot {
         if !token::valid(body, issued_at, &app, &s.config, now_ms.div_euclid(1000)) {
             return Err(invalid(kind));
         }
-        if kind != TokenKind::LarkTenant {
+        if kind != crate::token::TENANT_TOKEN {
             // The IM APIs act as the app's bot in its tenant: they take tenant tokens only.
             return Err(unauthorized(
                 &ctx,

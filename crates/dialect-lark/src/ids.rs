@@ -33,6 +33,10 @@ fn decode(s: &str, prefix: &str, domain: u32) -> Option<i64> {
         .filter(|v| *v > 0)
 }
 
+/// What every app id starts with, as Feishu's do (`cli_…`): mentions and member lists tell
+/// app ids from user ids by it, so the server has the domain generate them so.
+pub const APP_ID_PREFIX: &str = "cli_";
+
 pub fn message_id(m: MessageId) -> String {
     prefixed_hex128("om_", m.0 as u64, MSG)
 }

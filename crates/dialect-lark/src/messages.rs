@@ -4,7 +4,7 @@
 
 use crate::content::{self, Incoming};
 use crate::error::{self, ok, ok_typed, LarkError, Op};
-use crate::extract::{Bot, LarkJson, LarkQuery, MsgPath, Need};
+use crate::extract::{Bot, LarkJson, LarkQuery, MsgPath, ReadMessages, Scoped, WriteMessages};
 use crate::face::{Ctx, Face};
 use crate::render::{self, IdType, Reader};
 use crate::{ids, LarkState};
@@ -70,12 +70,11 @@ fn refuse_deleted(ctx: &Ctx, v: &MessageView) -> Result<(), LarkError> {
 /// Feishu: <https://open.feishu.cn/document/server-docs/im-v1/message/get>
 pub async fn get(
     State(s): State<LarkState>,
-    bot: Bot,
+    bot: Scoped<ReadMessages>,
     MsgPath(id): MsgPath,
     LarkQuery(q): LarkQuery<ReadQuery>,
 ) -> Result<Response, LarkError> {
     let ctx = bot.ctx.clone();
-    bot.require(Need::Read)?;
     let r = reader(&s, &bot, q.user_id_type.as_deref())?;
     let tenant = bot.app.tenant;
     let v = s
@@ -240,12 +239,11 @@ fn send_cmd(
 /// Feishu: <https://open.feishu.cn/document/server-docs/im-v1/message/create>
 pub async fn send(
     State(s): State<LarkState>,
-    bot: Bot,
+    bot: Scoped<WriteMessages>,
     LarkQuery(q): LarkQuery<SendQuery>,
     LarkJson(b): LarkJson<SendBody>,
 ) -> Result<Response, LarkError> {
     let ctx = bot.ctx.clone();
-    bot.require(Need::Write)?;
     let receive_id = required(&ctx, &b.receive_id, "receive_id")?;
     let uuid = uuid(&ctx, b.uuid.or(q.uuid))?;
     let m = parse_content(&s, &bot, &b.msg_type, &b.content).await?;
@@ -271,12 +269,11 @@ pub struct ReplyBody {
 /// (root_id/parent_id follow the reply tree; `reply_in_thread` opens a thread on the root).
 pub async fn reply(
     State(s): State<LarkState>,
-    bot: Bot,
+    bot: Scoped<WriteMessages>,
     MsgPath(parent): MsgPath,
     LarkJson(b): LarkJson<ReplyBody>,
 ) -> Result<Response, LarkError> {
     let ctx = bot.ctx.clone();
-    bot.require(Need::Write)?;
     let uuid = uuid(&ctx, b.uuid)?;
     let m = parse_content(&s, &bot, &b.msg_type, &b.content).await?;
     let mut cmd = send_cmd(&s, &bot, Recipient::Chat(parent.chat()), m, uuid);
@@ -315,12 +312,11 @@ async fn refused(s: &LarkState, bot: &Bot, op: Op, id: MessageId, e: Error) -> L
 /// Text and post only, by their sender, at most `max_edits` times.
 pub async fn edit(
     State(s): State<LarkState>,
-    bot: Bot,
+    bot: Scoped<WriteMessages>,
     MsgPath(id): MsgPath,
     LarkJson(b): LarkJson<EditBody>,
 ) -> Result<Response, LarkError> {
     let ctx = bot.ctx.clone();
-    bot.require(Need::Write)?;
     if !matches!(b.msg_type.as_deref(), Some("text" | "post" | "rich_text")) {
         return Err(LarkError::invalid(&ctx, "msg_type must be text or post"));
     }
@@ -354,12 +350,11 @@ pub struct CardBody {
 
 async fn update_card(
     s: LarkState,
-    bot: Bot,
+    bot: Scoped<WriteMessages>,
     id: MessageId,
     b: CardBody,
 ) -> Result<Response, LarkError> {
     let ctx = bot.ctx.clone();
-    bot.require(Need::Write)?;
     if let Some(t) = b.msg_type.as_deref().filter(|t| !t.is_empty()) {
         if !matches!(t, "interactive" | "compressive_card" | "system_card") {
             return Err(LarkError::invalid(&ctx, "msg_type must be a card type"));
@@ -389,7 +384,7 @@ async fn update_card(
 /// Feishu: <https://open.feishu.cn/document/server-docs/im-v1/message-card/patch>
 pub async fn patch_card(
     State(s): State<LarkState>,
-    bot: Bot,
+    bot: Scoped<WriteMessages>,
     MsgPath(id): MsgPath,
     LarkJson(b): LarkJson<CardBody>,
 ) -> Result<Response, LarkError> {
@@ -399,7 +394,7 @@ pub async fn patch_card(
 /// Hi: <https://histatic.zhipin.com/front/bosshi-mp-docs/service/message/update.html>
 pub async fn update_card_hi(
     State(s): State<LarkState>,
-    bot: Bot,
+    bot: Scoped<WriteMessages>,
     MsgPath(id): MsgPath,
     LarkJson(b): LarkJson<CardBody>,
 ) -> Result<Response, LarkError> {
@@ -411,11 +406,10 @@ pub async fn update_card_hi(
 /// may recall others' within `admin_recall_window_secs`.
 pub async fn recall(
     State(s): State<LarkState>,
-    bot: Bot,
+    bot: Scoped<WriteMessages>,
     MsgPath(id): MsgPath,
 ) -> Result<Response, LarkError> {
     let ctx = bot.ctx.clone();
-    bot.require(Need::Write)?;
     let cmd = service::Recall {
         tenant: bot.app.tenant,
         actor: bot.actor(),
@@ -438,13 +432,12 @@ pub struct ForwardBody {
 /// Feishu: <https://open.feishu.cn/document/server-docs/im-v1/message/forward>
 pub async fn forward(
     State(s): State<LarkState>,
-    bot: Bot,
+    bot: Scoped<WriteMessages>,
     MsgPath(id): MsgPath,
     LarkQuery(q): LarkQuery<SendQuery>,
     LarkJson(b): LarkJson<ForwardBody>,
 ) -> Result<Response, LarkError> {
     let ctx = bot.ctx.clone();
-    bot.require(Need::Write)?;
     let receive_id = required(&ctx, &b.receive_id, "receive_id")?;
     let uuid = uuid(&ctx, q.uuid)?;
     let target = receive_chat(
@@ -477,12 +470,11 @@ pub struct MergeForwardBody {
 /// `invalid_message_id_list`.
 pub async fn merge_forward(
     State(s): State<LarkState>,
-    bot: Bot,
+    bot: Scoped<WriteMessages>,
     LarkQuery(q): LarkQuery<SendQuery>,
     LarkJson(b): LarkJson<MergeForwardBody>,
 ) -> Result<Response, LarkError> {
     let ctx = bot.ctx.clone();
-    bot.require(Need::Write)?;
     let receive_id = required(&ctx, &b.receive_id, "receive_id")?;
     let list = b.message_id_list.unwrap_or_default();
     if list.is_empty() || list.len() > 100 {

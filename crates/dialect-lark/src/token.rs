@@ -20,6 +20,12 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use switchboard_core::auth::{mint_token, parse_token, verify_token_mac, TokenKind};
+
+/// The family byte of `tenant_access_token`s (unchanged since the first release, so that
+/// tokens minted before stay valid).
+pub const TENANT_TOKEN: TokenKind = TokenKind(2);
+/// The family byte of Feishu `app_access_token`s.
+pub const APP_TOKEN: TokenKind = TokenKind(3);
 use switchboard_core::error::Error;
 use switchboard_core::model::App;
 
@@ -43,7 +49,7 @@ pub fn mint(app: &App, kind: TokenKind, cfg: &Config, now_secs: i64) -> Minted {
     // Quanta are (issued, issued + q]: the last second with exactly `refresh` left still
     // returns the current token.
     let issued = (now_secs - 1).div_euclid(q) * q;
-    let prefix = if kind == TokenKind::LarkApp {
+    let prefix = if kind == APP_TOKEN {
         APP_PREFIX
     } else {
         TENANT_PREFIX
@@ -58,9 +64,9 @@ pub fn mint(app: &App, kind: TokenKind, cfg: &Config, now_secs: i64) -> Minted {
 /// of our tokens at all (99991671).
 pub fn claims(bearer: &str) -> Option<(TokenKind, switchboard_core::ids::AppId, i64, &str)> {
     let (expected, body) = if let Some(b) = bearer.strip_prefix(TENANT_PREFIX) {
-        (TokenKind::LarkTenant, b)
+        (TENANT_TOKEN, b)
     } else if let Some(b) = bearer.strip_prefix(APP_PREFIX) {
-        (TokenKind::LarkApp, b)
+        (APP_TOKEN, b)
     } else {
         return None;
     };
@@ -132,12 +138,7 @@ pub async fn tenant_access_token(
     LarkJson(b): LarkJson<TokenBody>,
 ) -> Result<Response, LarkError> {
     let app = authenticate(&s, &ctx, b).await?;
-    let t = mint(
-        &app,
-        TokenKind::LarkTenant,
-        &s.config,
-        s.core.clock().now_secs(),
-    );
+    let t = mint(&app, TENANT_TOKEN, &s.config, s.core.clock().now_secs());
     let body = match ctx.face {
         Face::Feishu => {
             json!({ "code": 0, "msg": "ok", "tenant_access_token": t.token, "expire": t.expire })
@@ -161,8 +162,8 @@ pub async fn app_access_token(
 ) -> Result<Response, LarkError> {
     let app = authenticate(&s, &ctx, b).await?;
     let now = s.core.clock().now_secs();
-    let a = mint(&app, TokenKind::LarkApp, &s.config, now);
-    let t = mint(&app, TokenKind::LarkTenant, &s.config, now);
+    let a = mint(&app, APP_TOKEN, &s.config, now);
+    let t = mint(&app, TENANT_TOKEN, &s.config, now);
     let body = match ctx.face {
         Face::Feishu => {
             json!({ "code": 0, "msg": "ok", "app_access_token": a.token, "tenant_access_token": t.token, "expire": a.expire })
@@ -201,15 +202,15 @@ mod tests {
         let cfg = Config::default();
         let a = app();
         let t0 = 1_700_000_000 - 1_700_000_000 % 5400 + 1;
-        let first = mint(&a, TokenKind::LarkTenant, &cfg, t0);
+        let first = mint(&a, TENANT_TOKEN, &cfg, t0);
         assert_eq!(first.expire, 7199);
-        let later = mint(&a, TokenKind::LarkTenant, &cfg, t0 + 5399);
+        let later = mint(&a, TENANT_TOKEN, &cfg, t0 + 5399);
         assert_eq!(
             later.token, first.token,
             "same token while >= 30 min remain"
         );
         assert_eq!(later.expire, 1800);
-        let next = mint(&a, TokenKind::LarkTenant, &cfg, t0 + 5400);
+        let next = mint(&a, TENANT_TOKEN, &cfg, t0 + 5400);
         assert_ne!(next.token, first.token);
         assert_eq!(next.expire, 7199);
         let (_, _, issued, body) = claims(&first.token).unwrap();
@@ -219,7 +220,7 @@ mod tests {
         );
         assert!(!valid(body, issued, &a, &cfg, t0 + 7199));
         assert_eq!(claims("x-abc"), None);
-        let app_token = mint(&a, TokenKind::LarkApp, &cfg, t0).token;
+        let app_token = mint(&a, APP_TOKEN, &cfg, t0).token;
         assert!(app_token.starts_with("a-"));
         assert_eq!(
             claims(&app_token.replacen("a-", "t-", 1)),

@@ -22,10 +22,15 @@ use switchboard_core::model::App;
 use switchboard_core::ratelimit::Quota;
 pub(crate) use switchboard_core::ratelimit::RateLimiter;
 
+/// The family byte of `/oauth2/token` access tokens (unchanged since the first release,
+/// so that tokens minted before stay valid).
+pub const ACCESS_TOKEN: TokenKind = TokenKind(1);
 /// Scope the message calls need (get, history, send, reply, recall, update).
 pub const MESSAGE_SCOPE: &str = "kso.chat_message.readwrite";
 /// Scope the chat and member calls need.
 pub const CHAT_SCOPE: &str = "kso.chat.readwrite";
+/// The scopes a new app is granted for this API.
+pub const DEFAULT_SCOPES: &[&str] = &[MESSAGE_SCOPE, CHAT_SCOPE];
 
 /// The authenticated caller: always an app (the WPS server API has no user tokens here).
 #[derive(Debug, Clone)]
@@ -96,7 +101,7 @@ pub(crate) async fn token(State(s): State<WpsState>, req: Request) -> WResult<Re
     if !app.app_secret.matches(&secret) {
         return Err(bad_client());
     }
-    let token = mint_token(&app, TokenKind::WpsAccess, s.core.clock().now_secs());
+    let token = mint_token(&app, ACCESS_TOKEN, s.core.clock().now_secs());
     let body = json!({ "access_token": token, "expires_in": s.config.token_ttl_secs, "token_type": "bearer" });
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }
@@ -240,7 +245,7 @@ async fn bearer(s: &WpsState, h: &HeaderMap) -> WResult<App> {
     }
     let token = token.trim();
     let claims = parse_token(token)
-        .filter(|c| c.kind == TokenKind::WpsAccess)
+        .filter(|c| c.kind == ACCESS_TOKEN)
         .ok_or_else(invalid)?;
     let app = match s.core.app_by_id(claims.app).await {
         Ok(a) => a,

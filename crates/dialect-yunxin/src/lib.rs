@@ -4,7 +4,7 @@
 //! - [`extract`]: body, query and path extractors answering in the Yunxin envelope;
 //! - [`error`]: the envelope and the one error table;
 //! - [`resolve`]: account ids and `owner|type|other` conversation ids -> parties and chats;
-//! - [`convert`]: Yunxin message content <-> canonical content;
+//! - [`content`]: Yunxin message content <-> canonical content;
 //! - [`render`]: a message as the query endpoint returns it;
 //! - [`messages`], [`accounts`], [`teams`]: the handlers;
 //! - [`ids`]: how Yunxin renders Switchboard ids.
@@ -16,7 +16,7 @@
 
 pub mod accounts;
 pub mod auth;
-pub mod convert;
+pub mod content;
 pub mod error;
 pub mod extract;
 pub mod ids;

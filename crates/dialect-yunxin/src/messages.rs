@@ -1,7 +1,7 @@
 //! Message endpoints: query one, send, batch p2p send, recall/delete, modify.
 
 use crate::auth::Caller;
-use crate::convert::{self, MentionRef, MAX_DESCRIPTION, MAX_TEXT};
+use crate::content::{self, MentionRef, MAX_DESCRIPTION, MAX_TEXT};
 use crate::error::{code, fail, ok, ok_empty, table, Op, YxError};
 use crate::extract::{parse_long, Long, YxJson, YxPath, YxQuery};
 use crate::ids::{
@@ -135,11 +135,11 @@ fn thread_target(
     }
 }
 
-fn extra(d: &convert::Draft, extension: Option<String>) -> MessageExtra {
+fn extra(d: &content::Draft, extension: Option<String>) -> MessageExtra {
     MessageExtra {
         sub_type: d.sub_type,
         extension,
-        client_type: Some(convert::CLIENT_TYPE_REST),
+        client_type: Some(content::CLIENT_TYPE_REST),
     }
 }
 
@@ -152,7 +152,7 @@ async fn send_draft(
     known: render::Known<'_>,
     to: Recipient,
     sender: Actor,
-    d: convert::Draft,
+    d: content::Draft,
     extension: Option<String>,
     reply_to: Option<MessageId>,
 ) -> Result<MessageData, YxError> {
@@ -184,9 +184,9 @@ pub async fn send(
         .message
         .as_ref()
         .ok_or_else(|| YxError::param("message is required"))?;
-    let extension = convert::extension_text(body.extension.as_ref())?;
+    let extension = content::extension_text(body.extension.as_ref())?;
     let mentions = mention_refs(core, tenant, body.push_config.as_ref()).await?;
-    let draft = convert::incoming(raw, body.extension.as_ref(), &mentions, MAX_TEXT)?;
+    let draft = content::incoming(raw, body.extension.as_ref(), &mentions, MAX_TEXT)?;
     let thread = thread_target(body.thread_config.as_ref())?;
     let conv = resolve::conversation(core, tenant, &cid).await?;
     let to = match &conv.target {
@@ -276,9 +276,9 @@ pub async fn batch_send(
         .message
         .as_ref()
         .ok_or_else(|| YxError::param("message is required"))?;
-    let extension = convert::extension_text(body.extension.as_ref())?;
+    let extension = content::extension_text(body.extension.as_ref())?;
     let mentions = mention_refs(core, tenant, body.push_config.as_ref()).await?;
-    let draft = convert::incoming(raw, body.extension.as_ref(), &mentions, MAX_TEXT)?;
+    let draft = content::incoming(raw, body.extension.as_ref(), &mentions, MAX_TEXT)?;
     // Content too large for the domain is refused once, not once per receiver (its
     // mentions are checked per receiver, by each send).
     core.check_message(tenant, &draft.content, &[])
@@ -589,7 +589,7 @@ impl TryFrom<ModifyBody> for Modification {
             .message_server_id
             .ok_or_else(|| YxError::param("message.message_server_id is required"))?
             .0;
-        convert::extension_text(b.extension.as_ref())?;
+        content::extension_text(b.extension.as_ref())?;
         let id = MessageId::from_raw(raw_id);
         Ok(Modification {
             operator,
@@ -683,9 +683,9 @@ pub async fn modify(
 ) -> Result<Response, YxError> {
     let (core, tenant) = (&yx.core, caller.tenant());
     let req = Modification::try_from(body)?;
-    let extension = convert::extension_text(req.extension.as_ref())?;
+    let extension = content::extension_text(req.extension.as_ref())?;
     let mentions = mention_refs(core, tenant, req.push_config.as_ref()).await?;
-    let draft = convert::incoming(
+    let draft = content::incoming(
         &req.message,
         req.extension.as_ref(),
         &mentions,
@@ -697,7 +697,7 @@ pub async fn modify(
         .map_err(fail(Op::Modify))?;
     let actor = resolve::actor(core, tenant, &req.operator).await?;
     let found = req
-        .find(core, tenant, actor, convert::type_number(draft.kind))
+        .find(core, tenant, actor, content::type_number(draft.kind))
         .await?;
     // Fields the modify leaves out keep their stored values.
     let extra = MessageExtra {

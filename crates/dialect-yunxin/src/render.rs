@@ -1,7 +1,7 @@
 //! A message as Yunxin's query endpoint returns it (the seed's `data`); sends and batch
 //! sends return the same shape.
 
-use crate::convert;
+use crate::content;
 use crate::error::{fail, Op, YxError};
 use crate::ids::{conversation_type, message_server_id, team_id};
 use crate::resolve::{account_of, party_account};
@@ -165,7 +165,7 @@ pub async fn message_with(
         }
         None => None,
     };
-    let r = convert::outgoing(v);
+    let r = content::outgoing(v);
     Ok(MessageData {
         message_server_id: message_server_id(m.id),
         message_client_id: m.client_msg_id.clone(),

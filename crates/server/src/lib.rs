@@ -3,17 +3,21 @@
 //! - [`config`]: the layered configuration;
 //! - [`admin`]: the admin API;
 //! - [`build_app`]: the router nesting every dialect and the admin API over one [`Core`];
-//! - [`serve`]: runs a router on a listener until shutdown.
+//! - [`serve`] (`accept.rs`): runs a router on a listener until shutdown: the connection
+//!   cap, the idle and header deadlines (`deadline.rs`), title-cased header names, a
+//!   graceful drain;
+//! - `timeout.rs`: the request timeout, answered in the envelope of the API called;
+//! - [`backup`], [`restore`]: the SQLite store's online copy and its return.
 
+mod accept;
 pub mod admin;
 pub mod coalesce;
 pub mod config;
 mod deadline;
 pub mod dialect_ids;
-mod serve;
 mod timeout;
 
-pub use serve::serve;
+pub use accept::serve;
 
 use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, State};
@@ -172,7 +176,21 @@ pub fn core(store: Arc<dyn Store>) -> Core {
 }
 
 pub fn core_with_clock(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Core {
-    Core::new(store, clock, CoreConfig::default())
+    Core::new(store, clock, core_config())
+}
+
+/// The domain's settings: its defaults, the scopes a new app is granted (the scopes the
+/// APIs check: WPS, then Hi/Feishu) and the form of app ids (Feishu's, which every API
+/// accepts).
+pub fn core_config() -> CoreConfig {
+    let scopes = switchboard_dialect_wps::auth::DEFAULT_SCOPES
+        .iter()
+        .chain(switchboard_dialect_lark::extract::DEFAULT_SCOPES);
+    CoreConfig {
+        default_scopes: scopes.map(|s| s.to_string()).collect(),
+        app_id_prefix: switchboard_dialect_lark::ids::APP_ID_PREFIX.into(),
+        ..CoreConfig::default()
+    }
 }
 
 /// The whole HTTP surface: health probes, the admin API and every dialect.

@@ -2,7 +2,7 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use switchboard_core::auth::{mint_token, TokenKind};
+use switchboard_core::auth::mint_token;
 use switchboard_core::ids::TenantId;
 use switchboard_core::service::{Access, ListQuery};
 use switchboard_core::store::Page;
@@ -1555,12 +1555,16 @@ async fn bad_requests_get_their_documented_code_and_write_nothing() {
         .await;
     let model = w.app.core.app_by_public_id(w.seed.app_id()).await.unwrap();
     let now = w.app.core.now_ms() / 1000;
-    let expired = w
-        .bot
-        .with_token(&mint_token(&model, TokenKind::WpsAccess, now - 7200));
-    let lark_kind = w
-        .bot
-        .with_token(&mint_token(&model, TokenKind::LarkTenant, now));
+    let expired = w.bot.with_token(&mint_token(
+        &model,
+        switchboard_dialect_wps::auth::ACCESS_TOKEN,
+        now - 7200,
+    ));
+    let lark_kind = w.bot.with_token(&mint_token(
+        &model,
+        switchboard_dialect_lark::token::TENANT_TOKEN,
+        now,
+    ));
     let mut flipped = w.bot.token.clone().into_bytes();
     flipped[40] = if flipped[40] == b'0' { b'1' } else { b'0' };
     let flipped = w.bot.with_token(&String::from_utf8(flipped).unwrap());

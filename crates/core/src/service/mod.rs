@@ -31,6 +31,12 @@ pub struct CoreConfig {
     pub max_mentions: usize,
     /// Default idempotency window for client message ids.
     pub idempotency_window_ms: i64,
+    /// Scopes a new app is granted unless the admin says otherwise: the scope names the
+    /// APIs in front check, opaque to the domain (the server collects them from the APIs).
+    pub default_scopes: Vec<String>,
+    /// What every generated app id starts with (an API may tell app ids from other ids by
+    /// it; the server sets the one its APIs expect).
+    pub app_id_prefix: String,
 }
 
 impl Default for CoreConfig {
@@ -39,6 +45,8 @@ impl Default for CoreConfig {
             max_content_bytes: 150 * 1024,
             max_mentions: 100,
             idempotency_window_ms: 3_600_000,
+            default_scopes: Vec::new(),
+            app_id_prefix: "app_".into(),
         }
     }
 }

@@ -109,7 +109,11 @@ impl Core {
         let name = valid_name("name", name, 128)?;
         let new = NewApp {
             tenant,
-            app_id: format!("cli_{}", random_token(b"0123456789abcdef", 16)),
+            app_id: format!(
+                "{}{}",
+                self.config.app_id_prefix,
+                random_token(b"0123456789abcdef", 16)
+            ),
             app_secret: Secret::new(random_token(
                 b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
                 32,
@@ -117,7 +121,7 @@ impl Core {
             name,
             bot_enabled: true,
             signing_required: true,
-            scopes: DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
+            scopes: self.config.default_scopes.clone(),
             created_at: self.now_ms(),
         };
         Ok(self.store.create_app(new).await?)
