@@ -66,6 +66,49 @@ async fn admin(http: &reqwest::Client, node: &Node, path: &str, body: Value) -> 
     r.json().await.unwrap()
 }
 
+/// What every test here works in: tenant "Acme", user alice, app "Bot", and the group "Ops"
+/// that alice owns and the bot is in.
+struct World {
+    t: i64,
+    alice: Value,
+    app: Value,
+    chat: Value,
+}
+
+async fn world(http: &reqwest::Client, node: &Node) -> World {
+    let tenant = admin(http, node, "/tenants", json!({ "name": "Acme" })).await;
+    let t = tenant["id"].as_i64().unwrap();
+    let users = format!("/tenants/{t}/users");
+    let alice = admin(
+        http,
+        node,
+        &users,
+        json!({ "name": "Alice", "user_id": "alice" }),
+    )
+    .await;
+    let app = admin(
+        http,
+        node,
+        &format!("/tenants/{t}/apps"),
+        json!({ "name": "Bot" }),
+    )
+    .await;
+    let chat = admin(
+        http,
+        node,
+        &format!("/tenants/{t}/chats"),
+        json!({ "type": "group", "name": "Ops", "owner": { "type": "user", "id": alice["id"] },
+                "members": [{ "type": "app", "id": app["id"] }] }),
+    )
+    .await;
+    World {
+        t,
+        alice,
+        app,
+        chat,
+    }
+}
+
 /// One signed Yunxin request, always with the same headers and body.
 struct Signed {
     app_key: String,
@@ -105,30 +148,7 @@ async fn a_signed_request_is_accepted_once_across_sigkill_and_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let mut node = start(dir.path());
-    let tenant = admin(&http, &node, "/tenants", json!({ "name": "Acme" })).await;
-    let t = tenant["id"].as_i64().unwrap();
-    let alice = admin(
-        &http,
-        &node,
-        &format!("/tenants/{t}/users"),
-        json!({ "name": "Alice", "user_id": "alice" }),
-    )
-    .await;
-    let app = admin(
-        &http,
-        &node,
-        &format!("/tenants/{t}/apps"),
-        json!({ "name": "Bot" }),
-    )
-    .await;
-    let chat = admin(
-        &http,
-        &node,
-        &format!("/tenants/{t}/chats"),
-        json!({ "type": "group", "name": "Ops", "owner": { "type": "user", "id": alice["id"] },
-                "members": [{ "type": "app", "id": app["id"] }] }),
-    )
-    .await;
+    let World { t, app, chat, .. } = world(&http, &node).await;
     let secret = app["app_secret"].as_str().unwrap();
     let cur_time = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -185,22 +205,7 @@ async fn sigterm_under_load_answers_what_it_accepted_keeps_every_ack_and_exits_z
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let mut node = start(dir.path());
-    let tenant = admin(&http, &node, "/tenants", json!({ "name": "Acme" })).await;
-    let t = tenant["id"].as_i64().unwrap();
-    let alice = admin(
-        &http,
-        &node,
-        &format!("/tenants/{t}/users"),
-        json!({ "name": "Alice", "user_id": "alice" }),
-    )
-    .await;
-    let chat = admin(
-        &http,
-        &node,
-        &format!("/tenants/{t}/chats"),
-        json!({ "type": "group", "name": "Ops", "owner": { "type": "user", "id": alice["id"] } }),
-    )
-    .await;
+    let World { t, alice, chat, .. } = world(&http, &node).await;
     let url = format!(
         "{}/admin/v1/tenants/{t}/chats/{}/messages",
         node.base, chat["id"]
@@ -299,22 +304,7 @@ async fn a_backup_taken_under_load_restores_every_message_acknowledged_before_it
     let data = dir.path().join("live");
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let node = start(&data);
-    let tenant = admin(&http, &node, "/tenants", json!({ "name": "Acme" })).await;
-    let t = tenant["id"].as_i64().unwrap();
-    let alice = admin(
-        &http,
-        &node,
-        &format!("/tenants/{t}/users"),
-        json!({ "name": "Alice", "user_id": "alice" }),
-    )
-    .await;
-    let chat = admin(
-        &http,
-        &node,
-        &format!("/tenants/{t}/chats"),
-        json!({ "type": "group", "name": "Ops", "owner": { "type": "user", "id": alice["id"] } }),
-    )
-    .await;
+    let World { t, alice, chat, .. } = world(&http, &node).await;
     let c = chat["id"].as_i64().unwrap();
     let url = format!("{}/admin/v1/tenants/{t}/chats/{c}/messages", node.base);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
