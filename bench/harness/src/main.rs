@@ -5,7 +5,7 @@
 //! Run it through `scripts/bench`, which builds the binaries and installs wrk first.
 //! What is measured and why is in `docs/performance.md`.
 //!
-//! - [`dataset`]: provisioning, the JSON Lines history and `switchboard import`;
+//! - [`mod@dataset`]: provisioning, the JSON Lines history and `switchboard import`;
 //! - [`requests`]: per-dialect signed requests, as wrk replays them;
 //! - [`load`]: server processes, wrk, `/proc` readings, the pre-flight check;
 //! - [`report`]: the tables.

@@ -10,7 +10,7 @@ pub struct AdminArgs {
     /// Base URL of the server.
     #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8080")]
     url: String,
-    /// Admin token (printed by the server at its first start, stored in <data-dir>/admin-token).
+    /// Admin token (printed by the server at its first start, stored in DATA_DIR/admin-token).
     #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
     token: String,
     /// Print only this field of the answer (e.g. id, app_id, dialect_ids.wps), for scripts.
@@ -188,10 +188,10 @@ enum ChatCmd {
         /// Display name (required for a group).
         #[arg(long)]
         name: Option<String>,
-        /// user:<id> or app:<id>.
+        /// user:ID or app:ID.
         #[arg(long)]
         owner: String,
-        /// user:<id> or app:<id>; repeat for more.
+        /// user:ID or app:ID; repeat for more.
         #[arg(long = "member")]
         members: Vec<String>,
     },
@@ -231,7 +231,7 @@ enum MemberCmd {
         tenant: String,
         #[arg(help = CHAT)]
         chat: String,
-        /// Members as user:<id> or app:<id>.
+        /// Members as user:ID or app:ID.
         members: Vec<String>,
     },
     /// Remove members from a chat.
@@ -240,7 +240,7 @@ enum MemberCmd {
         tenant: String,
         #[arg(help = CHAT)]
         chat: String,
-        /// Members as user:<id> or app:<id>.
+        /// Members as user:ID or app:ID.
         members: Vec<String>,
     },
 }
@@ -253,7 +253,7 @@ enum MessageCmd {
         tenant: String,
         #[arg(help = CHAT)]
         chat: String,
-        /// user:<id> or app:<id>.
+        /// user:ID or app:ID.
         #[arg(long)]
         sender: String,
         /// A text message.
