@@ -5,9 +5,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use switchboard_testkit::{spawn_app, Seed, TestApp};
 
-/// (method, path, JSON body, raw body, expected status, expected code)
-type Case<'a> = (Method, String, Option<Value>, Option<&'a str>, u16, &'a str);
-
 async fn counts(app: &TestApp, s: &Seed) -> (usize, usize, usize, usize, i64, usize) {
     let t = &s.tenant["id"];
     let n = |v: Value| v["items"].as_array().map(Vec::len).unwrap_or(0);
@@ -376,428 +373,94 @@ async fn admin_auth_is_required() {
     );
 }
 
-#[tokio::test]
-async fn bad_inputs_get_4xx_json_and_write_nothing() {
+/// The world the bad-input tests send into: the seed, plus a second tenant with a user,
+/// `stranger`, whom no chat of the seed's tenant may name.
+struct AdminWorld {
+    app: TestApp,
+    s: Seed,
+    t: String,
+    g: String,
+    other: Value,
+    stranger: Value,
+}
+
+async fn admin_world() -> AdminWorld {
     let app = spawn_app().await;
     let s = app.seed().await;
     let (t, g) = (s.tenant["id"].to_string(), s.group["id"].to_string());
     let other = app.create_tenant("Other").await;
     let stranger = app.create_user(&other, "Stranger", "stranger").await;
-    let before = counts(&app, &s).await;
-    let msgs = format!("/tenants/{t}/chats/{g}/messages");
-    let text =
-        |sender: Value| json!({ "sender": sender, "type": "text", "content": { "text": "x" } });
-    let big = "x".repeat(200 * 1024);
+    AdminWorld {
+        app,
+        s,
+        t,
+        g,
+        other,
+        stranger,
+    }
+}
 
-    let cases: Vec<Case> = vec![
-        (
-            Method::POST,
-            "/tenants".into(),
-            Some(json!({})),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::POST,
-            "/tenants".into(),
-            Some(json!({ "name": "" })),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::POST,
-            "/tenants".into(),
-            Some(json!({ "name": "   " })),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::POST,
-            "/tenants".into(),
-            Some(json!({ "name": 5 })),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::POST,
-            "/tenants".into(),
-            Some(json!({ "name": "a", "extra": 1 })),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::POST,
-            "/tenants".into(),
-            None,
-            Some("{not json"),
-            400,
-            "invalid_json",
-        ),
-        (
-            Method::POST,
-            "/tenants".into(),
-            Some(json!({ "name": "x".repeat(129) })),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::POST,
-            "/tenants/999999/users".into(),
-            Some(json!({ "name": "u" })),
-            None,
-            404,
-            "not_found",
-        ),
-        (
-            Method::POST,
-            format!("/tenants/{t}/users"),
-            Some(json!({ "name": "u", "user_id": "alice" })),
-            None,
-            409,
-            "already_exists",
-        ),
-        (
-            Method::POST,
-            format!("/tenants/{t}/users"),
-            Some(json!({ "name": "u", "user_id": "a|b" })),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::POST,
-            format!("/tenants/{t}/users"),
-            Some(json!({ "name": "u", "account_id": "x".repeat(33) })),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::POST,
-            format!("/tenants/{t}/users"),
-            Some(json!({ "name": "u", "user_id": "new1", "account_id": "bob" })),
-            None,
-            409,
-            "already_exists",
-        ),
-        (
-            Method::POST,
-            format!("/tenants/{t}/apps"),
-            Some(json!({ "name": "" })),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::PATCH,
-            format!("/tenants/{t}/apps/{}", s.app_id()),
-            Some(json!({ "scopes": ["has space"] })),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::PATCH,
-            format!("/tenants/{t}/apps/cli_missing"),
-            Some(json!({ "bot_enabled": false })),
-            None,
-            404,
-            "not_found",
-        ),
-        (
-            Method::POST,
-            format!("/tenants/{t}/chats"),
-            Some(
-                json!({ "type": "channel", "name": "x", "owner": { "type": "user", "id": "alice" } }),
-            ),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::POST,
-            format!("/tenants/{t}/chats"),
-            Some(json!({ "type": "group", "owner": { "type": "user", "id": "alice" } })),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::POST,
-            format!("/tenants/{t}/chats"),
-            Some(
-                json!({ "type": "group", "name": "x", "owner": { "type": "user", "id": "ghost" } }),
-            ),
-            None,
-            404,
-            "not_found",
-        ),
-        (
-            Method::POST,
-            format!("/tenants/{t}/chats"),
-            Some(
-                json!({ "type": "group", "name": "x", "owner": { "type": "robot", "id": "alice" } }),
-            ),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::POST,
-            format!("/tenants/{t}/chats"),
-            Some(
-                json!({ "type": "p2p", "owner": { "type": "user", "id": "alice" }, "members": [] }),
-            ),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::POST,
-            format!("/tenants/{t}/chats"),
-            Some(
-                json!({ "type": "p2p", "owner": { "type": "app", "id": s.app_id() }, "members": [{ "type": "user", "id": "alice" }] }),
-            ),
-            None,
-            409,
-            "already_exists",
-        ),
-        (
-            Method::POST,
-            format!("/tenants/{t}/chats"),
-            Some(
-                json!({ "type": "group", "name": "x", "owner": { "type": "user", "id": "alice" }, "members": [{ "type": "user", "id": stranger["id"] }] }),
-            ),
-            None,
-            404,
-            "not_found",
-        ),
-        (
-            Method::POST,
-            format!("/tenants/{t}/chats/{g}/members"),
-            Some(json!({ "members": [] })),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::POST,
-            format!("/tenants/{t}/chats/{}/members", s.p2p["id"]),
-            Some(json!({ "members": [{ "type": "user", "id": "bob" }] })),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::POST,
-            msgs.clone(),
-            Some(text(json!({ "type": "user", "id": "ghost" }))),
-            None,
-            404,
-            "not_found",
-        ),
-        (
-            Method::POST,
-            msgs.clone(),
-            Some(
-                json!({ "sender": { "type": "user", "id": "alice" }, "type": "sms", "content": {} }),
-            ),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::POST,
-            msgs.clone(),
-            Some(
-                json!({ "sender": { "type": "user", "id": "alice" }, "type": "text", "content": { "text": "" } }),
-            ),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::POST,
-            msgs.clone(),
-            Some(
-                json!({ "sender": { "type": "user", "id": "alice" }, "type": "text", "content": "plain" }),
-            ),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::POST,
-            msgs.clone(),
-            Some(
-                json!({ "sender": { "type": "user", "id": "alice" }, "type": "image", "content": { "width": 3 } }),
-            ),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::POST,
-            msgs.clone(),
-            Some(
-                json!({ "sender": { "type": "user", "id": "alice" }, "type": "text", "content": { "text": big } }),
-            ),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::POST,
-            msgs.clone(),
-            Some(
-                json!({ "sender": { "type": "user", "id": "alice" }, "type": "text", "content": { "text": "x" }, "reply_to": "nonsense" }),
-            ),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::POST,
-            msgs.clone(),
-            Some(
-                json!({ "sender": { "type": "user", "id": "alice" }, "type": "text", "content": { "text": "x" }, "mentions": [{ "type": "user" }] }),
-            ),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::POST,
-            msgs.clone(),
-            Some(
-                json!({ "sender": { "type": "user", "id": "alice" }, "type": "merge_forward", "content": { "title": "x" } }),
-            ),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::POST,
-            format!("/tenants/{}/chats/{g}/messages", other["id"]),
-            Some(text(json!({ "type": "user", "id": "stranger" }))),
-            None,
-            404,
-            "not_found",
-        ),
-        (
-            Method::POST,
-            msgs.clone(),
-            Some(text(json!({ "type": "user", "id": stranger["id"] }))),
-            None,
-            404,
-            "not_found",
-        ),
-        (
-            Method::GET,
-            format!("{msgs}?limit=0"),
-            None,
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::GET,
-            format!("{msgs}?limit=abc"),
-            None,
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::GET,
-            format!("{msgs}?after_position=-1"),
-            None,
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::GET,
-            format!("{msgs}/om_00000000000000000000000000000000"),
-            None,
-            None,
-            404,
-            "not_found",
-        ),
-        (
-            Method::GET,
-            format!("{msgs}/{}", (s.p2p["id"].as_i64().unwrap() << 32) + 1),
-            None,
-            None,
-            404,
-            "not_found",
-        ),
-        (
-            Method::GET,
-            format!("/tenants/{}/chats/{g}", other["id"]),
-            None,
-            None,
-            404,
-            "not_found",
-        ),
-        (
-            Method::GET,
-            "/tenants/abc".into(),
-            None,
-            None,
-            404,
-            "not_found",
-        ),
-        (
-            Method::GET,
-            format!("/tenants/{t}/users/ou_0123"),
-            None,
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::PUT,
-            format!("/tenants/{t}/chats/{g}"),
-            Some(json!({})),
-            None,
-            405,
-            "method_not_allowed",
-        ),
-        (
-            Method::PATCH,
-            format!("/tenants/{t}/chats/{g}/members"),
-            Some(json!({ "members": [{ "type": "user", "id": "bob" }], "role": "owner" })),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::PATCH,
-            format!("/tenants/{t}/chats/{g}/members"),
-            Some(json!({ "members": [{ "type": "user", "id": "alice" }], "role": "member" })),
-            None,
-            400,
-            "invalid_argument",
-        ),
-        (
-            Method::PATCH,
-            format!("/tenants/{t}/chats/{g}/members"),
-            Some(json!({ "members": [{ "type": "user", "id": stranger["id"] }], "role": "admin" })),
-            None,
-            404,
-            "not_found",
-        ),
-        (Method::GET, "/nope".into(), None, None, 404, "not_found"),
-    ];
-    assert!(cases.len() >= 20);
-    for (i, (method, path, body, raw, status, code)) in cases.into_iter().enumerate() {
+impl AdminWorld {
+    /// The path of the seed group's messages.
+    fn msgs(&self) -> String {
+        format!("/tenants/{}/chats/{}/messages", self.t, self.g)
+    }
+}
+
+/// One admin request that must be refused with `status` and `code`.
+struct Refused {
+    name: &'static str,
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    /// Sent as-is with `content-type: application/json` instead of `body`.
+    raw: Option<&'static str>,
+    status: u16,
+    code: &'static str,
+}
+
+const INVALID: (u16, &str) = (400, "invalid_argument");
+const NOT_FOUND: (u16, &str) = (404, "not_found");
+const EXISTS: (u16, &str) = (409, "already_exists");
+
+fn refused(
+    name: &'static str,
+    method: Method,
+    path: impl Into<String>,
+    body: Option<Value>,
+    (status, code): (u16, &'static str),
+) -> Refused {
+    Refused {
+        name,
+        method,
+        path: path.into(),
+        body,
+        raw: None,
+        status,
+        code,
+    }
+}
+
+/// A text message from `sender`.
+fn text_from(sender: Value) -> Value {
+    json!({ "sender": sender, "type": "text", "content": { "text": "x" } })
+}
+
+/// Sends each case in turn; each must get its status, a JSON error with its code and a
+/// message, and all of them together must write nothing. Failures name the case.
+async fn each_is_refused_and_writes_nothing(w: &AdminWorld, cases: Vec<Refused>) {
+    let app = &w.app;
+    let before = counts(app, &w.s).await;
+    for Refused {
+        name,
+        method,
+        path,
+        body,
+        raw,
+        status,
+        code,
+    } in cases
+    {
         let r = match raw {
             Some(raw) => {
                 let resp = app
@@ -816,20 +479,51 @@ async fn bad_inputs_get_4xx_json_and_write_nothing() {
         assert_eq!(
             r.status.as_u16(),
             status,
-            "case {i}: {method} {path}: {}",
+            "{name}: {method} {path}: {}",
             r.text
         );
-        assert_eq!(
-            r.body["code"], code,
-            "case {i}: {method} {path}: {}",
-            r.text
-        );
+        assert_eq!(r.body["code"], code, "{name}: {method} {path}: {}", r.text);
         assert!(
             r.body["message"].as_str().is_some_and(|m| !m.is_empty()),
-            "case {i}: message present"
+            "{name}: message present"
         );
-        assert_eq!(r.headers["content-type"], "application/json", "case {i}");
+        assert_eq!(r.headers["content-type"], "application/json", "{name}");
     }
+    assert_eq!(
+        counts(app, &w.s).await,
+        before,
+        "rejected requests wrote nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_without_a_valid_name_is_refused_and_writes_nothing() {
+    let w = admin_world().await;
+    let post = |name, body| refused(name, Method::POST, "/tenants", Some(body), INVALID);
+    let mut not_json = refused("body not JSON", Method::POST, "/tenants", None, INVALID);
+    not_json.raw = Some("{not json");
+    not_json.code = "invalid_json";
+    let cases = vec![
+        post("no name", json!({})),
+        post("empty name", json!({ "name": "" })),
+        post("blank name", json!({ "name": "   " })),
+        post("name not a string", json!({ "name": 5 })),
+        post("unknown field", json!({ "name": "a", "extra": 1 })),
+        not_json,
+        post(
+            "name over 128 characters",
+            json!({ "name": "x".repeat(129) }),
+        ),
+    ];
+    assert_eq!(cases.len(), 7);
+    each_is_refused_and_writes_nothing(&w, cases).await;
+}
+
+#[tokio::test]
+async fn a_body_of_the_wrong_content_type_or_size_is_refused_and_writes_nothing() {
+    let w = admin_world().await;
+    let (app, s) = (&w.app, &w.s);
+    let before = counts(app, s).await;
     // Wrong content type.
     let r = app
         .http
@@ -848,10 +542,274 @@ async fn bad_inputs_get_4xx_json_and_write_nothing() {
     assert_eq!(r.body["code"], "payload_too_large");
 
     assert_eq!(
-        counts(&app, &s).await,
+        counts(app, s).await,
         before,
         "rejected requests wrote nothing"
     );
+}
+
+#[tokio::test]
+async fn a_user_or_app_that_is_taken_malformed_or_missing_is_refused_and_writes_nothing() {
+    let w = admin_world().await;
+    let t = &w.t;
+    let users = format!("/tenants/{t}/users");
+    let user = |name, body, expect| refused(name, Method::POST, &users, Some(body), expect);
+    let cases = vec![
+        refused(
+            "user in a missing tenant",
+            Method::POST,
+            "/tenants/999999/users",
+            Some(json!({ "name": "u" })),
+            NOT_FOUND,
+        ),
+        user(
+            "user_id taken",
+            json!({ "name": "u", "user_id": "alice" }),
+            EXISTS,
+        ),
+        user(
+            "user_id with a bar",
+            json!({ "name": "u", "user_id": "a|b" }),
+            INVALID,
+        ),
+        user(
+            "account_id over 32 characters",
+            json!({ "name": "u", "account_id": "x".repeat(33) }),
+            INVALID,
+        ),
+        user(
+            "account_id taken",
+            json!({ "name": "u", "user_id": "new1", "account_id": "bob" }),
+            EXISTS,
+        ),
+        refused(
+            "app with an empty name",
+            Method::POST,
+            format!("/tenants/{t}/apps"),
+            Some(json!({ "name": "" })),
+            INVALID,
+        ),
+        refused(
+            "app scope with a space",
+            Method::PATCH,
+            format!("/tenants/{t}/apps/{}", w.s.app_id()),
+            Some(json!({ "scopes": ["has space"] })),
+            INVALID,
+        ),
+        refused(
+            "patch of a missing app",
+            Method::PATCH,
+            format!("/tenants/{t}/apps/cli_missing"),
+            Some(json!({ "bot_enabled": false })),
+            NOT_FOUND,
+        ),
+    ];
+    assert_eq!(cases.len(), 8);
+    each_is_refused_and_writes_nothing(&w, cases).await;
+}
+
+#[tokio::test]
+async fn a_chat_or_membership_change_that_breaks_a_rule_is_refused_and_writes_nothing() {
+    let w = admin_world().await;
+    let stranger_id = w.stranger["id"].clone();
+    let (t, g) = (&w.t, &w.g);
+    let chats = format!("/tenants/{t}/chats");
+    let chat = |name, body, expect| refused(name, Method::POST, &chats, Some(body), expect);
+    let members = format!("/tenants/{t}/chats/{g}/members");
+    let role = |name, body, expect| refused(name, Method::PATCH, &members, Some(body), expect);
+    let cases = vec![
+        chat(
+            "chat type channel",
+            json!({ "type": "channel", "name": "x", "owner": { "type": "user", "id": "alice" } }),
+            INVALID,
+        ),
+        chat(
+            "group without a name",
+            json!({ "type": "group", "owner": { "type": "user", "id": "alice" } }),
+            INVALID,
+        ),
+        chat(
+            "unknown owner",
+            json!({ "type": "group", "name": "x", "owner": { "type": "user", "id": "ghost" } }),
+            NOT_FOUND,
+        ),
+        chat(
+            "owner of an unknown type",
+            json!({ "type": "group", "name": "x", "owner": { "type": "robot", "id": "alice" } }),
+            INVALID,
+        ),
+        chat(
+            "p2p without the other party",
+            json!({ "type": "p2p", "owner": { "type": "user", "id": "alice" }, "members": [] }),
+            INVALID,
+        ),
+        chat(
+            "p2p that already exists",
+            json!({ "type": "p2p", "owner": { "type": "app", "id": w.s.app_id() }, "members": [{ "type": "user", "id": "alice" }] }),
+            EXISTS,
+        ),
+        chat(
+            "member from another tenant",
+            json!({ "type": "group", "name": "x", "owner": { "type": "user", "id": "alice" }, "members": [{ "type": "user", "id": stranger_id }] }),
+            NOT_FOUND,
+        ),
+        refused(
+            "adding no members",
+            Method::POST,
+            &members,
+            Some(json!({ "members": [] })),
+            INVALID,
+        ),
+        refused(
+            "adding a member to a p2p chat",
+            Method::POST,
+            format!("/tenants/{t}/chats/{}/members", w.s.p2p["id"]),
+            Some(json!({ "members": [{ "type": "user", "id": "bob" }] })),
+            INVALID,
+        ),
+        role(
+            "making a member owner",
+            json!({ "members": [{ "type": "user", "id": "bob" }], "role": "owner" }),
+            INVALID,
+        ),
+        role(
+            "demoting the owner",
+            json!({ "members": [{ "type": "user", "id": "alice" }], "role": "member" }),
+            INVALID,
+        ),
+        role(
+            "a role for a non-member from another tenant",
+            json!({ "members": [{ "type": "user", "id": stranger_id }], "role": "admin" }),
+            NOT_FOUND,
+        ),
+    ];
+    assert_eq!(cases.len(), 12);
+    each_is_refused_and_writes_nothing(&w, cases).await;
+}
+
+#[tokio::test]
+async fn a_message_with_a_bad_sender_type_or_content_is_refused_and_writes_nothing() {
+    let w = admin_world().await;
+    let msgs = w.msgs();
+    let post = |name, body, expect| refused(name, Method::POST, &msgs, Some(body), expect);
+    let big = "x".repeat(200 * 1024);
+    let cases = vec![
+        post(
+            "unknown sender",
+            text_from(json!({ "type": "user", "id": "ghost" })),
+            NOT_FOUND,
+        ),
+        post(
+            "unknown message type",
+            json!({ "sender": { "type": "user", "id": "alice" }, "type": "sms", "content": {} }),
+            INVALID,
+        ),
+        post(
+            "empty text",
+            json!({ "sender": { "type": "user", "id": "alice" }, "type": "text", "content": { "text": "" } }),
+            INVALID,
+        ),
+        post(
+            "content not an object",
+            json!({ "sender": { "type": "user", "id": "alice" }, "type": "text", "content": "plain" }),
+            INVALID,
+        ),
+        post(
+            "image content without its key",
+            json!({ "sender": { "type": "user", "id": "alice" }, "type": "image", "content": { "width": 3 } }),
+            INVALID,
+        ),
+        post(
+            "text over the size limit",
+            json!({ "sender": { "type": "user", "id": "alice" }, "type": "text", "content": { "text": big } }),
+            INVALID,
+        ),
+        post(
+            "reply_to not a message id",
+            json!({ "sender": { "type": "user", "id": "alice" }, "type": "text", "content": { "text": "x" }, "reply_to": "nonsense" }),
+            INVALID,
+        ),
+        post(
+            "mention without an id",
+            json!({ "sender": { "type": "user", "id": "alice" }, "type": "text", "content": { "text": "x" }, "mentions": [{ "type": "user" }] }),
+            INVALID,
+        ),
+        post(
+            "merge_forward without messages",
+            json!({ "sender": { "type": "user", "id": "alice" }, "type": "merge_forward", "content": { "title": "x" } }),
+            INVALID,
+        ),
+        refused(
+            "the group through another tenant",
+            Method::POST,
+            format!("/tenants/{}/chats/{}/messages", w.other["id"], w.g),
+            Some(text_from(json!({ "type": "user", "id": "stranger" }))),
+            NOT_FOUND,
+        ),
+        post(
+            "sender from another tenant",
+            text_from(json!({ "type": "user", "id": w.stranger["id"] })),
+            NOT_FOUND,
+        ),
+    ];
+    assert_eq!(cases.len(), 11);
+    each_is_refused_and_writes_nothing(&w, cases).await;
+}
+
+#[tokio::test]
+async fn a_read_with_bad_paging_or_an_id_naming_nothing_here_is_refused_and_writes_nothing() {
+    let w = admin_world().await;
+    let (t, g, msgs) = (&w.t, &w.g, w.msgs());
+    let get = |name, path, expect| refused(name, Method::GET, path, None, expect);
+    let cases = vec![
+        get("limit 0", format!("{msgs}?limit=0"), INVALID),
+        get("limit not a number", format!("{msgs}?limit=abc"), INVALID),
+        get(
+            "negative after_position",
+            format!("{msgs}?after_position=-1"),
+            INVALID,
+        ),
+        get(
+            "unknown message id",
+            format!("{msgs}/om_00000000000000000000000000000000"),
+            NOT_FOUND,
+        ),
+        get(
+            "a p2p message through the group",
+            format!("{msgs}/{}", (w.s.p2p["id"].as_i64().unwrap() << 32) + 1),
+            NOT_FOUND,
+        ),
+        get(
+            "the group through another tenant",
+            format!("/tenants/{}/chats/{g}", w.other["id"]),
+            NOT_FOUND,
+        ),
+        get("tenant id not a number", "/tenants/abc".into(), NOT_FOUND),
+        get(
+            "user id of another dialect",
+            format!("/tenants/{t}/users/ou_0123"),
+            INVALID,
+        ),
+    ];
+    assert_eq!(cases.len(), 8);
+    each_is_refused_and_writes_nothing(&w, cases).await;
+}
+
+#[tokio::test]
+async fn an_unsupported_method_or_unknown_path_is_refused_and_writes_nothing() {
+    let w = admin_world().await;
+    let cases = vec![
+        refused(
+            "PUT on a chat",
+            Method::PUT,
+            format!("/tenants/{}/chats/{}", w.t, w.g),
+            Some(json!({})),
+            (405, "method_not_allowed"),
+        ),
+        refused("unknown path", Method::GET, "/nope", None, NOT_FOUND),
+    ];
+    assert_eq!(cases.len(), 2);
+    each_is_refused_and_writes_nothing(&w, cases).await;
 }
 
 #[tokio::test]

@@ -1350,8 +1350,27 @@ async fn rate_limit_answers_99991400_with_429_and_headers() {
 
 // ----- bad requests --------------------------------------------------------------------------
 
-#[tokio::test]
-async fn bad_requests_get_their_documented_codes_and_write_nothing() {
+/// The world the bad-request tests send into: the bot's Feishu token, a text `mid` and an
+/// image `img` in the seed's group, a chat without the bot holding `outside_msg`, an id
+/// naming no message, and three Authorization values that must each be refused.
+struct LarkBadWorld {
+    app: TestApp,
+    seed: Seed,
+    token: String,
+    group: String,
+    mid: String,
+    img: String,
+    outside: Value,
+    outside_msg: String,
+    missing: String,
+    bearer_tampered: String,
+    bearer_app: String,
+    bearer_forged_app: String,
+    /// The group's last position once all this exists.
+    before: i64,
+}
+
+async fn lark_bad_world() -> LarkBadWorld {
     let app = spawn_app().await;
     let seed = app.seed().await;
     let fs = Lark::login(&app, &seed, Face::Feishu).await;
@@ -1395,95 +1414,93 @@ async fn bad_requests_get_their_documented_codes_and_write_nothing() {
     let last = tampered.len() - 1;
     tampered[last] = if tampered[last] == b'0' { b'1' } else { b'0' };
     let tampered = String::from_utf8(tampered).unwrap();
-    let (bearer_tampered, bearer_app) =
-        (format!("Bearer {tampered}"), format!("Bearer {app_token}"));
     let forged_app = format!(
         "{}{}",
         &app_token[..app_token.len() - 1],
         if app_token.ends_with('0') { '1' } else { '0' }
     );
-    let text = |t: &str| json!({ "text": t }).to_string();
-    let send =
-        |content: String| json!({ "receive_id": group, "msg_type": "text", "content": content });
     let before = last_position(&app, &seed, &seed.group).await;
+    let token = fs.token;
+    LarkBadWorld {
+        token,
+        group,
+        mid,
+        img,
+        outside,
+        outside_msg,
+        missing,
+        bearer_tampered: format!("Bearer {tampered}"),
+        bearer_app: format!("Bearer {app_token}"),
+        bearer_forged_app: format!("Bearer {forged_app}"),
+        before,
+        app,
+        seed,
+    }
+}
 
-    enum Tok<'a> {
-        Good,
-        None,
-        Raw(&'a str),
+/// The Authorization a row sends: the world's good token, none, or this header value.
+enum Tok<'a> {
+    Good,
+    None,
+    Raw(&'a str),
+}
+use Tok::{Good, Raw};
+
+enum Body {
+    None,
+    Json(Value),
+    Raw(&'static str),
+    Big(usize),
+}
+
+/// (name, face, method, path under the IM prefix, token, body, HTTP status, code)
+type Row<'a> = (&'a str, Face, Method, String, Tok<'a>, Body, u16, i64);
+
+/// The faces a row is sent through.
+const F: Face = Face::Feishu;
+const H: Face = Face::Hi;
+
+impl LarkBadWorld {
+    /// A text send into the seed's group with this `content`.
+    fn send(&self, content: String) -> Value {
+        json!({ "receive_id": self.group, "msg_type": "text", "content": content })
     }
-    enum Body {
-        None,
-        Json(Value),
-        Raw(&'static str),
-        Big(usize),
-    }
-    let bearer_forged_app = format!("Bearer {forged_app}");
-    use Tok::{Good, Raw};
-    /// (name, face, method, path under the IM prefix, token, body, HTTP status, code)
-    type Row<'a> = (&'a str, Face, Method, String, Tok<'a>, Body, u16, i64);
-    let f = Face::Feishu;
-    let h = Face::Hi;
-    let m = &mid;
-    #[rustfmt::skip]
-    let table: Vec<Row> = vec![
-        ("no Authorization", f, Method::GET, format!("/messages/{m}"), Tok::None, Body::None, 401, 99991661),
-        ("not a bearer token", h, Method::GET, format!("/messages/{m}"), Raw("Basic abc"), Body::None, 401, 99991661),
-        ("garbage token", h, Method::GET, format!("/messages/{m}"), Raw("Bearer abc"), Body::None, 401, 99991671),
-        ("tampered token", f, Method::GET, format!("/messages/{m}"), Raw(&bearer_tampered), Body::None, 401, 99991663),
-        ("app token on the IM API", h, Method::GET, format!("/messages/{m}"), Raw(&bearer_app), Body::None, 401, 99991663),
-        ("forged app token", f, Method::GET, format!("/messages/{m}"), Raw(&bearer_forged_app), Body::None, 401, 99991664),
-        ("malformed message_id", h, Method::GET, "/messages/om_zzz".into(), Good, Body::None, 400, 230001),
-        ("unknown message", f, Method::GET, format!("/messages/{missing}"), Good, Body::None, 400, 230001),
-        ("bad user_id_type", f, Method::GET, format!("/messages/{m}?user_id_type=email"), Good, Body::None, 400, 230001),
-        ("user_id without scope", h, Method::GET, format!("/messages/{m}?user_id_type=user_id"), Good, Body::None, 400, 230027),
-        ("bot not in chat", f, Method::GET, format!("/messages/{outside_msg}"), Good, Body::None, 400, 230002),
-        ("send without receive_id_type", f, Method::POST, "/messages".into(), Good, Body::Json(send(text("x"))), 400, 230001),
-        ("unknown receive_id_type", h, Method::POST, "/messages?receive_id_type=foo".into(), Good, Body::Json(send(text("x"))), 400, 230001),
-        ("email receive_id_type", f, Method::POST, "/messages?receive_id_type=email".into(), Good, Body::Json(send(text("x"))), 400, 230001),
-        ("malformed chat id", f, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(json!({ "receive_id": "oc_nope", "msg_type": "text", "content": text("x") })), 400, 230001),
-        ("another app's open_id", f, Method::POST, "/messages?receive_id_type=open_id".into(), Good, Body::Json(json!({ "receive_id": ids::open_id(UserId(num(&seed.alice)), AppId(num(&seed.bot) + 1)), "msg_type": "text", "content": text("x") })), 400, 230001),
-        ("missing receive_id", h, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(json!({ "msg_type": "text", "content": text("x") })), 400, 230001),
-        ("unknown msg_type", f, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(json!({ "receive_id": group, "msg_type": "hologram", "content": text("x") })), 400, 230001),
-        ("merge_forward is not sent", f, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(json!({ "receive_id": group, "msg_type": "merge_forward", "content": text("x") })), 400, 230001),
-        ("content not JSON", h, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(send("hello".into())), 400, 230001),
-        ("content without text", f, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(send("{\"txt\":\"x\"}".into())), 400, 230001),
-        ("content as an object", f, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(json!({ "receive_id": group, "msg_type": "text", "content": { "text": "x" } })), 400, 230001),
-        ("empty text", h, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(send(text(""))), 400, 230001),
-        ("unknown mention", f, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(send(text("<at user_id=\"nobody\">N</at> hi"))), 400, 230001),
-        ("unknown post tag", h, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(json!({ "receive_id": group, "msg_type": "rich_text", "content": json!({ "zh_cn": { "content": [[{ "tag": "blink" }]] } }).to_string() })), 400, 230001),
-        ("image without key", f, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(json!({ "receive_id": group, "msg_type": "image", "content": "{}" })), 400, 230001),
-        ("uuid too long", f, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(json!({ "receive_id": group, "msg_type": "text", "content": text("x"), "uuid": "u".repeat(51) })), 400, 230001),
-        ("malformed JSON body", f, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Raw("{\"receive_id\":"), 400, 230001),
-        ("text over 150 KB", h, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(send(text(&"x".repeat(151 * 1024)))), 400, 230025),
-        ("body over the server limit", f, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Big(2 * 1024 * 1024), 413, 230025),
-        ("send into a chat without the bot", f, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(json!({ "receive_id": oc(&outside), "msg_type": "text", "content": text("x") })), 400, 230002),
-        ("reply to a malformed id", f, Method::POST, "/messages/om_1/reply".into(), Good, Body::Json(json!({ "msg_type": "text", "content": text("x") })), 400, 230001),
-        ("reply without content", h, Method::POST, format!("/messages/{m}/reply"), Good, Body::Json(json!({ "msg_type": "text" })), 400, 230001),
-        ("edit to an image", f, Method::PUT, format!("/messages/{m}"), Good, Body::Json(json!({ "msg_type": "image", "content": "{\"image_key\":\"i\"}" })), 400, 230001),
-        ("edit an image", h, Method::PUT, format!("/messages/{img}"), Good, Body::Json(json!({ "msg_type": "text", "content": text("x") })), 400, 230054),
-        ("edit an unknown message", h, Method::PUT, format!("/messages/{missing}"), Good, Body::Json(json!({ "msg_type": "text", "content": text("x") })), 400, 230001),
-        ("card update with a text type", h, Method::POST, format!("/messages/{m}/update"), Good, Body::Json(json!({ "msg_type": "text", "content": "{}" })), 400, 230001),
-        ("card update of a text", f, Method::PATCH, format!("/messages/{m}"), Good, Body::Json(json!({ "content": "{\"elements\":[]}" })), 400, 230054),
-        ("recall outside the bot's chats", f, Method::DELETE, format!("/messages/{outside_msg}"), Good, Body::None, 400, 230002),
-        ("forward without receive_id", f, Method::POST, format!("/messages/{m}/forward?receive_id_type=chat_id"), Good, Body::Json(json!({})), 400, 230001),
-        ("merge_forward of nothing", h, Method::POST, "/messages/merge_forward?receive_id_type=chat_id".into(), Good, Body::Json(json!({ "receive_id": group, "message_id_list": [] })), 400, 230001),
-        ("merge_forward of bad ids only", f, Method::POST, "/messages/merge_forward?receive_id_type=chat_id".into(), Good, Body::Json(json!({ "receive_id": group, "message_id_list": ["x"] })), 400, 230001),
-        ("chat_mode topic", f, Method::POST, "/chats".into(), Good, Body::Json(json!({ "name": "x", "chat_mode": "topic" })), 400, 230001),
-        ("unknown chat member", h, Method::POST, "/chats".into(), Good, Body::Json(json!({ "name": "x", "user_id_list": ["ou_nobody"] })), 400, 230001),
-        ("succeed_type 5", f, Method::POST, format!("/chats/{group}/members?succeed_type=5"), Good, Body::Json(json!({ "id_list": ["ou_x"] })), 400, 230001),
-        ("member_id_type xyz", h, Method::POST, format!("/chats/{group}/members?member_id_type=xyz"), Good, Body::Json(json!({ "id_list": ["ou_x"] })), 400, 230001),
-        ("succeed_type not a number", f, Method::POST, format!("/chats/{group}/members?succeed_type=one"), Good, Body::Json(json!({ "id_list": ["ou_x"] })), 400, 230001),
-        ("is_in_chat of a malformed chat", f, Method::GET, "/chats/oc_zz/members/is_in_chat".into(), Good, Body::None, 400, 230001),
-        ("unknown endpoint", f, Method::GET, "/nope".into(), Good, Body::None, 404, 404),
-        ("wrong method", h, Method::GET, "/messages/merge_forward".into(), Good, Body::None, 405, 405),
-    ];
-    assert!(table.len() >= 30);
+}
+
+fn text(t: &str) -> String {
+    json!({ "text": t }).to_string()
+}
+
+/// No rejected request changed the group, the chat without the bot, or the target message.
+async fn assert_nothing_written(w: &LarkBadWorld) {
+    let (app, seed) = (&w.app, &w.seed);
+    let fs = Lark {
+        app,
+        face: Face::Feishu,
+        token: w.token.clone(),
+    };
+    assert_eq!(
+        last_position(app, seed, &seed.group).await,
+        w.before,
+        "no rejected request wrote anything"
+    );
+    assert_eq!(last_position(app, seed, &w.outside).await, 1);
+    assert_eq!(
+        content(&fs.get_one(&w.mid).await),
+        json!({ "text": "target" })
+    );
+    assert_eq!(fs.get_one(&w.mid).await["updated"], false);
+}
+
+/// Sends each row; each must get its HTTP status and code in its face's JSON error
+/// envelope, and together they must write nothing. Failures name the row.
+async fn each_gets_its_documented_code_and_writes_nothing(w: &LarkBadWorld, table: Vec<Row<'_>>) {
+    let app = &w.app;
     for (name, face, method, path, tok, body, status, expect) in table {
         let url = app.url(&format!("{}{}", face.im(), path));
         let mut req = app.http.request(method.clone(), url);
         match tok {
-            Good => req = req.bearer_auth(&fs.token),
+            Good => req = req.bearer_auth(&w.token),
             Tok::None => {}
             Raw(v) => req = req.header("Authorization", v),
         }
@@ -1522,7 +1539,13 @@ async fn bad_requests_get_their_documented_codes_and_write_nothing() {
             Face::Feishu => assert!(r.body["error"]["log_id"].is_string(), "{name}: {}", r.text),
         }
     }
-    // Token endpoint rejections.
+    assert_nothing_written(w).await;
+}
+
+#[tokio::test]
+async fn a_token_request_with_bad_credentials_gets_its_code_and_writes_nothing() {
+    let w = lark_bad_world().await;
+    let (app, seed) = (&w.app, &w.seed);
     for (face, body, expect) in [
         (
             Face::Feishu,
@@ -1563,17 +1586,132 @@ async fn bad_requests_get_their_documented_codes_and_write_nothing() {
     )
     .await;
     assert_eq!(r.body["code"], 10003);
-    assert_eq!(
-        last_position(&app, &seed, &seed.group).await,
-        before,
-        "no rejected request wrote anything"
-    );
-    assert_eq!(last_position(&app, &seed, &outside).await, 1);
-    assert_eq!(
-        content(&fs.get_one(&mid).await),
-        json!({ "text": "target" })
-    );
-    assert_eq!(fs.get_one(&mid).await["updated"], false);
+    assert_nothing_written(&w).await;
+}
+
+#[tokio::test]
+async fn a_request_without_a_valid_tenant_token_gets_401_and_writes_nothing() {
+    let w = lark_bad_world().await;
+    let m = &w.mid;
+    #[rustfmt::skip]
+    let table: Vec<Row> = vec![
+        ("no Authorization", F, Method::GET, format!("/messages/{m}"), Tok::None, Body::None, 401, 99991661),
+        ("not a bearer token", H, Method::GET, format!("/messages/{m}"), Raw("Basic abc"), Body::None, 401, 99991661),
+        ("garbage token", H, Method::GET, format!("/messages/{m}"), Raw("Bearer abc"), Body::None, 401, 99991671),
+        ("tampered token", F, Method::GET, format!("/messages/{m}"), Raw(&w.bearer_tampered), Body::None, 401, 99991663),
+        ("app token on the IM API", H, Method::GET, format!("/messages/{m}"), Raw(&w.bearer_app), Body::None, 401, 99991663),
+        ("forged app token", F, Method::GET, format!("/messages/{m}"), Raw(&w.bearer_forged_app), Body::None, 401, 99991664),
+    ];
+    assert_eq!(table.len(), 6);
+    each_gets_its_documented_code_and_writes_nothing(&w, table).await;
+}
+
+#[tokio::test]
+async fn a_get_of_a_malformed_unknown_or_unreachable_message_gets_its_code_and_writes_nothing() {
+    let w = lark_bad_world().await;
+    let m = &w.mid;
+    #[rustfmt::skip]
+    let table: Vec<Row> = vec![
+        ("malformed message_id", H, Method::GET, "/messages/om_zzz".into(), Good, Body::None, 400, 230001),
+        ("unknown message", F, Method::GET, format!("/messages/{}", w.missing), Good, Body::None, 400, 230001),
+        ("bad user_id_type", F, Method::GET, format!("/messages/{m}?user_id_type=email"), Good, Body::None, 400, 230001),
+        ("user_id without scope", H, Method::GET, format!("/messages/{m}?user_id_type=user_id"), Good, Body::None, 400, 230027),
+        ("bot not in chat", F, Method::GET, format!("/messages/{}", w.outside_msg), Good, Body::None, 400, 230002),
+    ];
+    assert_eq!(table.len(), 5);
+    each_gets_its_documented_code_and_writes_nothing(&w, table).await;
+}
+
+#[tokio::test]
+async fn a_send_to_a_bad_or_unreachable_receiver_gets_its_code_and_writes_nothing() {
+    let w = lark_bad_world().await;
+    #[rustfmt::skip]
+    let table: Vec<Row> = vec![
+        ("send without receive_id_type", F, Method::POST, "/messages".into(), Good, Body::Json(w.send(text("x"))), 400, 230001),
+        ("unknown receive_id_type", H, Method::POST, "/messages?receive_id_type=foo".into(), Good, Body::Json(w.send(text("x"))), 400, 230001),
+        ("email receive_id_type", F, Method::POST, "/messages?receive_id_type=email".into(), Good, Body::Json(w.send(text("x"))), 400, 230001),
+        ("malformed chat id", F, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(json!({ "receive_id": "oc_nope", "msg_type": "text", "content": text("x") })), 400, 230001),
+        ("another app's open_id", F, Method::POST, "/messages?receive_id_type=open_id".into(), Good, Body::Json(json!({ "receive_id": ids::open_id(UserId(num(&w.seed.alice)), AppId(num(&w.seed.bot) + 1)), "msg_type": "text", "content": text("x") })), 400, 230001),
+        ("missing receive_id", H, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(json!({ "msg_type": "text", "content": text("x") })), 400, 230001),
+        ("send into a chat without the bot", F, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(json!({ "receive_id": oc(&w.outside), "msg_type": "text", "content": text("x") })), 400, 230002),
+    ];
+    assert_eq!(table.len(), 7);
+    each_gets_its_documented_code_and_writes_nothing(&w, table).await;
+}
+
+#[tokio::test]
+async fn a_send_with_a_bad_type_content_or_size_gets_its_code_and_writes_nothing() {
+    let w = lark_bad_world().await;
+    let group = &w.group;
+    #[rustfmt::skip]
+    let table: Vec<Row> = vec![
+        ("unknown msg_type", F, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(json!({ "receive_id": group, "msg_type": "hologram", "content": text("x") })), 400, 230001),
+        ("merge_forward is not sent", F, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(json!({ "receive_id": group, "msg_type": "merge_forward", "content": text("x") })), 400, 230001),
+        ("content not JSON", H, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(w.send("hello".into())), 400, 230001),
+        ("content without text", F, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(w.send("{\"txt\":\"x\"}".into())), 400, 230001),
+        ("content as an object", F, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(json!({ "receive_id": group, "msg_type": "text", "content": { "text": "x" } })), 400, 230001),
+        ("empty text", H, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(w.send(text(""))), 400, 230001),
+        ("unknown mention", F, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(w.send(text("<at user_id=\"nobody\">N</at> hi"))), 400, 230001),
+        ("unknown post tag", H, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(json!({ "receive_id": group, "msg_type": "rich_text", "content": json!({ "zh_cn": { "content": [[{ "tag": "blink" }]] } }).to_string() })), 400, 230001),
+        ("image without key", F, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(json!({ "receive_id": group, "msg_type": "image", "content": "{}" })), 400, 230001),
+        ("uuid too long", F, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(json!({ "receive_id": group, "msg_type": "text", "content": text("x"), "uuid": "u".repeat(51) })), 400, 230001),
+        ("malformed JSON body", F, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Raw("{\"receive_id\":"), 400, 230001),
+        ("text over 150 KB", H, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Json(w.send(text(&"x".repeat(151 * 1024)))), 400, 230025),
+        ("body over the server limit", F, Method::POST, "/messages?receive_id_type=chat_id".into(), Good, Body::Big(2 * 1024 * 1024), 413, 230025),
+    ];
+    assert_eq!(table.len(), 13);
+    each_gets_its_documented_code_and_writes_nothing(&w, table).await;
+}
+
+#[tokio::test]
+async fn a_bad_reply_edit_card_update_recall_or_forward_gets_its_code_and_writes_nothing() {
+    let w = lark_bad_world().await;
+    let (m, group) = (&w.mid, &w.group);
+    #[rustfmt::skip]
+    let table: Vec<Row> = vec![
+        ("reply to a malformed id", F, Method::POST, "/messages/om_1/reply".into(), Good, Body::Json(json!({ "msg_type": "text", "content": text("x") })), 400, 230001),
+        ("reply without content", H, Method::POST, format!("/messages/{m}/reply"), Good, Body::Json(json!({ "msg_type": "text" })), 400, 230001),
+        ("edit to an image", F, Method::PUT, format!("/messages/{m}"), Good, Body::Json(json!({ "msg_type": "image", "content": "{\"image_key\":\"i\"}" })), 400, 230001),
+        ("edit an image", H, Method::PUT, format!("/messages/{}", w.img), Good, Body::Json(json!({ "msg_type": "text", "content": text("x") })), 400, 230054),
+        ("edit an unknown message", H, Method::PUT, format!("/messages/{}", w.missing), Good, Body::Json(json!({ "msg_type": "text", "content": text("x") })), 400, 230001),
+        ("card update with a text type", H, Method::POST, format!("/messages/{m}/update"), Good, Body::Json(json!({ "msg_type": "text", "content": "{}" })), 400, 230001),
+        ("card update of a text", F, Method::PATCH, format!("/messages/{m}"), Good, Body::Json(json!({ "content": "{\"elements\":[]}" })), 400, 230054),
+        ("recall outside the bot's chats", F, Method::DELETE, format!("/messages/{}", w.outside_msg), Good, Body::None, 400, 230002),
+        ("forward without receive_id", F, Method::POST, format!("/messages/{m}/forward?receive_id_type=chat_id"), Good, Body::Json(json!({})), 400, 230001),
+        ("merge_forward of nothing", H, Method::POST, "/messages/merge_forward?receive_id_type=chat_id".into(), Good, Body::Json(json!({ "receive_id": group, "message_id_list": [] })), 400, 230001),
+        ("merge_forward of bad ids only", F, Method::POST, "/messages/merge_forward?receive_id_type=chat_id".into(), Good, Body::Json(json!({ "receive_id": group, "message_id_list": ["x"] })), 400, 230001),
+    ];
+    assert_eq!(table.len(), 11);
+    each_gets_its_documented_code_and_writes_nothing(&w, table).await;
+}
+
+#[tokio::test]
+async fn a_bad_chat_or_member_request_gets_its_code_and_writes_nothing() {
+    let w = lark_bad_world().await;
+    let group = &w.group;
+    #[rustfmt::skip]
+    let table: Vec<Row> = vec![
+        ("chat_mode topic", F, Method::POST, "/chats".into(), Good, Body::Json(json!({ "name": "x", "chat_mode": "topic" })), 400, 230001),
+        ("unknown chat member", H, Method::POST, "/chats".into(), Good, Body::Json(json!({ "name": "x", "user_id_list": ["ou_nobody"] })), 400, 230001),
+        ("succeed_type 5", F, Method::POST, format!("/chats/{group}/members?succeed_type=5"), Good, Body::Json(json!({ "id_list": ["ou_x"] })), 400, 230001),
+        ("member_id_type xyz", H, Method::POST, format!("/chats/{group}/members?member_id_type=xyz"), Good, Body::Json(json!({ "id_list": ["ou_x"] })), 400, 230001),
+        ("succeed_type not a number", F, Method::POST, format!("/chats/{group}/members?succeed_type=one"), Good, Body::Json(json!({ "id_list": ["ou_x"] })), 400, 230001),
+        ("is_in_chat of a malformed chat", F, Method::GET, "/chats/oc_zz/members/is_in_chat".into(), Good, Body::None, 400, 230001),
+    ];
+    assert_eq!(table.len(), 6);
+    each_gets_its_documented_code_and_writes_nothing(&w, table).await;
+}
+
+#[tokio::test]
+async fn an_unknown_endpoint_or_wrong_method_gets_404_or_405_and_writes_nothing() {
+    let w = lark_bad_world().await;
+    #[rustfmt::skip]
+    let table: Vec<Row> = vec![
+        ("unknown endpoint", F, Method::GET, "/nope".into(), Good, Body::None, 404, 404),
+        ("wrong method", H, Method::GET, "/messages/merge_forward".into(), Good, Body::None, 405, 405),
+    ];
+    assert_eq!(table.len(), 2);
+    each_gets_its_documented_code_and_writes_nothing(&w, table).await;
 }
 
 // ----- across dialects ------------------------------------------------------------------------

@@ -10,7 +10,7 @@ use switchboard_core::service::{Access, ListQuery};
 use switchboard_core::store::{Page, UserKey};
 use switchboard_core::ManualClock;
 use switchboard_server::config::Config;
-use switchboard_testkit::yunxin::{conv, fails, fresh_nonce, ok, Body, YunxinClient};
+use switchboard_testkit::yunxin::{conv, fails, fresh_nonce, ok, Body, Signing, YunxinClient};
 use switchboard_testkit::{spawn_app, spawn_app_with, Options, Reply, Seed, TestApp};
 
 /// The seed example's `create_time`: every test starts its clock there.
@@ -231,8 +231,54 @@ async fn query_matches_the_seed_example() {
     assert_eq!(d["create_time"], T0, "a modify keeps the send time");
 }
 
+/// alice's advanced team "Project" with bob and carol (made as the account, team and invite
+/// tests make it), and carol's first message in it, sent at `T0` with a client id and an
+/// extension.
+struct TeamWorld {
+    app: TestApp,
+    s: Seed,
+    team: i64,
+    first: i64,
+    /// The send's reply data for `first`.
+    sent: Value,
+}
+
+/// The team's conversation as alice, bob and carol each see it.
+fn convs(team: i64) -> (String, String, String) {
+    (
+        conv("alice", 2, team),
+        conv("bob", 2, team),
+        conv("carol", 2, team),
+    )
+}
+
+async fn team_world() -> TeamWorld {
+    let (app, s) = world().await;
+    let yx = client(&app, &s);
+    ok(&yx.create_account("carol", "Carol").await);
+    let created = ok(&yx
+        .create_team("alice", 1, "Project", &["bob", "ghost"])
+        .await)
+    .clone();
+    let team = n(&created["team_info"]["team_id"]);
+    ok(&yx.invite("alice", team, 1, &["carol", "bob"]).await);
+    let carol = conv("carol", 2, team);
+    let sent = yx
+        .send(&carol, json!({ "message": { "message_type": 0, "text": "hello team", "message_client_id": "c-1" }, "extension": "{\"k\":1}" }))
+        .await;
+    let sent = ok(&sent).clone();
+    let first = n(&sent["message_server_id"]);
+    TeamWorld {
+        app,
+        s,
+        team,
+        first,
+        sent,
+    }
+}
+
 #[tokio::test]
-async fn accounts_teams_send_reply_modify_and_every_recall() {
+async fn accounts_are_users_of_the_app_keys_tenant_and_can_be_renamed() {
     let (app, s) = world().await;
     let yx = client(&app, &s);
     let t = &s.tenant["id"];
@@ -273,6 +319,14 @@ async fn accounts_teams_send_reply_modify_and_every_recall() {
         .await,
         404,
     );
+}
+
+#[tokio::test]
+async fn a_team_is_created_with_its_invitees_and_says_who_could_not_join() {
+    let (app, s) = world().await;
+    let yx = client(&app, &s);
+    let t = &s.tenant["id"];
+    ok(&yx.create_account("carol", "Carol").await);
 
     // An advanced team, with an invite at creation and one later.
     let created = ok(&yx
@@ -301,19 +355,16 @@ async fn accounts_teams_send_reply_modify_and_every_recall() {
         ),
         (Some("group"), 3)
     );
+}
 
-    let (alice, bob, carol) = (
-        conv("alice", 2, team),
-        conv("bob", 2, team),
-        conv("carol", 2, team),
-    );
+#[tokio::test]
+async fn a_team_message_reads_back_as_sent_under_both_prefixes() {
+    let w = team_world().await;
+    let (app, s, team, first, sent) = (w.app, w.s, w.team, w.first, w.sent);
+    let yx = client(&app, &s);
+    let alice = conv("alice", 2, team);
 
-    // Send as carol; read from alice's side under both prefixes.
-    let sent = yx
-        .send(&carol, json!({ "message": { "message_type": 0, "text": "hello team", "message_client_id": "c-1" }, "extension": "{\"k\":1}" }))
-        .await;
-    let sent = ok(&sent).clone();
-    let first = n(&sent["message_server_id"]);
+    // Sent as carol; read from alice's side under both prefixes.
     assert_eq!(
         (
             sent["sender_id"].as_str(),
@@ -336,6 +387,14 @@ async fn accounts_teams_send_reply_modify_and_every_recall() {
             "{prefix}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_reply_to_a_reply_keeps_the_first_message_as_its_thread_root() {
+    let w = team_world().await;
+    let (app, s, team, first) = (w.app, w.s, w.team, w.first);
+    let yx = client(&app, &s);
+    let (alice, bob, carol) = convs(team);
 
     // A reply via thread_config, and a reply to the reply: the root stays the first message.
     let thread = |reply: i64| json!({ "thread_root": { "message_server_id": first }, "thread_reply": { "message_server_id": reply } });
@@ -373,6 +432,14 @@ async fn accounts_teams_send_reply_modify_and_every_recall() {
         .await,
         414,
     );
+}
+
+#[tokio::test]
+async fn modify_sets_both_spellings_and_only_the_sender_or_an_owner_may_modify() {
+    let w = team_world().await;
+    let (app, s, team, first) = (w.app, w.s, w.team, w.first);
+    let yx = client(&app, &s);
+    let (alice, bob, _) = convs(team);
 
     // Modify: sets both spellings of the modify fields; twice within a second is 107449.
     let modify = |op: &str, text: &str| {
@@ -434,6 +501,14 @@ async fn accounts_teams_send_reply_modify_and_every_recall() {
     let mut mismatched = modify("carol", "x");
     mismatched["message"]["time"] = json!(T0 + 1);
     fails(&yx.modify(mismatched).await, 107404);
+}
+
+#[tokio::test]
+async fn each_recall_type_removes_the_message_for_the_right_members() {
+    let w = team_world().await;
+    let (app, s, team) = (w.app, w.s, w.team);
+    let yx = client(&app, &s);
+    let (alice, bob, carol) = convs(team);
 
     // Recall type 1 (one-way): the receivers lose it, the sender's own conversation keeps it.
     let one_way = sent_id(&yx.send_text(&bob, "one-way").await);
@@ -464,6 +539,14 @@ async fn accounts_teams_send_reply_modify_and_every_recall() {
     let others = sent_id(&yx.send_text(&bob, "mind your own").await);
     fails(&yx.withdraw(&carol, others, 2, "").await, 802);
     ok(&yx.withdraw(&alice, others, 2, "").await);
+}
+
+#[tokio::test]
+async fn each_recall_type_has_its_time_window() {
+    let w = team_world().await;
+    let (app, s, team) = (w.app, w.s, w.team);
+    let yx = client(&app, &s);
+    let (alice, bob, _) = convs(team);
 
     // Windows: two-way 2 minutes (508 after), one-way and delete 30 days.
     let late = sent_id(&yx.send_text(&bob, "late").await);
@@ -481,6 +564,14 @@ async fn accounts_teams_send_reply_modify_and_every_recall() {
     );
     ok(&yx.withdraw(&bob, old, 2, "ignore_revoke_time=1").await);
     fails(&yx.query(&alice, old, "").await, 107404);
+}
+
+#[tokio::test]
+async fn a_kicked_member_no_longer_reads_or_sends() {
+    let w = team_world().await;
+    let (app, s, team, first) = (w.app, w.s, w.team, w.first);
+    let yx = client(&app, &s);
+    let (_, _, carol) = convs(team);
 
     // Kicked: the member's conversation no longer reads or sends.
     let kicked = ok(&yx.kick("alice", team, 1, &["carol"]).await).clone();
@@ -1210,11 +1301,25 @@ async fn rate_limited_per_app_key() {
     ok(&yx.send_text(&conv("alice", 2, g), "next second").await);
 }
 
-#[tokio::test]
-async fn bad_requests_get_their_code_and_write_nothing() {
+/// The world the bad-request tests send into: the seed, a super team `st` with a message
+/// `gm` sent by alice in the seed's group, an account carol outside the group, a team in
+/// another tenant, and a nonce already used once.
+struct BadWorld {
+    app: TestApp,
+    s: Seed,
+    /// The seed's tenant and the other one: the tenants whose data no case may change.
+    tenants: [i64; 2],
+    g: i64,
+    p2p: i64,
+    st: i64,
+    gm: i64,
+    foreign: i64,
+    replayed: String,
+}
+
+async fn bad_world() -> BadWorld {
     let (app, s) = world().await;
     let yx = client(&app, &s);
-    let t = n(&s.tenant["id"]);
     let g = n(&s.group["id"]);
     let p2p = n(&s.p2p["id"]);
     let st = n(&ok(&yx.create_team("alice", 2, "Super", &["bob"]).await)["team_info"]["team_id"]);
@@ -1246,581 +1351,118 @@ async fn bad_requests_get_their_code_and_write_nothing() {
             None,
         )
         .await);
+    let tenants = [n(&s.tenant["id"]), n(&other_tenant["id"])];
+    BadWorld {
+        app,
+        s,
+        tenants,
+        g,
+        p2p,
+        st,
+        gm,
+        foreign,
+        replayed,
+    }
+}
 
-    let now = yx.now_secs();
-    let text = |t: &str| json!({ "message": { "message_type": 0, "text": t } });
-    let send = |c: String| format!("/conversations/{c}/messages");
-    let query = |c: String, id: String| format!("/conversations/{c}/messages/{id}");
-    let modify = "/messages/actions/modifyMsg".to_string();
-    let alice_g = conv("alice", 2, g);
-    let signed = || Some(yx.sign());
-    let without = |f: fn(&mut switchboard_testkit::yunxin::Signing)| {
-        let mut sig = yx.sign();
+impl BadWorld {
+    fn yx(&self) -> YunxinClient<'_> {
+        client(&self.app, &self.s)
+    }
+
+    /// alice's conversation with the seed's group.
+    fn alice_g(&self) -> String {
+        conv("alice", 2, self.g)
+    }
+
+    /// A valid signature, except for what `f` changes.
+    fn signed_but(&self, f: fn(&mut Signing)) -> Option<Signing> {
+        let mut sig = self.yx().sign();
         f(&mut sig);
         Some(sig)
-    };
-    let big = "x".repeat(1024 * 1024 + 10);
-    let mut hundred_one: Vec<String> = (0..101).map(|i| format!("r{i}")).collect();
-    hundred_one.push("bob".into());
+    }
+}
 
-    type Case = (
-        &'static str,
-        Method,
-        String,
-        Option<switchboard_testkit::yunxin::Signing>,
-        Option<Body>,
-        i64,
-    );
-    let json_body = |v: Value| Some(Body::Json(v));
-    let cases: Vec<Case> = vec![
-        (
-            "no AppKey",
-            Method::POST,
-            send(alice_g.clone()),
-            without(|s| s.app_key = None),
-            json_body(text("a")),
-            414,
-        ),
-        (
-            "no Nonce",
-            Method::POST,
-            send(alice_g.clone()),
-            without(|s| s.nonce = None),
-            json_body(text("a")),
-            414,
-        ),
-        (
-            "no CurTime",
-            Method::POST,
-            send(alice_g.clone()),
-            without(|s| s.cur_time = None),
-            json_body(text("a")),
-            414,
-        ),
-        (
-            "no CheckSum",
-            Method::POST,
-            send(alice_g.clone()),
-            without(|s| s.checksum = None),
-            json_body(text("a")),
-            414,
-        ),
-        (
-            "no headers at all",
-            Method::POST,
-            send(alice_g.clone()),
-            None,
-            json_body(text("a")),
-            414,
-        ),
-        (
-            "stale CurTime",
-            Method::POST,
-            send(alice_g.clone()),
-            Some(yx.signing(&fresh_nonce(), &(now - 301).to_string())),
-            json_body(text("a")),
-            414,
-        ),
-        (
-            "future CurTime",
-            Method::POST,
-            send(alice_g.clone()),
-            Some(yx.signing(&fresh_nonce(), &(now + 301).to_string())),
-            json_body(text("a")),
-            414,
-        ),
-        (
-            "CurTime in milliseconds",
-            Method::POST,
-            send(alice_g.clone()),
-            Some(yx.signing(&fresh_nonce(), &(now * 1000).to_string())),
-            json_body(text("a")),
-            414,
-        ),
-        (
-            "CurTime not a number",
-            Method::POST,
-            send(alice_g.clone()),
-            Some(yx.signing(&fresh_nonce(), "soon")),
-            json_body(text("a")),
-            414,
-        ),
-        (
-            "replayed nonce",
-            Method::POST,
-            send(alice_g.clone()),
-            Some(yx.signing(&replayed, &now.to_string())),
-            json_body(text("a")),
-            414,
-        ),
-        (
-            "nonce too long",
-            Method::POST,
-            send(alice_g.clone()),
-            Some(yx.signing(&"n".repeat(129), &now.to_string())),
-            json_body(text("a")),
-            414,
-        ),
-        (
-            "wrong secret",
-            Method::POST,
-            send(alice_g.clone()),
-            Some(YunxinClient::new(&app, s.app_id(), "not-the-secret").sign()),
-            json_body(text("a")),
-            414,
-        ),
-        (
-            "unknown AppKey",
-            Method::POST,
-            send(alice_g.clone()),
-            Some(YunxinClient::new(&app, "cli_nobody", s.app_secret()).sign()),
-            json_body(text("a")),
-            414,
-        ),
-        (
-            "CheckSum not hex",
-            Method::POST,
-            send(alice_g.clone()),
-            without(|s| s.checksum = Some("z".repeat(40))),
-            json_body(text("a")),
-            414,
-        ),
-        (
-            "conversation id with two parts",
-            Method::POST,
-            send("alice%7C2".to_string()),
-            signed(),
-            json_body(text("a")),
-            414,
-        ),
-        (
-            "conversation id with four parts",
-            Method::POST,
-            send(format!("alice%7C2%7C{g}%7Cx")),
-            signed(),
-            json_body(text("a")),
-            414,
-        ),
-        (
-            "unknown conversation type",
-            Method::POST,
-            send(format!("alice%7C4%7C{g}")),
-            signed(),
-            json_body(text("a")),
-            414,
-        ),
-        (
-            "empty owner",
-            Method::POST,
-            send(format!("%7C2%7C{g}")),
-            signed(),
-            json_body(text("a")),
-            414,
-        ),
-        (
-            "team id not a number",
-            Method::POST,
-            send(conv("alice", 2, "abc")),
-            signed(),
-            json_body(text("a")),
-            414,
-        ),
-        (
-            "type 3 on an advanced team",
-            Method::POST,
-            send(conv("alice", 3, g)),
-            signed(),
-            json_body(text("a")),
-            414,
-        ),
-        (
-            "type 2 on a super team",
-            Method::GET,
-            query(conv("alice", 2, st), gm.to_string()),
-            signed(),
-            None,
-            414,
-        ),
-        (
-            "a p2p chat as a team",
-            Method::POST,
-            send(conv("alice", 2, p2p)),
-            signed(),
-            json_body(text("a")),
-            414,
-        ),
-        (
-            "p2p with oneself",
-            Method::POST,
-            send(conv("alice", 1, "alice")),
-            signed(),
-            json_body(text("a")),
-            414,
-        ),
-        (
-            "another tenant's team",
-            Method::POST,
-            send(conv("alice", 2, foreign)),
-            signed(),
-            json_body(text("a")),
-            108404,
-        ),
-        (
-            "a missing team",
-            Method::POST,
-            send(conv("alice", 2, 9_999_999)),
-            signed(),
-            json_body(text("a")),
-            108404,
-        ),
-        (
-            "unknown owner account",
-            Method::POST,
-            send(conv("ghost", 2, g)),
-            signed(),
-            json_body(text("a")),
-            404,
-        ),
-        (
-            "owner not in the team",
-            Method::POST,
-            send(conv("carol", 2, g)),
-            signed(),
-            json_body(text("a")),
-            804,
-        ),
-        (
-            "message_server_id not a number",
-            Method::GET,
-            query(alice_g.clone(), "abc".into()),
-            signed(),
-            None,
-            414,
-        ),
-        (
-            // A Long (the vendor's type), so well formed: it just names no message.
-            "message_server_id negative",
-            Method::GET,
-            query(alice_g.clone(), "-5".into()),
-            signed(),
-            None,
-            107404,
-        ),
-        (
-            "message_time not a number",
-            Method::GET,
-            query(alice_g.clone(), format!("{gm}?message_time=yesterday")),
-            signed(),
-            None,
-            414,
-        ),
-        (
-            "check flag not a boolean",
-            Method::GET,
-            query(alice_g.clone(), format!("{gm}?check_team_valid=maybe")),
-            signed(),
-            None,
-            414,
-        ),
-        (
-            "text over 5000 characters",
-            Method::POST,
-            send(alice_g.clone()),
-            signed(),
-            json_body(text(&"y".repeat(5001))),
-            414,
-        ),
-        (
-            "body over the size limit",
-            Method::POST,
-            send(alice_g.clone()),
-            signed(),
-            json_body(text(&big)),
-            414,
-        ),
-        (
-            "invalid JSON",
-            Method::POST,
-            send(alice_g.clone()),
-            signed(),
-            Some(Body::Raw {
-                content_type: Some("application/json".into()),
-                bytes: b"{\"message\":".to_vec(),
-            }),
-            414,
-        ),
-        (
-            "form content type",
-            Method::POST,
-            send(alice_g.clone()),
-            signed(),
-            Some(Body::Raw {
-                content_type: Some("application/x-www-form-urlencoded".into()),
-                bytes: b"message=hi".to_vec(),
-            }),
-            414,
-        ),
-        (
-            "empty body",
-            Method::POST,
-            send(alice_g.clone()),
-            signed(),
-            Some(Body::Raw {
-                content_type: Some("application/json".into()),
-                bytes: vec![],
-            }),
-            414,
-        ),
-        (
-            "no message",
-            Method::POST,
-            send(alice_g.clone()),
-            signed(),
-            json_body(json!({ "extension": "x" })),
-            414,
-        ),
-        (
-            "no message_type",
-            Method::POST,
-            send(alice_g.clone()),
-            signed(),
-            json_body(json!({ "message": { "text": "a" } })),
-            414,
-        ),
-        (
-            "unknown message_type",
-            Method::POST,
-            send(alice_g.clone()),
-            signed(),
-            json_body(json!({ "message": { "message_type": 7, "text": "a" } })),
-            414,
-        ),
-        (
-            "notification is server-made",
-            Method::POST,
-            send(alice_g.clone()),
-            signed(),
-            json_body(json!({ "message": { "message_type": 5, "attachment": {} } })),
-            414,
-        ),
-        (
-            "image without url",
-            Method::POST,
-            send(alice_g.clone()),
-            signed(),
-            json_body(json!({ "message": { "message_type": 1, "attachment": { "w": 1 } } })),
-            414,
-        ),
-        (
-            "attachment as a string",
-            Method::POST,
-            send(alice_g.clone()),
-            signed(),
-            json_body(json!({ "message": { "message_type": 100, "attachment": "{}" } })),
-            414,
-        ),
-        (
-            "client id reused in another conversation",
-            Method::POST,
-            send(conv("alice", 3, st)),
-            signed(),
-            json_body(
-                json!({ "message": { "message_type": 0, "text": "b", "message_client_id": "dup-1" } }),
-            ),
-            414,
-        ),
-        (
-            "reply to a missing message",
-            Method::POST,
-            send(alice_g.clone()),
-            signed(),
-            json_body(
-                json!({ "message": { "message_type": 0, "text": "r" }, "thread_config": { "thread_reply": { "message_server_id": gm + 1000 } } }),
-            ),
-            107404,
-        ),
-        (
-            "reply without an id",
-            Method::POST,
-            send(alice_g.clone()),
-            signed(),
-            json_body(
-                json!({ "message": { "message_type": 0, "text": "r" }, "thread_config": { "thread_reply": {} } }),
-            ),
-            414,
-        ),
-        (
-            "mention of an unknown account",
-            Method::POST,
-            send(alice_g.clone()),
-            signed(),
-            json_body(
-                json!({ "message": { "message_type": 0, "text": "@x" }, "push_config": { "push_forcepush_ids": ["ghost"] } }),
-            ),
-            404,
-        ),
-        (
-            "recall type 4",
-            Method::DELETE,
-            query(alice_g.clone(), format!("{gm}?type=4")),
-            signed(),
-            None,
-            414,
-        ),
-        (
-            "recall without type",
-            Method::DELETE,
-            query(alice_g.clone(), gm.to_string()),
-            signed(),
-            None,
-            414,
-        ),
-        (
-            "recall with the wrong message_time",
-            Method::DELETE,
-            query(alice_g.clone(), format!("{gm}?type=2&message_time=1")),
-            signed(),
-            None,
-            107404,
-        ),
-        (
-            "recall in the wrong conversation",
-            Method::DELETE,
-            query(conv("alice", 3, st), format!("{gm}?type=2")),
-            signed(),
-            None,
-            107404,
-        ),
-        (
-            "modify without operator",
-            Method::POST,
-            modify.clone(),
-            signed(),
-            json_body(
-                json!({ "type": 2, "message": { "message_server_id": gm, "message_type": 0, "text": "m" } }),
-            ),
-            414,
-        ),
-        (
-            "modify with the wrong type",
-            Method::POST,
-            modify.clone(),
-            signed(),
-            json_body(
-                json!({ "operator": "alice", "type": 3, "message": { "message_server_id": gm, "message_type": 0, "text": "m" } }),
-            ),
-            414,
-        ),
-        (
-            "modify changing message_type",
-            Method::POST,
-            modify.clone(),
-            signed(),
-            json_body(
-                json!({ "operator": "alice", "type": 2, "message": { "message_server_id": gm, "message_type": 100, "attachment": {} } }),
-            ),
-            414,
-        ),
-        (
-            "modify a missing message",
-            Method::POST,
-            modify.clone(),
-            signed(),
-            json_body(
-                json!({ "operator": "alice", "type": 2, "message": { "message_server_id": gm + 1000, "message_type": 0, "text": "m" } }),
-            ),
-            107404,
-        ),
-        (
-            "modify id not a Long",
-            Method::POST,
-            modify.clone(),
-            signed(),
-            json_body(
-                json!({ "operator": "alice", "type": 2, "message": { "message_server_id": "abc", "message_type": 0, "text": "m" } }),
-            ),
-            414,
-        ),
-        (
-            "batch over 100 receivers",
-            Method::POST,
-            "/conversations/messages".into(),
-            signed(),
-            json_body(
-                json!({ "sender_id": "alice", "receiver_ids": hundred_one, "message": { "message_type": 0, "text": "b" } }),
-            ),
-            414,
-        ),
-        (
-            "team_type 3",
-            Method::POST,
-            "/im/v2.1/teams".into(),
-            signed(),
-            json_body(json!({ "owner_account_id": "alice", "team_type": 3, "name": "T" })),
-            414,
-        ),
-        (
-            "team without name",
-            Method::POST,
-            "/im/v2.1/teams".into(),
-            signed(),
-            json_body(json!({ "owner_account_id": "alice", "team_type": 1 })),
-            414,
-        ),
-        (
-            "duplicate account",
-            Method::POST,
-            "/accounts".into(),
-            signed(),
-            json_body(json!({ "account_id": "alice" })),
-            414,
-        ),
-        (
-            "account id with a bar",
-            Method::POST,
-            "/accounts".into(),
-            signed(),
-            json_body(json!({ "account_id": "a|b" })),
-            414,
-        ),
-        (
-            "invite with the wrong team_type",
-            Method::POST,
-            "/team_members".into(),
-            signed(),
-            json_body(
-                json!({ "operator_id": "alice", "team_id": g, "team_type": 2, "invite_account_ids": ["carol"] }),
-            ),
-            805,
-        ),
-        (
-            "kick without accounts",
-            Method::DELETE,
-            format!("/team_members/actions/kick_member?operator_id=alice&team_id={g}&team_type=1"),
-            signed(),
-            None,
-            414,
-        ),
-        (
-            "unsupported method",
-            Method::PUT,
-            query(alice_g.clone(), gm.to_string()),
-            signed(),
-            None,
-            414,
-        ),
-        (
-            "unknown endpoint",
-            Method::GET,
-            "/im/v2/no_such_thing".into(),
-            signed(),
-            None,
-            404,
-        ),
-    ];
-    assert!(cases.len() >= 30);
-    for (name, method, path, signing, body, code) in cases {
-        let before = snapshot(&app, &[t, n(&other_tenant["id"])]).await;
+/// One request that must be refused: HTTP 200 with `code`, and nothing written.
+struct Bad {
+    name: &'static str,
+    method: Method,
+    path: String,
+    /// `None`: a valid signature, made when the request is sent.
+    signing: Option<Option<Signing>>,
+    body: Option<Body>,
+    code: i64,
+}
+
+impl Bad {
+    fn new(name: &'static str, method: Method, path: impl Into<String>, code: i64) -> Self {
+        Bad {
+            name,
+            method,
+            path: path.into(),
+            signing: None,
+            body: None,
+            code,
+        }
+    }
+
+    fn get(name: &'static str, path: impl Into<String>, code: i64) -> Self {
+        Bad::new(name, Method::GET, path, code)
+    }
+
+    fn delete(name: &'static str, path: impl Into<String>, code: i64) -> Self {
+        Bad::new(name, Method::DELETE, path, code)
+    }
+
+    fn post(name: &'static str, path: impl Into<String>, body: Value, code: i64) -> Self {
+        Bad::new(name, Method::POST, path, code).body(Body::Json(body))
+    }
+
+    fn body(mut self, body: Body) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    fn signed(mut self, signing: Option<Signing>) -> Self {
+        self.signing = Some(signing);
+        self
+    }
+}
+
+fn text(t: &str) -> Value {
+    json!({ "message": { "message_type": 0, "text": t } })
+}
+
+fn send_path(conversation: &str) -> String {
+    format!("/conversations/{conversation}/messages")
+}
+
+fn message_path(conversation: &str, id: impl std::fmt::Display) -> String {
+    format!("/conversations/{conversation}/messages/{id}")
+}
+
+fn raw(content_type: &str, bytes: &[u8]) -> Body {
+    Body::Raw {
+        content_type: Some(content_type.into()),
+        bytes: bytes.to_vec(),
+    }
+}
+
+/// Sends each case in turn; each must get HTTP 200, a JSON envelope with its `code`, a
+/// message and empty data, and leave both tenants as they were. Failures name the case.
+async fn each_gets_its_code_and_writes_nothing(w: &BadWorld, cases: Vec<Bad>) {
+    let yx = w.yx();
+    for Bad {
+        name,
+        method,
+        path,
+        signing,
+        body,
+        code,
+    } in cases
+    {
+        let signing = signing.unwrap_or_else(|| Some(yx.sign()));
+        let before = snapshot(&w.app, &w.tenants).await;
         let r = yx.request(method, &path, signing.as_ref(), body).await;
         assert_eq!(r.status, reqwest::StatusCode::OK, "{name}: {}", r.text);
         let ct = r
@@ -1840,11 +1482,314 @@ async fn bad_requests_get_their_code_and_write_nothing() {
         );
         assert_eq!(r.body["data"], json!({}), "{name}");
         assert_eq!(
-            snapshot(&app, &[t, n(&other_tenant["id"])]).await,
+            snapshot(&w.app, &w.tenants).await,
             before,
             "{name} wrote something"
         );
     }
+}
+
+#[tokio::test]
+async fn a_send_without_a_valid_signature_gets_414_and_writes_nothing() {
+    let w = bad_world().await;
+    let yx = w.yx();
+    let now = yx.now_secs();
+    let at = |nonce: &str, cur_time: &str| Some(yx.signing(nonce, cur_time));
+    let post = |name| Bad::post(name, send_path(&w.alice_g()), text("a"), 414);
+    let cases = vec![
+        post("no AppKey").signed(w.signed_but(|s| s.app_key = None)),
+        post("no Nonce").signed(w.signed_but(|s| s.nonce = None)),
+        post("no CurTime").signed(w.signed_but(|s| s.cur_time = None)),
+        post("no CheckSum").signed(w.signed_but(|s| s.checksum = None)),
+        post("no headers at all").signed(None),
+        post("stale CurTime").signed(at(&fresh_nonce(), &(now - 301).to_string())),
+        post("future CurTime").signed(at(&fresh_nonce(), &(now + 301).to_string())),
+        post("CurTime in milliseconds").signed(at(&fresh_nonce(), &(now * 1000).to_string())),
+        post("CurTime not a number").signed(at(&fresh_nonce(), "soon")),
+        post("replayed nonce").signed(at(&w.replayed, &now.to_string())),
+        post("nonce too long").signed(at(&"n".repeat(129), &now.to_string())),
+        post("wrong secret").signed(Some(
+            YunxinClient::new(&w.app, w.s.app_id(), "not-the-secret").sign(),
+        )),
+        post("unknown AppKey").signed(Some(
+            YunxinClient::new(&w.app, "cli_nobody", w.s.app_secret()).sign(),
+        )),
+        post("CheckSum not hex").signed(w.signed_but(|s| s.checksum = Some("z".repeat(40)))),
+    ];
+    assert_eq!(cases.len(), 14);
+    each_gets_its_code_and_writes_nothing(&w, cases).await;
+}
+
+#[tokio::test]
+async fn a_malformed_or_unusable_conversation_id_gets_its_code_and_writes_nothing() {
+    let w = bad_world().await;
+    let (g, st, gm) = (w.g, w.st, w.gm);
+    let post = |name, conversation: String, code| {
+        Bad::post(name, send_path(&conversation), text("a"), code)
+    };
+    let cases = vec![
+        post("conversation id with two parts", "alice%7C2".into(), 414),
+        post(
+            "conversation id with four parts",
+            format!("alice%7C2%7C{g}%7Cx"),
+            414,
+        ),
+        post("unknown conversation type", format!("alice%7C4%7C{g}"), 414),
+        post("empty owner", format!("%7C2%7C{g}"), 414),
+        post("team id not a number", conv("alice", 2, "abc"), 414),
+        post("type 3 on an advanced team", conv("alice", 3, g), 414),
+        Bad::get(
+            "type 2 on a super team",
+            message_path(&conv("alice", 2, st), gm),
+            414,
+        ),
+        post("a p2p chat as a team", conv("alice", 2, w.p2p), 414),
+        post("p2p with oneself", conv("alice", 1, "alice"), 414),
+        post("another tenant's team", conv("alice", 2, w.foreign), 108404),
+        post("a missing team", conv("alice", 2, 9_999_999), 108404),
+        post("unknown owner account", conv("ghost", 2, g), 404),
+        post("owner not in the team", conv("carol", 2, g), 804),
+    ];
+    assert_eq!(cases.len(), 13);
+    each_gets_its_code_and_writes_nothing(&w, cases).await;
+}
+
+#[tokio::test]
+async fn a_malformed_message_id_or_query_flag_gets_its_code_and_writes_nothing() {
+    let w = bad_world().await;
+    let (alice_g, gm) = (w.alice_g(), w.gm);
+    let cases = vec![
+        Bad::get(
+            "message_server_id not a number",
+            message_path(&alice_g, "abc"),
+            414,
+        ),
+        // A Long (the vendor's type), so well formed: it just names no message.
+        Bad::get(
+            "message_server_id negative",
+            message_path(&alice_g, "-5"),
+            107404,
+        ),
+        Bad::get(
+            "message_time not a number",
+            message_path(&alice_g, format!("{gm}?message_time=yesterday")),
+            414,
+        ),
+        Bad::get(
+            "check flag not a boolean",
+            message_path(&alice_g, format!("{gm}?check_team_valid=maybe")),
+            414,
+        ),
+    ];
+    assert_eq!(cases.len(), 4);
+    each_gets_its_code_and_writes_nothing(&w, cases).await;
+}
+
+#[tokio::test]
+async fn a_send_with_a_malformed_body_gets_414_and_writes_nothing() {
+    let w = bad_world().await;
+    let to_g = send_path(&w.alice_g());
+    let post = |name, body| Bad::post(name, &to_g, body, 414);
+    let post_raw = |name, content_type: &str, bytes: &[u8]| {
+        Bad::new(name, Method::POST, &to_g, 414).body(raw(content_type, bytes))
+    };
+    let big = "x".repeat(1024 * 1024 + 10);
+    let cases = vec![
+        post("text over 5000 characters", text(&"y".repeat(5001))),
+        post("body over the size limit", text(&big)),
+        post_raw("invalid JSON", "application/json", b"{\"message\":"),
+        post_raw(
+            "form content type",
+            "application/x-www-form-urlencoded",
+            b"message=hi",
+        ),
+        post_raw("empty body", "application/json", b""),
+        post("no message", json!({ "extension": "x" })),
+        post("no message_type", json!({ "message": { "text": "a" } })),
+        post(
+            "unknown message_type",
+            json!({ "message": { "message_type": 7, "text": "a" } }),
+        ),
+        post(
+            "notification is server-made",
+            json!({ "message": { "message_type": 5, "attachment": {} } }),
+        ),
+        post(
+            "image without url",
+            json!({ "message": { "message_type": 1, "attachment": { "w": 1 } } }),
+        ),
+        post(
+            "attachment as a string",
+            json!({ "message": { "message_type": 100, "attachment": "{}" } }),
+        ),
+        Bad::post(
+            "client id reused in another conversation",
+            send_path(&conv("alice", 3, w.st)),
+            json!({ "message": { "message_type": 0, "text": "b", "message_client_id": "dup-1" } }),
+            414,
+        ),
+    ];
+    assert_eq!(cases.len(), 12);
+    each_gets_its_code_and_writes_nothing(&w, cases).await;
+}
+
+#[tokio::test]
+async fn a_reply_or_mention_naming_nothing_gets_its_code_and_writes_nothing() {
+    let w = bad_world().await;
+    let to_g = send_path(&w.alice_g());
+    let cases = vec![
+        Bad::post(
+            "reply to a missing message",
+            &to_g,
+            json!({ "message": { "message_type": 0, "text": "r" }, "thread_config": { "thread_reply": { "message_server_id": w.gm + 1000 } } }),
+            107404,
+        ),
+        Bad::post(
+            "reply without an id",
+            &to_g,
+            json!({ "message": { "message_type": 0, "text": "r" }, "thread_config": { "thread_reply": {} } }),
+            414,
+        ),
+        Bad::post(
+            "mention of an unknown account",
+            &to_g,
+            json!({ "message": { "message_type": 0, "text": "@x" }, "push_config": { "push_forcepush_ids": ["ghost"] } }),
+            404,
+        ),
+    ];
+    assert_eq!(cases.len(), 3);
+    each_gets_its_code_and_writes_nothing(&w, cases).await;
+}
+
+#[tokio::test]
+async fn a_recall_of_the_wrong_type_time_or_conversation_gets_its_code_and_writes_nothing() {
+    let w = bad_world().await;
+    let (alice_g, gm) = (w.alice_g(), w.gm);
+    let cases = vec![
+        Bad::delete(
+            "recall type 4",
+            message_path(&alice_g, format!("{gm}?type=4")),
+            414,
+        ),
+        Bad::delete("recall without type", message_path(&alice_g, gm), 414),
+        Bad::delete(
+            "recall with the wrong message_time",
+            message_path(&alice_g, format!("{gm}?type=2&message_time=1")),
+            107404,
+        ),
+        Bad::delete(
+            "recall in the wrong conversation",
+            message_path(&conv("alice", 3, w.st), format!("{gm}?type=2")),
+            107404,
+        ),
+    ];
+    assert_eq!(cases.len(), 4);
+    each_gets_its_code_and_writes_nothing(&w, cases).await;
+}
+
+#[tokio::test]
+async fn a_modify_that_breaks_a_rule_gets_its_code_and_writes_nothing() {
+    let w = bad_world().await;
+    let gm = w.gm;
+    let modify = |name, body, code| Bad::post(name, "/messages/actions/modifyMsg", body, code);
+    let cases = vec![
+        modify(
+            "modify without operator",
+            json!({ "type": 2, "message": { "message_server_id": gm, "message_type": 0, "text": "m" } }),
+            414,
+        ),
+        modify(
+            "modify with the wrong type",
+            json!({ "operator": "alice", "type": 3, "message": { "message_server_id": gm, "message_type": 0, "text": "m" } }),
+            414,
+        ),
+        modify(
+            "modify changing message_type",
+            json!({ "operator": "alice", "type": 2, "message": { "message_server_id": gm, "message_type": 100, "attachment": {} } }),
+            414,
+        ),
+        modify(
+            "modify a missing message",
+            json!({ "operator": "alice", "type": 2, "message": { "message_server_id": gm + 1000, "message_type": 0, "text": "m" } }),
+            107404,
+        ),
+        modify(
+            "modify id not a Long",
+            json!({ "operator": "alice", "type": 2, "message": { "message_server_id": "abc", "message_type": 0, "text": "m" } }),
+            414,
+        ),
+    ];
+    assert_eq!(cases.len(), 5);
+    each_gets_its_code_and_writes_nothing(&w, cases).await;
+}
+
+#[tokio::test]
+async fn a_bad_batch_team_account_or_membership_request_gets_its_code_and_writes_nothing() {
+    let w = bad_world().await;
+    let g = w.g;
+    let mut hundred_one: Vec<String> = (0..101).map(|i| format!("r{i}")).collect();
+    hundred_one.push("bob".into());
+    let cases = vec![
+        Bad::post(
+            "batch over 100 receivers",
+            "/conversations/messages",
+            json!({ "sender_id": "alice", "receiver_ids": hundred_one, "message": { "message_type": 0, "text": "b" } }),
+            414,
+        ),
+        Bad::post(
+            "team_type 3",
+            "/im/v2.1/teams",
+            json!({ "owner_account_id": "alice", "team_type": 3, "name": "T" }),
+            414,
+        ),
+        Bad::post(
+            "team without name",
+            "/im/v2.1/teams",
+            json!({ "owner_account_id": "alice", "team_type": 1 }),
+            414,
+        ),
+        Bad::post(
+            "duplicate account",
+            "/accounts",
+            json!({ "account_id": "alice" }),
+            414,
+        ),
+        Bad::post(
+            "account id with a bar",
+            "/accounts",
+            json!({ "account_id": "a|b" }),
+            414,
+        ),
+        Bad::post(
+            "invite with the wrong team_type",
+            "/team_members",
+            json!({ "operator_id": "alice", "team_id": g, "team_type": 2, "invite_account_ids": ["carol"] }),
+            805,
+        ),
+        Bad::delete(
+            "kick without accounts",
+            format!("/team_members/actions/kick_member?operator_id=alice&team_id={g}&team_type=1"),
+            414,
+        ),
+    ];
+    assert_eq!(cases.len(), 7);
+    each_gets_its_code_and_writes_nothing(&w, cases).await;
+}
+
+#[tokio::test]
+async fn an_unsupported_method_or_unknown_endpoint_gets_its_code_and_writes_nothing() {
+    let w = bad_world().await;
+    let cases = vec![
+        Bad::new(
+            "unsupported method",
+            Method::PUT,
+            message_path(&w.alice_g(), w.gm),
+            414,
+        ),
+        Bad::get("unknown endpoint", "/im/v2/no_such_thing", 404),
+    ];
+    assert_eq!(cases.len(), 2);
+    each_gets_its_code_and_writes_nothing(&w, cases).await;
 }
 
 #[tokio::test]
