@@ -44,12 +44,15 @@ pub enum Conflict {
     /// A unique name is taken (user_id, account_id, p2p pair ...).
     Duplicate(&'static str),
     ChatDissolved,
-    /// The message was recalled or deleted.
+    /// The message was recalled or deleted (so it cannot be edited, replied to or
+    /// forwarded).
     MessageRemoved,
+    /// A recall or delete of a message that was already recalled or deleted.
+    AlreadyRemoved,
     /// The message has been edited the maximum number of times.
     EditLimit,
-    /// The recall / edit window has passed.
-    WindowPassed,
+    /// The window of the named operation has passed.
+    WindowPassed(Window),
     /// The operation does not apply to this message's type.
     WrongMessageType,
     /// Repeated too soon (e.g. a second edit of one message within the minimum interval).
@@ -58,7 +61,16 @@ pub enum Conflict {
     OwnerStays,
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Which time window a [`Conflict::WindowPassed`] concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// Recalling (or deleting) a message: `Recall`'s `window_ms` or `admin_window_ms`.
+    Recall,
+    /// Editing a message: `Edit`'s `window_ms`.
+    Edit,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     #[error("{} not found", .0.as_str())]
     NotFound(Entity),
@@ -97,9 +109,11 @@ impl Error {
             Error::Forbidden(Denied::NotChatAdmin) => "not_chat_admin",
             Error::Conflict(Conflict::Duplicate(_)) => "already_exists",
             Error::Conflict(Conflict::ChatDissolved) => "chat_dissolved",
-            Error::Conflict(Conflict::MessageRemoved) => "message_removed",
+            Error::Conflict(Conflict::MessageRemoved | Conflict::AlreadyRemoved) => {
+                "message_removed"
+            }
             Error::Conflict(Conflict::EditLimit) => "edit_limit_reached",
-            Error::Conflict(Conflict::WindowPassed) => "window_passed",
+            Error::Conflict(Conflict::WindowPassed(_)) => "window_passed",
             Error::Conflict(Conflict::WrongMessageType) => "wrong_message_type",
             Error::Conflict(Conflict::TooFrequent) => "too_frequent",
             Error::Conflict(Conflict::OwnerStays) => "owner_cannot_be_removed",
@@ -125,8 +139,10 @@ impl Error {
             Error::Conflict(Conflict::Duplicate("user_id")),
             Error::Conflict(Conflict::ChatDissolved),
             Error::Conflict(Conflict::MessageRemoved),
+            Error::Conflict(Conflict::AlreadyRemoved),
             Error::Conflict(Conflict::EditLimit),
-            Error::Conflict(Conflict::WindowPassed),
+            Error::Conflict(Conflict::WindowPassed(Window::Recall)),
+            Error::Conflict(Conflict::WindowPassed(Window::Edit)),
             Error::Conflict(Conflict::WrongMessageType),
             Error::Conflict(Conflict::TooFrequent),
             Error::Conflict(Conflict::OwnerStays),

@@ -265,7 +265,10 @@ impl MessageUpdate {
     /// inside the transaction that rewrites the message, so check and write are atomic.
     pub fn apply(self, m: &mut Message) -> StoreResult<()> {
         if m.removal.is_some() {
-            return Err(StoreError::Conflict(Conflict::MessageRemoved));
+            return Err(StoreError::Conflict(match self {
+                MessageUpdate::Edit { .. } => Conflict::MessageRemoved,
+                MessageUpdate::Remove(_) => Conflict::AlreadyRemoved,
+            }));
         }
         match self {
             MessageUpdate::Edit {

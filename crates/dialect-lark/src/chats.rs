@@ -1,12 +1,11 @@
 //! Chat handlers: create a group, add members, ask whether the bot is in a chat.
 
-use crate::error::{ok, LarkError, Op};
+use crate::error::{ok, op, Answer, LarkError};
 use crate::extract::{Bot, ChatPath, LarkJson, LarkQuery, ManageChats, ReadChats, Scoped};
 use crate::face::Ctx;
 use crate::messages::reader;
 use crate::{ids, LarkState};
 use axum::extract::State;
-use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use switchboard_core::error::Error;
@@ -24,15 +23,8 @@ enum Resolved {
 }
 
 /// Resolves `raw` as a `kind` id (`open_id`, `union_id`, `user_id` or `app_id`) in the bot's tenant.
-async fn resolve(
-    s: &LarkState,
-    bot: &Bot,
-    op: Op,
-    kind: &str,
-    raw: &str,
-) -> Result<Resolved, LarkError> {
+async fn resolve(s: &LarkState, bot: &Bot, kind: &str, raw: &str) -> Result<Resolved, LarkError> {
     let tenant = bot.app.tenant;
-    let err = |e: Error| LarkError::core(&bot.ctx, op, e);
     let user = match kind {
         "open_id" => ids::parse_open_id(raw, bot.app.id),
         "union_id" => ids::parse_union_id(raw),
@@ -40,7 +32,7 @@ async fn resolve(
             return match s.core.find_user(tenant, UserKey::UserId(raw)).await {
                 Ok(u) => Ok(Resolved::Found(Actor::User(u.id))),
                 Err(Error::NotFound(_)) => Ok(Resolved::NotExisting),
-                Err(e) => Err(err(e)),
+                Err(e) => Err(e.into()),
             }
         }
         "app_id" => {
@@ -50,7 +42,7 @@ async fn resolve(
             return match s.core.app_by_public_id(raw).await {
                 Ok(a) if a.tenant == tenant => Ok(Resolved::Found(Actor::App(a.id))),
                 Ok(_) | Err(Error::NotFound(_)) => Ok(Resolved::NotExisting),
-                Err(e) => Err(err(e)),
+                Err(e) => Err(e.into()),
             };
         }
         _ => return Ok(Resolved::Invalid),
@@ -61,7 +53,7 @@ async fn resolve(
     match s.core.user(tenant, uid).await {
         Ok(u) => Ok(Resolved::Found(Actor::User(u.id))),
         Err(Error::NotFound(_)) => Ok(Resolved::NotExisting),
-        Err(e) => Err(err(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -108,7 +100,7 @@ pub async fn create(
     bot: Scoped<ManageChats>,
     LarkQuery(q): LarkQuery<CreateQuery>,
     LarkJson(b): LarkJson<CreateBody>,
-) -> Result<Response, LarkError> {
+) -> Answer<op::CreateChat> {
     let ctx = bot.ctx.clone();
     let id_type = reader(&s, &bot, q.user_id_type.as_deref())?.id_type;
     check_choice(&ctx, "chat_mode", &b.chat_mode, &["group"])?;
@@ -116,13 +108,10 @@ pub async fn create(
     let users = b.user_id_list.unwrap_or_default();
     let bots = b.bot_id_list.unwrap_or_default();
     if users.len() > 50 {
-        return Err(LarkError::invalid(
-            &ctx,
-            "user_id_list holds at most 50 ids",
-        ));
+        return Err(LarkError::invalid(&ctx, "user_id_list holds at most 50 ids").into());
     }
     if bots.len() > 5 {
-        return Err(LarkError::invalid(&ctx, "bot_id_list holds at most 5 ids"));
+        return Err(LarkError::invalid(&ctx, "bot_id_list holds at most 5 ids").into());
     }
     let mut members = vec![bot.actor()];
     for (kind, raw) in users
@@ -130,21 +119,22 @@ pub async fn create(
         .map(|u| (id_type.as_str(), u))
         .chain(bots.iter().map(|b| ("app_id", b)))
     {
-        match resolve(&s, &bot, Op::CreateChat, kind, raw).await? {
+        match resolve(&s, &bot, kind, raw).await? {
             Resolved::Found(a) => members.push(a),
             _ => {
                 return Err(LarkError::invalid(
                     &ctx,
                     format!("invalid {kind} {raw:?} in the member lists"),
-                ))
+                )
+                .into())
             }
         }
     }
     let owner = match b.owner_id.as_deref().filter(|o| !o.is_empty()) {
         None => bot.actor(),
-        Some(raw) => match resolve(&s, &bot, Op::CreateChat, id_type.as_str(), raw).await? {
+        Some(raw) => match resolve(&s, &bot, id_type.as_str(), raw).await? {
             Resolved::Found(a) => a,
-            _ => return Err(LarkError::invalid(&ctx, "invalid owner_id")),
+            _ => return Err(LarkError::invalid(&ctx, "invalid owner_id").into()),
         },
     };
     let name = b
@@ -157,16 +147,11 @@ pub async fn create(
         owner,
         members,
     };
-    let chat = s
-        .core
-        .create_chat(bot.app.tenant, cmd)
-        .await
-        .map_err(|e| LarkError::core(&ctx, Op::CreateChat, e))?;
+    let chat = s.core.create_chat(bot.app.tenant, cmd).await?;
     if q.set_bot_manager == Some(true) && owner != bot.actor() {
         s.core
             .set_member_role(bot.app.tenant, chat.id, bot.actor(), Role::Admin)
-            .await
-            .map_err(|e| LarkError::core(&ctx, Op::CreateChat, e))?;
+            .await?;
     }
     let (owner_id, owner_id_type) = match owner {
         Actor::App(_) => (json!(bot.app.app_id), "app_id"),
@@ -228,7 +213,7 @@ pub async fn add_members(
     ChatPath(chat): ChatPath,
     LarkQuery(q): LarkQuery<AddQuery>,
     LarkJson(b): LarkJson<AddBody>,
-) -> Result<Response, LarkError> {
+) -> Answer<op::AddMembers> {
     let ctx = bot.ctx.clone();
     let kind = q.member_id_type.as_deref().unwrap_or("open_id");
     match kind {
@@ -237,27 +222,25 @@ pub async fn add_members(
             reader(&s, &bot, Some("user_id"))?;
         }
         other => {
-            return Err(LarkError::invalid(
-                &ctx,
-                format!("invalid member_id_type {other:?}"),
-            ))
+            return Err(
+                LarkError::invalid(&ctx, format!("invalid member_id_type {other:?}")).into(),
+            )
         }
     }
     let succeed = q.succeed_type.unwrap_or(0);
     if !(0..=2).contains(&succeed) {
-        return Err(LarkError::invalid(&ctx, "succeed_type must be 0, 1 or 2"));
+        return Err(LarkError::invalid(&ctx, "succeed_type must be 0, 1 or 2").into());
     }
     let list = b.id_list.unwrap_or_default();
     if list.is_empty() || list.len() > 50 {
-        return Err(LarkError::invalid(&ctx, "id_list must hold 1 to 50 ids"));
+        return Err(LarkError::invalid(&ctx, "id_list must hold 1 to 50 ids").into());
     }
     s.core
         .visible_chat(bot.app.tenant, bot.access(), chat)
-        .await
-        .map_err(|e| LarkError::core(&ctx, Op::AddMembers, e))?;
+        .await?;
     let (mut found, mut invalid, mut missing) = (vec![], vec![], vec![]);
     for raw in &list {
-        match resolve(&s, &bot, Op::AddMembers, kind, raw).await? {
+        match resolve(&s, &bot, kind, raw).await? {
             Resolved::Found(a) => found.push(a),
             Resolved::Invalid => invalid.push(raw.clone()),
             Resolved::NotExisting => missing.push(raw.clone()),
@@ -266,17 +249,16 @@ pub async fn add_members(
     let lists = json!({ "invalid_id_list": invalid, "not_existed_id_list": missing, "pending_approval_id_list": [] });
     let unusable = !invalid.is_empty() || !missing.is_empty();
     match succeed {
-        0 if unusable => return Err(LarkError::invalid(&ctx, "id_list holds unusable ids")),
+        0 if unusable => return Err(LarkError::invalid(&ctx, "id_list holds unusable ids").into()),
         2 if unusable => {
-            return Err(LarkError::invalid(&ctx, "id_list holds unusable ids").with_data(lists))
+            return Err(LarkError::invalid(&ctx, "id_list holds unusable ids")
+                .with_data(lists)
+                .into())
         }
         _ => {}
     }
     if !found.is_empty() {
-        s.core
-            .add_members(bot.app.tenant, chat, found)
-            .await
-            .map_err(|e| LarkError::core(&ctx, Op::AddMembers, e))?;
+        s.core.add_members(bot.app.tenant, chat, found).await?;
     }
     Ok(ok(&ctx, lists))
 }
@@ -286,16 +268,9 @@ pub async fn is_in_chat(
     State(s): State<LarkState>,
     bot: Scoped<ReadChats>,
     ChatPath(chat): ChatPath,
-) -> Result<Response, LarkError> {
+) -> Answer<op::IsInChat> {
     let ctx = bot.ctx.clone();
-    s.core
-        .chat(bot.app.tenant, chat)
-        .await
-        .map_err(|e| LarkError::core(&ctx, Op::IsInChat, e))?;
-    let member = s
-        .core
-        .is_member(chat, bot.actor())
-        .await
-        .map_err(|e| LarkError::core(&ctx, Op::IsInChat, e))?;
+    s.core.chat(bot.app.tenant, chat).await?;
+    let member = s.core.is_member(chat, bot.actor()).await?;
     Ok(ok(&ctx, json!({ "is_in_chat": member.is_some() })))
 }

@@ -9,10 +9,31 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
-use switchboard_core::error::{Conflict, Denied, Entity, Error};
+use switchboard_core::error::{Conflict, Denied, Entity, Error, Window};
 
-/// The operation an error came from: the same domain error reads differently per operation
-/// (a passed window is 230009 for a recall, 230031 for a card update).
+/// The endpoint an error came from: the same domain error reads differently per endpoint
+/// (a missing chat is `ext=receive_id not found` for a send, `ext=chat_id not found` for a
+/// member add; a refused sender is 230026 for a recall, 230071 for an edit; a passed edit
+/// window is 230031 for a card update).
+///
+/// What is a domain fact travels in the domain error itself (which window passed, whether a
+/// recall found the message already removed); the endpoint is the one thing left, and it
+/// is stated once per handler, in its return type, never per call:
+///
+/// ```text
+/// pub async fn recall(..) -> Answer<op::Recall> {
+///     s.core.recall(cmd).await?;
+///     ...
+/// }
+/// ```
+///
+/// `?` turns a `core::Error` into a [`LarkError`] that is still a bare domain error (a
+/// handler's helpers return those too); [`Refused`]'s `IntoResponse` tags it with its
+/// handler's [`Op`] and leaves it in the response's extensions, and
+/// [`crate::face::tag_request`], which wraps every route and knows the request's face and
+/// log id, renders it through [`table`]. A success never meets any of this: the middleware
+/// looks only at answers that are not 2xx. (A route-level layer per endpoint would cost a
+/// boxed service call on every request; a per-call tag is what this replaces.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Token,
@@ -46,6 +67,84 @@ impl Op {
     ];
 }
 
+/// A type naming an [`Op`], for handlers' return types ([`Answer`]).
+pub trait Operation {
+    const OP: Op;
+}
+
+/// One uninhabited type per [`Op`]: `Answer<op::Send>`.
+pub mod op {
+    use super::{Op, Operation};
+    macro_rules! ops {
+        ($($name:ident),*) => {$(
+            #[derive(Debug)]
+            pub enum $name {}
+            impl Operation for $name {
+                const OP: Op = Op::$name;
+            }
+        )*};
+    }
+    ops!(
+        Token,
+        Get,
+        Send,
+        Reply,
+        Edit,
+        UpdateCard,
+        Recall,
+        Forward,
+        MergeForward,
+        CreateChat,
+        AddMembers,
+        IsInChat
+    );
+}
+
+/// A handler's answer: its [`Op`] is in the type, so `?` needs no per-call tag.
+pub type Answer<O> = Result<Response, Refused<O>>;
+
+/// A handler's failure: a [`LarkError`], rendered for the handler's operation `O`.
+pub struct Refused<O>(LarkError, std::marker::PhantomData<O>);
+
+impl<O> std::fmt::Debug for Refused<O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<O> From<LarkError> for Refused<O> {
+    fn from(e: LarkError) -> Self {
+        Refused(e, std::marker::PhantomData)
+    }
+}
+
+impl<O> From<Error> for Refused<O> {
+    fn from(e: Error) -> Self {
+        LarkError::from(e).into()
+    }
+}
+
+impl<O: Operation> IntoResponse for Refused<O> {
+    fn into_response(self) -> Response {
+        self.0.respond(Some(O::OP))
+    }
+}
+
+/// A domain refusal on its way to [`crate::face::tag_request`], which renders it with the
+/// request's face and log id. Only ever in a failed answer's extensions.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub error: Error,
+    pub op: Option<Op>,
+}
+
+impl Pending {
+    /// The refusal, in the envelope of `ctx`'s face.
+    pub fn render(self, ctx: &Ctx) -> Response {
+        LarkError::core(ctx, self.op, self.error).into_response()
+    }
+}
+
 // The vendor codes this dialect answers with (see docs/dialects/lark.md for the table).
 pub const INVALID_PARAM: i64 = 230001;
 pub const NOT_IN_CHAT: i64 = 230002;
@@ -74,8 +173,8 @@ pub const APP_TOKEN_INVALID: i64 = 99991664;
 pub const TOKEN_FORMAT: i64 = 99991671;
 pub const SCOPE_MISSING: i64 = 99991672;
 
-/// A rejection, ready to be rendered in the face's envelope (boxed: it travels in every
-/// handler's `Result`).
+/// A rejection, ready to be rendered in the face's envelope, or a bare domain error that
+/// [`crate::face::tag_request`] renders (boxed: it travels in every handler's `Result`).
 #[derive(Debug)]
 pub struct LarkError(Box<Rejection>);
 
@@ -103,6 +202,8 @@ pub struct Rejection {
     /// Feishu `error.permission_violations` subjects (missing scopes).
     pub missing_scopes: Vec<String>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// A domain error not yet rendered (`ctx` and the fields above are then unused).
+    pub domain: Option<Error>,
 }
 
 impl LarkError {
@@ -115,6 +216,7 @@ impl LarkError {
             data: None,
             missing_scopes: vec![],
             headers: vec![],
+            domain: None,
         }))
     }
 
@@ -132,13 +234,27 @@ impl LarkError {
         Self::new(ctx, StatusCode::BAD_REQUEST, code, msg)
     }
 
-    /// A domain error, through the table.
-    pub fn core(ctx: &Ctx, op: Op, e: Error) -> Self {
+    /// A domain error, through the table, for a request whose context is at hand.
+    pub fn core(ctx: &Ctx, op: Option<Op>, e: Error) -> Self {
         let (status, code, msg) = table(op, &e);
         if let Error::Internal(cause) | Error::Unavailable(cause) = &e {
             tracing::error!(error = %cause, log_id = %ctx.log_id.0, ?op, "lark request failed");
         }
         Self::new(ctx, status, code, msg)
+    }
+
+    /// The answer; a bare domain error goes out as a [`Pending`] for
+    /// [`crate::face::tag_request`] to render for operation `op`.
+    fn respond(self, op: Option<Op>) -> Response {
+        let mut this = self;
+        match this.domain.take() {
+            None => this.render(),
+            Some(error) => {
+                let mut res = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                res.extensions_mut().insert(Pending { error, op });
+                res
+            }
+        }
     }
 
     pub fn with_data(mut self, data: Value) -> Self {
@@ -147,23 +263,46 @@ impl LarkError {
     }
 }
 
+/// A bare domain error: rendered by [`crate::face::tag_request`], for the handler's
+/// operation (see [`Op`]).
+impl From<Error> for LarkError {
+    fn from(e: Error) -> Self {
+        LarkError(Box::new(Rejection {
+            ctx: Ctx {
+                face: Face::Feishu,
+                log_id: crate::face::LogId(String::new()),
+            },
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: INTERNAL,
+            msg: String::new(),
+            data: None,
+            missing_scopes: vec![],
+            headers: vec![],
+            domain: Some(e),
+        }))
+    }
+}
+
 fn invalid_msg(ext: impl std::fmt::Display) -> String {
     format!("Your request contains an invalid request parameter, ext={ext}.")
 }
 
 /// The one mapping from domain errors to (HTTP status, vendor code, vendor message).
-pub fn table(op: Op, e: &Error) -> (StatusCode, i64, String) {
+///
+/// `op` is the endpoint, where the wording depends on it; `None` (an answer made outside
+/// any endpoint's handler) reads as the generic wording.
+pub fn table(op: Option<Op>, e: &Error) -> (StatusCode, i64, String) {
     let bad = StatusCode::BAD_REQUEST;
     match e {
         Error::NotFound(what) => {
             let ext = match (what, op) {
-                (Entity::Chat | Entity::User, Op::Send | Op::Forward | Op::MergeForward) => {
+                (Entity::Chat | Entity::User, Some(Op::Send | Op::Forward | Op::MergeForward)) => {
                     "receive_id not found"
                 }
-                (Entity::Chat, Op::CreateChat | Op::AddMembers | Op::IsInChat) => {
+                (Entity::Chat, Some(Op::CreateChat | Op::AddMembers | Op::IsInChat)) => {
                     "chat_id not found"
                 }
-                (Entity::User | Entity::App, Op::CreateChat | Op::AddMembers) => {
+                (Entity::User | Entity::App, Some(Op::CreateChat | Op::AddMembers)) => {
                     "member id not found"
                 }
                 (Entity::Chat | Entity::Message, _) => "message_id not found",
@@ -185,12 +324,12 @@ pub fn table(op: Op, e: &Error) -> (StatusCode, i64, String) {
             "Bot/User can NOT be out of the chat.".into(),
         ),
         Error::Forbidden(Denied::NotSender) => match op {
-            Op::Recall => (
+            Some(Op::Recall) => (
                 bad,
                 NO_RECALL_PERMISSION,
                 "No permission to recall this message.".into(),
             ),
-            Op::Edit | Op::UpdateCard => (
+            Some(Op::Edit | Op::UpdateCard) => (
                 bad,
                 NOT_SENDER,
                 "The operator is not the sender of the message.".into(),
@@ -202,7 +341,7 @@ pub fn table(op: Op, e: &Error) -> (StatusCode, i64, String) {
             ),
         },
         Error::Forbidden(Denied::NotChatAdmin) => match op {
-            Op::Recall => (
+            Some(Op::Recall) => (
                 bad,
                 NO_RECALL_PERMISSION,
                 "No permission to recall this message.".into(),
@@ -221,7 +360,7 @@ pub fn table(op: Op, e: &Error) -> (StatusCode, i64, String) {
         Error::Conflict(Conflict::ChatDissolved) => {
             (bad, CHAT_DISSOLVED, "The chat has been dissolved.".into())
         }
-        Error::Conflict(Conflict::MessageRemoved) => {
+        Error::Conflict(Conflict::MessageRemoved | Conflict::AlreadyRemoved) => {
             (bad, MESSAGE_RECALLED, "The message is recalled.".into())
         }
         Error::Conflict(Conflict::EditLimit) => (
@@ -229,23 +368,25 @@ pub fn table(op: Op, e: &Error) -> (StatusCode, i64, String) {
             EDIT_LIMIT,
             "The message has reached the maximum number of edits.".into(),
         ),
-        Error::Conflict(Conflict::WindowPassed) => match op {
-            Op::UpdateCard => (
+        // Which window passed is the domain's to say; an edit window is a card's on the
+        // card update endpoints.
+        Error::Conflict(Conflict::WindowPassed(Window::Edit)) => match op {
+            Some(Op::UpdateCard) => (
                 bad,
                 CARD_TOO_OLD,
                 "The card was sent too long ago to be updated.".into(),
             ),
-            Op::Edit => (
+            _ => (
                 bad,
                 EDIT_TOO_OLD,
                 "The message was sent too long ago to be edited.".into(),
             ),
-            _ => (
-                bad,
-                RECALL_TOO_OLD,
-                "The message was sent too long ago to be recalled.".into(),
-            ),
         },
+        Error::Conflict(Conflict::WindowPassed(Window::Recall)) => (
+            bad,
+            RECALL_TOO_OLD,
+            "The message was sent too long ago to be recalled.".into(),
+        ),
         Error::Conflict(Conflict::WrongMessageType) => (
             bad,
             TYPE_UNSUPPORTED,
@@ -326,7 +467,7 @@ pub fn ok_typed<T: serde::Serialize>(ctx: &Ctx, data: &T) -> Response {
             .into_response(),
         Err(e) => LarkError::core(
             ctx,
-            Op::Get,
+            None,
             Error::Internal(switchboard_core::store::StoreError::Internal(format!(
                 "response did not serialise: {e}"
             ))),
@@ -348,6 +489,12 @@ pub fn ok(ctx: &Ctx, data: Value) -> Response {
 
 impl IntoResponse for LarkError {
     fn into_response(self) -> Response {
+        self.respond(None)
+    }
+}
+
+impl LarkError {
+    fn render(self) -> Response {
         let this = *self.0;
         let mut body = Map::new();
         body.insert("code".into(), json!(this.code));
@@ -416,7 +563,7 @@ mod tests {
 
     #[test]
     fn every_domain_error_maps_to_a_failure_code_for_every_operation() {
-        for op in Op::ALL {
+        for op in Op::ALL.map(Some).into_iter().chain([None]) {
             for e in Error::catalogue() {
                 let (status, code, msg) = table(op, &e);
                 assert_ne!(code, 0, "{op:?} {e:?}");
@@ -437,21 +584,54 @@ mod tests {
 
     #[test]
     fn operation_specific_codes() {
-        let w = Error::Conflict(Conflict::WindowPassed);
-        assert_eq!(table(Op::Recall, &w).1, RECALL_TOO_OLD);
-        assert_eq!(table(Op::UpdateCard, &w).1, CARD_TOO_OLD);
-        assert_eq!(table(Op::Edit, &w).1, EDIT_TOO_OLD);
+        let late = |w| Error::Conflict(Conflict::WindowPassed(w));
         assert_eq!(
-            table(Op::Edit, &Error::Forbidden(Denied::NotSender)).1,
+            table(Some(Op::Recall), &late(Window::Recall)).1,
+            RECALL_TOO_OLD
+        );
+        assert_eq!(
+            table(Some(Op::UpdateCard), &late(Window::Edit)).1,
+            CARD_TOO_OLD
+        );
+        assert_eq!(table(Some(Op::Edit), &late(Window::Edit)).1, EDIT_TOO_OLD);
+        assert_eq!(
+            table(Some(Op::Edit), &Error::Forbidden(Denied::NotSender)).1,
             NOT_SENDER
         );
         assert_eq!(
-            table(Op::Recall, &Error::Forbidden(Denied::NotChatAdmin)).1,
+            table(Some(Op::Recall), &Error::Forbidden(Denied::NotChatAdmin)).1,
             NO_RECALL_PERMISSION
         );
-        let (_, code, msg) = table(Op::Get, &Error::invalid("user_id_type", "bad"));
+        let gone = Error::NotFound(Entity::Chat);
+        assert!(table(Some(Op::Send), &gone)
+            .2
+            .contains("ext=receive_id not found"));
+        assert!(table(Some(Op::AddMembers), &gone)
+            .2
+            .contains("ext=chat_id not found"));
+        let (_, code, msg) = table(Some(Op::Get), &Error::invalid("user_id_type", "bad"));
         assert_eq!(code, INVALID_PARAM);
         assert!(msg.contains("ext=user_id_type"), "{msg}");
+    }
+
+    #[test]
+    fn a_handlers_operation_reaches_its_domain_refusal() {
+        // `?` in an `Answer<op::AddMembers>` leaves the refusal for `tag_request`, tagged.
+        let res = Refused::<op::AddMembers>::from(Error::NotFound(Entity::Chat)).into_response();
+        assert!(!res.status().is_success());
+        let pending = res.extensions().get::<Pending>().cloned().expect("pending");
+        assert_eq!(pending.op, Some(Op::AddMembers));
+        let ctx = Ctx {
+            face: Face::Feishu,
+            log_id: LogId("abc".into()),
+        };
+        let e = LarkError::core(&ctx, pending.op, pending.error);
+        assert_eq!(e.code, INVALID_PARAM);
+        assert!(e.msg.contains("ext=chat_id not found"), "{}", e.msg);
+        // A ready rejection goes out as it is.
+        let ready = Refused::<op::Get>::from(LarkError::invalid(&ctx, "x")).into_response();
+        assert_eq!(ready.status(), StatusCode::BAD_REQUEST);
+        assert!(ready.extensions().get::<Pending>().is_none());
     }
 
     #[test]

@@ -176,7 +176,7 @@ impl Bot {
         let app = match s.core.app_by_id(app_id).await {
             Ok(a) => a,
             Err(Error::NotFound(_)) => return Err(invalid(kind)),
-            Err(e) => return Err(LarkError::core(&ctx, Op::Token, e)),
+            Err(e) => return Err(LarkError::core(&ctx, Some(Op::Token), e)),
         };
         let now_ms = s.core.now_ms();
         if !token::valid(body, issued_at, &app, &s.config, now_ms.div_euclid(1000)) {

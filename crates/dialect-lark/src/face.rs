@@ -110,7 +110,9 @@ fn log_id_of(request_id: &str) -> Option<String> {
 }
 
 /// Derives the log id from the server's request id (so logs and client reports agree),
-/// tags the request with its face, and echoes the id as `X-Tt-Logid`, where the SDKs look.
+/// tags the request with its face, renders a handler's domain refusal
+/// ([`crate::error::Pending`]) in that face's envelope, and echoes the id as `X-Tt-Logid`,
+/// where the SDKs look.
 pub async fn tag_request(mut req: Request, next: Next) -> Response {
     let face = Face::of_path(req.uri().path());
     let incoming = req.headers().get("x-request-id").cloned();
@@ -129,6 +131,22 @@ pub async fn tag_request(mut req: Request, next: Next) -> Response {
         log_id: LogId(id),
     });
     let mut res = next.run(req).await;
+    // A handler's domain refusal, rendered here where the face and log id are known
+    // (`crate::error::Op`); successes are not looked into.
+    if !res.status().is_success() {
+        if let Some(p) = res.extensions_mut().remove::<crate::error::Pending>() {
+            let ctx = Ctx {
+                face,
+                log_id: LogId(
+                    echo.as_ref()
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned(),
+                ),
+            };
+            res = p.render(&ctx);
+        }
+    }
     if let Some(v) = echo {
         res.headers_mut().insert("x-tt-logid", v);
     }

@@ -3,7 +3,7 @@
 //! render back.
 
 use crate::content::{self, Incoming};
-use crate::error::{self, ok, ok_typed, LarkError, Op};
+use crate::error::{self, ok, ok_typed, op, Answer, LarkError};
 use crate::extract::{Bot, LarkJson, LarkQuery, MsgPath, ReadMessages, Scoped, WriteMessages};
 use crate::face::{Ctx, Face};
 use crate::render::{self, IdType, Reader};
@@ -73,15 +73,11 @@ pub async fn get(
     bot: Scoped<ReadMessages>,
     MsgPath(id): MsgPath,
     LarkQuery(q): LarkQuery<ReadQuery>,
-) -> Result<Response, LarkError> {
+) -> Answer<op::Get> {
     let ctx = bot.ctx.clone();
     let r = reader(&s, &bot, q.user_id_type.as_deref())?;
     let tenant = bot.app.tenant;
-    let v = s
-        .core
-        .get(tenant, bot.access(), None, id)
-        .await
-        .map_err(|e| LarkError::core(&ctx, Op::Get, e))?;
+    let v = s.core.get(tenant, bot.access(), None, id).await?;
     refuse_deleted(&ctx, &v)?;
     match ctx.face {
         Face::Hi => Ok(ok_typed(&ctx, &render::message_out(&r, &v))),
@@ -93,11 +89,7 @@ pub async fn get(
             let mut items = vec![render::message_out(&r, &v)];
             // A merge-forward reads as the container followed by its children.
             if v.message.kind == MessageType::MergeForward {
-                let kids = s
-                    .core
-                    .children(tenant, bot.access(), id)
-                    .await
-                    .map_err(|e| LarkError::core(&ctx, Op::Get, e))?;
+                let kids = s.core.children(tenant, bot.access(), id).await?;
                 items.extend(kids.iter().map(|k| render::message_out(&r, k)));
             }
             Ok(ok_typed(&ctx, &Items { items }))
@@ -141,17 +133,15 @@ fn uuid(ctx: &Ctx, v: Option<String>) -> Result<Option<String>, LarkError> {
 async fn receive_chat(
     s: &LarkState,
     bot: &Bot,
-    op: Op,
     id_type: Option<&str>,
     receive_id: &str,
 ) -> Result<ChatId, LarkError> {
-    match receiver(s, bot, op, id_type, receive_id).await? {
+    match receiver(s, bot, id_type, receive_id).await? {
         Recipient::Chat(chat) => Ok(chat),
         Recipient::Direct(peer) => Ok(s
             .core
             .ensure_p2p(bot.app.tenant, bot.actor(), peer)
-            .await
-            .map_err(|e| LarkError::core(&bot.ctx, op, e))?
+            .await?
             .id),
     }
 }
@@ -160,7 +150,6 @@ async fn receive_chat(
 async fn receiver(
     s: &LarkState,
     bot: &Bot,
-    op: Op,
     id_type: Option<&str>,
     receive_id: &str,
 ) -> Result<Recipient, LarkError> {
@@ -179,7 +168,7 @@ async fn receiver(
         Some("user_id") => match s.core.find_user(tenant, UserKey::UserId(receive_id)).await {
             Ok(u) => u.id,
             Err(Error::NotFound(_)) => return Err(bad()),
-            Err(e) => return Err(LarkError::core(ctx, op, e)),
+            Err(e) => return Err(e.into()),
         },
         Some("email") => {
             return Err(LarkError::invalid(
@@ -194,11 +183,7 @@ async fn receiver(
             ))
         }
     };
-    let user = s
-        .core
-        .user(tenant, user)
-        .await
-        .map_err(|e| LarkError::core(ctx, op, e))?;
+    let user = s.core.user(tenant, user).await?;
     Ok(Recipient::Direct(Actor::User(user.id)))
 }
 
@@ -242,17 +227,13 @@ pub async fn send(
     bot: Scoped<WriteMessages>,
     LarkQuery(q): LarkQuery<SendQuery>,
     LarkJson(b): LarkJson<SendBody>,
-) -> Result<Response, LarkError> {
+) -> Answer<op::Send> {
     let ctx = bot.ctx.clone();
     let receive_id = required(&ctx, &b.receive_id, "receive_id")?;
     let uuid = uuid(&ctx, b.uuid.or(q.uuid))?;
     let m = parse_content(&s, &bot, &b.msg_type, &b.content).await?;
-    let to = receiver(&s, &bot, Op::Send, q.receive_id_type.as_deref(), receive_id).await?;
-    let v = s
-        .core
-        .send(send_cmd(&s, &bot, to, m, uuid))
-        .await
-        .map_err(|e| LarkError::core(&ctx, Op::Send, e))?;
+    let to = receiver(&s, &bot, q.receive_id_type.as_deref(), receive_id).await?;
+    let v = s.core.send(send_cmd(&s, &bot, to, m, uuid)).await?;
     Ok(respond(&bot, &v))
 }
 
@@ -272,18 +253,14 @@ pub async fn reply(
     bot: Scoped<WriteMessages>,
     MsgPath(parent): MsgPath,
     LarkJson(b): LarkJson<ReplyBody>,
-) -> Result<Response, LarkError> {
+) -> Answer<op::Reply> {
     let ctx = bot.ctx.clone();
     let uuid = uuid(&ctx, b.uuid)?;
     let m = parse_content(&s, &bot, &b.msg_type, &b.content).await?;
     let mut cmd = send_cmd(&s, &bot, Recipient::Chat(parent.chat()), m, uuid);
     cmd.reply_to = Some(parent);
     cmd.reply_in_thread = b.reply_in_thread;
-    let v = s
-        .core
-        .send(cmd)
-        .await
-        .map_err(|e| LarkError::core(&ctx, Op::Reply, e))?;
+    let v = s.core.send(cmd).await?;
     Ok(respond(&bot, &v))
 }
 
@@ -297,13 +274,13 @@ pub struct EditBody {
 /// if it had read the message first (its chat, the bot's membership, the message, then
 /// 230110 for a hard-deleted one), so the read is made here, on the failure path only. A
 /// command that succeeds would have passed every one of those checks.
-async fn refused(s: &LarkState, bot: &Bot, op: Op, id: MessageId, e: Error) -> LarkError {
+async fn refused(s: &LarkState, bot: &Bot, id: MessageId, e: Error) -> LarkError {
     let read = s.core.get(bot.app.tenant, bot.access(), None, id).await;
     match read {
-        Err(first) => LarkError::core(&bot.ctx, op, first),
+        Err(first) => first.into(),
         Ok(v) => match refuse_deleted(&bot.ctx, &v) {
             Err(deleted) => deleted,
-            Ok(()) => LarkError::core(&bot.ctx, op, e),
+            Ok(()) => e.into(),
         },
     }
 }
@@ -315,10 +292,10 @@ pub async fn edit(
     bot: Scoped<WriteMessages>,
     MsgPath(id): MsgPath,
     LarkJson(b): LarkJson<EditBody>,
-) -> Result<Response, LarkError> {
+) -> Answer<op::Edit> {
     let ctx = bot.ctx.clone();
     if !matches!(b.msg_type.as_deref(), Some("text" | "post" | "rich_text")) {
-        return Err(LarkError::invalid(&ctx, "msg_type must be text or post"));
+        return Err(LarkError::invalid(&ctx, "msg_type must be text or post").into());
     }
     let m = parse_content(&s, &bot, &b.msg_type, &b.content).await?;
     let cmd = service::Edit {
@@ -337,7 +314,7 @@ pub async fn edit(
     };
     let v = match s.core.edit(cmd).await {
         Ok(v) => v,
-        Err(e) => return Err(refused(&s, &bot, Op::Edit, id, e).await),
+        Err(e) => return Err(refused(&s, &bot, id, e).await.into()),
     };
     Ok(respond(&bot, &v))
 }
@@ -353,11 +330,11 @@ async fn update_card(
     bot: Scoped<WriteMessages>,
     id: MessageId,
     b: CardBody,
-) -> Result<Response, LarkError> {
+) -> Answer<op::UpdateCard> {
     let ctx = bot.ctx.clone();
     if let Some(t) = b.msg_type.as_deref().filter(|t| !t.is_empty()) {
         if !matches!(t, "interactive" | "compressive_card" | "system_card") {
-            return Err(LarkError::invalid(&ctx, "msg_type must be a card type"));
+            return Err(LarkError::invalid(&ctx, "msg_type must be a card type").into());
         }
     }
     let m = parse_content(&s, &bot, &Some("interactive".into()), &b.content).await?;
@@ -376,7 +353,7 @@ async fn update_card(
         extra: None,
     };
     if let Err(e) = s.core.edit(cmd).await {
-        return Err(refused(&s, &bot, Op::UpdateCard, id, e).await);
+        return Err(refused(&s, &bot, id, e).await.into());
     }
     Ok(ok(&ctx, json!({})))
 }
@@ -387,7 +364,7 @@ pub async fn patch_card(
     bot: Scoped<WriteMessages>,
     MsgPath(id): MsgPath,
     LarkJson(b): LarkJson<CardBody>,
-) -> Result<Response, LarkError> {
+) -> Answer<op::UpdateCard> {
     update_card(s, bot, id, b).await
 }
 
@@ -397,7 +374,7 @@ pub async fn update_card_hi(
     bot: Scoped<WriteMessages>,
     MsgPath(id): MsgPath,
     LarkJson(b): LarkJson<CardBody>,
-) -> Result<Response, LarkError> {
+) -> Answer<op::UpdateCard> {
     update_card(s, bot, id, b).await
 }
 
@@ -408,7 +385,7 @@ pub async fn recall(
     State(s): State<LarkState>,
     bot: Scoped<WriteMessages>,
     MsgPath(id): MsgPath,
-) -> Result<Response, LarkError> {
+) -> Answer<op::Recall> {
     let ctx = bot.ctx.clone();
     let cmd = service::Recall {
         tenant: bot.app.tenant,
@@ -419,7 +396,7 @@ pub async fn recall(
         admin_window_ms: Some(Some(s.config.admin_recall_window_secs.saturating_mul(1000))),
     };
     if let Err(e) = s.core.recall(cmd).await {
-        return Err(refused(&s, &bot, Op::Recall, id, e).await);
+        return Err(refused(&s, &bot, id, e).await.into());
     }
     Ok(ok(&ctx, json!({})))
 }
@@ -436,25 +413,18 @@ pub async fn forward(
     MsgPath(id): MsgPath,
     LarkQuery(q): LarkQuery<SendQuery>,
     LarkJson(b): LarkJson<ForwardBody>,
-) -> Result<Response, LarkError> {
+) -> Answer<op::Forward> {
     let ctx = bot.ctx.clone();
     let receive_id = required(&ctx, &b.receive_id, "receive_id")?;
     let uuid = uuid(&ctx, q.uuid)?;
-    let target = receive_chat(
-        &s,
-        &bot,
-        Op::Forward,
-        q.receive_id_type.as_deref(),
-        receive_id,
-    )
-    .await?;
+    let target = receive_chat(&s, &bot, q.receive_id_type.as_deref(), receive_id).await?;
     let v = match s
         .core
         .forward(bot.app.tenant, bot.actor(), id, target, uuid)
         .await
     {
         Ok(v) => v,
-        Err(e) => return Err(refused(&s, &bot, Op::Forward, id, e).await),
+        Err(e) => return Err(refused(&s, &bot, id, e).await.into()),
     };
     Ok(respond(&bot, &v))
 }
@@ -473,25 +443,17 @@ pub async fn merge_forward(
     bot: Scoped<WriteMessages>,
     LarkQuery(q): LarkQuery<SendQuery>,
     LarkJson(b): LarkJson<MergeForwardBody>,
-) -> Result<Response, LarkError> {
+) -> Answer<op::MergeForward> {
     let ctx = bot.ctx.clone();
     let receive_id = required(&ctx, &b.receive_id, "receive_id")?;
     let list = b.message_id_list.unwrap_or_default();
     if list.is_empty() || list.len() > 100 {
-        return Err(LarkError::invalid(
-            &ctx,
-            "message_id_list must hold 1 to 100 message ids",
-        ));
+        return Err(
+            LarkError::invalid(&ctx, "message_id_list must hold 1 to 100 message ids").into(),
+        );
     }
     let uuid = uuid(&ctx, q.uuid)?;
-    let target = receive_chat(
-        &s,
-        &bot,
-        Op::MergeForward,
-        q.receive_id_type.as_deref(),
-        receive_id,
-    )
-    .await?;
+    let target = receive_chat(&s, &bot, q.receive_id_type.as_deref(), receive_id).await?;
     let (good, mut invalid): (Vec<_>, Vec<_>) = list
         .into_iter()
         .partition(|m| ids::parse_message_id(m).is_some());
@@ -507,16 +469,9 @@ pub async fn merge_forward(
         client_msg_id: uuid,
     };
     if cmd.ids.is_empty() {
-        return Err(LarkError::invalid(
-            &ctx,
-            "message_id_list holds no valid message id",
-        ));
+        return Err(LarkError::invalid(&ctx, "message_id_list holds no valid message id").into());
     }
-    let done = s
-        .core
-        .merge_forward(cmd)
-        .await
-        .map_err(|e| LarkError::core(&ctx, Op::MergeForward, e))?;
+    let done = s.core.merge_forward(cmd).await?;
     invalid.extend(done.invalid.into_iter().map(ids::message_id));
     let r = Reader {
         app: &bot.app,

@@ -9,13 +9,13 @@
 //! next quantum a new token is minted while the previous one stays valid until its own
 //! expiry — exactly Feishu's documented rotation, with nothing stored.
 
-use crate::error::{self, LarkError, Op};
+use crate::error::{self, op, Answer, LarkError};
 use crate::extract::LarkJson;
 use crate::face::{Ctx, Face};
 use crate::{Config, LarkState};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
@@ -118,7 +118,7 @@ async fn authenticate(s: &LarkState, ctx: &Ctx, b: TokenBody) -> Result<App, Lar
                 format!("invalid param: {e}"),
             ))
         }
-        Err(e) => return Err(LarkError::core(ctx, Op::Token, e)),
+        Err(e) => return Err(e.into()),
     };
     if !app.app_secret.matches(&secret) {
         return Err(LarkError::code(
@@ -136,7 +136,7 @@ pub async fn tenant_access_token(
     State(s): State<LarkState>,
     ctx: Ctx,
     LarkJson(b): LarkJson<TokenBody>,
-) -> Result<Response, LarkError> {
+) -> Answer<op::Token> {
     let app = authenticate(&s, &ctx, b).await?;
     let t = mint(&app, TENANT_TOKEN, &s.config, s.core.clock().now_secs());
     let body = match ctx.face {
@@ -159,7 +159,7 @@ pub async fn app_access_token(
     State(s): State<LarkState>,
     ctx: Ctx,
     LarkJson(b): LarkJson<TokenBody>,
-) -> Result<Response, LarkError> {
+) -> Answer<op::Token> {
     let app = authenticate(&s, &ctx, b).await?;
     let now = s.core.clock().now_secs();
     let a = mint(&app, APP_TOKEN, &s.config, now);

@@ -5,7 +5,7 @@
 //! no client login, and its accounts are always enabled.
 
 use crate::auth::Caller;
-use crate::error::{code, fail, ok, Op, YxError};
+use crate::error::{code, ok, YxError};
 use crate::extract::{YxJson, YxPath};
 use crate::Yx;
 use axum::extract::State;
@@ -59,7 +59,7 @@ async fn find(core: &Core, tenant: TenantId, account: &str) -> Result<User, YxEr
     match core.find_user(tenant, UserKey::AccountId(account)).await {
         Ok(u) => Ok(u),
         Err(Error::NotFound(_)) => Err(YxError::account_not_found(account)),
-        Err(e) => Err(fail(Op::Account)(e)),
+        Err(e) => Err(YxError::from(e)),
     }
 }
 
@@ -105,7 +105,7 @@ pub async fn create(
                 format!("account {account:?} already exists"),
             ));
         }
-        Err(e) => return Err(fail(Op::Account)(e)),
+        Err(e) => return Err(YxError::from(e)),
     };
     Ok(ok(account_json(&user, body.token.as_deref())))
 }
@@ -132,10 +132,7 @@ pub async fn update(
     let (core, tenant) = (&yx.core, caller.tenant());
     let mut user = find(core, tenant, &account).await?;
     if let Some(name) = body.user_information.and_then(|i| i.name) {
-        user = core
-            .rename_user(tenant, user.id, &name)
-            .await
-            .map_err(fail(Op::Account))?;
+        user = core.rename_user(tenant, user.id, &name).await?;
     }
     Ok(ok(account_json(&user, None)))
 }

@@ -8,7 +8,7 @@
 //! The nonce is remembered only once the CheckSum has verified, so unauthenticated callers
 //! cannot burn nonces; it is kept until its CurTime leaves the window.
 
-use crate::error::{code, table, Op, YxError};
+use crate::error::{code, YxError};
 use crate::Yx;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -110,7 +110,7 @@ async fn verify(headers: &HeaderMap, yx: &Yx) -> Result<Caller, YxError> {
     let app = match yx.core.app_by_public_id(app_key).await {
         Ok(a) => a,
         Err(Error::NotFound(_)) => return Err(auth_failed("unknown AppKey")),
-        Err(e) => return Err(table(Op::Query, &e)),
+        Err(e) => return Err(YxError::from(e)),
     };
     // The client hashed the CurTime string it sent, so hash exactly that string.
     let expect = checksum(app.app_secret.expose(), nonce, cur_time);
@@ -126,7 +126,7 @@ async fn verify(headers: &HeaderMap, yx: &Yx) -> Result<Caller, YxError> {
         Ok(false) => Err(auth_failed(
             "Nonce has already been used (replayed request)",
         )),
-        Err(e) => Err(table(Op::Query, &e)),
+        Err(e) => Err(YxError::from(e)),
     }
 }
 

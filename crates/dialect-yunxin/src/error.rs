@@ -3,14 +3,17 @@
 //! Yunxin's IM server API answers HTTP 200 whatever happens and puts the result in `code`
 //! (200 = success), with `msg` and `data` beside it; on failure `data` is `{}`. Every
 //! `switchboard_core::Error` becomes a Yunxin code through [`table`], the one place that
-//! decides it.
+//! decides it, and handlers reach it with `?` (`From<Error> for YxError`). The table needs
+//! no operation: where Yunxin's answer depends on what was attempted, the domain error says
+//! it (`Conflict::WindowPassed(Window::Recall)` is 508, `…(Window::Edit)` 403;
+//! `Conflict::AlreadyRemoved`, a repeated recall, is 417).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
-use switchboard_core::error::{Conflict, Denied, Entity, Error};
+use switchboard_core::error::{Conflict, Denied, Entity, Error, Window};
 
 /// The Yunxin status codes Switchboard answers with.
 pub mod code {
@@ -128,12 +131,9 @@ pub fn ok<T: Serialize>(data: T) -> Response {
             .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "yunxin response did not serialise");
-            table(
-                Op::Query,
-                &Error::Internal(switchboard_core::store::StoreError::Internal(
-                    "response did not serialise".into(),
-                )),
-            )
+            table(&Error::Internal(
+                switchboard_core::store::StoreError::Internal("response did not serialise".into()),
+            ))
             .into_response()
         }
     }
@@ -144,20 +144,8 @@ pub fn ok_empty() -> Response {
     ok(Value::Object(Default::default()))
 }
 
-/// Which operation failed: the same domain error reads differently per operation
-/// (a passed window is "recall time exceeded" for a recall, "too old" for a modify).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Query,
-    Send,
-    Recall,
-    Modify,
-    Account,
-    Team,
-}
-
 /// The error table: every domain error as a Yunxin code and message.
-pub fn table(op: Op, e: &Error) -> YxError {
+pub fn table(e: &Error) -> YxError {
     use code::*;
     let (code, msg): (i64, String) = match e {
         Error::NotFound(Entity::Message) => (MESSAGE_NOT_FOUND, "message not exist".into()),
@@ -191,7 +179,7 @@ pub fn table(op: Op, e: &Error) -> YxError {
             TEAM_NOT_FOUND,
             "team not exist: it has been dissolved".into(),
         ),
-        Error::Conflict(Conflict::MessageRemoved) if op == Op::Recall => (
+        Error::Conflict(Conflict::AlreadyRemoved) => (
             REPEATED,
             "the message has already been recalled or deleted".into(),
         ),
@@ -203,11 +191,11 @@ pub fn table(op: Op, e: &Error) -> YxError {
             OVER_LIMIT,
             "the message has been modified too many times".into(),
         ),
-        Error::Conflict(Conflict::WindowPassed) if op == Op::Modify => (
+        Error::Conflict(Conflict::WindowPassed(Window::Edit)) => (
             FORBIDDEN,
             "only messages of the last 7 days can be modified".into(),
         ),
-        Error::Conflict(Conflict::WindowPassed) => {
+        Error::Conflict(Conflict::WindowPassed(Window::Recall)) => {
             (RECALL_TOO_LATE, "message recall time exceeded".into())
         }
         Error::Conflict(Conflict::WrongMessageType) => (
@@ -222,20 +210,21 @@ pub fn table(op: Op, e: &Error) -> YxError {
             (TEAM_NO_PERMISSION, "the team owner cannot be kicked".into())
         }
         Error::Unavailable(cause) => {
-            tracing::warn!(error = %cause, ?op, "yunxin request: store unavailable");
+            tracing::warn!(error = %cause, "yunxin request: store unavailable");
             (BUSY, "server busy, retry later".into())
         }
         Error::Internal(cause) => {
-            tracing::error!(error = %cause, ?op, "yunxin request failed");
+            tracing::error!(error = %cause, "yunxin request failed");
             (INTERNAL, "internal server error".into())
         }
     };
     YxError { code, msg }
 }
 
-/// `map_err` helper: `core.get(..).await.map_err(fail(Op::Query))`.
-pub fn fail(op: Op) -> impl Fn(Error) -> YxError {
-    move |e| table(op, &e)
+impl From<Error> for YxError {
+    fn from(e: Error) -> Self {
+        table(&e)
+    }
 }
 
 #[cfg(test)]
@@ -244,36 +233,21 @@ mod tests {
 
     #[test]
     fn every_domain_error_maps_to_a_failure_code() {
-        for op in [
-            Op::Query,
-            Op::Send,
-            Op::Recall,
-            Op::Modify,
-            Op::Account,
-            Op::Team,
-        ] {
-            for e in Error::catalogue() {
-                let y = table(op, &e);
-                assert_ne!(y.code, code::OK, "{op:?} {e:?}");
-                assert!(!y.msg.is_empty(), "{op:?} {e:?}");
-            }
+        for e in Error::catalogue() {
+            let y = table(&e);
+            assert_ne!(y.code, code::OK, "{e:?}");
+            assert!(!y.msg.is_empty(), "{e:?}");
         }
+        let late = |w| table(&Error::Conflict(Conflict::WindowPassed(w))).code;
+        assert_eq!(late(Window::Recall), 508);
+        assert_eq!(late(Window::Edit), 403);
+        assert_eq!(table(&Error::Conflict(Conflict::AlreadyRemoved)).code, 417);
         assert_eq!(
-            table(Op::Recall, &Error::Conflict(Conflict::WindowPassed)).code,
-            508
-        );
-        assert_eq!(
-            table(Op::Modify, &Error::Conflict(Conflict::WindowPassed)).code,
-            403
-        );
-        assert_eq!(
-            table(Op::Query, &Error::NotFound(Entity::Message)).code,
+            table(&Error::Conflict(Conflict::MessageRemoved)).code,
             107404
         );
-        assert_eq!(
-            table(Op::Send, &Error::Forbidden(Denied::NotMember)).code,
-            804
-        );
+        assert_eq!(table(&Error::NotFound(Entity::Message)).code, 107404);
+        assert_eq!(table(&Error::Forbidden(Denied::NotMember)).code, 804);
     }
 
     #[test]
@@ -281,6 +255,6 @@ mod tests {
         let e = Error::Internal(switchboard_core::StoreError::Internal(
             "SELECT secret FROM x".into(),
         ));
-        assert_eq!(table(Op::Query, &e).msg, "internal server error");
+        assert_eq!(table(&e).msg, "internal server error");
     }
 }

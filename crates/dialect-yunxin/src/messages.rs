@@ -2,7 +2,7 @@
 
 use crate::auth::Caller;
 use crate::content::{self, MentionRef, MAX_DESCRIPTION, MAX_TEXT};
-use crate::error::{code, fail, ok, ok_empty, table, Op, YxError};
+use crate::error::{code, ok, ok_empty, YxError};
 use crate::extract::{parse_long, Long, YxJson, YxPath, YxQuery};
 use crate::ids::{
     conversation_type, conversation_type_name, parse_message_server_id, ConversationId,
@@ -88,7 +88,7 @@ async fn mention_refs(
         if out.iter().any(|m| m.target == target) {
             continue;
         }
-        let name = match core.party(tenant, actor).await.map_err(fail(Op::Send))? {
+        let name = match core.party(tenant, actor).await? {
             Party::User(u) => u.name,
             Party::App(a) => a.name,
         };
@@ -161,7 +161,7 @@ async fn send_draft(
     cmd.mentions = d.mentions;
     cmd.reply_to = reply_to;
     cmd.client_msg_id = d.client_id;
-    let v = core.send(cmd).await.map_err(fail(Op::Send))?;
+    let v = core.send(cmd).await?;
     if v.message.chat != v.chat.id {
         // The store answered with the sender's earlier message of that client id.
         return Err(YxError::param(
@@ -203,8 +203,7 @@ pub async fn send(
         (Some((reply, Some(root))), Recipient::Chat(chat)) if root != reply => {
             let parent = core
                 .get(tenant, Access::Member(conv.owner), Some(chat), reply)
-                .await
-                .map_err(fail(Op::Send))?;
+                .await?;
             if parent.message.root.unwrap_or(parent.message.id) != root {
                 return Err(YxError::param(
                     "thread_config.thread_root is not the root of thread_reply's thread",
@@ -281,9 +280,7 @@ pub async fn batch_send(
     let draft = content::incoming(raw, body.extension.as_ref(), &mentions, MAX_TEXT)?;
     // Content too large for the domain is refused once, not once per receiver (its
     // mentions are checked per receiver, by each send).
-    core.check_message(tenant, &draft.content, &[])
-        .await
-        .map_err(fail(Op::Send))?;
+    core.check_message(tenant, &draft.content, &[]).await?;
     let sender = resolve::actor(core, tenant, sender_id).await?;
     let mut success_list = Vec::new();
     let mut failed_list = Vec::new();
@@ -390,8 +387,7 @@ pub async fn query(
     let chat = conv.readable_chat(core, check_team, check_member).await?;
     let v = core
         .get(tenant, Access::Member(conv.owner), Some(chat.id), id)
-        .await
-        .map_err(fail(Op::Query))?;
+        .await?;
     if !visible_to(&v.message, conv.owner) || time.is_some_and(|t| t != v.message.created_at) {
         return Err(YxError::message_not_found());
     }
@@ -510,8 +506,7 @@ pub async fn withdraw(
     let chat = conv.member_chat(core, w.check_member).await?;
     let v = core
         .get(tenant, Access::Member(conv.owner), Some(chat.id), id)
-        .await
-        .map_err(fail(Op::Recall))?;
+        .await?;
     if w.time.is_some_and(|t| t != v.message.created_at) {
         return Err(YxError::message_not_found());
     }
@@ -524,7 +519,7 @@ pub async fn withdraw(
         window_ms,
         admin_window_ms,
     };
-    core.recall(cmd).await.map_err(fail(Op::Recall))?;
+    core.recall(cmd).await?;
     Ok(ok_empty())
 }
 
@@ -618,7 +613,7 @@ impl Modification {
         let chat = match core.chat(tenant, id.chat()).await {
             Ok(c) => c,
             Err(Error::NotFound(_)) => return Err(YxError::message_not_found()),
-            Err(e) => return Err(table(Op::Modify, &e)),
+            Err(e) => return Err(YxError::from(e)),
         };
         if chat.kind != self.kind {
             return Err(YxError::param(format!(
@@ -631,8 +626,7 @@ impl Modification {
         }
         let v = core
             .get(tenant, Access::Member(actor), Some(chat.id), id)
-            .await
-            .map_err(fail(Op::Modify))?;
+            .await?;
         let m = &v.message;
         if m.removal.is_some() {
             return Err(YxError::new(
@@ -692,9 +686,7 @@ pub async fn modify(
         MAX_DESCRIPTION,
     )?;
     // The content's size first, as Yunxin answers (its mentions are checked by the edit).
-    core.check_message(tenant, &draft.content, &[])
-        .await
-        .map_err(fail(Op::Modify))?;
+    core.check_message(tenant, &draft.content, &[]).await?;
     let actor = resolve::actor(core, tenant, &req.operator).await?;
     let found = req
         .find(core, tenant, actor, content::type_number(draft.kind))
@@ -721,6 +713,6 @@ pub async fn modify(
         min_interval_ms: Some(MODIFY_INTERVAL_MS),
         extra: Some(extra),
     };
-    core.edit(cmd).await.map_err(fail(Op::Modify))?;
+    core.edit(cmd).await?;
     Ok(ok_empty())
 }

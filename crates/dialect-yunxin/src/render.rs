@@ -2,7 +2,7 @@
 //! sends return the same shape.
 
 use crate::content;
-use crate::error::{fail, Op, YxError};
+use crate::error::YxError;
 use crate::ids::{conversation_type, message_server_id, team_id};
 use crate::resolve::{account_of, party_account};
 use serde::Serialize;
@@ -94,10 +94,7 @@ async fn p2p_receiver(
             return Ok((*s).to_string());
         }
     }
-    let members = core
-        .members(chat.tenant, chat.id)
-        .await
-        .map_err(fail(Op::Query))?;
+    let members = core.members(chat.tenant, chat.id).await?;
     match members.iter().map(|m| m.actor).find(|a| *a != sender) {
         Some(other) => account_of(core, chat.tenant, other).await,
         None => Ok(String::new()),
@@ -152,11 +149,11 @@ pub async fn message_with(
             let root = m.root.unwrap_or(parent);
             // Parent and root live in the same chat, which the caller may read.
             let fetch = |id| core.get(tenant, Access::Admin, Some(chat.id), id);
-            let reply = fetch(parent).await.map_err(fail(Op::Query))?;
+            let reply = fetch(parent).await?;
             let root = if root == parent {
                 reply.clone()
             } else {
-                fetch(root).await.map_err(fail(Op::Query))?
+                fetch(root).await?
             };
             Some(ThreadConfig {
                 thread_root: thread_message(core, chat, &root.message).await?,

@@ -5,7 +5,7 @@
 //! p2p chats are addressable, e.g. `alice|1|cli_…`). Another tenant's users, apps and teams
 //! are never found.
 
-use crate::error::{code, fail, table, Op, YxError};
+use crate::error::{code, YxError};
 use crate::ids::{self, conversation_type, conversation_type_name, ConversationId};
 use switchboard_core::error::Error;
 use switchboard_core::ids::{ChatId, TenantId};
@@ -22,12 +22,12 @@ pub async fn actor(core: &Core, tenant: TenantId, account: &str) -> Result<Actor
     match core.find_user(tenant, UserKey::AccountId(account)).await {
         Ok(u) => return Ok(Actor::User(u.id)),
         Err(Error::NotFound(_)) => {}
-        Err(e) => return Err(table(Op::Query, &e)),
+        Err(e) => return Err(YxError::from(e)),
     }
     match core.app_by_public_id(account).await {
         Ok(a) if a.tenant == tenant => Ok(Actor::App(a.id)),
         Ok(_) | Err(Error::NotFound(_)) => Err(YxError::account_not_found(account)),
-        Err(e) => Err(table(Op::Query, &e)),
+        Err(e) => Err(YxError::from(e)),
     }
 }
 
@@ -44,7 +44,7 @@ pub async fn account_of(core: &Core, tenant: TenantId, actor: Actor) -> Result<S
     match core.party(tenant, actor).await {
         Ok(p) => Ok(party_account(&p)),
         Err(Error::NotFound(_)) => Ok(actor.raw_id().to_string()),
-        Err(e) => Err(table(Op::Query, &e)),
+        Err(e) => Err(YxError::from(e)),
     }
 }
 
@@ -92,10 +92,7 @@ pub async fn conversation(
                     "invalid conversation_id: a p2p conversation needs at least one user account",
                 ));
             }
-            let chat = core
-                .find_p2p(tenant, owner, peer)
-                .await
-                .map_err(fail(Op::Query))?;
+            let chat = core.find_p2p(tenant, owner, peer).await?;
             Target::P2p { peer, chat }
         }
         ChatKind::Group | ChatKind::SuperGroup => {
@@ -108,7 +105,7 @@ pub async fn conversation(
                 Some(team) => match core.chat(tenant, team).await {
                     Ok(c) => Some(c),
                     Err(Error::NotFound(_)) => None,
-                    Err(e) => return Err(table(Op::Query, &e)),
+                    Err(e) => return Err(YxError::from(e)),
                 },
             };
             if let Some(c) = &chat {
@@ -167,12 +164,7 @@ impl Conversation {
                         "team not exist: it has been dissolved",
                     ));
                 }
-                if core
-                    .is_member(c.id, self.owner)
-                    .await
-                    .map_err(fail(Op::Query))?
-                    .is_none()
-                {
+                if core.is_member(c.id, self.owner).await?.is_none() {
                     return Err(if check_member {
                         YxError::new(
                             code::NOT_IN_TEAM,
@@ -194,13 +186,7 @@ impl Conversation {
     /// member (804) before anything else is looked at.
     pub async fn member_chat(&self, core: &Core, check_member: bool) -> Result<Chat, YxError> {
         let chat = self.existing_chat()?;
-        if check_member
-            && core
-                .is_member(chat.id, self.owner)
-                .await
-                .map_err(fail(Op::Recall))?
-                .is_none()
-        {
+        if check_member && core.is_member(chat.id, self.owner).await?.is_none() {
             return Err(YxError::new(
                 code::NOT_IN_TEAM,
                 format!(

@@ -6,7 +6,7 @@
 //! extensions and `configuration` are accepted and not kept.
 
 use crate::auth::Caller;
-use crate::error::{code, fail, ok, ok_empty, Op, YxError};
+use crate::error::{code, ok, ok_empty, YxError};
 use crate::extract::{parse_long, Long, YxJson, YxPath, YxQuery};
 use crate::ids::{parse_team_id, team_of_long};
 use crate::resolve::{self, account_of};
@@ -59,7 +59,7 @@ impl FailedAccount {
 }
 
 async fn team_info(core: &Core, c: &Chat) -> Result<Value, YxError> {
-    let members = core.members(c.tenant, c.id).await.map_err(fail(Op::Team))?;
+    let members = core.members(c.tenant, c.id).await?;
     Ok(json!({
         "team_id": c.id.get(),
         "team_type": team_type(c.kind),
@@ -86,7 +86,7 @@ async fn team(
     let chat = match core.chat(tenant, id).await {
         Ok(c) if c.kind != ChatKind::P2p => c,
         Ok(_) | Err(Error::NotFound(_)) => return Err(YxError::team_not_found()),
-        Err(e) => return Err(fail(Op::Team)(e)),
+        Err(e) => return Err(YxError::from(e)),
     };
     if chat.dissolved_at.is_some() {
         return Err(YxError::new(
@@ -130,7 +130,7 @@ async fn require_manager(
                 chat.id
             ),
         )),
-        Err(e) => Err(fail(Op::Team)(e)),
+        Err(e) => Err(YxError::from(e)),
     }
 }
 
@@ -191,8 +191,7 @@ pub async fn create(
                 members,
             },
         )
-        .await
-        .map_err(fail(Op::Team))?;
+        .await?;
     Ok(ok(
         json!({ "team_info": team_info(core, &chat).await?, "failed_list": failed_list }),
     ))
@@ -259,9 +258,7 @@ pub async fn disband(
             format!("only the owner may disband team {}", chat.id),
         ));
     }
-    core.dissolve_chat(tenant, chat.id)
-        .await
-        .map_err(fail(Op::Team))?;
+    core.dissolve_chat(tenant, chat.id).await?;
     Ok(ok_empty())
 }
 
@@ -302,11 +299,7 @@ pub async fn invite(
     for a in &invites {
         match resolve::actor(core, tenant, a).await {
             Ok(actor) if add.iter().any(|(x, _)| *x == actor) => {}
-            Ok(actor) => match core
-                .is_member(chat.id, actor)
-                .await
-                .map_err(fail(Op::Team))?
-            {
+            Ok(actor) => match core.is_member(chat.id, actor).await? {
                 Some(_) => failed_list.push(FailedAccount::new(
                     a,
                     YxError::new(code::ALREADY_IN_TEAM, "already in the team"),
@@ -325,8 +318,7 @@ pub async fn invite(
                 Access::Member(operator),
                 add.iter().map(|(x, _)| *x).collect(),
             )
-            .await
-            .map_err(fail(Op::Team))?;
+            .await?;
         success_list = add
             .into_iter()
             .filter(|(x, _)| added.iter().any(|m| m.actor == *x))
@@ -392,13 +384,8 @@ pub async fn kick(
             }
         };
         if let Err(e) = Core::check_removable(&chat, actor) {
-            failed_list.push(FailedAccount::new(a, fail(Op::Team)(e)));
-        } else if core
-            .is_member(chat.id, actor)
-            .await
-            .map_err(fail(Op::Team))?
-            .is_none()
-        {
+            failed_list.push(FailedAccount::new(a, YxError::from(e)));
+        } else if core.is_member(chat.id, actor).await?.is_none() {
             failed_list.push(FailedAccount::new(
                 a,
                 YxError::new(code::NOT_IN_TEAM, "not a member of the team"),
@@ -416,8 +403,7 @@ pub async fn kick(
                 Access::Member(operator),
                 remove.iter().map(|(x, _)| *x).collect(),
             )
-            .await
-            .map_err(fail(Op::Team))?;
+            .await?;
         success_list = remove
             .into_iter()
             .filter(|(x, _)| removed.contains(x))

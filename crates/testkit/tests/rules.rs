@@ -276,3 +276,58 @@ async fn a_group_owner_or_admin_may_edit_anothers_message_when_the_policy_allows
         "{e:?}"
     );
 }
+
+/// A Lark handler's domain refusal reads as its endpoint words it (the operation is stated
+/// once per handler, never per call), in the face's envelope, under the request's log id.
+#[tokio::test]
+async fn a_lark_refusal_reads_per_endpoint_in_either_face() {
+    use reqwest::Method;
+    use switchboard_dialect_lark::ids;
+    use switchboard_testkit::lark::{Face, Lark};
+
+    let app = spawn_app().await;
+    let s = app.seed().await;
+    let missing = ids::chat_id(ChatId(num(&s.group) + 1_000_000));
+    let group = ids::chat_id(ChatId(num(&s.group)));
+    let alice = ids::open_id(UserId(num(&s.alice)), AppId(num(&s.bot)));
+    for face in Face::BOTH {
+        let lark = Lark::login(&app, &s, face).await;
+        let sent = lark.send(&missing, "text", json!({ "text": "hi" })).await;
+        let added = lark
+            .call(
+                Method::POST,
+                &format!("/chats/{missing}/members?member_id_type=open_id"),
+                Some(json!({ "id_list": [alice] })),
+            )
+            .await;
+        for (r, ext) in [
+            (&sent, "ext=receive_id not found"),
+            (&added, "ext=chat_id not found"),
+        ] {
+            assert_eq!(r.status, reqwest::StatusCode::BAD_REQUEST, "{}", r.text);
+            assert_eq!(r.body["code"], 230001, "{}", r.text);
+            let msg = r.body["msg"].as_str().unwrap_or_default();
+            assert!(msg.contains(ext), "{face:?}: {}", r.text);
+            let logged = r.headers["x-tt-logid"].to_str().unwrap();
+            let echoed = match face {
+                Face::Hi => {
+                    assert_eq!(r.body["success"], false, "{}", r.text);
+                    &r.body["traceId"]
+                }
+                Face::Feishu => &r.body["error"]["log_id"],
+            };
+            assert_eq!(echoed.as_str(), Some(logged), "{}", r.text);
+        }
+        // A second recall: the domain says the message was already removed (230011).
+        let id = lark.send_text(&group, "oops").await;
+        let first = lark
+            .call(Method::DELETE, &format!("/messages/{id}"), None)
+            .await;
+        assert_eq!(first.body["code"], 0, "{}", first.text);
+        let again = lark
+            .call(Method::DELETE, &format!("/messages/{id}"), None)
+            .await;
+        assert_eq!(again.status, reqwest::StatusCode::BAD_REQUEST);
+        assert_eq!(again.body["code"], 230011, "{}", again.text);
+    }
+}

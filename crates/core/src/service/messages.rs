@@ -2,7 +2,7 @@
 
 use super::validate::*;
 use super::*;
-use crate::error::{Conflict, Denied, Entity, Error, Result};
+use crate::error::{Conflict, Denied, Entity, Error, Result, Window};
 use crate::ids::{ChatId, MessageId, TenantId};
 use crate::model::*;
 use crate::store::*;
@@ -348,7 +348,7 @@ impl Core {
         }
         let now = self.now_ms();
         if cmd.window_ms.is_some_and(|w| now - msg.created_at > w) {
-            return Err(Error::Conflict(Conflict::WindowPassed));
+            return Err(Error::Conflict(Conflict::WindowPassed(Window::Edit)));
         }
         self.check_content(&cmd.content, &cmd.mentions)?;
         self.check_mentions(cmd.tenant, &cmd.mentions).await?;
@@ -371,19 +371,21 @@ impl Core {
         let chat = self.chat(cmd.tenant, msg.chat).await?;
         let member = self.check_access(&chat, Access::Member(cmd.actor)).await?;
         if msg.removal.is_some() {
-            return Err(Error::Conflict(Conflict::MessageRemoved));
+            return Err(Error::Conflict(Conflict::AlreadyRemoved));
         }
         let age = self.now_ms() - msg.created_at;
         if msg.sender == cmd.actor {
             if cmd.window_ms.is_some_and(|w| age > w) {
-                return Err(Error::Conflict(Conflict::WindowPassed));
+                return Err(Error::Conflict(Conflict::WindowPassed(Window::Recall)));
             }
         } else {
             let privileged = member.is_some_and(|m| matches!(m.role, Role::Owner | Role::Admin));
             match cmd.admin_window_ms {
                 None => return Err(Error::Forbidden(Denied::NotSender)),
                 Some(_) if !privileged => return Err(Error::Forbidden(Denied::NotChatAdmin)),
-                Some(Some(w)) if age > w => return Err(Error::Conflict(Conflict::WindowPassed)),
+                Some(Some(w)) if age > w => {
+                    return Err(Error::Conflict(Conflict::WindowPassed(Window::Recall)))
+                }
                 Some(_) => {}
             }
         }

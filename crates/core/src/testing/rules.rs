@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::clock::Clock;
-use crate::error::{Conflict, Denied, Entity, Error};
+use crate::error::{Conflict, Denied, Entity, Error, Window};
 
 fn send(f: &Fixture, sender: Actor, s: &str) -> Send {
     Send::new(f.tenant.id, f.group.id, sender, MessageType::Text, text(s))
@@ -286,7 +286,10 @@ pub async fn rules_edit_limits(store: Arc<dyn Store>) {
         })
         .await;
     assert!(
-        matches!(e, Err(Error::Conflict(Conflict::WindowPassed))),
+        matches!(
+            e,
+            Err(Error::Conflict(Conflict::WindowPassed(Window::Edit)))
+        ),
         "{e:?}"
     );
 }
@@ -312,7 +315,7 @@ pub async fn rules_recall(store: Arc<dyn Store>) {
     );
     let again = f.core.recall(recall(bot, m.id)).await;
     assert!(
-        matches!(again, Err(Error::Conflict(Conflict::MessageRemoved))),
+        matches!(again, Err(Error::Conflict(Conflict::AlreadyRemoved))),
         "{again:?}"
     );
     // The recalled message stays readable, flagged.
@@ -327,7 +330,10 @@ pub async fn rules_recall(store: Arc<dyn Store>) {
     f.clock.advance_ms(60_001);
     let e = f.core.recall(recall(bot, late.id)).await;
     assert!(
-        matches!(e, Err(Error::Conflict(Conflict::WindowPassed))),
+        matches!(
+            e,
+            Err(Error::Conflict(Conflict::WindowPassed(Window::Recall)))
+        ),
         "{e:?}"
     );
     // A plain member cannot recall others' messages; the owner can, past the sender window.

@@ -743,6 +743,21 @@ pub async fn edits_and_removals(store: Arc<dyn Store>) {
         matches!(after, Err(StoreError::Conflict(Conflict::MessageRemoved))),
         "{after:?}"
     );
+    // A second removal says the message was already removed (a recall's own refusal).
+    let twice = store
+        .update_message(
+            m.id,
+            MessageUpdate::Remove(Removal {
+                kind: RemovalKind::Deleted,
+                by: alice,
+                at: 7_000,
+            }),
+        )
+        .await;
+    assert!(
+        matches!(twice, Err(StoreError::Conflict(Conflict::AlreadyRemoved))),
+        "{twice:?}"
+    );
     let missing = store
         .update_message(MessageId::timeline(f.group.id, 99).unwrap(), edit("x", 1))
         .await;

@@ -2,7 +2,7 @@
 //! ids its mentions name resolved in the sender's tenant.
 
 use super::{parse_msg_type, scan_at, Piece, FORMAT};
-use crate::error::{self, LarkError, Op};
+use crate::error::{self, LarkError};
 use crate::face::Ctx;
 use crate::ids;
 use serde_json::{json, Map, Value};
@@ -129,7 +129,7 @@ async fn mention_target(
             ctx,
             format!("mentioned id {raw:?} does not exist"),
         )),
-        Err(e) => Err(LarkError::core(ctx, Op::Send, e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -274,7 +274,7 @@ pub async fn incoming(
                         "content.user_id is not a user of this tenant",
                     ))
                 }
-                Err(e) => return Err(LarkError::core(ctx, Op::Send, e)),
+                Err(e) => return Err(e.into()),
             }
         }
         _ => {

@@ -64,6 +64,10 @@ impl From<Error> for AdminError {
             Error::Conflict(Conflict::OwnerStays) => {
                 "the chat's owner cannot be removed".to_string()
             }
+            // Worded as before the domain named the window and told a repeated removal
+            // apart: the admin API's messages do not change with the domain's detail.
+            Error::Conflict(Conflict::WindowPassed(_)) => "conflict: WindowPassed".to_string(),
+            Error::Conflict(Conflict::AlreadyRemoved) => "conflict: MessageRemoved".to_string(),
             Error::Unavailable(_) => "storage unavailable, retry later".to_string(),
             Error::Internal(cause) => {
                 tracing::error!(error = %cause, "admin request failed");
@@ -76,3 +80,44 @@ impl From<Error> for AdminError {
 }
 
 pub(super) type AResult<T> = Result<T, AdminError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_domain_error_has_a_status_code_and_message() {
+        for e in Error::catalogue() {
+            let name = e.code();
+            let a = AdminError::from(e);
+            assert!(a.status.is_client_error() || a.status.is_server_error());
+            assert_eq!(a.code, name);
+            assert!(!a.message.is_empty());
+        }
+    }
+
+    #[test]
+    fn removal_and_window_conflicts_read_as_before() {
+        use switchboard_core::error::Window;
+        let again = AdminError::from(Error::Conflict(Conflict::AlreadyRemoved));
+        assert_eq!(
+            (again.status, again.code, again.message.as_str()),
+            (
+                StatusCode::CONFLICT,
+                "message_removed",
+                "conflict: MessageRemoved"
+            )
+        );
+        for w in [Window::Recall, Window::Edit] {
+            let late = AdminError::from(Error::Conflict(Conflict::WindowPassed(w)));
+            assert_eq!(
+                (late.status, late.code, late.message.as_str()),
+                (
+                    StatusCode::CONFLICT,
+                    "window_passed",
+                    "conflict: WindowPassed"
+                )
+            );
+        }
+    }
+}
