@@ -1,7 +1,8 @@
 //! Chat handlers: create a group, add members, ask whether the bot is in a chat.
 
+use crate::auth::{Caller, ManageChats, ReadChats, Scoped};
 use crate::error::{ok, op, Answer, LarkError};
-use crate::extract::{Bot, ChatPath, LarkJson, LarkQuery, ManageChats, ReadChats, Scoped};
+use crate::extract::{ChatPath, LarkJson, LarkQuery};
 use crate::face::Ctx;
 use crate::messages::reader;
 use crate::{ids, LarkState};
@@ -23,7 +24,12 @@ enum Resolved {
 }
 
 /// Resolves `raw` as a `kind` id (`open_id`, `union_id`, `user_id` or `app_id`) in the bot's tenant.
-async fn resolve(s: &LarkState, bot: &Bot, kind: &str, raw: &str) -> Result<Resolved, LarkError> {
+async fn resolve(
+    s: &LarkState,
+    bot: &Caller,
+    kind: &str,
+    raw: &str,
+) -> Result<Resolved, LarkError> {
     let tenant = bot.app.tenant;
     let user = match kind {
         "open_id" => ids::parse_open_id(raw, bot.app.id),

@@ -8,8 +8,10 @@
 //!
 //! - [`face`]: which face a request came through;
 //! - [`error`]: the error envelope and the one table mapping `core::Error` to vendor codes;
-//! - [`extract`]: the auth extractor (tenant token → [`extract::Bot`]) and the JSON, query
-//!   and path extractors that answer malformed input in the vendor envelope;
+//! - [`auth`]: the tenant token, rate limit, bot ability and scope → [`auth::Caller`],
+//!   through [`auth::Scoped`], the one auth extractor;
+//! - [`extract`]: the JSON, query and path extractors that answer malformed input in the
+//!   vendor envelope;
 //! - [`token`]: tenant/app access tokens (stateless, so every node accepts every node's);
 //! - [`content`]: vendor content JSON ↔ canonical content, mentions both ways;
 //! - [`render`]: a message as a Hi/Feishu reader sees it (`user_id_type`, ids, sender);
@@ -18,6 +20,7 @@
 //!
 //! Documented in `docs/dialects/lark.md`.
 
+pub mod auth;
 pub mod chats;
 pub mod content;
 pub mod error;

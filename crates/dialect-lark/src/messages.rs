@@ -2,9 +2,10 @@
 //! extract (bot, path, query, body), convert to a domain command, call one `Core` use case,
 //! render back.
 
+use crate::auth::{Caller, ReadMessages, Scoped, WriteMessages};
 use crate::content::{self, Incoming};
 use crate::error::{self, ok, ok_typed, op, Answer, LarkError};
-use crate::extract::{Bot, LarkJson, LarkQuery, MsgPath, ReadMessages, Scoped, WriteMessages};
+use crate::extract::{LarkJson, LarkQuery, MsgPath};
 use crate::face::{Ctx, Face};
 use crate::render::{self, IdType, Reader};
 use crate::{ids, LarkState};
@@ -28,7 +29,7 @@ pub struct ReadQuery {
 /// API scopes whose absence is 99991672).
 pub fn reader<'a>(
     s: &LarkState,
-    bot: &'a Bot,
+    bot: &'a Caller,
     user_id_type: Option<&str>,
 ) -> Result<Reader<'a>, LarkError> {
     let id_type = IdType::parse(user_id_type).ok_or_else(|| {
@@ -132,7 +133,7 @@ fn uuid(ctx: &Ctx, v: Option<String>) -> Result<Option<String>, LarkError> {
 /// first use, as Feishu opens a bot's single chat when it first writes to someone).
 async fn receive_chat(
     s: &LarkState,
-    bot: &Bot,
+    bot: &Caller,
     id_type: Option<&str>,
     receive_id: &str,
 ) -> Result<ChatId, LarkError> {
@@ -149,7 +150,7 @@ async fn receive_chat(
 /// Whom a `receive_id` names: a chat, or a user of the bot's tenant.
 async fn receiver(
     s: &LarkState,
-    bot: &Bot,
+    bot: &Caller,
     id_type: Option<&str>,
     receive_id: &str,
 ) -> Result<Recipient, LarkError> {
@@ -187,7 +188,7 @@ async fn receiver(
     Ok(Recipient::Direct(Actor::User(user.id)))
 }
 
-fn respond(bot: &Bot, v: &MessageView) -> Response {
+fn respond(bot: &Caller, v: &MessageView) -> Response {
     let r = Reader {
         app: &bot.app,
         face: bot.ctx.face,
@@ -198,7 +199,7 @@ fn respond(bot: &Bot, v: &MessageView) -> Response {
 
 async fn parse_content(
     s: &LarkState,
-    bot: &Bot,
+    bot: &Caller,
     msg_type: &Option<String>,
     content: &Option<String>,
 ) -> Result<Incoming, LarkError> {
@@ -209,7 +210,7 @@ async fn parse_content(
 
 fn send_cmd(
     s: &LarkState,
-    bot: &Bot,
+    bot: &Caller,
     to: Recipient,
     m: Incoming,
     uuid: Option<String>,
@@ -274,7 +275,7 @@ pub struct EditBody {
 /// if it had read the message first (its chat, the bot's membership, the message, then
 /// 230110 for a hard-deleted one), so the read is made here, on the failure path only. A
 /// command that succeeds would have passed every one of those checks.
-async fn refused(s: &LarkState, bot: &Bot, id: MessageId, e: Error) -> LarkError {
+async fn refused(s: &LarkState, bot: &Caller, id: MessageId, e: Error) -> LarkError {
     let read = s.core.get(bot.app.tenant, bot.access(), None, id).await;
     match read {
         Err(first) => first.into(),

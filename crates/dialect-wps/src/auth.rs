@@ -1,5 +1,5 @@
 //! Authentication: the `/oauth2/token` grant, the gate every `/v7` route sits behind
-//! (Bearer token, KSO-1 signature, scope, rate limit), and the [`WpsApp`] principal it
+//! (Bearer token, KSO-1 signature, scope, rate limit), and the [`Caller`] principal it
 //! yields to handlers.
 
 use crate::error::{code, WResult, WpsError};
@@ -34,14 +34,14 @@ pub const DEFAULT_SCOPES: &[&str] = &[MESSAGE_SCOPE, CHAT_SCOPE];
 
 /// The authenticated caller: always an app (the WPS server API has no user tokens here).
 #[derive(Debug, Clone)]
-pub struct WpsApp(pub App);
+pub struct Caller(pub App);
 
-impl<S: Send + Sync> FromRequestParts<S> for WpsApp {
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = WpsError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         // Only routes behind `authenticate` use this extractor, so absence is a wiring bug.
         // Taken, not cloned: a handler extracts its principal once.
-        parts.extensions.remove::<WpsApp>().ok_or_else(|| {
+        parts.extensions.remove::<Caller>().ok_or_else(|| {
             tracing::error!("wps route without the authentication gate");
             WpsError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -200,7 +200,7 @@ pub(crate) async fn authenticate(State(g): State<Gate>, req: Request, next: Next
     };
     match check(&g, app, &parts, &bytes) {
         Ok(app) => {
-            parts.extensions.insert(WpsApp(app));
+            parts.extensions.insert(Caller(app));
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }

@@ -3,7 +3,7 @@
 //! Endpoint list: <https://open.wps.cn/documents/app-integration-dev/server/im/chat/get-p2p-chat.html>
 //! and the WPS 365 server-API overview.
 
-use crate::auth::WpsApp;
+use crate::auth::Caller;
 use crate::error::{code, WResult, WpsError};
 use crate::extract::{WpsJson, WpsPath, WpsQuery};
 use crate::{ids, ok, render, WpsState};
@@ -113,7 +113,7 @@ impl WpsState {
 /// Create a group (owned by the app) or get-or-create the app's p2p chat with one user.
 pub(crate) async fn create(
     State(s): State<WpsState>,
-    WpsApp(app): WpsApp,
+    Caller(app): Caller,
     WpsJson(b): WpsJson<CreateChatBody>,
 ) -> WResult<Json<Value>> {
     let chat = match b.kind.as_deref().unwrap_or("group") {
@@ -155,7 +155,7 @@ pub(crate) async fn create(
 /// Chat info.
 pub(crate) async fn get(
     State(s): State<WpsState>,
-    WpsApp(app): WpsApp,
+    Caller(app): Caller,
     WpsPath(chat): WpsPath<String>,
 ) -> WResult<Json<Value>> {
     let id = s.chat_id(&chat)?;
@@ -174,7 +174,7 @@ pub(crate) async fn get(
 /// Chat members.
 pub(crate) async fn members(
     State(s): State<WpsState>,
-    WpsApp(app): WpsApp,
+    Caller(app): Caller,
     WpsPath(chat): WpsPath<String>,
 ) -> WResult<Json<Value>> {
     let id = s.chat_id(&chat)?;
@@ -196,7 +196,7 @@ pub(crate) async fn members(
 /// Add members to a group the app is in.
 pub(crate) async fn batch_create(
     State(s): State<WpsState>,
-    WpsApp(app): WpsApp,
+    Caller(app): Caller,
     WpsPath(chat): WpsPath<String>,
     WpsJson(b): WpsJson<MembersBody>,
 ) -> WResult<Json<Value>> {
@@ -212,7 +212,7 @@ pub(crate) async fn batch_create(
 /// Remove members from a group the app is in.
 pub(crate) async fn batch_delete(
     State(s): State<WpsState>,
-    WpsApp(app): WpsApp,
+    Caller(app): Caller,
     WpsPath(chat): WpsPath<String>,
     WpsJson(b): WpsJson<MembersBody>,
 ) -> WResult<Json<Value>> {
@@ -234,7 +234,7 @@ pub(crate) async fn batch_delete(
 /// the app to be in the chat itself.
 pub(crate) async fn is_in_chat(
     State(s): State<WpsState>,
-    WpsApp(app): WpsApp,
+    Caller(app): Caller,
     WpsPath(chat): WpsPath<String>,
     WpsQuery(q): WpsQuery<UserQuery>,
 ) -> WResult<Json<Value>> {
@@ -264,7 +264,7 @@ pub(crate) async fn is_in_chat(
 /// <https://open.wps.cn/documents/app-integration-dev/server/im/chat/get-p2p-chat.html>
 pub(crate) async fn get_p2p_chat(
     State(s): State<WpsState>,
-    WpsApp(app): WpsApp,
+    Caller(app): Caller,
     WpsQuery(q): WpsQuery<UserQuery>,
 ) -> WResult<Json<Value>> {
     let uid = q

@@ -3,7 +3,7 @@
 //!
 //! - [`kso`]: KSO-1 request signatures (and [`sign_headers`] for the CLI);
 //! - [`auth`]: `/oauth2/token`, the gate (Bearer token, KSO-1, scope, rate limit) and the
-//!   [`auth::WpsApp`] principal;
+//!   [`auth::Caller`] principal;
 //! - [`extract`]: JSON/query/path extractors that reject in the WPS envelope;
 //! - [`content`]: WPS content <-> canonical content; [`render`]: domain -> wire JSON;
 //! - `messages`, `chats`: the handlers; [`error`]: the one error table;

@@ -1,7 +1,7 @@
 //! Message endpoints: get, history, create, reply, recall (both paths), card update.
 //! Each handler: extract, convert, one `Core` call, convert back.
 
-use crate::auth::WpsApp;
+use crate::auth::Caller;
 use crate::content::{self, WireMention, REPLYABLE};
 use crate::error::{WResult, WpsError};
 use crate::extract::{WpsJson, WpsPath, WpsQuery};
@@ -67,7 +67,7 @@ fn sent(v: &MessageView) -> Value {
 /// <https://open.wps.cn/documents/app-integration-dev/wps365/server/im/message/get-message.html>
 pub(crate) async fn get(
     State(s): State<WpsState>,
-    WpsApp(app): WpsApp,
+    Caller(app): Caller,
     WpsPath((chat, msg)): WpsPath<(String, String)>,
 ) -> WResult<Response> {
     let chat = s.chat_id(&chat)?;
@@ -92,7 +92,7 @@ pub(crate) async fn get(
 /// <https://open.wps.cn/documents/app-integration-dev/server/im/message/get-chat-message.html>
 pub(crate) async fn history(
     State(s): State<WpsState>,
-    WpsApp(app): WpsApp,
+    Caller(app): Caller,
     WpsPath(chat): WpsPath<String>,
     WpsQuery(q): WpsQuery<HistoryQuery>,
 ) -> WResult<Json<Value>> {
@@ -183,7 +183,7 @@ fn seconds(name: &str, v: &Option<String>) -> WResult<Option<i64>> {
 /// <https://open.wps.cn/documents/app-integration-dev/wps365/server/im/message/single-create-msg.html>
 pub(crate) async fn create(
     State(s): State<WpsState>,
-    WpsApp(app): WpsApp,
+    Caller(app): Caller,
     WpsJson(b): WpsJson<CreateBody>,
 ) -> WResult<Json<Value>> {
     let kind = content::sendable_type(&b.kind)?;
@@ -220,7 +220,7 @@ pub(crate) async fn create(
 /// <https://open.wps.cn/documents/app-integration-dev/wps365/server/im/message/reply-msg.html>
 pub(crate) async fn reply(
     State(s): State<WpsState>,
-    WpsApp(app): WpsApp,
+    Caller(app): Caller,
     WpsPath((chat, msg)): WpsPath<(String, String)>,
     WpsJson(b): WpsJson<ReplyBody>,
 ) -> WResult<Json<Value>> {
@@ -243,7 +243,7 @@ pub(crate) async fn reply(
 /// gives (no public page documents recall; see `docs/dialects/wps.md`).
 pub(crate) async fn recall(
     State(s): State<WpsState>,
-    WpsApp(app): WpsApp,
+    Caller(app): Caller,
     WpsPath(msg): WpsPath<String>,
 ) -> WResult<Json<Value>> {
     let id = s.message_id(&msg)?;
@@ -253,7 +253,7 @@ pub(crate) async fn recall(
 /// Recall, under its chat (the path some clients use); the message must be in that chat.
 pub(crate) async fn recall_in_chat(
     State(s): State<WpsState>,
-    WpsApp(app): WpsApp,
+    Caller(app): Caller,
     WpsPath((chat, msg)): WpsPath<(String, String)>,
 ) -> WResult<Json<Value>> {
     let (_, id) = s.message_in_chat(&chat, &msg)?;
@@ -280,7 +280,7 @@ async fn do_recall(s: &WpsState, app: &App, id: MessageId) -> WResult<Json<Value
 /// <https://bgpt.qhzwfw.gov.cn/developer/document/app/wps365/server/chat-session/message/update-msg.html>
 pub(crate) async fn update(
     State(s): State<WpsState>,
-    WpsApp(app): WpsApp,
+    Caller(app): Caller,
     WpsPath(msg): WpsPath<String>,
     WpsJson(b): WpsJson<UpdateBody>,
 ) -> WResult<Json<Value>> {

@@ -5,9 +5,9 @@
 //! no client login, and its accounts are always enabled.
 
 use crate::auth::Caller;
-use crate::error::{code, ok, YxError};
+use crate::error::{code, ok, YunxinError};
 use crate::extract::{YxJson, YxPath};
-use crate::Yx;
+use crate::YunxinState;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
@@ -55,11 +55,11 @@ fn account_json(u: &User, token: Option<&str>) -> Value {
     v
 }
 
-async fn find(core: &Core, tenant: TenantId, account: &str) -> Result<User, YxError> {
+async fn find(core: &Core, tenant: TenantId, account: &str) -> Result<User, YunxinError> {
     match core.find_user(tenant, UserKey::AccountId(account)).await {
         Ok(u) => Ok(u),
-        Err(Error::NotFound(_)) => Err(YxError::account_not_found(account)),
-        Err(e) => Err(YxError::from(e)),
+        Err(Error::NotFound(_)) => Err(YunxinError::account_not_found(account)),
+        Err(e) => Err(YunxinError::from(e)),
     }
 }
 
@@ -69,17 +69,17 @@ async fn find(core: &Core, tenant: TenantId, account: &str) -> Result<User, YxEr
 /// The user's `user_id` is the account id too, unless another user already holds that
 /// `user_id`; the display name is `user_information.name`, else the account id.
 pub async fn create(
-    State(yx): State<Yx>,
+    State(yx): State<YunxinState>,
     caller: Caller,
     YxJson(body): YxJson<CreateBody>,
-) -> Result<Response, YxError> {
+) -> Result<Response, YunxinError> {
     let (core, tenant) = (&yx.core, caller.tenant());
     let account = body
         .account_id
         .filter(|a| !a.is_empty())
-        .ok_or_else(|| YxError::param("account_id is required"))?;
+        .ok_or_else(|| YunxinError::param("account_id is required"))?;
     if body.token.as_ref().is_some_and(|t| t.chars().count() > 128) {
-        return Err(YxError::param("token is longer than 128 characters"));
+        return Err(YunxinError::param("token is longer than 128 characters"));
     }
     let name = body
         .user_information
@@ -100,12 +100,12 @@ pub async fn create(
     let user = match user {
         Ok(u) => u,
         Err(Error::Conflict(Conflict::Duplicate(_))) => {
-            return Err(YxError::new(
+            return Err(YunxinError::new(
                 code::PARAM,
                 format!("account {account:?} already exists"),
             ));
         }
-        Err(e) => return Err(YxError::from(e)),
+        Err(e) => return Err(YunxinError::from(e)),
     };
     Ok(ok(account_json(&user, body.token.as_deref())))
 }
@@ -113,10 +113,10 @@ pub async fn create(
 /// Get an account: `GET /im/v2/accounts/{account_id}`.
 /// <https://doc.yunxin.163.com/messaging2/server-apis/zcwODA3MTU?platform=server2>
 pub async fn get(
-    State(yx): State<Yx>,
+    State(yx): State<YunxinState>,
     caller: Caller,
     YxPath(account): YxPath<String>,
-) -> Result<Response, YxError> {
+) -> Result<Response, YunxinError> {
     let user = find(&yx.core, caller.tenant(), &account).await?;
     Ok(ok(account_json(&user, None)))
 }
@@ -124,11 +124,11 @@ pub async fn get(
 /// Update an account: `PATCH /im/v2/accounts/{account_id}`; `user_information.name` renames
 /// the user. <https://doc.yunxin.163.com/messaging2/server-apis/zcwODA3MTU?platform=server2>
 pub async fn update(
-    State(yx): State<Yx>,
+    State(yx): State<YunxinState>,
     caller: Caller,
     YxPath(account): YxPath<String>,
     YxJson(body): YxJson<UpdateBody>,
-) -> Result<Response, YxError> {
+) -> Result<Response, YunxinError> {
     let (core, tenant) = (&yx.core, caller.tenant());
     let mut user = find(core, tenant, &account).await?;
     if let Some(name) = body.user_information.and_then(|i| i.name) {

@@ -8,8 +8,8 @@
 //! The nonce is remembered only once the CheckSum has verified, so unauthenticated callers
 //! cannot burn nonces; it is kept until its CurTime leaves the window.
 
-use crate::error::{code, YxError};
-use crate::Yx;
+use crate::error::{code, YunxinError};
+use crate::YunxinState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
@@ -42,11 +42,11 @@ impl Caller {
 
 const MAX_NONCE: usize = 128;
 
-fn auth_failed(what: impl std::fmt::Display) -> YxError {
-    YxError::param(format!("auth failed: {what}"))
+fn auth_failed(what: impl std::fmt::Display) -> YunxinError {
+    YunxinError::param(format!("auth failed: {what}"))
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, YxError> {
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, YunxinError> {
     let v = headers
         .get(name)
         .ok_or_else(|| auth_failed(format!("missing header {name}")))?;
@@ -60,13 +60,16 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, YxError> {
     Ok(s)
 }
 
-impl FromRequestParts<Yx> for Caller {
-    type Rejection = YxError;
+impl FromRequestParts<YunxinState> for Caller {
+    type Rejection = YunxinError;
 
-    async fn from_request_parts(parts: &mut Parts, yx: &Yx) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        yx: &YunxinState,
+    ) -> Result<Self, Self::Rejection> {
         let caller = verify(&parts.headers, yx).await?;
         if yx.limiter.check(caller.app.id, yx.core.now_ms()).is_err() {
-            return Err(YxError::new(
+            return Err(YunxinError::new(
                 code::RATE_LIMITED,
                 format!(
                     "rate limited: at most {} requests per second per AppKey",
@@ -78,7 +81,7 @@ impl FromRequestParts<Yx> for Caller {
     }
 }
 
-async fn verify(headers: &HeaderMap, yx: &Yx) -> Result<Caller, YxError> {
+async fn verify(headers: &HeaderMap, yx: &YunxinState) -> Result<Caller, YunxinError> {
     let app_key = header(headers, "AppKey")?;
     let nonce = header(headers, "Nonce")?;
     let cur_time = header(headers, "CurTime")?;
@@ -110,7 +113,7 @@ async fn verify(headers: &HeaderMap, yx: &Yx) -> Result<Caller, YxError> {
     let app = match yx.core.app_by_public_id(app_key).await {
         Ok(a) => a,
         Err(Error::NotFound(_)) => return Err(auth_failed("unknown AppKey")),
-        Err(e) => return Err(YxError::from(e)),
+        Err(e) => return Err(YunxinError::from(e)),
     };
     // The client hashed the CurTime string it sent, so hash exactly that string.
     let expect = checksum(app.app_secret.expose(), nonce, cur_time);
@@ -126,7 +129,7 @@ async fn verify(headers: &HeaderMap, yx: &Yx) -> Result<Caller, YxError> {
         Ok(false) => Err(auth_failed(
             "Nonce has already been used (replayed request)",
         )),
-        Err(e) => Err(YxError::from(e)),
+        Err(e) => Err(YunxinError::from(e)),
     }
 }
 

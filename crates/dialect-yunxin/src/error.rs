@@ -3,7 +3,7 @@
 //! Yunxin's IM server API answers HTTP 200 whatever happens and puts the result in `code`
 //! (200 = success), with `msg` and `data` beside it; on failure `data` is `{}`. Every
 //! `switchboard_core::Error` becomes a Yunxin code through [`table`], the one place that
-//! decides it, and handlers reach it with `?` (`From<Error> for YxError`). The table needs
+//! decides it, and handlers reach it with `?` (`From<Error> for YunxinError`). The table needs
 //! no operation: where Yunxin's answer depends on what was attempted, the domain error says
 //! it (`Conflict::WindowPassed(Window::Recall)` is 508, `…(Window::Edit)` 403;
 //! `Conflict::AlreadyRemoved`, a repeated recall, is 417).
@@ -57,14 +57,14 @@ pub mod code {
 
 /// A failed request: a Yunxin code and its message. Always answered with HTTP 200.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct YxError {
+pub struct YunxinError {
     pub code: i64,
     pub msg: String,
 }
 
-impl YxError {
+impl YunxinError {
     pub fn new(code: i64, msg: impl Into<String>) -> Self {
-        YxError {
+        YunxinError {
             code,
             msg: msg.into(),
         }
@@ -90,10 +90,10 @@ impl YxError {
 /// A request that outlived the server's request timeout (answered outside the routes):
 /// the vendor's code 408, in the usual HTTP 200 envelope.
 pub fn timeout_response() -> Response {
-    YxError::new(code::TIMEOUT, "timeout").into_response()
+    YunxinError::new(code::TIMEOUT, "timeout").into_response()
 }
 
-impl IntoResponse for YxError {
+impl IntoResponse for YunxinError {
     fn into_response(self) -> Response {
         (
             StatusCode::OK,
@@ -145,7 +145,7 @@ pub fn ok_empty() -> Response {
 }
 
 /// The error table: every domain error as a Yunxin code and message.
-pub fn table(e: &Error) -> YxError {
+pub fn table(e: &Error) -> YunxinError {
     use code::*;
     let (code, msg): (i64, String) = match e {
         Error::NotFound(Entity::Message) => (MESSAGE_NOT_FOUND, "message not exist".into()),
@@ -218,10 +218,10 @@ pub fn table(e: &Error) -> YxError {
             (INTERNAL, "internal server error".into())
         }
     };
-    YxError { code, msg }
+    YunxinError { code, msg }
 }
 
-impl From<Error> for YxError {
+impl From<Error> for YunxinError {
     fn from(e: Error) -> Self {
         table(&e)
     }

@@ -1,7 +1,7 @@
 //! Extractors that answer malformed input in the Yunxin envelope (code 414), never with a
 //! bare axum rejection.
 
-use crate::error::YxError;
+use crate::error::YunxinError;
 use axum::body::Bytes;
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;
@@ -29,30 +29,30 @@ pub fn is_json_content_type(ct: &str) -> bool {
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for YxJson<T> {
-    type Rejection = YxError;
+    type Rejection = YunxinError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if let Some(ct) = req.headers().get(CONTENT_TYPE) {
             let ct = ct.to_str().unwrap_or("");
             if !is_json_content_type(ct) {
-                return Err(YxError::param(format!(
+                return Err(YunxinError::param(format!(
                     "Content-Type must be application/json, not {ct:?}"
                 )));
             }
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|r| {
             if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                YxError::param("request body too large")
+                YunxinError::param("request body too large")
             } else {
-                YxError::param(format!("cannot read the request body: {}", r.body_text()))
+                YunxinError::param(format!("cannot read the request body: {}", r.body_text()))
             }
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(YxError::param("the request body must be a JSON object"));
+            return Err(YunxinError::param("the request body must be a JSON object"));
         }
         serde_json::from_slice(&bytes)
             .map(YxJson)
-            .map_err(|e| YxError::param(format!("invalid JSON body: {e}")))
+            .map_err(|e| YunxinError::param(format!("invalid JSON body: {e}")))
     }
 }
 
@@ -61,17 +61,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for YxJson<T> {
 pub struct YxQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for YxQuery<T> {
-    type Rejection = YxError;
+    type Rejection = YunxinError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         // Refused as a whole rather than decoded lossily (`%FF` would become U+FFFD).
         if let Some(why) = parts.uri.query().and_then(input::malformed_query) {
-            return Err(YxError::param(format!("invalid query string: it {why}")));
+            return Err(YunxinError::param(format!(
+                "invalid query string: it {why}"
+            )));
         }
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| YxQuery(q.0))
-            .map_err(|e| YxError::param(format!("invalid query string: {}", e.body_text())))
+            .map_err(|e| YunxinError::param(format!("invalid query string: {}", e.body_text())))
     }
 }
 
@@ -81,18 +83,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for YxQuery<T> {
 pub struct YxPath<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for YxPath<T> {
-    type Rejection = YxError;
+    type Rejection = YunxinError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Path(v) = Path::<T>::from_request_parts(parts, state)
             .await
-            .map_err(|e| YxError::param(format!("invalid path: {}", path_rejection(e))))?;
+            .map_err(|e| YunxinError::param(format!("invalid path: {}", path_rejection(e))))?;
         let raw = RawPathParams::from_request_parts(parts, state)
             .await
-            .map_err(|e| YxError::param(format!("invalid path: {}", e.body_text())))?;
+            .map_err(|e| YunxinError::param(format!("invalid path: {}", e.body_text())))?;
         for (key, value) in &raw {
             if let Some(why) = input::malformed_segment(value) {
-                return Err(YxError::param(format!(
+                return Err(YunxinError::param(format!(
                     "invalid path: segment `{key}` {why}"
                 )));
             }

@@ -28,7 +28,7 @@ pub mod teams;
 use axum::http::{Method, Uri};
 use axum::routing::{any, delete, get, post, MethodRouter};
 use axum::Router;
-use error::{code, YxError};
+use error::{code, YunxinError};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use switchboard_core::ids::MessageId;
@@ -76,22 +76,22 @@ impl Config {
 /// One reference count to clone: axum clones the state for every request, on two cores
 /// at once.
 #[derive(Clone)]
-pub struct Yx(Arc<YxParts>);
+pub struct YunxinState(Arc<YunxinParts>);
 
-impl std::ops::Deref for Yx {
-    type Target = YxParts;
-    fn deref(&self) -> &YxParts {
+impl std::ops::Deref for YunxinState {
+    type Target = YunxinParts;
+    fn deref(&self) -> &YunxinParts {
         &self.0
     }
 }
 
-pub struct YxParts {
+pub struct YunxinParts {
     pub core: Core,
     pub config: Arc<Config>,
     pub limiter: Arc<RateLimiter>,
 }
 
-impl Yx {
+impl YunxinState {
     pub fn new(core: Core, mut config: Config) -> Self {
         if let Err(e) = config.validate() {
             tracing::warn!("{e}; using {MAX_TWO_WAY_RECALL_SECS}");
@@ -100,7 +100,7 @@ impl Yx {
         let limiter = Arc::new(RateLimiter::new([Quota::per_second(
             config.rate_limit_per_second,
         )]));
-        Yx(Arc::new(YxParts {
+        YunxinState(Arc::new(YunxinParts {
             core,
             config: Arc::new(config),
             limiter,
@@ -112,24 +112,24 @@ impl Yx {
     }
 }
 
-async fn unsupported_method(method: Method, uri: Uri) -> YxError {
-    YxError::param(format!(
+async fn unsupported_method(method: Method, uri: Uri) -> YunxinError {
+    YunxinError::param(format!(
         "method {method} is not supported on {}",
         uri.path()
     ))
 }
 
-async fn no_such_api(uri: Uri) -> YxError {
-    YxError::new(code::NOT_FOUND, format!("no such API: {}", uri.path()))
+async fn no_such_api(uri: Uri) -> YunxinError {
+    YunxinError::new(code::NOT_FOUND, format!("no such API: {}", uri.path()))
 }
 
-fn route(m: MethodRouter<Yx>) -> MethodRouter<Yx> {
+fn route(m: MethodRouter<YunxinState>) -> MethodRouter<YunxinState> {
     m.fallback(unsupported_method)
 }
 
 /// The dialect's routes, at the vendor's absolute paths, with their state applied.
 pub fn router(core: Core, config: Config) -> Router {
-    let state = Yx::new(core, config);
+    let state = YunxinState::new(core, config);
     let mut r = Router::new();
     for p in ["/im/v2", "/im/v2.1"] {
         r = r

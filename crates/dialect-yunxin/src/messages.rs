@@ -2,14 +2,14 @@
 
 use crate::auth::Caller;
 use crate::content::{self, MentionRef, MAX_DESCRIPTION, MAX_TEXT};
-use crate::error::{code, ok, ok_empty, YxError};
+use crate::error::{code, ok, ok_empty, YunxinError};
 use crate::extract::{parse_long, Long, YxJson, YxPath, YxQuery};
 use crate::ids::{
     conversation_type, conversation_type_name, parse_message_server_id, ConversationId,
 };
 use crate::render::{self, MessageData};
 use crate::resolve::{self, Target};
-use crate::Yx;
+use crate::YunxinState;
 use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -67,14 +67,14 @@ async fn mention_refs(
     core: &Core,
     tenant: TenantId,
     pc: Option<&PushConfig>,
-) -> Result<Vec<MentionRef>, YxError> {
+) -> Result<Vec<MentionRef>, YunxinError> {
     let Some(pc) = pc else { return Ok(vec![]) };
     if pc.push_forcepush_enable == Some(false) {
         return Ok(vec![]);
     }
     let ids = pc.push_forcepush_ids.as_deref().unwrap_or_default();
     if ids.len() > 100 {
-        return Err(YxError::param(
+        return Err(YunxinError::param(
             "push_config.push_forcepush_ids holds more than 100 accounts",
         ));
     }
@@ -111,13 +111,13 @@ async fn mention_refs(
 /// The message a `thread_config` replies to, and the root it claims, if any.
 fn thread_target(
     tc: Option<&ThreadConfigIn>,
-) -> Result<Option<(MessageId, Option<MessageId>)>, YxError> {
+) -> Result<Option<(MessageId, Option<MessageId>)>, YunxinError> {
     let Some(tc) = tc else { return Ok(None) };
-    let id = |r: &Option<ThreadRef>, what: &str| -> Result<Option<MessageId>, YxError> {
+    let id = |r: &Option<ThreadRef>, what: &str| -> Result<Option<MessageId>, YunxinError> {
         match r.as_ref().and_then(|r| r.message_server_id) {
             None => Ok(None),
             Some(Long(raw)) => MessageId::from_raw(raw).map(Some).ok_or_else(|| {
-                YxError::new(
+                YunxinError::new(
                     code::MESSAGE_NOT_FOUND,
                     format!("message not exist: thread_config.{what}.message_server_id {raw}"),
                 )
@@ -129,7 +129,7 @@ fn thread_target(
     match (reply, root) {
         (Some(reply), root) => Ok(Some((reply, root))),
         (None, Some(root)) => Ok(Some((root, Some(root)))),
-        (None, None) => Err(YxError::param(
+        (None, None) => Err(YunxinError::param(
             "thread_config needs thread_reply.message_server_id (or thread_root.message_server_id)",
         )),
     }
@@ -155,7 +155,7 @@ async fn send_draft(
     d: content::Draft,
     extension: Option<String>,
     reply_to: Option<MessageId>,
-) -> Result<MessageData, YxError> {
+) -> Result<MessageData, YunxinError> {
     let mut cmd = Send::new(tenant, to, sender, d.kind, d.content.clone());
     cmd.extra = extra(&d, extension);
     cmd.mentions = d.mentions;
@@ -164,7 +164,7 @@ async fn send_draft(
     let v = core.send(cmd).await?;
     if v.message.chat != v.chat.id {
         // The store answered with the sender's earlier message of that client id.
-        return Err(YxError::param(
+        return Err(YunxinError::param(
             "message_client_id was already used by this sender in another conversation",
         ));
     }
@@ -174,16 +174,16 @@ async fn send_draft(
 /// Send a message: <https://doc.yunxin.163.com/messaging2/server-apis/DEzNTMwNTY?platform=server>
 /// (`POST /im/v2/conversations/{conversation_id}/messages`), as the conversation's owner.
 pub async fn send(
-    State(yx): State<Yx>,
+    State(yx): State<YunxinState>,
     caller: Caller,
     YxPath(cid): YxPath<String>,
     YxJson(body): YxJson<SendBody>,
-) -> Result<Response, YxError> {
+) -> Result<Response, YunxinError> {
     let (core, tenant) = (&yx.core, caller.tenant());
     let raw = body
         .message
         .as_ref()
-        .ok_or_else(|| YxError::param("message is required"))?;
+        .ok_or_else(|| YunxinError::param("message is required"))?;
     let extension = content::extension_text(body.extension.as_ref())?;
     let mentions = mention_refs(core, tenant, body.push_config.as_ref()).await?;
     let draft = content::incoming(raw, body.extension.as_ref(), &mentions, MAX_TEXT)?;
@@ -194,10 +194,10 @@ pub async fn send(
             Recipient::Chat(c.id)
         }
         Target::P2p { chat: None, .. } if thread.is_some() => {
-            return Err(YxError::message_not_found())
+            return Err(YunxinError::message_not_found())
         }
         Target::P2p { peer, chat: None } => Recipient::Direct(*peer),
-        Target::Team { chat: None, .. } => return Err(YxError::team_not_found()),
+        Target::Team { chat: None, .. } => return Err(YunxinError::team_not_found()),
     };
     let reply_to = match (thread, to) {
         (Some((reply, Some(root))), Recipient::Chat(chat)) if root != reply => {
@@ -205,7 +205,7 @@ pub async fn send(
                 .get(tenant, Access::Member(conv.owner), Some(chat), reply)
                 .await?;
             if parent.message.root.unwrap_or(parent.message.id) != root {
-                return Err(YxError::param(
+                return Err(YunxinError::param(
                     "thread_config.thread_root is not the root of thread_reply's thread",
                 ));
             }
@@ -250,16 +250,16 @@ struct Failed {
 /// `message_client_id`, each receiver's copy is keyed `<message_client_id>:<receiver_id>`,
 /// so a retried batch sends nothing twice.
 pub async fn batch_send(
-    State(yx): State<Yx>,
+    State(yx): State<YunxinState>,
     caller: Caller,
     YxJson(body): YxJson<BatchBody>,
-) -> Result<Response, YxError> {
+) -> Result<Response, YunxinError> {
     let (core, tenant) = (&yx.core, caller.tenant());
     let sender_id = body
         .sender_id
         .as_deref()
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| YxError::param("sender_id is required"))?;
+        .ok_or_else(|| YunxinError::param("sender_id is required"))?;
     let mut receivers: Vec<String> = Vec::new();
     for r in body.receiver_ids.unwrap_or_default() {
         if !receivers.contains(&r) {
@@ -267,14 +267,14 @@ pub async fn batch_send(
         }
     }
     if receivers.is_empty() || receivers.len() > MAX_BATCH {
-        return Err(YxError::param(format!(
+        return Err(YunxinError::param(format!(
             "receiver_ids must hold 1 to {MAX_BATCH} accounts"
         )));
     }
     let raw = body
         .message
         .as_ref()
-        .ok_or_else(|| YxError::param("message is required"))?;
+        .ok_or_else(|| YunxinError::param("message is required"))?;
     let extension = content::extension_text(body.extension.as_ref())?;
     let mentions = mention_refs(core, tenant, body.push_config.as_ref()).await?;
     let draft = content::incoming(raw, body.extension.as_ref(), &mentions, MAX_TEXT)?;
@@ -288,13 +288,13 @@ pub async fn batch_send(
         let one = async {
             let peer = resolve::actor(core, tenant, &r).await?;
             if peer == sender {
-                return Err(YxError::param("a receiver must differ from the sender"));
+                return Err(YunxinError::param("a receiver must differ from the sender"));
             }
             let mut d = draft.clone();
             if let Some(c) = &draft.client_id {
                 let keyed = format!("{c}:{r}");
                 if keyed.len() > 128 {
-                    return Err(YxError::param(
+                    return Err(YunxinError::param(
                         "message_client_id plus receiver_id must be at most 127 characters",
                     ));
                 }
@@ -337,19 +337,19 @@ pub struct QueryParams {
     check_team_member_valid: Option<bool>,
 }
 
-fn message_time(v: Option<&str>) -> Result<Option<i64>, YxError> {
+fn message_time(v: Option<&str>) -> Result<Option<i64>, YunxinError> {
     match v.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) => parse_long(s)
             .map(|l| Some(l.0))
-            .ok_or_else(|| YxError::param(format!("message_time {s:?} is not a Long"))),
+            .ok_or_else(|| YunxinError::param(format!("message_time {s:?} is not a Long"))),
     }
 }
 
-fn message_id(seg: &str) -> Result<MessageId, YxError> {
+fn message_id(seg: &str) -> Result<MessageId, YunxinError> {
     parse_message_server_id(seg)
-        .map_err(YxError::param)?
-        .ok_or_else(YxError::message_not_found)
+        .map_err(YunxinError::param)?
+        .ok_or_else(YunxinError::message_not_found)
 }
 
 /// What the owner of a conversation still sees of a message. A two-way recall (type 2) and a
@@ -365,11 +365,11 @@ fn visible_to(m: &Message, owner: Actor) -> bool {
 /// Query one message (the seed): `GET /im/v2/conversations/{conversation_id}/messages/{message_server_id}`,
 /// also under `/im/v2.1`. <https://doc.yunxin.163.com/messaging2/server-apis/DEzNTMwNTY?platform=server>
 pub async fn query(
-    State(yx): State<Yx>,
+    State(yx): State<YunxinState>,
     caller: Caller,
     YxPath((cid, mid)): YxPath<(String, String)>,
     YxQuery(q): YxQuery<QueryParams>,
-) -> Result<Response, YxError> {
+) -> Result<Response, YunxinError> {
     let (core, tenant) = (&yx.core, caller.tenant());
     let time = message_time(q.message_time.as_deref())?;
     let check_team = q.check_team_valid.unwrap_or(false);
@@ -378,7 +378,7 @@ pub async fn query(
     if let Some((owner, account, v)) = query_team_directly(core, tenant, &cid, id, check_team).await
     {
         if !visible_to(&v.message, owner) || time.is_some_and(|t| t != v.message.created_at) {
-            return Err(YxError::message_not_found());
+            return Err(YunxinError::message_not_found());
         }
         let known = [(owner, account.as_str())];
         return Ok(ok(render::message_with(core, &v, &known).await?));
@@ -389,7 +389,7 @@ pub async fn query(
         .get(tenant, Access::Member(conv.owner), Some(chat.id), id)
         .await?;
     if !visible_to(&v.message, conv.owner) || time.is_some_and(|t| t != v.message.created_at) {
-        return Err(YxError::message_not_found());
+        return Err(YunxinError::message_not_found());
     }
     Ok(ok(render::message_with(core, &v, &conv.known()).await?))
 }
@@ -442,20 +442,20 @@ struct Withdrawal {
 }
 
 impl TryFrom<WithdrawParams> for Withdrawal {
-    type Error = YxError;
+    type Error = YunxinError;
 
-    fn try_from(q: WithdrawParams) -> Result<Self, YxError> {
+    fn try_from(q: WithdrawParams) -> Result<Self, YunxinError> {
         let kind = match q.kind.as_deref().map(str::trim) {
             Some("1") => RemovalKind::RecalledOneWay,
             Some("2") => RemovalKind::Recalled,
             Some("3") => RemovalKind::Deleted,
             None | Some("") => {
-                return Err(YxError::param(
+                return Err(YunxinError::param(
                     "type is required: 1 (one-way recall), 2 (two-way recall) or 3 (delete)",
                 ))
             }
             Some(other) => {
-                return Err(YxError::param(format!(
+                return Err(YunxinError::param(format!(
                     "type must be 1, 2 or 3, not {other:?}"
                 )))
             }
@@ -471,7 +471,7 @@ impl TryFrom<WithdrawParams> for Withdrawal {
 
 impl Withdrawal {
     /// The sender's window, and the team managers' (`None` in p2p: only the sender may).
-    fn windows(&self, yx: &Yx, chat: &Chat) -> (Option<i64>, Option<Option<i64>>) {
+    fn windows(&self, yx: &YunxinState, chat: &Chat) -> (Option<i64>, Option<Option<i64>>) {
         let window = match self.kind {
             _ if self.unlimited => None,
             RemovalKind::Recalled => Some(yx.two_way_window_ms()),
@@ -489,17 +489,17 @@ impl Withdrawal {
 /// 2 minutes). A team's owner and managers may remove others' messages within the same
 /// windows. `ignore_revoke_time=1` lifts the window.
 pub async fn withdraw(
-    State(yx): State<Yx>,
+    State(yx): State<YunxinState>,
     caller: Caller,
     YxPath((cid, mid)): YxPath<(String, String)>,
     YxQuery(q): YxQuery<WithdrawParams>,
-) -> Result<Response, YxError> {
+) -> Result<Response, YunxinError> {
     let (core, tenant) = (&yx.core, caller.tenant());
     let w = Withdrawal::try_from(q)?;
     let id = message_id(&mid)?;
     let conv = resolve::conversation(core, tenant, &cid).await?;
     if conv.kind() == ChatKind::SuperGroup && w.kind != RemovalKind::Recalled {
-        return Err(YxError::param(
+        return Err(YunxinError::param(
             "super team messages can only be recalled two-way (type 2)",
         ));
     }
@@ -508,7 +508,7 @@ pub async fn withdraw(
         .get(tenant, Access::Member(conv.owner), Some(chat.id), id)
         .await?;
     if w.time.is_some_and(|t| t != v.message.created_at) {
-        return Err(YxError::message_not_found());
+        return Err(YunxinError::message_not_found());
     }
     let (window_ms, admin_window_ms) = w.windows(&yx, &chat);
     let cmd = Recall {
@@ -554,35 +554,35 @@ struct Modification {
 }
 
 impl TryFrom<ModifyBody> for Modification {
-    type Error = YxError;
+    type Error = YunxinError;
 
-    fn try_from(b: ModifyBody) -> Result<Self, YxError> {
+    fn try_from(b: ModifyBody) -> Result<Self, YunxinError> {
         let operator = b
             .operator
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| YxError::param("operator is required"))?;
+            .ok_or_else(|| YunxinError::param("operator is required"))?;
         let kind = match b
             .kind
-            .ok_or_else(|| YxError::param("type is required: the conversation type 1, 2 or 3"))?
+            .ok_or_else(|| YunxinError::param("type is required: the conversation type 1, 2 or 3"))?
             .0
         {
             1 => ChatKind::P2p,
             2 => ChatKind::Group,
             3 => ChatKind::SuperGroup,
             other => {
-                return Err(YxError::param(format!(
+                return Err(YunxinError::param(format!(
                     "type must be 1, 2 or 3, not {other}"
                 )))
             }
         };
         let message = b
             .message
-            .ok_or_else(|| YxError::param("message is required"))?;
+            .ok_or_else(|| YunxinError::param("message is required"))?;
         let target: ModifyTarget = serde_json::from_value(message.clone())
-            .map_err(|e| YxError::param(format!("invalid message: {e}")))?;
+            .map_err(|e| YunxinError::param(format!("invalid message: {e}")))?;
         let raw_id = target
             .message_server_id
-            .ok_or_else(|| YxError::param("message.message_server_id is required"))?
+            .ok_or_else(|| YunxinError::param("message.message_server_id is required"))?
             .0;
         content::extension_text(b.extension.as_ref())?;
         let id = MessageId::from_raw(raw_id);
@@ -608,15 +608,15 @@ impl Modification {
         tenant: TenantId,
         actor: Actor,
         new_type: i64,
-    ) -> Result<MessageData, YxError> {
-        let id = self.id.ok_or_else(YxError::message_not_found)?;
+    ) -> Result<MessageData, YunxinError> {
+        let id = self.id.ok_or_else(YunxinError::message_not_found)?;
         let chat = match core.chat(tenant, id.chat()).await {
             Ok(c) => c,
-            Err(Error::NotFound(_)) => return Err(YxError::message_not_found()),
-            Err(e) => return Err(YxError::from(e)),
+            Err(Error::NotFound(_)) => return Err(YunxinError::message_not_found()),
+            Err(e) => return Err(YunxinError::from(e)),
         };
         if chat.kind != self.kind {
-            return Err(YxError::param(format!(
+            return Err(YunxinError::param(format!(
                 "type {} ({}) does not match the message's conversation type {} ({})",
                 conversation_type(self.kind),
                 conversation_type_name(self.kind),
@@ -629,7 +629,7 @@ impl Modification {
             .await?;
         let m = &v.message;
         if m.removal.is_some() {
-            return Err(YxError::new(
+            return Err(YunxinError::new(
                 code::MESSAGE_NOT_FOUND,
                 "message not exist: it has been recalled or deleted",
             ));
@@ -649,13 +649,13 @@ impl Modification {
             || !receiver_matches
             || t.time.is_some_and(|t| t.0 != m.created_at)
         {
-            return Err(YxError::new(
+            return Err(YunxinError::new(
                 code::MESSAGE_NOT_FOUND,
                 "message not exist: sender_id, receiver_id or time does not match it",
             ));
         }
         if new_type != data.message_type {
-            return Err(YxError::param(format!(
+            return Err(YunxinError::param(format!(
                 "message.message_type {new_type} does not match the message's type {}",
                 data.message_type
             )));
@@ -671,10 +671,10 @@ impl Modification {
 /// when given, must match it (else 107404). The sender may modify, and in a team also its
 /// owner and managers; within 7 days; at most once a second (107449).
 pub async fn modify(
-    State(yx): State<Yx>,
+    State(yx): State<YunxinState>,
     caller: Caller,
     YxJson(body): YxJson<ModifyBody>,
-) -> Result<Response, YxError> {
+) -> Result<Response, YunxinError> {
     let (core, tenant) = (&yx.core, caller.tenant());
     let req = Modification::try_from(body)?;
     let extension = content::extension_text(req.extension.as_ref())?;

@@ -2,7 +2,7 @@
 //! sends return the same shape.
 
 use crate::content;
-use crate::error::YxError;
+use crate::error::YunxinError;
 use crate::ids::{conversation_type, message_server_id, team_id};
 use crate::resolve::{account_of, party_account};
 use serde::Serialize;
@@ -88,7 +88,7 @@ async fn p2p_receiver(
     chat: &Chat,
     sender: Actor,
     known: Known<'_>,
-) -> Result<String, YxError> {
+) -> Result<String, YunxinError> {
     if known.len() == 2 && known.iter().any(|(a, _)| *a == sender) {
         if let Some((_, s)) = known.iter().find(|(a, _)| *a != sender) {
             return Ok((*s).to_string());
@@ -101,7 +101,11 @@ async fn p2p_receiver(
     }
 }
 
-async fn thread_message(core: &Core, chat: &Chat, m: &Message) -> Result<ThreadMessage, YxError> {
+async fn thread_message(
+    core: &Core,
+    chat: &Chat,
+    m: &Message,
+) -> Result<ThreadMessage, YunxinError> {
     let receiver_id = match chat.kind {
         ChatKind::P2p => p2p_receiver(core, chat, m.sender, &[]).await?,
         ChatKind::Group | ChatKind::SuperGroup => team_id(chat.id).to_string(),
@@ -116,7 +120,7 @@ async fn thread_message(core: &Core, chat: &Chat, m: &Message) -> Result<ThreadM
 }
 
 /// Renders `v` (already authorised) as Yunxin's message `data`.
-pub async fn message(core: &Core, v: &MessageView) -> Result<MessageData, YxError> {
+pub async fn message(core: &Core, v: &MessageView) -> Result<MessageData, YunxinError> {
     message_with(core, v, &[]).await
 }
 
@@ -125,7 +129,7 @@ pub async fn message_with(
     core: &Core,
     v: &MessageView,
     known: Known<'_>,
-) -> Result<MessageData, YxError> {
+) -> Result<MessageData, YunxinError> {
     let m = &v.message;
     let chat = &v.chat;
     let tenant = chat.tenant;

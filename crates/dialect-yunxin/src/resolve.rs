@@ -5,7 +5,7 @@
 //! p2p chats are addressable, e.g. `alice|1|cli_…`). Another tenant's users, apps and teams
 //! are never found.
 
-use crate::error::{code, YxError};
+use crate::error::{code, YunxinError};
 use crate::ids::{self, conversation_type, conversation_type_name, ConversationId};
 use switchboard_core::error::Error;
 use switchboard_core::ids::{ChatId, TenantId};
@@ -15,19 +15,19 @@ use switchboard_core::store::UserKey;
 use switchboard_core::Core;
 
 /// The user (or app) an account id names in `tenant`.
-pub async fn actor(core: &Core, tenant: TenantId, account: &str) -> Result<Actor, YxError> {
+pub async fn actor(core: &Core, tenant: TenantId, account: &str) -> Result<Actor, YunxinError> {
     if account.is_empty() {
-        return Err(YxError::param("an account id must not be empty"));
+        return Err(YunxinError::param("an account id must not be empty"));
     }
     match core.find_user(tenant, UserKey::AccountId(account)).await {
         Ok(u) => return Ok(Actor::User(u.id)),
         Err(Error::NotFound(_)) => {}
-        Err(e) => return Err(YxError::from(e)),
+        Err(e) => return Err(YunxinError::from(e)),
     }
     match core.app_by_public_id(account).await {
         Ok(a) if a.tenant == tenant => Ok(Actor::App(a.id)),
-        Ok(_) | Err(Error::NotFound(_)) => Err(YxError::account_not_found(account)),
-        Err(e) => Err(YxError::from(e)),
+        Ok(_) | Err(Error::NotFound(_)) => Err(YunxinError::account_not_found(account)),
+        Err(e) => Err(YunxinError::from(e)),
     }
 }
 
@@ -40,11 +40,15 @@ pub fn party_account(p: &Party) -> String {
 }
 
 /// The account id of `actor`; a since-removed party shows its canonical id.
-pub async fn account_of(core: &Core, tenant: TenantId, actor: Actor) -> Result<String, YxError> {
+pub async fn account_of(
+    core: &Core,
+    tenant: TenantId,
+    actor: Actor,
+) -> Result<String, YunxinError> {
     match core.party(tenant, actor).await {
         Ok(p) => Ok(party_account(&p)),
         Err(Error::NotFound(_)) => Ok(actor.raw_id().to_string()),
-        Err(e) => Err(YxError::from(e)),
+        Err(e) => Err(YunxinError::from(e)),
     }
 }
 
@@ -75,20 +79,20 @@ pub async fn conversation(
     core: &Core,
     tenant: TenantId,
     raw: &str,
-) -> Result<Conversation, YxError> {
+) -> Result<Conversation, YunxinError> {
     let id = ConversationId::parse(raw)
-        .map_err(|e| YxError::param(format!("invalid conversation_id {raw:?}: {e}")))?;
+        .map_err(|e| YunxinError::param(format!("invalid conversation_id {raw:?}: {e}")))?;
     let owner = actor(core, tenant, &id.owner).await?;
     let target = match id.kind {
         ChatKind::P2p => {
             let peer = actor(core, tenant, &id.other).await?;
             if peer == owner {
-                return Err(YxError::param(
+                return Err(YunxinError::param(
                     "invalid conversation_id: a p2p conversation needs two different accounts",
                 ));
             }
             if matches!((owner, peer), (Actor::App(_), Actor::App(_))) {
-                return Err(YxError::param(
+                return Err(YunxinError::param(
                     "invalid conversation_id: a p2p conversation needs at least one user account",
                 ));
             }
@@ -97,7 +101,7 @@ pub async fn conversation(
         }
         ChatKind::Group | ChatKind::SuperGroup => {
             let team = ids::parse_team_id(&id.other)
-                .map_err(|e| YxError::param(format!("invalid conversation_id {raw:?}: {e}")))?;
+                .map_err(|e| YunxinError::param(format!("invalid conversation_id {raw:?}: {e}")))?;
             // Any Long is a well-formed team id; one that names no possible team is simply
             // a team that does not exist.
             let chat = match team {
@@ -105,12 +109,12 @@ pub async fn conversation(
                 Some(team) => match core.chat(tenant, team).await {
                     Ok(c) => Some(c),
                     Err(Error::NotFound(_)) => None,
-                    Err(e) => return Err(YxError::from(e)),
+                    Err(e) => return Err(YunxinError::from(e)),
                 },
             };
             if let Some(c) = &chat {
                 if c.kind != id.kind {
-                    return Err(YxError::param(format!(
+                    return Err(YunxinError::param(format!(
                         "conversation type {} ({}) does not match {} {}, which is {} {} (conversation type {})",
                         conversation_type(id.kind),
                         conversation_type_name(id.kind),
@@ -151,22 +155,22 @@ impl Conversation {
         core: &Core,
         check_team: bool,
         check_member: bool,
-    ) -> Result<Chat, YxError> {
+    ) -> Result<Chat, YunxinError> {
         match &self.target {
             Target::P2p { chat: Some(c), .. } => Ok(c.clone()),
-            Target::P2p { chat: None, .. } => Err(YxError::message_not_found()),
-            Target::Team { chat: None, .. } if check_team => Err(YxError::team_not_found()),
-            Target::Team { chat: None, .. } => Err(YxError::message_not_found()),
+            Target::P2p { chat: None, .. } => Err(YunxinError::message_not_found()),
+            Target::Team { chat: None, .. } if check_team => Err(YunxinError::team_not_found()),
+            Target::Team { chat: None, .. } => Err(YunxinError::message_not_found()),
             Target::Team { chat: Some(c), .. } => {
                 if check_team && c.dissolved_at.is_some() {
-                    return Err(YxError::new(
+                    return Err(YunxinError::new(
                         code::TEAM_NOT_FOUND,
                         "team not exist: it has been dissolved",
                     ));
                 }
                 if core.is_member(c.id, self.owner).await?.is_none() {
                     return Err(if check_member {
-                        YxError::new(
+                        YunxinError::new(
                             code::NOT_IN_TEAM,
                             format!(
                                 "account {:?} is not a member of team {}",
@@ -174,7 +178,7 @@ impl Conversation {
                             ),
                         )
                     } else {
-                        YxError::message_not_found()
+                        YunxinError::message_not_found()
                     });
                 }
                 Ok(c.clone())
@@ -184,10 +188,10 @@ impl Conversation {
 
     /// The chat a recall acts on: it must exist; with `check_member`, the owner must be a
     /// member (804) before anything else is looked at.
-    pub async fn member_chat(&self, core: &Core, check_member: bool) -> Result<Chat, YxError> {
+    pub async fn member_chat(&self, core: &Core, check_member: bool) -> Result<Chat, YunxinError> {
         let chat = self.existing_chat()?;
         if check_member && core.is_member(chat.id, self.owner).await?.is_none() {
-            return Err(YxError::new(
+            return Err(YunxinError::new(
                 code::NOT_IN_TEAM,
                 format!(
                     "account {:?} is not a member of team {}",
@@ -199,11 +203,11 @@ impl Conversation {
     }
 
     /// The chat a recall acts on: it must exist.
-    pub fn existing_chat(&self) -> Result<Chat, YxError> {
+    pub fn existing_chat(&self) -> Result<Chat, YunxinError> {
         match &self.target {
             Target::P2p { chat: Some(c), .. } | Target::Team { chat: Some(c), .. } => Ok(c.clone()),
-            Target::P2p { chat: None, .. } => Err(YxError::message_not_found()),
-            Target::Team { chat: None, .. } => Err(YxError::team_not_found()),
+            Target::P2p { chat: None, .. } => Err(YunxinError::message_not_found()),
+            Target::Team { chat: None, .. } => Err(YunxinError::team_not_found()),
         }
     }
 }

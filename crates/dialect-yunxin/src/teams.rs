@@ -6,11 +6,11 @@
 //! extensions and `configuration` are accepted and not kept.
 
 use crate::auth::Caller;
-use crate::error::{code, ok, ok_empty, YxError};
+use crate::error::{code, ok, ok_empty, YunxinError};
 use crate::extract::{parse_long, Long, YxJson, YxPath, YxQuery};
 use crate::ids::{parse_team_id, team_of_long};
 use crate::resolve::{self, account_of};
-use crate::Yx;
+use crate::YunxinState;
 use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -24,11 +24,11 @@ use switchboard_core::Core;
 /// The member limit Switchboard enforces for every team.
 const MEMBERS_LIMIT: i64 = 10_000;
 
-fn kind_of_team_type(t: i64) -> Result<ChatKind, YxError> {
+fn kind_of_team_type(t: i64) -> Result<ChatKind, YunxinError> {
     match t {
         1 => Ok(ChatKind::Group),
         2 => Ok(ChatKind::SuperGroup),
-        other => Err(YxError::param(format!(
+        other => Err(YunxinError::param(format!(
             "team_type must be 1 (advanced team) or 2 (super team), not {other}"
         ))),
     }
@@ -49,7 +49,7 @@ struct FailedAccount {
 }
 
 impl FailedAccount {
-    fn new(account: &str, e: YxError) -> Self {
+    fn new(account: &str, e: YunxinError) -> Self {
         FailedAccount {
             account_id: account.to_string(),
             error_code: e.code,
@@ -58,7 +58,7 @@ impl FailedAccount {
     }
 }
 
-async fn team_info(core: &Core, c: &Chat) -> Result<Value, YxError> {
+async fn team_info(core: &Core, c: &Chat) -> Result<Value, YunxinError> {
     let members = core.members(c.tenant, c.id).await?;
     Ok(json!({
         "team_id": c.id.get(),
@@ -79,24 +79,24 @@ async fn team(
     tenant: TenantId,
     id: Option<ChatId>,
     team_type_param: Option<i64>,
-) -> Result<Chat, YxError> {
+) -> Result<Chat, YunxinError> {
     let Some(id) = id else {
-        return Err(YxError::team_not_found());
+        return Err(YunxinError::team_not_found());
     };
     let chat = match core.chat(tenant, id).await {
         Ok(c) if c.kind != ChatKind::P2p => c,
-        Ok(_) | Err(Error::NotFound(_)) => return Err(YxError::team_not_found()),
-        Err(e) => return Err(YxError::from(e)),
+        Ok(_) | Err(Error::NotFound(_)) => return Err(YunxinError::team_not_found()),
+        Err(e) => return Err(YunxinError::from(e)),
     };
     if chat.dissolved_at.is_some() {
-        return Err(YxError::new(
+        return Err(YunxinError::new(
             code::TEAM_NOT_FOUND,
             "team not exist: it has been dissolved",
         ));
     }
     if let Some(t) = team_type_param {
         if kind_of_team_type(t)? != chat.kind {
-            return Err(YxError::new(
+            return Err(YunxinError::new(
                 code::TEAM_TYPE_MISMATCH,
                 format!(
                     "team_type {t} does not match team {id}, whose team_type is {}",
@@ -116,28 +116,28 @@ async fn require_manager(
     chat: &Chat,
     operator: Actor,
     account: &str,
-) -> Result<(), YxError> {
+) -> Result<(), YunxinError> {
     match core.check_manager(chat, operator).await {
         Ok(_) => Ok(()),
-        Err(Error::Forbidden(Denied::NotMember)) => Err(YxError::new(
+        Err(Error::Forbidden(Denied::NotMember)) => Err(YunxinError::new(
             code::NOT_IN_TEAM,
             format!("operator {account:?} is not a member of team {}", chat.id),
         )),
-        Err(Error::Forbidden(Denied::NotChatAdmin)) => Err(YxError::new(
+        Err(Error::Forbidden(Denied::NotChatAdmin)) => Err(YunxinError::new(
             code::TEAM_NO_PERMISSION,
             format!(
                 "operator {account:?} is neither the owner nor a manager of team {}",
                 chat.id
             ),
         )),
-        Err(e) => Err(YxError::from(e)),
+        Err(e) => Err(YunxinError::from(e)),
     }
 }
 
-fn required<'a>(v: &'a Option<String>, name: &str) -> Result<&'a str, YxError> {
+fn required<'a>(v: &'a Option<String>, name: &str) -> Result<&'a str, YunxinError> {
     v.as_deref()
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| YxError::param(format!("{name} is required")))
+        .ok_or_else(|| YunxinError::param(format!("{name} is required")))
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,21 +153,21 @@ pub struct CreateBody {
 ///
 /// Invitees that do not exist go to `failed_list` (404); the others join at once.
 pub async fn create(
-    State(yx): State<Yx>,
+    State(yx): State<YunxinState>,
     caller: Caller,
     YxJson(body): YxJson<CreateBody>,
-) -> Result<Response, YxError> {
+) -> Result<Response, YunxinError> {
     let (core, tenant) = (&yx.core, caller.tenant());
     let owner_account = required(&body.owner_account_id, "owner_account_id")?;
     let kind = kind_of_team_type(
         body.team_type
-            .ok_or_else(|| YxError::param("team_type is required: 1 (advanced) or 2 (super)"))?
+            .ok_or_else(|| YunxinError::param("team_type is required: 1 (advanced) or 2 (super)"))?
             .0,
     )?;
     let name = required(&body.name, "name")?.to_string();
     let invites = body.invite_account_ids.unwrap_or_default();
     if invites.len() > 200 {
-        return Err(YxError::param(
+        return Err(YunxinError::param(
             "invite_account_ids holds more than 200 accounts",
         ));
     }
@@ -203,28 +203,28 @@ pub struct TeamParams {
     operator_id: Option<String>,
 }
 
-fn opt_long(v: &Option<String>, name: &str) -> Result<Option<i64>, YxError> {
+fn opt_long(v: &Option<String>, name: &str) -> Result<Option<i64>, YunxinError> {
     match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) => parse_long(s)
             .map(|l| Some(l.0))
-            .ok_or_else(|| YxError::param(format!("{name} {s:?} is not a number"))),
+            .ok_or_else(|| YunxinError::param(format!("{name} {s:?} is not a number"))),
     }
 }
 
 /// A team id given as text: not a Long is 414; a Long naming no possible team is `None`.
-fn path_team_id(seg: &str) -> Result<Option<ChatId>, YxError> {
-    parse_team_id(seg).map_err(YxError::param)
+fn path_team_id(seg: &str) -> Result<Option<ChatId>, YunxinError> {
+    parse_team_id(seg).map_err(YunxinError::param)
 }
 
 /// Get a team: `GET /im/v2.1/teams/{team_id}?team_type=`.
 /// <https://doc.yunxin.163.com/messaging2/server-apis/zcwODA3MTU?platform=server2>
 pub async fn get(
-    State(yx): State<Yx>,
+    State(yx): State<YunxinState>,
     caller: Caller,
     YxPath(id): YxPath<String>,
     YxQuery(q): YxQuery<TeamParams>,
-) -> Result<Response, YxError> {
+) -> Result<Response, YunxinError> {
     let id = path_team_id(&id)?;
     let chat = team(
         &yx.core,
@@ -242,18 +242,18 @@ pub async fn get(
 /// may. Its history stays readable through the query endpoint (see `check_team_valid`).
 /// <https://doc.yunxin.163.com/messaging2/server-apis/zcwODA3MTU?platform=server2>
 pub async fn disband(
-    State(yx): State<Yx>,
+    State(yx): State<YunxinState>,
     caller: Caller,
     YxPath(id): YxPath<String>,
     YxQuery(q): YxQuery<TeamParams>,
-) -> Result<Response, YxError> {
+) -> Result<Response, YunxinError> {
     let (core, tenant) = (&yx.core, caller.tenant());
     let id = path_team_id(&id)?;
     let operator_account = required(&q.operator_id, "operator_id")?;
     let chat = team(core, tenant, id, opt_long(&q.team_type, "team_type")?).await?;
     let operator = resolve::actor(core, tenant, operator_account).await?;
     if chat.owner != operator {
-        return Err(YxError::new(
+        return Err(YunxinError::new(
             code::TEAM_NO_PERMISSION,
             format!("only the owner may disband team {}", chat.id),
         ));
@@ -274,20 +274,20 @@ pub struct InviteBody {
 /// the operator must be the team's owner or a manager.
 /// <https://doc.yunxin.163.com/messaging2/server-apis/zcwODA3MTU?platform=server2>
 pub async fn invite(
-    State(yx): State<Yx>,
+    State(yx): State<YunxinState>,
     caller: Caller,
     YxJson(body): YxJson<InviteBody>,
-) -> Result<Response, YxError> {
+) -> Result<Response, YunxinError> {
     let (core, tenant) = (&yx.core, caller.tenant());
     let operator_account = required(&body.operator_id, "operator_id")?;
     let team_id = body
         .team_id
-        .ok_or_else(|| YxError::param("team_id is required"))?
+        .ok_or_else(|| YunxinError::param("team_id is required"))?
         .0;
     let id = team_of_long(team_id);
     let invites = body.invite_account_ids.unwrap_or_default();
     if invites.is_empty() || invites.len() > 200 {
-        return Err(YxError::param(
+        return Err(YunxinError::param(
             "invite_account_ids must hold 1 to 200 accounts",
         ));
     }
@@ -302,7 +302,7 @@ pub async fn invite(
             Ok(actor) => match core.is_member(chat.id, actor).await? {
                 Some(_) => failed_list.push(FailedAccount::new(
                     a,
-                    YxError::new(code::ALREADY_IN_TEAM, "already in the team"),
+                    YunxinError::new(code::ALREADY_IN_TEAM, "already in the team"),
                 )),
                 None => add.push((actor, a.clone())),
             },
@@ -339,11 +339,11 @@ pub struct KickParams {
 }
 
 /// `kick_account_ids`: comma separated (the v2 SDKs) or a JSON array (the v1 style).
-fn account_list(raw: &str) -> Result<Vec<String>, YxError> {
+fn account_list(raw: &str) -> Result<Vec<String>, YunxinError> {
     let raw = raw.trim();
     let list: Vec<String> = if raw.starts_with('[') {
         serde_json::from_str(raw).map_err(|_| {
-            YxError::param(
+            YunxinError::param(
                 "kick_account_ids must be a comma-separated list or a JSON array of strings",
             )
         })?
@@ -357,16 +357,16 @@ fn account_list(raw: &str) -> Result<Vec<String>, YxError> {
 /// The operator must be the owner or a manager; the owner cannot be kicked.
 /// <https://doc.yunxin.163.com/messaging2/server-apis/zcwODA3MTU?platform=server2>
 pub async fn kick(
-    State(yx): State<Yx>,
+    State(yx): State<YunxinState>,
     caller: Caller,
     YxQuery(q): YxQuery<KickParams>,
-) -> Result<Response, YxError> {
+) -> Result<Response, YunxinError> {
     let (core, tenant) = (&yx.core, caller.tenant());
     let operator_account = required(&q.operator_id, "operator_id")?;
     let id = path_team_id(required(&q.team_id, "team_id")?)?;
     let kicks = account_list(required(&q.kick_account_ids, "kick_account_ids")?)?;
     if kicks.is_empty() || kicks.len() > 200 {
-        return Err(YxError::param(
+        return Err(YunxinError::param(
             "kick_account_ids must hold 1 to 200 accounts",
         ));
     }
@@ -384,11 +384,11 @@ pub async fn kick(
             }
         };
         if let Err(e) = Core::check_removable(&chat, actor) {
-            failed_list.push(FailedAccount::new(a, YxError::from(e)));
+            failed_list.push(FailedAccount::new(a, YunxinError::from(e)));
         } else if core.is_member(chat.id, actor).await?.is_none() {
             failed_list.push(FailedAccount::new(
                 a,
-                YxError::new(code::NOT_IN_TEAM, "not a member of the team"),
+                YunxinError::new(code::NOT_IN_TEAM, "not a member of the team"),
             ));
         } else if !remove.iter().any(|(x, _)| *x == actor) {
             remove.push((actor, a.clone()));

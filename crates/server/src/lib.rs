@@ -185,7 +185,7 @@ pub fn core_with_clock(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Core {
 pub fn core_config() -> CoreConfig {
     let scopes = switchboard_dialect_wps::auth::DEFAULT_SCOPES
         .iter()
-        .chain(switchboard_dialect_lark::extract::DEFAULT_SCOPES);
+        .chain(switchboard_dialect_lark::auth::DEFAULT_SCOPES);
     CoreConfig {
         default_scopes: scopes.map(|s| s.to_string()).collect(),
         app_id_prefix: switchboard_dialect_lark::ids::APP_ID_PREFIX.into(),

@@ -2,7 +2,7 @@
 //! canonical content.
 
 use super::{kind_of, FORMAT};
-use crate::error::YxError;
+use crate::error::YunxinError;
 use crate::extract::Long;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -46,8 +46,8 @@ pub struct Draft {
     pub client_id: Option<String>,
 }
 
-fn param(msg: impl Into<String>) -> YxError {
-    YxError::param(msg)
+fn param(msg: impl Into<String>) -> YunxinError {
+    YunxinError::param(msg)
 }
 
 /// Validates a `message` object and converts it. `description_limit` bounds the text of
@@ -57,7 +57,7 @@ pub fn incoming(
     extension: Option<&Value>,
     mentions: &[MentionRef],
     description_limit: usize,
-) -> Result<Draft, YxError> {
+) -> Result<Draft, YunxinError> {
     if !raw.is_object() {
         return Err(param("message must be a JSON object"));
     }
@@ -183,7 +183,7 @@ pub fn incoming(
 }
 
 /// The request's `extension` as stored: a string, or a JSON value's text.
-pub fn extension_text(ext: Option<&Value>) -> Result<Option<String>, YxError> {
+pub fn extension_text(ext: Option<&Value>) -> Result<Option<String>, YunxinError> {
     let s = match ext {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => s.clone(),
@@ -197,13 +197,13 @@ pub fn extension_text(ext: Option<&Value>) -> Result<Option<String>, YxError> {
     Ok(Some(s))
 }
 
-fn number(a: &Map<String, Value>, key: &str) -> Result<f64, YxError> {
+fn number(a: &Map<String, Value>, key: &str) -> Result<f64, YunxinError> {
     a.get(key)
         .and_then(Value::as_f64)
         .ok_or_else(|| param(format!("message.attachment.{key} must be a number")))
 }
 
-fn opt_str(a: &Map<String, Value>, key: &str) -> Result<Option<String>, YxError> {
+fn opt_str(a: &Map<String, Value>, key: &str) -> Result<Option<String>, YunxinError> {
     match a.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -211,7 +211,7 @@ fn opt_str(a: &Map<String, Value>, key: &str) -> Result<Option<String>, YxError>
     }
 }
 
-fn opt_int(a: &Map<String, Value>, keys: &[&str]) -> Result<Option<i64>, YxError> {
+fn opt_int(a: &Map<String, Value>, keys: &[&str]) -> Result<Option<i64>, YunxinError> {
     for k in keys {
         match a.get(*k) {
             None | Some(Value::Null) => continue,
@@ -228,7 +228,7 @@ fn opt_int(a: &Map<String, Value>, keys: &[&str]) -> Result<Option<i64>, YxError
 
 /// Image, audio, video and file attachments: `url` is required, the rest is optional; keys
 /// with no canonical home are kept in `extra`.
-fn media(a: &Map<String, Value>) -> Result<MediaData, YxError> {
+fn media(a: &Map<String, Value>) -> Result<MediaData, YunxinError> {
     let url = opt_str(a, "url")?
         .filter(|u| !u.is_empty())
         .ok_or_else(|| param("message.attachment.url is required"))?;
