@@ -392,7 +392,7 @@ pub fn table(op: Option<Op>, e: &Error) -> (StatusCode, i64, String) {
             TYPE_UNSUPPORTED,
             "This message type does not support this operation.".into(),
         ),
-        // IM-level frequency control (spec §3.8): HTTP 400, unlike the gateway's 99991400.
+        // IM-level frequency control: HTTP 400, unlike the gateway's 99991400 (as documented).
         Error::Conflict(Conflict::TooFrequent) => (
             bad,
             IM_RATE_LIMITED,

@@ -2,7 +2,7 @@
 //!
 //! `user_id_type` chooses which id of a user appears in `sender.id` and `mentions[].id`
 //! (with `id_type` to match); an app is always its `app_id` with `id_type: "app_id"`.
-//! The Hi face additionally spells `sender` in camelCase beside snake_case (its seed's
+//! The Hi face additionally spells `sender` in camelCase beside snake_case (its documented example's
 //! example and field table disagree), uses `"IM机器人"`/`"用户"` as `sender_type`, and always
 //! carries `root_id`, `parent_id`, `upper_message_id` and `mentions` (null or empty when
 //! absent), as its example does. Feishu omits absent ids and empty mentions.
@@ -42,7 +42,7 @@ impl IdType {
     }
 }
 
-/// Hi's sender_type values. The seed shows "IM机器人" for a bot; "用户" (user) is our choice
+/// Hi's sender_type values. The documented example shows "IM机器人" for a bot; "用户" (user) is our choice
 /// for people, in the same language.
 pub const HI_SENDER_APP: &str = "IM机器人";
 pub const HI_SENDER_USER: &str = "用户";
@@ -82,7 +82,7 @@ impl Reader<'_> {
         }
     }
 
-    /// A mention's id; @all is `"-1"` with `id_type: "open_id"`, as in the Hi seed.
+    /// A mention's id; @all is `"-1"` with `id_type: "open_id"`, as in Hi's documented example.
     pub fn mention_id(
         &self,
         target: &MentionTarget,

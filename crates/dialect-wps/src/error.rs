@@ -135,7 +135,7 @@ impl IntoResponse for WpsError {
 /// The one table from the domain's error catalogue to WPS codes.
 ///
 /// `Forbidden(NotMember)` maps to "app is not in the chat"; handlers that know the chat is
-/// a p2p chat refine it to [`code::NOT_OWN_P2P`] (see `crate::handlers::refine`).
+/// a p2p chat refine it to [`code::NOT_OWN_P2P`] (see `WpsState::refine`).
 pub fn table(e: &Error) -> WpsError {
     use StatusCode as S;
     let (status, c, msg): (StatusCode, i64, String) = match e {

@@ -1,8 +1,8 @@
 //! How WPS renders Switchboard ids.
 //!
 //! - `company_id`: the tenant's canonical id, as a decimal string.
-//! - `chat_id`: the chat's canonical id, as a decimal string (the seed's example is numeric).
-//! - message `id`: 16 base62 characters, like the seed's `Q3iOi5TYS6tBSgS1`, reversible.
+//! - `chat_id`: the chat's canonical id, as a decimal string (the documented example is numeric).
+//! - message `id`: 16 base62 characters, like the documented example's `Q3iOi5TYS6tBSgS1`, reversible.
 //! - user `id`: the user's tenant-wide `user_id`.
 //! - `spid` (an app's service principal id): a decimal string distinct from `app_id`.
 //! - history `page_token`: 16 base62 characters naming a chat and the last position served,

@@ -1,4 +1,4 @@
-//! Domain -> WPS wire JSON: messages (the seed's `data` object), chats and members.
+//! Domain -> WPS wire JSON: messages (the documented example's `data` object), chats and members.
 
 use crate::content::{self, ContentOut, MentionLook};
 use crate::ids;

@@ -139,7 +139,7 @@ mod tests {
 
     #[test]
     fn spec_checksum_vector() {
-        // platforms.md §4.1: AppSecret secret123, Nonce nonce456, CurTime 1700000000.
+        // The documented example: AppSecret secret123, Nonce nonce456, CurTime 1700000000.
         assert_eq!(
             checksum("secret123", "nonce456", "1700000000"),
             "8c46b15be7317ce65c66bf019d1ea2bbcf445e54"

@@ -103,7 +103,7 @@ impl IntoResponse for YunxinError {
     }
 }
 
-/// The success envelope `{code: 200, msg: "success", data}`, in the seed's order,
+/// The success envelope `{code: 200, msg: "success", data}`, in the documented example's order,
 /// serialised straight from `data` (no intermediate `Value` tree) into a buffer sized for a
 /// message.
 pub fn ok<T: Serialize>(data: T) -> Response {

@@ -362,7 +362,7 @@ fn visible_to(m: &Message, owner: Actor) -> bool {
     }
 }
 
-/// Query one message (the seed): `GET /im/v2/conversations/{conversation_id}/messages/{message_server_id}`,
+/// Query one message (the vendor's documented "get one message"): `GET /im/v2/conversations/{conversation_id}/messages/{message_server_id}`,
 /// also under `/im/v2.1`. <https://doc.yunxin.163.com/messaging2/server-apis/DEzNTMwNTY?platform=server>
 pub async fn query(
     State(yx): State<YunxinState>,

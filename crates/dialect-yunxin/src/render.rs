@@ -1,4 +1,4 @@
-//! A message as Yunxin's query endpoint returns it (the seed's `data`); sends and batch
+//! A message as Yunxin's query endpoint returns it (the documented example's `data`); sends and batch
 //! sends return the same shape.
 
 use crate::content;
@@ -14,7 +14,7 @@ use switchboard_core::Core;
 /// The query response's `data`.
 ///
 /// `receiver_id` (p2p) and `team_id` (teams) are never both present. The modify fields
-/// appear only after a modify, in the seed's camelCase and the SDKs' snake_case.
+/// appear only after a modify, in the documented example's camelCase and the SDKs' snake_case.
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageData {
     pub message_server_id: i64,

@@ -10,7 +10,7 @@
 //! Mentions read the way Feishu shows them: `@_user_N` placeholders in text and `at` nodes,
 //! with the ids in `mentions[]` (open_ids are per app, so the ids a sender wrote are
 //! meaningless to another reader). The Hi face writes `@name` in the text and lists the ids
-//! in `atIdList` (`"-1"` for @all), as in its seed document.
+//! in `atIdList` (`"-1"` for @all), as in its documented example.
 //!
 //! - this file: [`FORMAT`], the `msg_type` names both ways, and the `<at …>` scanner both
 //!   directions use;

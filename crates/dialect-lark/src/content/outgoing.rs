@@ -74,7 +74,7 @@ pub fn outgoing(r: &Reader, v: &MessageView, rm: &ReadMentions) -> String {
             None => return post_string(data, v, rm),
         },
         MessageType::Card => match (r.face, original) {
-            // The Hi seed: "when the message is a compressive_card, the content returned is \"\"".
+            // Hi's documentation: "when the message is a compressive_card, the content returned is \"\"".
             (Face::Hi, _) => return String::new(),
             (Face::Feishu, Some(o)) => o.clone(),
             (Face::Feishu, None) => {
