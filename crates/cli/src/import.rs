@@ -163,7 +163,7 @@ pub async fn run(cfg: Config, args: ImportArgs) -> anyhow::Result<Imported> {
                     .await
                 {
                     Ok(_) => {}
-                    Err(Error::Forbidden(Denied::NotMember)) => anyhow::bail!(
+                    Err(Error::Forbidden(Denied::NotMember | Denied::NotInP2p)) => anyhow::bail!(
                         "line {n}: {:?} is not a member of chat {}",
                         p.sender_id,
                         p.chat

@@ -30,12 +30,25 @@ impl Entity {
 /// Why an otherwise valid request is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denied {
-    /// The actor is not a member of the chat (for p2p: not one of its two participants).
+    /// The actor is not a member of the (group) chat.
     NotMember,
+    /// The actor is not one of a p2p chat's two participants (some APIs answer this apart
+    /// from a group's non-member).
+    NotInP2p,
     /// Only the sender may do this.
     NotSender,
     /// Only the chat's owner or an admin may do this.
     NotChatAdmin,
+}
+
+impl Denied {
+    /// The refusal of a non-member of a chat of `kind`.
+    pub fn not_member(kind: crate::model::ChatKind) -> Denied {
+        match kind {
+            crate::model::ChatKind::P2p => Denied::NotInP2p,
+            _ => Denied::NotMember,
+        }
+    }
 }
 
 /// A state conflict: the request is well formed but the resource's state forbids it.
@@ -104,7 +117,7 @@ impl Error {
             Error::NotFound(Entity::Message) => "message_not_found",
             Error::NotFound(Entity::Member) => "member_not_found",
             Error::Invalid { .. } => "invalid_argument",
-            Error::Forbidden(Denied::NotMember) => "not_a_member",
+            Error::Forbidden(Denied::NotMember | Denied::NotInP2p) => "not_a_member",
             Error::Forbidden(Denied::NotSender) => "not_the_sender",
             Error::Forbidden(Denied::NotChatAdmin) => "not_chat_admin",
             Error::Conflict(Conflict::Duplicate(_)) => "already_exists",
@@ -134,6 +147,7 @@ impl Error {
             Error::NotFound(Entity::Member),
             Error::invalid("field", "reason"),
             Error::Forbidden(Denied::NotMember),
+            Error::Forbidden(Denied::NotInP2p),
             Error::Forbidden(Denied::NotSender),
             Error::Forbidden(Denied::NotChatAdmin),
             Error::Conflict(Conflict::Duplicate("user_id")),

@@ -318,7 +318,7 @@ pub fn table(op: Option<Op>, e: &Error) -> (StatusCode, i64, String) {
             INVALID_PARAM,
             invalid_msg(format!("{field}: {reason}")),
         ),
-        Error::Forbidden(Denied::NotMember) => (
+        Error::Forbidden(Denied::NotMember | Denied::NotInP2p) => (
             bad,
             NOT_IN_CHAT,
             "Bot/User can NOT be out of the chat.".into(),

@@ -95,13 +95,8 @@ impl WpsState {
     async fn own_group(&self, app: &App, chat: &str) -> WResult<switchboard_core::model::Chat> {
         let id = self.chat_id(chat)?;
         let c = self
-            .refine(
-                app,
-                id,
-                self.core
-                    .visible_chat(app.tenant, Access::Member(Actor::App(app.id)), id)
-                    .await,
-            )
+            .core
+            .visible_chat(app.tenant, Access::Member(Actor::App(app.id)), id)
             .await?;
         if c.kind == ChatKind::P2p {
             return Err(WpsError::invalid("p2p chat membership cannot change"));
@@ -160,13 +155,8 @@ pub(crate) async fn get(
 ) -> WResult<Json<Value>> {
     let id = s.chat_id(&chat)?;
     let c = s
-        .refine(
-            &app,
-            id,
-            s.core
-                .visible_chat(app.tenant, Access::Member(Actor::App(app.id)), id)
-                .await,
-        )
+        .core
+        .visible_chat(app.tenant, Access::Member(Actor::App(app.id)), id)
         .await?;
     Ok(ok(render::chat(&c)))
 }
@@ -178,14 +168,9 @@ pub(crate) async fn members(
     WpsPath(chat): WpsPath<String>,
 ) -> WResult<Json<Value>> {
     let id = s.chat_id(&chat)?;
-    s.refine(
-        &app,
-        id,
-        s.core
-            .visible_chat(app.tenant, Access::Member(Actor::App(app.id)), id)
-            .await,
-    )
-    .await?;
+    s.core
+        .visible_chat(app.tenant, Access::Member(Actor::App(app.id)), id)
+        .await?;
     let mut items = Vec::new();
     for m in s.core.members(app.tenant, id).await? {
         items.push(render::member(&s.display_id(&app, m.actor).await?, &m));
@@ -245,14 +230,9 @@ pub(crate) async fn is_in_chat(
             Actor::App(app.id)
         }
         Some(u) => {
-            s.refine(
-                &app,
-                id,
-                s.core
-                    .visible_chat(app.tenant, Access::Member(Actor::App(app.id)), id)
-                    .await,
-            )
-            .await?;
+            s.core
+                .visible_chat(app.tenant, Access::Member(Actor::App(app.id)), id)
+                .await?;
             Actor::User(s.user(&app, u).await?.id)
         }
     };

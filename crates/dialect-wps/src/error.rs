@@ -134,8 +134,8 @@ impl IntoResponse for WpsError {
 
 /// The one table from the domain's error catalogue to WPS codes.
 ///
-/// `Forbidden(NotMember)` maps to "app is not in the chat"; handlers that know the chat is
-/// a p2p chat refine it to [`code::NOT_OWN_P2P`] (see `WpsState::refine`).
+/// `Forbidden(NotMember)` maps to "app is not in the chat", and `Forbidden(NotInP2p)` (the
+/// domain says when the chat is a p2p chat) to [`code::NOT_OWN_P2P`].
 pub fn table(e: &Error) -> WpsError {
     use StatusCode as S;
     let (status, c, msg): (StatusCode, i64, String) = match e {
@@ -173,6 +173,11 @@ pub fn table(e: &Error) -> WpsError {
             S::FORBIDDEN,
             code::NOT_IN_CHAT,
             "the app is not a member of this chat".into(),
+        ),
+        Error::Forbidden(Denied::NotInP2p) => (
+            S::FORBIDDEN,
+            code::NOT_OWN_P2P,
+            "a p2p chat is readable only by its own app".into(),
         ),
         Error::Forbidden(Denied::NotSender) => (
             S::FORBIDDEN,
@@ -280,7 +285,7 @@ mod tests {
                 Error::Conflict(
                     Conflict::AlreadyRemoved
                         | Conflict::WindowPassed(switchboard_core::error::Window::Edit)
-                )
+                ) | Error::Forbidden(Denied::NotInP2p)
             );
             assert!(
                 seen.insert(e.code()) != refinement,

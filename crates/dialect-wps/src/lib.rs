@@ -32,9 +32,9 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use switchboard_core::error::{Denied, Error};
+use switchboard_core::error::Error;
 use switchboard_core::ids::{ChatId, MessageId};
-use switchboard_core::model::{App, ChatKind, Content, Mention, MentionTarget, MessageType, User};
+use switchboard_core::model::{App, Content, Mention, MentionTarget, MessageType, User};
 use switchboard_core::store::UserKey;
 use switchboard_core::Core;
 
@@ -176,32 +176,6 @@ impl WpsState {
             return Err(WpsError::message_not_found());
         }
         Ok((chat, id))
-    }
-
-    /// Maps a core result through the error table, telling "not in this group" from "not
-    /// your p2p chat" (the domain only knows "not a member").
-    pub(crate) async fn refine<T>(
-        &self,
-        app: &App,
-        chat: ChatId,
-        r: Result<T, Error>,
-    ) -> WResult<T> {
-        match r {
-            Ok(v) => Ok(v),
-            Err(e @ Error::Forbidden(Denied::NotMember)) => {
-                let p2p = matches!(self.core.chat(app.tenant, chat).await, Ok(c) if c.kind == ChatKind::P2p);
-                if p2p {
-                    Err(WpsError::new(
-                        StatusCode::FORBIDDEN,
-                        code::NOT_OWN_P2P,
-                        "a p2p chat is readable only by its own app",
-                    ))
-                } else {
-                    Err(e.into())
-                }
-            }
-            Err(e) => Err(e.into()),
-        }
     }
 
     /// A user of the app's tenant by its tenant-wide user_id.

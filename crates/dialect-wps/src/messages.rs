@@ -81,7 +81,7 @@ pub(crate) async fn get(
             id,
         )
         .await;
-    let v = s.refine(&app, chat, v).await?;
+    let v = v?;
     if v.message.removal.is_some() {
         return Err(WpsError::recalled());
     }
@@ -98,7 +98,7 @@ pub(crate) async fn history(
 ) -> WResult<Json<Value>> {
     let chat = s.chat_id(&chat)?;
     let (query, size) = q.into_query(&app, chat)?;
-    let mut views = s.refine(&app, chat, s.core.list(query).await).await?;
+    let mut views = s.core.list(query).await?;
     let more = views.len() > size;
     views.truncate(size);
     let next = match views.last().and_then(|v| v.message.position()) {
@@ -207,12 +207,7 @@ pub(crate) async fn create(
     };
     let mut cmd = Send::new(app.tenant, to, Actor::App(app.id), kind, draft.content);
     cmd.mentions = draft.mentions;
-    let sent_to = s.core.send(cmd).await;
-    let v = match to {
-        Recipient::Chat(chat) => s.refine(&app, chat, sent_to).await?,
-        // The p2p chat with a user is the app's own.
-        Recipient::Direct(_) => sent_to?,
-    };
+    let v = s.core.send(cmd).await?;
     Ok(ok(sent(&v)))
 }
 
@@ -235,7 +230,7 @@ pub(crate) async fn reply(
     let mut cmd = Send::new(app.tenant, chat, Actor::App(app.id), kind, draft.content);
     cmd.mentions = draft.mentions;
     cmd.reply_to = Some(parent);
-    let v = s.refine(&app, chat, s.core.send(cmd).await).await?;
+    let v = s.core.send(cmd).await?;
     Ok(ok(sent(&v)))
 }
 
@@ -272,7 +267,7 @@ async fn do_recall(s: &WpsState, app: &App, id: MessageId) -> WResult<Json<Value
         // An app that owns or administers the group may recall others' messages, within the same window.
         admin_window_ms: Some(window),
     };
-    s.refine(app, id.chat(), s.core.recall(cmd).await).await?;
+    s.core.recall(cmd).await?;
     Ok(ok_empty())
 }
 
@@ -305,6 +300,6 @@ pub(crate) async fn update(
         min_interval_ms: None,
         extra: None,
     };
-    s.refine(&app, id.chat(), s.core.edit(cmd).await).await?;
+    s.core.edit(cmd).await?;
     Ok(ok_empty())
 }

@@ -163,7 +163,7 @@ pub fn table(e: &Error) -> YunxinError {
             reason,
         } => (PARAM, format!("the message is {reason}")),
         Error::Invalid { field, reason } => (PARAM, format!("parameter error: {field} {reason}")),
-        Error::Forbidden(Denied::NotMember) => (
+        Error::Forbidden(Denied::NotMember | Denied::NotInP2p) => (
             NOT_IN_TEAM,
             "the account is not a member of the team".into(),
         ),

@@ -119,7 +119,7 @@ async fn require_manager(
 ) -> Result<(), YunxinError> {
     match core.check_manager(chat, operator).await {
         Ok(_) => Ok(()),
-        Err(Error::Forbidden(Denied::NotMember)) => Err(YunxinError::new(
+        Err(Error::Forbidden(Denied::NotMember | Denied::NotInP2p)) => Err(YunxinError::new(
             code::NOT_IN_TEAM,
             format!("operator {account:?} is not a member of team {}", chat.id),
         )),

@@ -117,7 +117,7 @@ impl Core {
         match self.store.chat_and_member(id, actor).await? {
             (Some(c), _) if c.tenant != tenant => Err(Error::NotFound(Entity::Chat)),
             (Some(c), Some(_)) => Ok(c),
-            (Some(_), None) => Err(Error::Forbidden(Denied::NotMember)),
+            (Some(c), None) => Err(Error::Forbidden(Denied::not_member(c.kind))),
             (None, _) => Err(Error::NotFound(Entity::Chat)),
         }
     }
@@ -140,7 +140,7 @@ impl Core {
             Access::Admin => Ok(None),
             Access::Member(actor) => match self.store.get_member(chat.id, actor).await? {
                 Some(m) => Ok(Some(m)),
-                None => Err(Error::Forbidden(Denied::NotMember)),
+                None => Err(Error::Forbidden(Denied::not_member(chat.kind))),
             },
         }
     }

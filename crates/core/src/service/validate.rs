@@ -127,7 +127,7 @@ pub(super) fn open_to_sender<C: std::borrow::Borrow<Chat>, M>(
         return Err(Error::Conflict(Conflict::ChatDissolved));
     }
     if member.is_none() {
-        return Err(Error::Forbidden(Denied::NotMember));
+        return Err(Error::Forbidden(Denied::not_member(chat.borrow().kind)));
     }
     Ok(chat)
 }

@@ -56,7 +56,7 @@ impl Core {
             _ => return Err(Error::NotFound(Entity::Chat)),
         };
         if reader.is_some() && found.member.is_none() {
-            return Err(Error::Forbidden(Denied::NotMember));
+            return Err(Error::Forbidden(Denied::not_member(chat.kind)));
         }
         let msg = found.message.ok_or(Error::NotFound(Entity::Message))?;
         // A sender read with the message is taken as `party_opt` would find it: only a

@@ -57,7 +57,7 @@ impl From<Error> for AdminError {
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = match &e {
-            Error::Forbidden(Denied::NotMember) => {
+            Error::Forbidden(Denied::NotMember | Denied::NotInP2p) => {
                 "the sender is not a member of this chat".to_string()
             }
             Error::Conflict(Conflict::Duplicate(what)) => format!("{what} already exists"),
