@@ -89,22 +89,8 @@ impl ChatStore for SqliteStore {
     }
 
     async fn list_chats(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<Chat>> {
-        self.read(move |c| {
-            let mut s = c
-                .prepare_cached(&format!(
-                    "SELECT {} FROM chats WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-                    rows::CHAT_COLS
-                ))
-                .map_err(sql_err)?;
-            let rows = s
-                .query_map(params![tenant.0, page.after, page.limit], rows::chat)
-                .map_err(sql_err)?;
-            rows.collect::<Result<Vec<_>, _>>()
-                .map_err(sql_err)?
-                .into_iter()
-                .collect()
-        })
-        .await
+        self.read(move |c| rows::tenant_page(c, "chats", rows::CHAT_COLS, tenant, page, rows::chat))
+            .await
     }
 
     async fn dissolve_chat(&self, id: ChatId, at: Millis) -> StoreResult<Chat> {

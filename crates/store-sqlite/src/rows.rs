@@ -108,3 +108,27 @@ pub fn decode_message(doc: &str) -> StoreResult<Message> {
     serde_json::from_str(doc)
         .map_err(|e| StoreError::Internal(format!("corrupt message document: {e}")))
 }
+
+/// One page of a tenant's rows of `table` (`cols` and `row` as for a single read), in id
+/// order after `page.after`.
+pub fn tenant_page<T>(
+    c: &Connection,
+    table: &str,
+    cols: &str,
+    tenant: TenantId,
+    page: switchboard_core::store::Page,
+    row: impl FnMut(&Row) -> rusqlite::Result<StoreResult<T>>,
+) -> StoreResult<Vec<T>> {
+    let mut s = c
+        .prepare_cached(&format!(
+            "SELECT {cols} FROM {table} WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+        ))
+        .map_err(sql_err)?;
+    let rows = s
+        .query_map(rusqlite::params![tenant.0, page.after, page.limit], row)
+        .map_err(sql_err)?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(sql_err)?
+        .into_iter()
+        .collect()
+}

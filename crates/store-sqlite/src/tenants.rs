@@ -158,16 +158,9 @@ impl TenantStore for SqliteStore {
 
     async fn list_users(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<User>> {
         self.read(move |c| {
-            let mut s = c
-                .prepare_cached(&format!(
-                    "SELECT {} FROM users WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-                    rows::USER_COLS
-                ))
-                .map_err(sql_err)?;
-            let rows = s
-                .query_map(params![tenant.0, page.after, page.limit], rows::user)
-                .map_err(sql_err)?;
-            rows.collect::<Result<_, _>>().map_err(sql_err)
+            rows::tenant_page(c, "users", rows::USER_COLS, tenant, page, |r| {
+                rows::user(r).map(Ok)
+            })
         })
         .await
     }
@@ -229,22 +222,8 @@ impl TenantStore for SqliteStore {
     }
 
     async fn list_apps(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<App>> {
-        self.read(move |c| {
-            let mut s = c
-                .prepare_cached(&format!(
-                    "SELECT {} FROM apps WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-                    rows::APP_COLS
-                ))
-                .map_err(sql_err)?;
-            let rows = s
-                .query_map(params![tenant.0, page.after, page.limit], rows::app)
-                .map_err(sql_err)?;
-            rows.collect::<Result<Vec<_>, _>>()
-                .map_err(sql_err)?
-                .into_iter()
-                .collect()
-        })
-        .await
+        self.read(move |c| rows::tenant_page(c, "apps", rows::APP_COLS, tenant, page, rows::app))
+            .await
     }
 
     async fn update_app(&self, id: AppId, patch: AppPatch) -> StoreResult<App> {
