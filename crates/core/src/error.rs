@@ -1,6 +1,7 @@
 //! The domain error catalogue. Every dialect maps each variant exactly once, in its own
 //! error table; `code()` gives the stable catalogue name used by the admin API and logs.
 
+use crate::model::RemovalKind;
 use crate::store::StoreError;
 
 /// What was not found.
@@ -58,10 +59,10 @@ pub enum Conflict {
     Duplicate(&'static str),
     ChatDissolved,
     /// The message was recalled or deleted (so it cannot be edited, replied to or
-    /// forwarded).
-    MessageRemoved,
+    /// forwarded); the kind lets a dialect tell a deleted message from a recalled one.
+    MessageRemoved(RemovalKind),
     /// A recall or delete of a message that was already recalled or deleted.
-    AlreadyRemoved,
+    AlreadyRemoved(RemovalKind),
     /// The message has been edited the maximum number of times.
     EditLimit,
     /// The window of the named operation has passed.
@@ -122,7 +123,7 @@ impl Error {
             Error::Forbidden(Denied::NotChatAdmin) => "not_chat_admin",
             Error::Conflict(Conflict::Duplicate(_)) => "already_exists",
             Error::Conflict(Conflict::ChatDissolved) => "chat_dissolved",
-            Error::Conflict(Conflict::MessageRemoved | Conflict::AlreadyRemoved) => {
+            Error::Conflict(Conflict::MessageRemoved(_) | Conflict::AlreadyRemoved(_)) => {
                 "message_removed"
             }
             Error::Conflict(Conflict::EditLimit) => "edit_limit_reached",
@@ -152,8 +153,10 @@ impl Error {
             Error::Forbidden(Denied::NotChatAdmin),
             Error::Conflict(Conflict::Duplicate("user_id")),
             Error::Conflict(Conflict::ChatDissolved),
-            Error::Conflict(Conflict::MessageRemoved),
-            Error::Conflict(Conflict::AlreadyRemoved),
+            Error::Conflict(Conflict::MessageRemoved(RemovalKind::Recalled)),
+            Error::Conflict(Conflict::MessageRemoved(RemovalKind::Deleted)),
+            Error::Conflict(Conflict::AlreadyRemoved(RemovalKind::Recalled)),
+            Error::Conflict(Conflict::AlreadyRemoved(RemovalKind::Deleted)),
             Error::Conflict(Conflict::EditLimit),
             Error::Conflict(Conflict::WindowPassed(Window::Recall)),
             Error::Conflict(Conflict::WindowPassed(Window::Edit)),

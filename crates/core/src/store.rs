@@ -264,10 +264,10 @@ impl MessageUpdate {
     /// Checks the update's preconditions against `m` and applies it. Stores call this
     /// inside the transaction that rewrites the message, so check and write are atomic.
     pub fn apply(self, m: &mut Message) -> StoreResult<()> {
-        if m.removal.is_some() {
+        if let Some(r) = &m.removal {
             return Err(StoreError::Conflict(match self {
-                MessageUpdate::Edit { .. } => Conflict::MessageRemoved,
-                MessageUpdate::Remove(_) => Conflict::AlreadyRemoved,
+                MessageUpdate::Edit { .. } => Conflict::MessageRemoved(r.kind),
+                MessageUpdate::Remove(_) => Conflict::AlreadyRemoved(r.kind),
             }));
         }
         match self {

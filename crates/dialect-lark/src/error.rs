@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 use switchboard_core::error::{Conflict, Denied, Entity, Error, Window};
+use switchboard_core::model::RemovalKind;
 
 /// The endpoint an error came from: the same domain error reads differently per endpoint
 /// (a missing chat is `ext=receive_id not found` for a send, `ext=chat_id not found` for a
@@ -360,7 +361,15 @@ pub fn table(op: Option<Op>, e: &Error) -> (StatusCode, i64, String) {
         Error::Conflict(Conflict::ChatDissolved) => {
             (bad, CHAT_DISSOLVED, "The chat has been dissolved.".into())
         }
-        Error::Conflict(Conflict::MessageRemoved | Conflict::AlreadyRemoved) => {
+        Error::Conflict(
+            Conflict::MessageRemoved(RemovalKind::Deleted)
+            | Conflict::AlreadyRemoved(RemovalKind::Deleted),
+        ) => (
+            bad,
+            MESSAGE_DELETED,
+            "Action unavailable as the message has been deleted.".into(),
+        ),
+        Error::Conflict(Conflict::MessageRemoved(_) | Conflict::AlreadyRemoved(_)) => {
             (bad, MESSAGE_RECALLED, "The message is recalled.".into())
         }
         Error::Conflict(Conflict::EditLimit) => (

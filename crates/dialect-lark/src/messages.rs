@@ -271,21 +271,6 @@ pub struct EditBody {
     content: Option<String>,
 }
 
-/// The answer to a refused edit, card update, recall or forward of `id`: Feishu answers as
-/// if it had read the message first (its chat, the bot's membership, the message, then
-/// 230110 for a hard-deleted one), so the read is made here, on the failure path only. A
-/// command that succeeds would have passed every one of those checks.
-async fn refused(s: &LarkState, bot: &Caller, id: MessageId, e: Error) -> LarkError {
-    let read = s.core.get(bot.app.tenant, bot.access(), None, id).await;
-    match read {
-        Err(first) => first.into(),
-        Ok(v) => match refuse_deleted(&bot.ctx, &v) {
-            Err(deleted) => deleted,
-            Ok(()) => e.into(),
-        },
-    }
-}
-
 /// Feishu: <https://open.feishu.cn/document/server-docs/im-v1/message/update>
 /// Text and post only, by their sender, at most `max_edits` times.
 pub async fn edit(
@@ -313,10 +298,7 @@ pub async fn edit(
         min_interval_ms: None,
         extra: None,
     };
-    let v = match s.core.edit(cmd).await {
-        Ok(v) => v,
-        Err(e) => return Err(refused(&s, &bot, id, e).await.into()),
-    };
+    let v = s.core.edit(cmd).await?;
     Ok(respond(&bot, &v))
 }
 
@@ -353,9 +335,7 @@ async fn update_card(
         min_interval_ms: None,
         extra: None,
     };
-    if let Err(e) = s.core.edit(cmd).await {
-        return Err(refused(&s, &bot, id, e).await.into());
-    }
+    s.core.edit(cmd).await?;
     Ok(ok(&ctx, json!({})))
 }
 
@@ -396,9 +376,7 @@ pub async fn recall(
         window_ms: Some(s.config.recall_window_secs.saturating_mul(1000)),
         admin_window_ms: Some(Some(s.config.admin_recall_window_secs.saturating_mul(1000))),
     };
-    if let Err(e) = s.core.recall(cmd).await {
-        return Err(refused(&s, &bot, id, e).await.into());
-    }
+    s.core.recall(cmd).await?;
     Ok(ok(&ctx, json!({})))
 }
 
@@ -419,14 +397,10 @@ pub async fn forward(
     let receive_id = required(&ctx, &b.receive_id, "receive_id")?;
     let uuid = uuid(&ctx, q.uuid)?;
     let target = receive_chat(&s, &bot, q.receive_id_type.as_deref(), receive_id).await?;
-    let v = match s
+    let v = s
         .core
         .forward(bot.app.tenant, bot.actor(), id, target, uuid)
-        .await
-    {
-        Ok(v) => v,
-        Err(e) => return Err(refused(&s, &bot, id, e).await.into()),
-    };
+        .await?;
     Ok(respond(&bot, &v))
 }
 

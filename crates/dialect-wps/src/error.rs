@@ -199,7 +199,7 @@ pub fn table(e: &Error) -> WpsError {
             code::CHAT_DISSOLVED,
             "the chat has been dissolved".into(),
         ),
-        Error::Conflict(Conflict::MessageRemoved | Conflict::AlreadyRemoved) => (
+        Error::Conflict(Conflict::MessageRemoved(_) | Conflict::AlreadyRemoved(_)) => (
             S::GONE,
             code::MESSAGE_RECALLED,
             "message has been recalled".into(),
@@ -259,6 +259,7 @@ impl From<Error> for WpsError {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+    use switchboard_core::model::RemovalKind;
 
     #[test]
     fn every_domain_error_maps_to_a_failure_code() {
@@ -283,7 +284,8 @@ mod tests {
             let refinement = matches!(
                 e,
                 Error::Conflict(
-                    Conflict::AlreadyRemoved
+                    Conflict::AlreadyRemoved(_)
+                        | Conflict::MessageRemoved(RemovalKind::Deleted)
                         | Conflict::WindowPassed(switchboard_core::error::Window::Edit)
                 ) | Error::Forbidden(Denied::NotInP2p)
             );

@@ -179,11 +179,11 @@ pub fn table(e: &Error) -> YunxinError {
             TEAM_NOT_FOUND,
             "team not exist: it has been dissolved".into(),
         ),
-        Error::Conflict(Conflict::AlreadyRemoved) => (
+        Error::Conflict(Conflict::AlreadyRemoved(_)) => (
             REPEATED,
             "the message has already been recalled or deleted".into(),
         ),
-        Error::Conflict(Conflict::MessageRemoved) => (
+        Error::Conflict(Conflict::MessageRemoved(_)) => (
             MESSAGE_NOT_FOUND,
             "message not exist: it has been recalled or deleted".into(),
         ),
@@ -230,6 +230,7 @@ impl From<Error> for YunxinError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchboard_core::model::RemovalKind;
 
     #[test]
     fn every_domain_error_maps_to_a_failure_code() {
@@ -241,9 +242,18 @@ mod tests {
         let late = |w| table(&Error::Conflict(Conflict::WindowPassed(w))).code;
         assert_eq!(late(Window::Recall), 508);
         assert_eq!(late(Window::Edit), 403);
-        assert_eq!(table(&Error::Conflict(Conflict::AlreadyRemoved)).code, 417);
         assert_eq!(
-            table(&Error::Conflict(Conflict::MessageRemoved)).code,
+            table(&Error::Conflict(Conflict::AlreadyRemoved(
+                RemovalKind::Recalled
+            )))
+            .code,
+            417
+        );
+        assert_eq!(
+            table(&Error::Conflict(Conflict::MessageRemoved(
+                RemovalKind::Deleted
+            )))
+            .code,
             107404
         );
         assert_eq!(table(&Error::NotFound(Entity::Message)).code, 107404);

@@ -841,6 +841,27 @@ async fn recalled_reads_as_deleted_and_hard_deleted_is_230110() {
             ),
             230110
         );
+        // Replying to or forwarding it reads the same: the refusal carries the removal.
+        let reply = json!({ "msg_type": "text", "content": "{\"text\":\"re\"}" });
+        assert_eq!(
+            code(
+                &c.call(Method::POST, &format!("/messages/{did}/reply"), Some(reply))
+                    .await
+            ),
+            230110
+        );
+        let to = json!({ "receive_id": oc(&seed.group) });
+        assert_eq!(
+            code(
+                &c.call(
+                    Method::POST,
+                    &format!("/messages/{did}/forward?receive_id_type=chat_id"),
+                    Some(to)
+                )
+                .await
+            ),
+            230110
+        );
     }
 }
 

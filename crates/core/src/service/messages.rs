@@ -234,8 +234,8 @@ impl Core {
                 if p.chat != chat.id {
                     return Err(Error::NotFound(Entity::Message));
                 }
-                if p.removal.is_some() {
-                    return Err(Error::Conflict(Conflict::MessageRemoved));
+                if let Some(r) = &p.removal {
+                    return Err(Error::Conflict(Conflict::MessageRemoved(r.kind)));
                 }
                 let root = p.root.unwrap_or(p.id);
                 match p.thread {
@@ -332,8 +332,8 @@ impl Core {
         let msg = self.message_in(cmd.tenant, cmd.id).await?;
         let chat = self.chat(cmd.tenant, msg.chat).await?;
         let member = self.check_access(&chat, Access::Member(cmd.actor)).await?;
-        if msg.removal.is_some() {
-            return Err(Error::Conflict(Conflict::MessageRemoved));
+        if let Some(r) = &msg.removal {
+            return Err(Error::Conflict(Conflict::MessageRemoved(r.kind)));
         }
         if msg.sender != cmd.actor {
             if cmd.sender_only || chat.kind == ChatKind::P2p {
@@ -370,8 +370,8 @@ impl Core {
         let msg = self.message_in(cmd.tenant, cmd.id).await?;
         let chat = self.chat(cmd.tenant, msg.chat).await?;
         let member = self.check_access(&chat, Access::Member(cmd.actor)).await?;
-        if msg.removal.is_some() {
-            return Err(Error::Conflict(Conflict::AlreadyRemoved));
+        if let Some(r) = &msg.removal {
+            return Err(Error::Conflict(Conflict::AlreadyRemoved(r.kind)));
         }
         let age = self.now_ms() - msg.created_at;
         if msg.sender == cmd.actor {
@@ -411,8 +411,8 @@ impl Core {
         client_msg_id: Option<String>,
     ) -> Result<MessageView> {
         let src = self.get(tenant, Access::Member(actor), None, id).await?;
-        if src.message.removal.is_some() {
-            return Err(Error::Conflict(Conflict::MessageRemoved));
+        if let Some(r) = &src.message.removal {
+            return Err(Error::Conflict(Conflict::MessageRemoved(r.kind)));
         }
         let m = src.message;
         let mut cmd = Send::new(tenant, target, actor, m.kind, m.content);

@@ -316,7 +316,12 @@ pub async fn rules_recall(store: Arc<dyn Store>) {
     );
     let again = f.core.recall(recall(bot, m.id)).await;
     assert!(
-        matches!(again, Err(Error::Conflict(Conflict::AlreadyRemoved))),
+        matches!(
+            again,
+            Err(Error::Conflict(Conflict::AlreadyRemoved(
+                RemovalKind::Recalled
+            )))
+        ),
         "{again:?}"
     );
     // The recalled message stays readable, flagged.
@@ -465,7 +470,7 @@ pub async fn rules_merge_forward_and_forward(store: Arc<dyn Store>) {
         .forward(f.tenant.id, bot, gone.id, target.id, None)
         .await;
     assert!(
-        matches!(e, Err(Error::Conflict(Conflict::MessageRemoved))),
+        matches!(e, Err(Error::Conflict(Conflict::MessageRemoved(_)))),
         "{e:?}"
     );
 }

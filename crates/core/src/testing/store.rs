@@ -740,7 +740,12 @@ pub async fn edits_and_removals(store: Arc<dyn Store>) {
     );
     let after = store.update_message(m.id, edit("v5", 6_000)).await;
     assert!(
-        matches!(after, Err(StoreError::Conflict(Conflict::MessageRemoved))),
+        matches!(
+            after,
+            Err(StoreError::Conflict(Conflict::MessageRemoved(
+                RemovalKind::Recalled
+            )))
+        ),
         "{after:?}"
     );
     // A second removal says the message was already removed (a recall's own refusal).
@@ -755,7 +760,12 @@ pub async fn edits_and_removals(store: Arc<dyn Store>) {
         )
         .await;
     assert!(
-        matches!(twice, Err(StoreError::Conflict(Conflict::AlreadyRemoved))),
+        matches!(
+            twice,
+            Err(StoreError::Conflict(Conflict::AlreadyRemoved(
+                RemovalKind::Recalled
+            )))
+        ),
         "{twice:?}"
     );
     let missing = store

@@ -67,7 +67,7 @@ impl From<Error> for AdminError {
             // Worded as before the domain named the window and told a repeated removal
             // apart: the admin API's messages do not change with the domain's detail.
             Error::Conflict(Conflict::WindowPassed(_)) => "conflict: WindowPassed".to_string(),
-            Error::Conflict(Conflict::AlreadyRemoved) => "conflict: MessageRemoved".to_string(),
+            Error::Conflict(Conflict::AlreadyRemoved(_)) => "conflict: MessageRemoved".to_string(),
             Error::Unavailable(_) => "storage unavailable, retry later".to_string(),
             Error::Internal(cause) => {
                 tracing::error!(error = %cause, "admin request failed");
@@ -99,7 +99,9 @@ mod tests {
     #[test]
     fn removal_and_window_conflicts_read_as_before() {
         use switchboard_core::error::Window;
-        let again = AdminError::from(Error::Conflict(Conflict::AlreadyRemoved));
+        let again = AdminError::from(Error::Conflict(Conflict::AlreadyRemoved(
+            switchboard_core::model::RemovalKind::Recalled,
+        )));
         assert_eq!(
             (again.status, again.code, again.message.as_str()),
             (
