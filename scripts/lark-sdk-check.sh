@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the official Feishu Python SDK (lark-oapi, from PyPI, unmodified) against a real
-# `switchboard serve` on a free local port and a fresh data directory: see
-# scripts/lark_sdk_check.py for what it checks. Needs python3 (3.8+) and cargo; installs
+# `switchboard serve` on a free local port and a fresh data directory, as a client
+# (scripts/lark_sdk_check.py) and as the receiver of its events
+# (scripts/lark_events_check.py). Needs python3 (3.8+) and cargo; installs
 # lark-oapi into a virtualenv (target/lark-venv, reused across runs; LARK_VENV overrides).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,8 +56,10 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 
-if ! "$VENV/bin/python" scripts/lark_sdk_check.py "$BASE" "$ADMIN_TOKEN"; then
-    echo "lark-sdk-check: failed; server log:" >&2
-    tail -n 50 "$DATA/server.log" >&2
-    exit 1
-fi
+for check in scripts/lark_sdk_check.py scripts/lark_events_check.py; do
+    if ! "$VENV/bin/python" "$check" "$BASE" "$ADMIN_TOKEN"; then
+        echo "lark-sdk-check: $check failed; server log:" >&2
+        tail -n 50 "$DATA/server.log" >&2
+        exit 1
+    fi
+done

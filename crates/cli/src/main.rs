@@ -330,7 +330,9 @@ pub async fn serve(
     let store = switchboard_server::open_store(&cfg).await?;
     let (token, generated) = switchboard_server::admin_token(&cfg)?;
     let core = switchboard_server::core(store);
-    let app = switchboard_server::build_app(core, token.clone(), &cfg);
+    let (app, events) = switchboard_server::build(core, token.clone(), &cfg);
+    let (stop_events, events_stopped) = tokio::sync::watch::channel(false);
+    let deliverer = events.start(events_stopped);
     let addr = listener.local_addr()?;
     if generated {
         // Printed once, on the terminal only: it is a credential, so it never goes to the log.
@@ -346,6 +348,10 @@ pub async fn serve(
         b(addr, token.expose());
     }
     switchboard_server::serve(listener, app, &cfg.http, shutdown_signal()).await?;
+    // Attempts in progress are abandoned: their leases lapse and the next start (or
+    // another node) makes them again, with the same event ids.
+    let _ = stop_events.send(true);
+    let _ = deliverer.await;
     tracing::info!("switchboard stopped");
     Ok(())
 }

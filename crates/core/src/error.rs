@@ -13,6 +13,10 @@ pub enum Entity {
     Chat,
     Message,
     Member,
+    /// An app's event subscription for one dialect.
+    Subscription,
+    /// An event delivery, by its event id.
+    Delivery,
 }
 
 impl Entity {
@@ -24,6 +28,8 @@ impl Entity {
             Entity::Chat => "chat",
             Entity::Message => "message",
             Entity::Member => "member",
+            Entity::Subscription => "subscription",
+            Entity::Delivery => "delivery",
         }
     }
 }
@@ -117,6 +123,8 @@ impl Error {
             Error::NotFound(Entity::Chat) => "chat_not_found",
             Error::NotFound(Entity::Message) => "message_not_found",
             Error::NotFound(Entity::Member) => "member_not_found",
+            Error::NotFound(Entity::Subscription) => "subscription_not_found",
+            Error::NotFound(Entity::Delivery) => "delivery_not_found",
             Error::Invalid { .. } => "invalid_argument",
             Error::Forbidden(Denied::NotMember | Denied::NotInP2p) => "not_a_member",
             Error::Forbidden(Denied::NotSender) => "not_the_sender",
@@ -146,6 +154,8 @@ impl Error {
             Error::NotFound(Entity::Chat),
             Error::NotFound(Entity::Message),
             Error::NotFound(Entity::Member),
+            Error::NotFound(Entity::Subscription),
+            Error::NotFound(Entity::Delivery),
             Error::invalid("field", "reason"),
             Error::Forbidden(Denied::NotMember),
             Error::Forbidden(Denied::NotInP2p),

@@ -6,6 +6,7 @@
 //! - [`store`]: the [`Store`] port every backend implements;
 //! - [`auth`]: constant-time comparison and stateless access tokens;
 //! - [`error`]: the error catalogue every dialect maps once;
+//! - [`events`]: the event outbox, its routing rules and retry schedule;
 //! - [`input`]: checks and lenient parsing of untrusted input, shared by every API;
 //! - `testing` (feature): the store conformance suite.
 //!
@@ -16,6 +17,7 @@ pub mod cache;
 pub mod clock;
 pub mod content;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod input;
 pub mod model;

@@ -5,7 +5,8 @@
 //! - [`ChatStore`]: chats and their members;
 //! - [`MessageStore`]: appends, reads, lookups, edits and removals of messages (and the
 //!   idempotency keys of sends, which an append honours in its own transaction);
-//! - [`NonceStore`]: nonces for replay protection.
+//! - [`NonceStore`]: nonces for replay protection;
+//! - [`EventStore`]: the event outbox: changes, subscriptions, deliveries and their log.
 //!
 //! [`Store`] bundles them and is what the domain holds (`Arc<dyn Store>`); every type that
 //! implements the four is a `Store`. A `dyn Store` answers every area's methods as it is;
@@ -19,9 +20,12 @@
 //! - `created_at` never decreases along a chat's positions (so a time filter is a
 //!   position range);
 //! - `append_message` with a `client_msg_id` seen from the same sender within the window
-//!   returns the original message instead of writing a new one.
+//!   returns the original message instead of writing a new one;
+//! - every write that changes a timeline or a membership records its [`Change`] in the
+//!   same transaction (see [`EventStore`] for which), so no change is lost or invented.
 
 use crate::error::{Conflict, Entity};
+use crate::events::*;
 use crate::ids::{AppId, ChatId, MessageId, TenantId, UserId};
 use crate::model::*;
 use async_trait::async_trait;
@@ -369,7 +373,8 @@ pub trait ChatStore: Send + Sync + 'static {
     async fn get_chat(&self, id: ChatId) -> StoreResult<Option<Chat>>;
     async fn find_p2p(&self, tenant: TenantId, a: Actor, b: Actor) -> StoreResult<Option<Chat>>;
     async fn list_chats(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<Chat>>;
-    async fn dissolve_chat(&self, id: ChatId, at: Millis) -> StoreResult<Chat>;
+    /// Dissolves the chat (members stay, so that they can be told); `by` is who did it.
+    async fn dissolve_chat(&self, id: ChatId, at: Millis, by: Option<Actor>) -> StoreResult<Chat>;
 
     /// Adds members; those already present keep their role. Returns the newly added.
     async fn add_members(
@@ -377,9 +382,16 @@ pub trait ChatStore: Send + Sync + 'static {
         chat: ChatId,
         members: Vec<(Actor, Role)>,
         at: Millis,
+        by: Option<Actor>,
     ) -> StoreResult<Vec<Member>>;
     /// Removes members; returns those that were present.
-    async fn remove_members(&self, chat: ChatId, members: Vec<Actor>) -> StoreResult<Vec<Actor>>;
+    async fn remove_members(
+        &self,
+        chat: ChatId,
+        members: Vec<Actor>,
+        at: Millis,
+        by: Option<Actor>,
+    ) -> StoreResult<Vec<Actor>>;
     /// Changes a member's role (`NotFound(Member)` when not a member).
     async fn set_member_role(&self, chat: ChatId, actor: Actor, role: Role) -> StoreResult<Member>;
     async fn get_member(&self, chat: ChatId, actor: Actor) -> StoreResult<Option<Member>>;
@@ -482,8 +494,115 @@ pub trait NonceStore: Send + Sync + 'static {
     ) -> StoreResult<bool>;
 }
 
-/// The whole port: every area, as the domain holds it (`Arc<dyn Store>`). Implemented for
-/// every type that implements the four area traits; a backend implements those.
-pub trait Store: TenantStore + ChatStore + MessageStore + NonceStore + Send + Sync {}
+/// The event outbox.
+///
+/// Changes are recorded by the other areas' writes, in their own transactions:
+/// - `append_message` (when it writes; not when it returns an earlier send) and the
+///   container of `append_merge_forward`: [`ChangeBody::MessageCreated`];
+/// - `update_message`: [`ChangeBody::MessageEdited`] or [`ChangeBody::MessageRemoved`];
+/// - `create_chat`: [`ChangeBody::MembersAdded`] by the owner, of every other member (none
+///   when the owner is alone); `add_members` and `remove_members`: the members actually
+///   added or removed (none recorded when there are none);
+/// - `dissolve_chat`: [`ChangeBody::ChatDissolved`].
+///
+/// `append_batch` (the import path) records none: imported history is not news.
+///
+/// Leases make each change and each attempt one node's at a time: a lease is taken by
+/// `owner` until a time, and another owner may take the record once that time has passed
+/// (the node that held it died).
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Creates or replaces the app's subscription for `sub.dialect` (keeping its
+    /// `created_at` when it exists).
+    async fn put_subscription(&self, sub: Subscription) -> StoreResult<Subscription>;
+    /// A tenant's subscriptions, or one app's, ordered by app then dialect.
+    async fn list_subscriptions(
+        &self,
+        tenant: TenantId,
+        app: Option<AppId>,
+    ) -> StoreResult<Vec<Subscription>>;
+    /// Deletes the subscription and, in the same transaction, its open deliveries; returns
+    /// how many deliveries were dropped. `NotFound(Entity::Subscription)` when absent.
+    async fn delete_subscription(&self, app: AppId, dialect: &str) -> StoreResult<u64>;
 
-impl<T> Store for T where T: TenantStore + ChatStore + MessageStore + NonceStore {}
+    /// Leases up to `limit` changes, lowest `seq` first, to `owner` until `until`. Routing
+    /// is one owner's at a time, so that deliveries are created in change order: while
+    /// another owner holds a lease that has not passed `now` on any change, this returns
+    /// nothing. An owner's own live leases are renewed and returned again.
+    async fn lease_changes(
+        &self,
+        owner: &str,
+        limit: usize,
+        now: Millis,
+        until: Millis,
+    ) -> StoreResult<Vec<Change>>;
+    /// In one transaction: deletes the changes `seqs` still leased by `owner` and inserts
+    /// `deliveries` for them. A change whose lease `owner` lost is left alone, and so are
+    /// its deliveries (the new holder routes it).
+    async fn route_changes(
+        &self,
+        owner: &str,
+        seqs: &[i64],
+        deliveries: Vec<NewDelivery>,
+    ) -> StoreResult<()>;
+
+    /// Leases due deliveries (see [`DeliveryLease`]), oldest due first. A delivery is due
+    /// when it is open, its `next_attempt_at` is at or before `now` and no lease on it is
+    /// live; and, for order, when no other delivery of the same (app, dialect, chat) is
+    /// leased and none of them that is still `Pending` has a lower id.
+    async fn lease_deliveries(&self, lease: DeliveryLease<'_>) -> StoreResult<Vec<Delivery>>;
+    /// Records an attempt on a delivery `owner` holds and moves it on (`next`): delivered,
+    /// due again, or failed. Releases the lease. Returns false (and records nothing) when
+    /// `owner` no longer holds it.
+    async fn record_attempt(
+        &self,
+        delivery: i64,
+        owner: &str,
+        attempt: Attempt,
+        next: Next,
+    ) -> StoreResult<bool>;
+    /// An app's deliveries with their attempts, newest first.
+    async fn list_deliveries(&self, q: DeliveryQuery) -> StoreResult<Vec<DeliveryRecord>>;
+    /// The tenant's delivery with this event id.
+    async fn get_delivery(
+        &self,
+        tenant: TenantId,
+        event_id: &str,
+    ) -> StoreResult<Option<DeliveryRecord>>;
+    /// Makes the delivery due at `now` again (status `Retrying` if it had been attempted,
+    /// else `Pending`), whatever its state, keeping its event id and attempts.
+    async fn redeliver(
+        &self,
+        tenant: TenantId,
+        event_id: &str,
+        now: Millis,
+    ) -> StoreResult<Delivery>;
+    /// Deletes delivered and failed deliveries (and their attempts) created before
+    /// `before`; returns how many.
+    async fn prune_deliveries(&self, before: Millis) -> StoreResult<u64>;
+}
+
+/// What [`EventStore::lease_deliveries`] takes.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryLease<'a> {
+    pub owner: &'a str,
+    pub limit: usize,
+    pub now: Millis,
+    pub until: Millis,
+    /// Only deliveries of this mode.
+    pub mode: Mode,
+    /// Only these apps' deliveries, when given (a node leases long-connection deliveries
+    /// for the apps whose connections it holds).
+    pub only_apps: Option<&'a [AppId]>,
+    /// Not these apps' deliveries (those the node already has enough of in hand).
+    pub skip_apps: &'a [AppId],
+}
+
+/// The whole port: every area, as the domain holds it (`Arc<dyn Store>`). Implemented for
+/// every type that implements the five area traits; a backend implements those.
+pub trait Store:
+    TenantStore + ChatStore + MessageStore + NonceStore + EventStore + Send + Sync
+{
+}
+
+impl<T> Store for T where T: TenantStore + ChatStore + MessageStore + NonceStore + EventStore {}

@@ -33,14 +33,11 @@ pub enum Need {
     ChatRead,
 }
 
-/// The scopes a new app is granted for these APIs: reading and sending messages, every
-/// group message, chats. (The field scope for `user_id_type=user_id` is granted by hand.)
-pub const DEFAULT_SCOPES: &[&str] = &[
-    "im:message",
-    "im:message:readonly",
-    "im:message.group_msg",
-    "im:chat",
-];
+/// The scopes a new app is granted for these APIs: reading and sending messages, chats.
+/// Granted by hand, as Feishu grants them on request: the field scope for
+/// `user_id_type=user_id`, and `im:message.group_msg` (hearing every group message, not
+/// only those that mention the bot: `events::SCOPE_GROUP_MSG`).
+pub const DEFAULT_SCOPES: &[&str] = &["im:message", "im:message:readonly", "im:chat"];
 
 impl Need {
     pub fn scopes(self) -> &'static [&'static str] {

@@ -311,6 +311,8 @@ pub fn table(op: Option<Op>, e: &Error) -> (StatusCode, i64, String) {
                 (Entity::App, _) => "app not found",
                 (Entity::Tenant, _) => "tenant not found",
                 (Entity::Member, _) => "member not found",
+                (Entity::Subscription, _) => "subscription not found",
+                (Entity::Delivery, _) => "event not found",
             };
             (bad, INVALID_PARAM, invalid_msg(ext))
         }

@@ -24,6 +24,7 @@ pub mod auth;
 pub mod chats;
 pub mod content;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod face;
 pub mod ids;

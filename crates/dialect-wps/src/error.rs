@@ -150,7 +150,13 @@ pub fn table(e: &Error) -> WpsError {
         Error::NotFound(Entity::User) => {
             (S::NOT_FOUND, code::USER_NOT_FOUND, "user not found".into())
         }
-        Error::NotFound(other @ (Entity::Tenant | Entity::App | Entity::Member)) => (
+        Error::NotFound(
+            other @ (Entity::Tenant
+            | Entity::App
+            | Entity::Member
+            | Entity::Subscription
+            | Entity::Delivery),
+        ) => (
             S::NOT_FOUND,
             code::NOT_FOUND,
             format!("{} not found", other.as_str()),

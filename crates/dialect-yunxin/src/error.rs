@@ -157,6 +157,9 @@ pub fn table(e: &Error) -> YunxinError {
         Error::NotFound(Entity::User) => (NOT_FOUND, "account does not exist".into()),
         Error::NotFound(Entity::App) => (NOT_FOUND, "app does not exist".into()),
         Error::NotFound(Entity::Tenant) => (NOT_FOUND, "the AppKey's tenant does not exist".into()),
+        Error::NotFound(what @ (Entity::Subscription | Entity::Delivery)) => {
+            (NOT_FOUND, format!("{} does not exist", what.as_str()))
+        }
         // The domain's only content refusal is its size limit.
         Error::Invalid {
             field: "content",

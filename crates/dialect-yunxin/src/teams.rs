@@ -258,7 +258,7 @@ pub async fn disband(
             format!("only the owner may disband team {}", chat.id),
         ));
     }
-    core.dissolve_chat(tenant, chat.id).await?;
+    core.dissolve_chat(tenant, chat.id, Some(operator)).await?;
     Ok(ok_empty())
 }
 

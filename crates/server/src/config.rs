@@ -24,6 +24,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub sqlite: SqliteConfig,
     pub postgres: PostgresConfig,
+    pub events: crate::events::EventsConfig,
     pub wps: switchboard_dialect_wps::Config,
     pub lark: switchboard_dialect_lark::Config,
     pub yunxin: switchboard_dialect_yunxin::Config,
@@ -119,6 +120,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             sqlite: SqliteConfig::default(),
             postgres: PostgresConfig::default(),
+            events: Default::default(),
             wps: Default::default(),
             lark: Default::default(),
             yunxin: Default::default(),
@@ -168,6 +170,7 @@ const CONFIG_KEYS: &[&str] = &[
     "http",
     "sqlite",
     "postgres",
+    "events",
     "wps",
     "lark",
     "yunxin",
@@ -265,6 +268,9 @@ impl Config {
                 "admin_token must be at least 16 characters (or empty to generate one)"
             );
         }
+        self.events
+            .validate()
+            .map_err(|e| anyhow::anyhow!("events: {e}"))?;
         self.yunxin
             .validate()
             .map_err(|e| anyhow::anyhow!("yunxin: {e}"))?;

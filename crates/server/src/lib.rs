@@ -2,7 +2,9 @@
 //!
 //! - [`config`]: the layered configuration;
 //! - [`admin`]: the admin API;
-//! - [`build_app`]: the router nesting every dialect and the admin API over one [`Core`];
+//! - [`build_app`]: the router nesting every dialect and the admin API over one [`Core`]
+//!   ([`build`] also hands back the [`events::Events`] whose loops deliver events);
+//! - [`events`]: event delivery (the outbox's router and deliverer, the webhook client);
 //! - [`serve`] (`accept.rs`): runs a router on a listener until shutdown: the connection
 //!   cap, the idle and header deadlines (`deadline.rs`), title-cased header names, a
 //!   graceful drain;
@@ -15,6 +17,7 @@ pub mod coalesce;
 pub mod config;
 mod deadline;
 pub mod dialect_ids;
+pub mod events;
 mod timeout;
 
 pub use accept::serve;
@@ -43,6 +46,7 @@ use tower_http::trace::TraceLayer;
 pub struct AppState {
     pub core: Core,
     pub admin_token: Secret,
+    pub events: events::Events,
 }
 
 pub(crate) const REQUEST_ID: &str = "x-request-id";
@@ -193,11 +197,28 @@ pub fn core_config() -> CoreConfig {
     }
 }
 
-/// The whole HTTP surface: health probes, the admin API and every dialect.
+/// The dialects that render events, by name ("feishu", "hi").
+pub fn event_dialects(
+    core: &Core,
+    cfg: &Config,
+) -> Vec<Arc<dyn switchboard_core::events::route::EventDialect>> {
+    switchboard_dialect_lark::events::LarkEvents::both(core.clone(), &cfg.lark).into()
+}
+
+/// The whole HTTP surface: health probes, the admin API and every dialect. Event delivery
+/// does not run: see [`build`].
 pub fn build_app(core: Core, admin_token: Secret, cfg: &Config) -> Router {
+    build(core, admin_token, cfg).0
+}
+
+/// The router and the event delivery it shares state with; `Events::start` runs the
+/// deliverer's loops.
+pub fn build(core: Core, admin_token: Secret, cfg: &Config) -> (Router, events::Events) {
+    let events = events::Events::new(core.clone(), cfg.events.clone(), event_dialects(&core, cfg));
     let state = AppState {
         core: core.clone(),
         admin_token,
+        events: events.clone(),
     };
     let request_id = HeaderName::from_static(REQUEST_ID);
     let routes = Router::new()
@@ -252,7 +273,10 @@ pub fn build_app(core: Core, admin_token: Secret, cfg: &Config) -> Router {
         // Body size is enforced by the extractors, so each dialect answers oversize bodies
         // in its own envelope.
         .layer(DefaultBodyLimit::max(cfg.http.body_limit_bytes));
-    Router::new().fallback_service(layers.service(routes))
+    (
+        Router::new().fallback_service(layers.service(routes)),
+        events,
+    )
 }
 
 /// Logs every 5xx answer with its request id (the response carries it), whatever the log

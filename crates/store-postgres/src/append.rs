@@ -4,11 +4,13 @@
 //! ([`append_timeline`]); a bulk import without keys reserves every chat's positions at
 //! once ([`append_batch_reserved`]).
 
+use crate::events::record_change;
 use crate::messages::load_message;
 use crate::rows;
 use crate::sql::{execute, query, query_opt};
 use deadpool_postgres::{GenericClient, Transaction};
 use switchboard_core::error::{Conflict, Entity};
+use switchboard_core::events::ChangeBody;
 use switchboard_core::ids::*;
 use switchboard_core::model::*;
 use switchboard_core::store::*;
@@ -67,10 +69,12 @@ async fn no_position<C: GenericClient + Sync>(c: &C, chat: ChatId) -> StoreResul
 }
 
 /// Appends a timeline message without an idempotency key in one statement, outside any
-/// explicit transaction: the position update and the insert commit together or not at
-/// all (a failed insert rolls the increment back), in one round trip instead of four
-/// (`BEGIN`, update, insert, `COMMIT`). The document is assembled in SQL around the two
-/// values the update decides (see [`doc_around_position`]).
+/// explicit transaction: the position update, the insert and the message's change commit
+/// together or not at all (a failed insert rolls the increment back), in one round trip
+/// instead of five (`BEGIN`, update, insert, change, `COMMIT`). The document is assembled
+/// in SQL around the two values the update decides (see [`doc_around_position`]); the
+/// change wraps the document the insert returns (`record_created_cte!`), so its `seq` is
+/// taken under the chat's row lock and follows positions.
 pub(crate) async fn append_one<C: GenericClient + Sync>(
     c: &C,
     new: &NewMessage,
@@ -78,17 +82,27 @@ pub(crate) async fn append_one<C: GenericClient + Sync>(
     const SQL: &str = concat!(
         "WITH ",
         take_position_cte!(),
-        " INSERT INTO messages(chat_id, id, created_at, upper_id, doc)
+        ", m AS (
+        INSERT INTO messages(chat_id, id, created_at, upper_id, doc)
         SELECT $1, ($1 << 32) | c.last_position, c.last_created_at, NULL, ",
         doc_around_id!("(($1 << 32) | c.last_position)"),
-        " FROM c RETURNING id, created_at"
+        " FROM c RETURNING chat_id, id, created_at, doc), ",
+        record_created_cte!("$6"),
+        " SELECT id, created_at FROM m"
     );
     let draft = new.to_message(MessageId(0), 0, None);
     let (middle, tail) = doc_around_position(&draft)?;
     let row = query_opt(
         c,
         SQL,
-        &[&new.chat.0, &new.created_at, &middle, &tail, &MAX_POSITION],
+        &[
+            &new.chat.0,
+            &new.created_at,
+            &middle,
+            &tail,
+            &MAX_POSITION,
+            &new.tenant.0,
+        ],
     )
     .await?;
     let Some(r) = row else {
@@ -100,7 +114,7 @@ pub(crate) async fn append_one<C: GenericClient + Sync>(
 
 /// Appends a timeline message that carries an idempotency key, when the key is free or has
 /// expired, in one statement: the position update, the key's row (pointing at the new
-/// message) and the insert. Runs inside `tx`, which the caller commits: three round trips
+/// message), the insert and its change. Runs inside `tx`, which the caller commits: three round trips
 /// (`BEGIN`, this, `COMMIT`) where claiming the key first took six.
 ///
 /// `None` when the statement appended nothing: the key is live (a racing send holding it
@@ -126,10 +140,13 @@ pub(crate) async fn append_keyed(
                 SET message_id = EXCLUDED.message_id, created_at = EXCLUDED.created_at
                 WHERE EXCLUDED.created_at - idempotency.created_at > $9::bigint
             RETURNING message_id)
+        , m AS (
         INSERT INTO messages(chat_id, id, created_at, upper_id, doc)
         SELECT $1, k.message_id, c.last_created_at, NULL, ",
         doc_around_id!("k.message_id"),
-        " FROM c, k RETURNING id, created_at"
+        " FROM c, k RETURNING chat_id, id, created_at, doc), ",
+        record_created_cte!("$10"),
+        " SELECT id, created_at FROM m"
     );
     let draft = new.to_message(MessageId(0), 0, None);
     let (middle, tail) = doc_around_position(&draft)?;
@@ -146,6 +163,7 @@ pub(crate) async fn append_keyed(
             &new.sender.raw_id(),
             &cid,
             &new.idempotency_window_ms,
+            &new.tenant.0,
         ],
     )
     .await?;
@@ -176,7 +194,8 @@ fn doc_around_position(draft: &Message) -> StoreResult<(String, String)> {
     ))
 }
 
-/// Appends one timeline message inside `tx`, honouring the idempotency key.
+/// Appends one timeline message inside `tx`, honouring the idempotency key; records its
+/// change when it writes and `record` is set (a bulk import records none).
 ///
 /// Two racing sends with the same key must not both append. The key's row is therefore
 /// claimed first: a placeholder insert that blocks on a concurrent claimant's uncommitted
@@ -185,6 +204,7 @@ fn doc_around_position(draft: &Message) -> StoreResult<(String, String)> {
 pub(crate) async fn append_timeline(
     tx: &Transaction<'_>,
     new: &NewMessage,
+    record: bool,
 ) -> StoreResult<Appended> {
     let (kind, sender) = (new.sender.kind(), new.sender.raw_id());
     if let Some(cid) = &new.client_msg_id {
@@ -233,6 +253,10 @@ pub(crate) async fn append_timeline(
             &[&kind, &sender, cid, &id.0, &new.created_at],
         )
         .await?;
+    }
+    if record {
+        let body = ChangeBody::MessageCreated { message: m.clone() };
+        record_change(tx, new.tenant, new.chat, created_at, &body).await?;
     }
     Ok(Appended {
         message: m,
@@ -365,6 +389,14 @@ mod tests {
             m.created_at = at;
             m.updated_at = at;
             assert_eq!(joined, serde_json::to_string(&m).unwrap(), "case {n}");
+            // The send statement's change wraps the document the same way
+            // (`record_created_cte!`): byte for byte what `ChangeBody::encode` writes.
+            let wrapped = format!("{{\"kind\":\"message_created\",\"message\":{joined}}}");
+            assert_eq!(
+                wrapped.as_bytes(),
+                ChangeBody::MessageCreated { message: m.clone() }.encode(),
+                "case {n}"
+            );
         }
     }
 }

@@ -2,11 +2,13 @@
 //! together.
 
 use crate::errors::{pg_err, unique_violation};
+use crate::events::record_change;
 use crate::sql::{query, query_opt};
 use crate::{rows, PostgresStore};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use switchboard_core::error::Entity;
+use switchboard_core::events::ChangeBody;
 use switchboard_core::ids::*;
 use switchboard_core::model::*;
 use switchboard_core::store::*;
@@ -70,6 +72,20 @@ async fn insert_members<C: GenericClient + Sync>(
     Ok(added)
 }
 
+/// Locks `chat`'s row as an append does (so that the change a membership write records
+/// takes its `seq` in the order of the chat's writes); returns its tenant, `None` when
+/// absent.
+async fn lock_chat<C: GenericClient + Sync>(c: &C, chat: ChatId) -> StoreResult<Option<TenantId>> {
+    query_opt(
+        c,
+        "SELECT tenant_id FROM chats WHERE id = $1 FOR NO KEY UPDATE",
+        &[&chat.0],
+    )
+    .await?
+    .map(|r| rows::get(&r, 0).map(TenantId))
+    .transpose()
+}
+
 #[async_trait]
 impl ChatStore for PostgresStore {
     async fn create_chat(&self, new: NewChat) -> StoreResult<Chat> {
@@ -109,7 +125,19 @@ impl ChatStore for PostgresStore {
         if !(1..=MAX_CHAT_ID).contains(&id.0) {
             return Err(StoreError::Internal("chat id space exhausted".into()));
         }
-        insert_members(&tx, id, &new.members, new.created_at).await?;
+        let added = insert_members(&tx, id, &new.members, new.created_at).await?;
+        let joined: Vec<Actor> = added
+            .iter()
+            .map(|m| m.actor)
+            .filter(|a| *a != new.owner)
+            .collect();
+        if !joined.is_empty() {
+            let body = ChangeBody::MembersAdded {
+                by: Some(new.owner),
+                members: joined,
+            };
+            record_change(&tx, new.tenant, id, new.created_at, &body).await?;
+        }
         tx.commit().await.map_err(pg_err)?;
         Ok(Chat {
             id,
@@ -164,12 +192,25 @@ impl ChatStore for PostgresStore {
         .collect()
     }
 
-    async fn dissolve_chat(&self, id: ChatId, at: Millis) -> StoreResult<Chat> {
+    async fn dissolve_chat(&self, id: ChatId, at: Millis, by: Option<Actor>) -> StoreResult<Chat> {
+        // One statement: the chat is dissolved and its change recorded, or (when it was
+        // dissolved already, or is absent) nothing is written and the chat is read as is.
+        const SQL: &str = "WITH u AS (
+                UPDATE chats SET dissolved_at = $2 WHERE id = $1 AND dissolved_at IS NULL
+                RETURNING id, tenant_id, kind, name, owner_kind, owner_id, created_at, dissolved_at, last_position),
+            e AS (
+                INSERT INTO changes(tenant_id, chat_id, at, kind, body)
+                SELECT u.tenant_id, u.id, $2, 'chat_dissolved', $3 FROM u)
+            SELECT id, tenant_id, kind, name, owner_kind, owner_id, created_at, dissolved_at, last_position FROM u";
+        let body = ChangeBody::ChatDissolved { by }.encode();
         let c = self.client().await?;
+        if let Some(r) = query_opt(&c, SQL, &[&id.0, &at, &body]).await? {
+            return rows::chat(&r);
+        }
         query_opt(
             &c,
-            &format!("UPDATE chats SET dissolved_at = COALESCE(dissolved_at, $2) WHERE id = $1 RETURNING {}", rows::CHAT_COLS),
-            &[&id.0, &at],
+            &format!("SELECT {} FROM chats WHERE id = $1", rows::CHAT_COLS),
+            &[&id.0],
         )
         .await?
         .map(|r| rows::chat(&r))
@@ -182,20 +223,44 @@ impl ChatStore for PostgresStore {
         chat: ChatId,
         members: Vec<(Actor, Role)>,
         at: Millis,
+        by: Option<Actor>,
     ) -> StoreResult<Vec<Member>> {
-        let c = self.client().await?;
-        insert_members(&c, chat, &members, at).await
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        let tenant = lock_chat(&tx, chat)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::Chat))?;
+        let added = insert_members(&tx, chat, &members, at).await?;
+        if !added.is_empty() {
+            let body = ChangeBody::MembersAdded {
+                by,
+                members: added.iter().map(|m| m.actor).collect(),
+            };
+            record_change(&tx, tenant, chat, at, &body).await?;
+        }
+        tx.commit().await.map_err(pg_err)?;
+        Ok(added)
     }
 
-    async fn remove_members(&self, chat: ChatId, members: Vec<Actor>) -> StoreResult<Vec<Actor>> {
+    async fn remove_members(
+        &self,
+        chat: ChatId,
+        members: Vec<Actor>,
+        at: Millis,
+        by: Option<Actor>,
+    ) -> StoreResult<Vec<Actor>> {
         if members.is_empty() {
             return Ok(Vec::new());
         }
         let kinds: Vec<&str> = members.iter().map(|a| a.kind()).collect();
         let ids: Vec<i64> = members.iter().map(|a| a.raw_id()).collect();
-        let c = self.client().await?;
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        let Some(tenant) = lock_chat(&tx, chat).await? else {
+            return Ok(Vec::new());
+        };
         let gone = query(
-            &c,
+            &tx,
             "DELETE FROM chat_members WHERE chat_id = $1
                AND (member_kind, member_id) IN (SELECT * FROM UNNEST($2::text[], $3::bigint[]))
              RETURNING member_kind, member_id",
@@ -221,6 +286,14 @@ impl ChatStore for PostgresStore {
                 removed.push(a);
             }
         }
+        if !removed.is_empty() {
+            let body = ChangeBody::MembersRemoved {
+                by,
+                members: removed.clone(),
+            };
+            record_change(&tx, tenant, chat, at, &body).await?;
+        }
+        tx.commit().await.map_err(pg_err)?;
         Ok(removed)
     }
 

@@ -15,6 +15,11 @@
 //!   pool of their own whose sessions run with `synchronous_commit=off`: a nonce is seen by
 //!   every node as soon as it commits, and no request waits for a disk flush to check one.
 //!   Concurrent requests' nonces are recorded in one statement per batch (`nonces.rs`).
+//! - **Changes** (the event outbox) are recorded by each write that changes a timeline or a
+//!   membership, in its own transaction (a send without an idempotency key: in its one
+//!   statement), after it has locked the chat's row, so their `seq` follows the order of
+//!   the chat's writes. Routing and leasing deliveries are serialised across nodes by
+//!   advisory locks (`events.rs`).
 //! - **Apps and users** are cached per node, kept coherent across nodes by
 //!   `LISTEN`/`NOTIFY` (see `cache.rs`); nothing else is cached.
 //! - **Failures** are fast: a connection that cannot be opened within `connect_timeout`, or
@@ -24,11 +29,13 @@
 //!
 //! The files, one job each:
 //! - `lib.rs` (here): the options, the [`PostgresStore`] handle and its connecting;
-//! - `tenants.rs`, `chats.rs`, `messages.rs`, `nonces.rs`: one file per area of the store
-//!   port, each implementing its trait ([`TenantStore`], [`ChatStore`], [`MessageStore`],
-//!   [`NonceStore`]; `nonces.rs` also batches concurrent requests' nonces);
+//! - `tenants.rs`, `chats.rs`, `messages.rs`, `nonces.rs`, `events.rs`: one file per area of
+//!   the store port, each implementing its trait ([`TenantStore`], [`ChatStore`],
+//!   [`MessageStore`], [`NonceStore`], [`EventStore`]; `nonces.rs` also batches concurrent
+//!   requests' nonces; `events.rs` also records the changes of the other areas' writes);
 //! - `append.rs`: the four append paths (one statement without an idempotency key, one
-//!   with a free key, the general path that claims the key first, the reserved bulk append);
+//!   with a free key, the general path that claims the key first, the reserved bulk append),
+//!   each recording its message's change but the bulk one;
 //! - `sql.rs`: the SQL fragments statements share, and the prepared-statement helpers;
 //! - `pool.rs`: connections, pools and migrations; `errors.rs`: PostgreSQL's errors as
 //!   [`StoreError`]s;
@@ -41,6 +48,7 @@ mod append;
 mod cache;
 mod chats;
 mod errors;
+mod events;
 mod messages;
 mod nonces;
 mod pool;

@@ -10,6 +10,7 @@ use crate::{rows, PostgresStore};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use switchboard_core::error::Entity;
+use switchboard_core::events::ChangeBody;
 use switchboard_core::ids::*;
 use switchboard_core::model::*;
 use switchboard_core::store::*;
@@ -72,13 +73,13 @@ impl MessageStore for PostgresStore {
         // A live key or no position: undo the increment and let the general path tell which.
         tx.rollback().await.map_err(pg_err)?;
         let tx = c.transaction().await.map_err(pg_err)?;
-        let appended = append_timeline(&tx, &new).await?;
+        let appended = append_timeline(&tx, &new, true).await?;
         tx.commit().await.map_err(pg_err)?;
         Ok(appended)
     }
 
     async fn append_batch(&self, batch: Vec<NewMessage>) -> StoreResult<Vec<Message>> {
-        // One transaction: all or nothing. A batch without idempotency keys locks its chats
+        // One transaction: all or nothing. Imported history records no changes. A batch without idempotency keys locks its chats
         // in id order; one with keys locks them in batch order, so two of those touching
         // the same chats in different orders may deadlock, which PostgreSQL breaks by
         // failing one of them (reported as unavailable: retry).
@@ -88,7 +89,7 @@ impl MessageStore for PostgresStore {
             // Idempotency keys claim their rows one message at a time.
             let mut out = Vec::with_capacity(batch.len());
             for m in &batch {
-                out.push(append_timeline(&tx, m).await?.message);
+                out.push(append_timeline(&tx, m, false).await?.message);
             }
             out
         } else {
@@ -105,7 +106,7 @@ impl MessageStore for PostgresStore {
     ) -> StoreResult<(Message, Vec<Message>)> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_err)?;
-        let appended = append_timeline(&tx, &container).await?;
+        let appended = append_timeline(&tx, &container, true).await?;
         if !appended.created {
             let kids = list_children_in(&tx, appended.message.id).await?;
             tx.commit().await.map_err(pg_err)?;
@@ -225,15 +226,45 @@ impl MessageStore for PostgresStore {
     async fn update_message(&self, id: MessageId, update: MessageUpdate) -> StoreResult<Message> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_err)?;
-        // FOR UPDATE: racing edits queue here, so each sees the other's count.
-        let mut m = load_message(&tx, id, true)
-            .await?
-            .ok_or(StoreError::NotFound(Entity::Message))?;
+        // FOR UPDATE: racing edits queue here, so each sees the other's count. The chat's
+        // row is locked as an append locks it, so that the change's `seq` follows the
+        // order of the chat's writes.
+        let mut m = query_opt(
+            &tx,
+            "SELECT msg.doc FROM chats c JOIN messages msg ON msg.chat_id = c.id AND msg.id = $2
+             WHERE c.id = $1 FOR NO KEY UPDATE OF c FOR UPDATE OF msg",
+            &[&id.chat().0, &id.0],
+        )
+        .await?
+        .map(|r| rows::message(&r))
+        .transpose()?
+        .ok_or(StoreError::NotFound(Entity::Message))?;
+        let at = match &update {
+            MessageUpdate::Edit { at, .. } => *at,
+            MessageUpdate::Remove(r) => r.at,
+        };
+        let removal = matches!(update, MessageUpdate::Remove(_));
         update.apply(&mut m)?;
+        let body = if removal {
+            ChangeBody::MessageRemoved { message: m.clone() }
+        } else {
+            ChangeBody::MessageEdited { message: m.clone() }
+        };
+        // One statement: the new document and its change.
         execute(
             &tx,
-            "UPDATE messages SET doc = $3 WHERE chat_id = $1 AND id = $2",
-            &[&id.chat().0, &id.0, &Json(&m)],
+            "WITH u AS (UPDATE messages SET doc = $3 WHERE chat_id = $1 AND id = $2 RETURNING chat_id)
+             INSERT INTO changes(tenant_id, chat_id, at, kind, body)
+             SELECT $4, u.chat_id, $5, $6, $7 FROM u",
+            &[
+                &id.chat().0,
+                &id.0,
+                &Json(&m),
+                &m.tenant.0,
+                &at,
+                &body.kind(),
+                &body.encode(),
+            ],
         )
         .await?;
         tx.commit().await.map_err(pg_err)?;

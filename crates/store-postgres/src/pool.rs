@@ -7,7 +7,10 @@ use std::time::Duration;
 use switchboard_core::store::*;
 use tokio_postgres::NoTls;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_events.sql")),
+];
 
 /// Key of the transaction-scoped advisory lock that serialises migrators (ASCII "SWBDMIGR").
 /// Advisory locks are per database, so unrelated databases on one server do not contend.

@@ -1,5 +1,6 @@
 //! Row <-> domain mapping.
 
+use switchboard_core::events::*;
 use switchboard_core::ids::*;
 use switchboard_core::model::*;
 use switchboard_core::store::{StoreError, StoreResult};
@@ -139,4 +140,96 @@ pub fn message_at(r: &Row, idx: usize) -> StoreResult<Option<Message>> {
         StoreError::Internal(format!("corrupt message document: {cause}"))
     })?;
     Ok(doc.map(|d| d.0))
+}
+
+/// A change: `seq, tenant_id, chat_id, at, body`.
+pub fn change(r: &Row) -> StoreResult<Change> {
+    let body: &[u8] = get(r, 4)?;
+    Ok(Change {
+        seq: get(r, 0)?,
+        tenant: TenantId(get(r, 1)?),
+        chat: ChatId(get(r, 2)?),
+        at: get(r, 3)?,
+        body: ChangeBody::decode(body).map_err(StoreError::Internal)?,
+    })
+}
+
+/// A subscription, as `SUB_COLS` (events.rs) selects it.
+pub fn subscription(r: &Row) -> StoreResult<Subscription> {
+    Ok(Subscription {
+        tenant: TenantId(get(r, 0)?),
+        app: AppId(get(r, 1)?),
+        dialect: get(r, 2)?,
+        mode: Mode::parse(get(r, 3)?).ok_or_else(|| corrupt("subscriptions.mode"))?,
+        url: get(r, 4)?,
+        encrypt_key: get(r, 5)?,
+        verification_token: get(r, 6)?,
+        event_types: get(r, 7)?,
+        created_at: get(r, 8)?,
+        updated_at: get(r, 9)?,
+    })
+}
+
+/// Columns of a delivery, as `delivery_cols!` (events.rs) selects them.
+const DELIVERY_COLS: usize = 15;
+
+/// A delivery whose `delivery_cols!` start at column `at`.
+pub fn delivery(r: &Row, at: usize) -> StoreResult<Delivery> {
+    let body: &[u8] = get(r, at + 10)?;
+    let attempts: i32 = get(r, at + 12)?;
+    Ok(Delivery {
+        id: get(r, at)?,
+        event_id: get(r, at + 1)?,
+        tenant: TenantId(get(r, at + 2)?),
+        app: AppId(get(r, at + 3)?),
+        dialect: get(r, at + 4)?,
+        mode: Mode::parse(get(r, at + 5)?).ok_or_else(|| corrupt("deliveries.mode"))?,
+        event_type: get(r, at + 6)?,
+        chat: ChatId(get(r, at + 7)?),
+        message: get::<Option<i64>>(r, at + 8)?.map(MessageId),
+        seq: get(r, at + 9)?,
+        body: ChangeBody::decode(body).map_err(StoreError::Internal)?,
+        status: DeliveryStatus::parse(get(r, at + 11)?)
+            .ok_or_else(|| corrupt("deliveries.status"))?,
+        attempts: u32::try_from(attempts).map_err(|_| corrupt("deliveries.attempts"))?,
+        next_attempt_at: get(r, at + 13)?,
+        created_at: get(r, at + 14)?,
+    })
+}
+
+/// A delivery followed by its attempts as four arrays (null when there are none).
+pub fn delivery_record(r: &Row) -> StoreResult<DeliveryRecord> {
+    let delivery = delivery(r, 0)?;
+    let a = DELIVERY_COLS;
+    let ats: Option<Vec<Millis>> = get(r, a)?;
+    let statuses: Option<Vec<Option<i32>>> = get(r, a + 1)?;
+    let latencies: Option<Vec<i64>> = get(r, a + 2)?;
+    let errors: Option<Vec<Option<String>>> = get(r, a + 3)?;
+    let ats = ats.unwrap_or_default();
+    let (statuses, latencies, errors) = (
+        statuses.unwrap_or_default(),
+        latencies.unwrap_or_default(),
+        errors.unwrap_or_default(),
+    );
+    if statuses.len() != ats.len() || latencies.len() != ats.len() || errors.len() != ats.len() {
+        return Err(corrupt("delivery_attempts"));
+    }
+    let mut attempts = Vec::with_capacity(ats.len());
+    for (((at, status), latency_ms), error) in
+        ats.into_iter().zip(statuses).zip(latencies).zip(errors)
+    {
+        let error = match error {
+            Some(e) => {
+                Some(ErrorClass::parse(&e).ok_or_else(|| corrupt("delivery_attempts.error"))?)
+            }
+            None => None,
+        };
+        attempts.push(Attempt {
+            at,
+            status,
+            latency_ms,
+            error,
+        });
+    }
+    Ok(DeliveryRecord { delivery, attempts })
 }

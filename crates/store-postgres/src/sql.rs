@@ -39,6 +39,25 @@ macro_rules! doc_around_id {
     };
 }
 
+/// Records the `message_created` change of the message a CTE `m` inserted (`RETURNING
+/// chat_id, created_at, doc`), for tenant `$tenant`. The change depends on `m`'s output, so
+/// its `seq` is taken after the chat's row lock, in the same statement. The body is the
+/// stored document wrapped as `ChangeBody::MessageCreated` serialises it (see
+/// `created_body_wraps_the_document` in `append.rs`).
+macro_rules! record_created_cte {
+    ($tenant:literal) => {
+        concat!(
+            "e AS (
+            INSERT INTO changes(tenant_id, chat_id, at, kind, body)
+            SELECT ",
+            $tenant,
+            "::bigint, m.chat_id, m.created_at, 'message_created',
+                convert_to('{\"kind\":\"message_created\",\"message\":' || m.doc::text || '}', 'UTF8')
+            FROM m)"
+        )
+    };
+}
+
 pub(crate) async fn query_opt<C: GenericClient + Sync>(
     c: &C,
     sql: &str,

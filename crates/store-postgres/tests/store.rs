@@ -344,7 +344,7 @@ async fn concurrent_migrations_apply_once() {
         results.push(t.await.unwrap());
     }
     results.sort();
-    assert_eq!(results, vec![vec![], vec![], vec![], vec![1]]);
+    assert_eq!(results, vec![vec![], vec![], vec![], vec![1, 2]]);
     assert!(migrate(db.url()).await.unwrap().is_empty());
 }
 
@@ -403,7 +403,7 @@ async fn unknown_ids_are_absent_not_errors() {
     assert_eq!(store.get_message(far).await.unwrap(), None);
     assert!(store.list_children(far).await.unwrap().is_empty());
     assert_eq!(store.get_chat(ChatId(MAX_CHAT_ID)).await.unwrap(), None);
-    let e = store.dissolve_chat(ChatId(12345), 1).await;
+    let e = store.dissolve_chat(ChatId(12345), 1, None).await;
     assert!(matches!(e, Err(StoreError::NotFound(_))), "{e:?}");
     store.ping().await.unwrap();
 }
@@ -561,7 +561,7 @@ async fn an_exhausted_pool_and_a_stuck_lock_fail_fast_and_leave_no_gap() {
         Some(1),
         "the timed-out append left no gap"
     );
-    let e = store.dissolve_chat(chat, 3).await.unwrap();
+    let e = store.dissolve_chat(chat, 3, None).await.unwrap();
     assert_eq!(e.last_position, 1);
     let e = store
         .append_message(new_text(tenant, chat, Actor::User(user), "z", 4))
@@ -750,7 +750,7 @@ async fn a_looked_up_sender_comes_from_the_cache_and_follows_changes() {
     .await;
     // An app's message: the same, through the app cache.
     let app = new_app(&*a, tenant, "s1").await;
-    a.add_members(chat, vec![(Actor::App(app.id), Role::Member)], 6)
+    a.add_members(chat, vec![(Actor::App(app.id), Role::Member)], 6, None)
         .await
         .unwrap();
     let by_app = a

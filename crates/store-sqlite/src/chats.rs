@@ -1,10 +1,13 @@
-//! Chats and members ([`ChatStore`]): writes go through the writer, point reads are
-//! served from the caches or read inline.
+//! Chats and members ([`ChatStore`]): writes go through the writer and record their
+//! membership changes in the same write (`changes.rs`), point reads are served from the
+//! caches or read inline.
 
+use crate::changes::{chat_tenant, record};
 use crate::{is_unique_violation, rows, sql_err, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 use switchboard_core::error::Entity;
+use switchboard_core::events::ChangeBody;
 use switchboard_core::ids::*;
 use switchboard_core::model::*;
 use switchboard_core::store::*;
@@ -39,13 +42,22 @@ impl ChatStore for SqliteStore {
             if id > MAX_CHAT_ID {
                 return Err(StoreError::Internal("chat id space exhausted".into()));
             }
+            // Everyone but the owner joined (the owner created it).
+            let mut joined = Vec::new();
             {
                 let mut s = c
                     .prepare_cached("INSERT OR IGNORE INTO chat_members(chat_id, member_kind, member_id, role, joined_at) VALUES (?1, ?2, ?3, ?4, ?5)")
                     .map_err(sql_err)?;
                 for (a, role) in &new.members {
-                    s.execute(params![id, a.kind(), a.raw_id(), role.as_str(), new.created_at]).map_err(sql_err)?;
+                    let n = s.execute(params![id, a.kind(), a.raw_id(), role.as_str(), new.created_at]).map_err(sql_err)?;
+                    if n == 1 && *a != new.owner {
+                        joined.push(*a);
+                    }
                 }
+            }
+            if !joined.is_empty() {
+                let body = ChangeBody::MembersAdded { by: Some(new.owner), members: joined };
+                record(c, new.tenant, ChatId(id), new.created_at, &body)?;
             }
             Ok(Chat {
                 id: ChatId(id),
@@ -93,15 +105,22 @@ impl ChatStore for SqliteStore {
             .await
     }
 
-    async fn dissolve_chat(&self, id: ChatId, at: Millis) -> StoreResult<Chat> {
+    async fn dissolve_chat(&self, id: ChatId, at: Millis, by: Option<Actor>) -> StoreResult<Chat> {
         let r = self
             .write(move |c| {
-                c.execute(
-                    "UPDATE chats SET dissolved_at = COALESCE(dissolved_at, ?2) WHERE id = ?1",
-                    params![id.0, at],
-                )
-                .map_err(sql_err)?;
-                rows::chat_where(c, "id = ?1", &id.0)?.ok_or(StoreError::NotFound(Entity::Chat))
+                // Dissolving a dissolved chat changes nothing, and records nothing.
+                let dissolved = c
+                    .execute(
+                        "UPDATE chats SET dissolved_at = ?2 WHERE id = ?1 AND dissolved_at IS NULL",
+                        params![id.0, at],
+                    )
+                    .map_err(sql_err)?;
+                let chat = rows::chat_where(c, "id = ?1", &id.0)?
+                    .ok_or(StoreError::NotFound(Entity::Chat))?;
+                if dissolved == 1 {
+                    record(c, chat.tenant, id, at, &ChangeBody::ChatDissolved { by })?;
+                }
+                Ok(chat)
             })
             .await;
         self.inner.chats.invalidate(&id);
@@ -113,6 +132,7 @@ impl ChatStore for SqliteStore {
         chat: ChatId,
         members: Vec<(Actor, Role)>,
         at: Millis,
+        by: Option<Actor>,
     ) -> StoreResult<Vec<Member>> {
         self.write(move |c| {
             let mut s = c
@@ -124,12 +144,22 @@ impl ChatStore for SqliteStore {
                     added.push(Member { chat, actor: a, role, joined_at: at });
                 }
             }
+            if !added.is_empty() {
+                let members = added.iter().map(|m| m.actor).collect();
+                record(c, chat_tenant(c, chat)?, chat, at, &ChangeBody::MembersAdded { by, members })?;
+            }
             Ok(added)
         })
         .await
     }
 
-    async fn remove_members(&self, chat: ChatId, members: Vec<Actor>) -> StoreResult<Vec<Actor>> {
+    async fn remove_members(
+        &self,
+        chat: ChatId,
+        members: Vec<Actor>,
+        at: Millis,
+        by: Option<Actor>,
+    ) -> StoreResult<Vec<Actor>> {
         let keys: Vec<(ChatId, Actor)> = members.iter().map(|a| (chat, *a)).collect();
         let r = self.write(move |c| {
             let mut s = c
@@ -140,6 +170,10 @@ impl ChatStore for SqliteStore {
                 if s.execute(params![chat.0, a.kind(), a.raw_id()]).map_err(sql_err)? == 1 {
                     removed.push(a);
                 }
+            }
+            if !removed.is_empty() {
+                let body = ChangeBody::MembersRemoved { by, members: removed.clone() };
+                record(c, chat_tenant(c, chat)?, chat, at, &body)?;
             }
             Ok(removed)
         })

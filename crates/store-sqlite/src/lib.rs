@@ -25,10 +25,13 @@
 //! The files, one job each:
 //! - `lib.rs` (here): the options, the [`SqliteStore`] handle and its opening, connections
 //!   and migrations;
-//! - `tenants.rs`, `chats.rs`, `messages.rs`, `nonces.rs`: one file per area of the store
-//!   port, each implementing its trait ([`TenantStore`], [`ChatStore`], [`MessageStore`],
-//!   [`NonceStore`]);
+//! - `tenants.rs`, `chats.rs`, `messages.rs`, `nonces.rs`, `events.rs`: one file per area
+//!   of the store port, each implementing its trait ([`TenantStore`], [`ChatStore`],
+//!   [`MessageStore`], [`NonceStore`], [`EventStore`]: subscriptions, routing the outbox,
+//!   delivery leases and the delivery log);
 //! - `timeline.rs`: the SQL of appends and timeline reads, run inside a write or a read;
+//! - `changes.rs`: recording a write's change (the outbox's entry) inside that write, so
+//!   that a failed write leaves none and a committed one always has its own;
 //! - `writer.rs`: the write queue and the writer thread's group commit;
 //! - `wal.rs`: the checkpoint thread and the writer's WAL restarts;
 //! - `readers.rs`: the pool of read connections and their snapshots;
@@ -37,7 +40,9 @@
 
 pub mod backup;
 mod cache;
+mod changes;
 mod chats;
+mod events;
 mod messages;
 pub mod nonce_log;
 mod nonces;
@@ -69,6 +74,7 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_drop_messages_time.sql")),
+    (3, include_str!("../migrations/0003_events.sql")),
 ];
 
 /// File name of the database inside the data directory.

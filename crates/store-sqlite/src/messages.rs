@@ -1,7 +1,9 @@
 //! Messages ([`MessageStore`]): appends and updates go through the writer (the SQL is in
-//! `timeline.rs`), reads run on the reader pool; a get uses the trait's default
+//! `timeline.rs`) and record their changes in the same write (`changes.rs`; an import
+//! records none), reads run on the reader pool; a get uses the trait's default
 //! `lookup_message` over the cached chat and membership.
 
+use crate::changes::{record_message, MessageChange};
 use crate::timeline::{
     append_batch_reserved, append_timeline, first_position_at_or_after, insert_message,
     last_position, list_children_conn, load_message,
@@ -28,7 +30,7 @@ impl SqliteStore {
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn append_message(&self, new: NewMessage) -> StoreResult<Appended> {
-        let a = self.write(move |c| append_timeline(c, &new)).await?;
+        let a = self.write(move |c| append_timeline(c, &new, true)).await?;
         self.bump_position(&a.message);
         Ok(a)
     }
@@ -41,7 +43,8 @@ impl MessageStore for SqliteStore {
                 .write_solo(move |c| {
                     let mut out = Vec::with_capacity(batch.len());
                     for m in &batch {
-                        out.push(append_timeline(c, m)?.message);
+                        // Imported history is not news: no changes.
+                        out.push(append_timeline(c, m, false)?.message);
                     }
                     Ok(out)
                 })
@@ -73,7 +76,8 @@ impl MessageStore for SqliteStore {
         children: Vec<NewMessage>,
     ) -> StoreResult<(Message, Vec<Message>)> {
         self.write(move |c| {
-            let appended = append_timeline(c, &container)?;
+            // The container's change only: the children are off the timeline.
+            let appended = append_timeline(c, &container, true)?;
             if !appended.created {
                 let kids = list_children_conn(c, appended.message.id)?;
                 return Ok((appended.message, kids));
@@ -149,11 +153,16 @@ impl MessageStore for SqliteStore {
     async fn update_message(&self, id: MessageId, update: MessageUpdate) -> StoreResult<Message> {
         self.write(move |c| {
             let mut m = load_message(c, id)?.ok_or(StoreError::NotFound(Entity::Message))?;
+            let (change, at) = match &update {
+                MessageUpdate::Edit { at, .. } => (MessageChange::Edited, *at),
+                MessageUpdate::Remove(r) => (MessageChange::Removed, r.at),
+            };
             update.apply(&mut m)?;
             let doc = serde_json::to_string(&m).map_err(|e| StoreError::Internal(e.to_string()))?;
             c.prepare_cached("UPDATE messages SET doc = ?2 WHERE id = ?1")
-                .and_then(|mut s| s.execute(params![id.0, doc]))
+                .and_then(|mut s| s.execute(params![id.0, &doc]))
                 .map_err(sql_err)?;
+            record_message(c, change, &m, &doc, at)?;
             Ok(m)
         })
         .await

@@ -2,6 +2,7 @@
 
 use crate::sql_err;
 use rusqlite::{Connection, OptionalExtension, Row, ToSql};
+use switchboard_core::events::*;
 use switchboard_core::ids::*;
 use switchboard_core::model::*;
 use switchboard_core::store::{StoreError, StoreResult};
@@ -131,4 +132,100 @@ pub fn tenant_page<T>(
         .map_err(sql_err)?
         .into_iter()
         .collect()
+}
+
+// The event outbox's rows (`events.rs`).
+
+pub const SUB_COLS: &str = "tenant_id, app_id, dialect, mode, url, encrypt_key, verification_token, event_types, created_at, updated_at";
+
+pub const DELIVERY_COLS: &str = "id, event_id, tenant_id, app_id, dialect, mode, event_type, chat_id, message_id, seq, body, status, attempts, next_attempt_at, created_at";
+
+pub fn subscription(r: &Row) -> rusqlite::Result<StoreResult<Subscription>> {
+    let mode: String = r.get(3)?;
+    let types: String = r.get(7)?;
+    let (Some(mode), Ok(event_types)) = (Mode::parse(&mode), serde_json::from_str(&types)) else {
+        return Ok(Err(corrupt("subscriptions")));
+    };
+    Ok(Ok(Subscription {
+        tenant: TenantId(r.get(0)?),
+        app: AppId(r.get(1)?),
+        dialect: r.get(2)?,
+        mode,
+        url: r.get(4)?,
+        encrypt_key: r.get(5)?,
+        verification_token: r.get(6)?,
+        event_types,
+        created_at: r.get(8)?,
+        updated_at: r.get(9)?,
+    }))
+}
+
+pub fn delivery(r: &Row) -> rusqlite::Result<StoreResult<Delivery>> {
+    let mode: String = r.get(5)?;
+    let status: String = r.get(11)?;
+    let body: Vec<u8> = r.get(10)?;
+    let (Some(mode), Some(status)) = (Mode::parse(&mode), DeliveryStatus::parse(&status)) else {
+        return Ok(Err(corrupt("deliveries")));
+    };
+    let body = match ChangeBody::decode(&body) {
+        Ok(b) => b,
+        Err(e) => return Ok(Err(StoreError::Internal(e))),
+    };
+    Ok(Ok(Delivery {
+        id: r.get(0)?,
+        event_id: r.get(1)?,
+        tenant: TenantId(r.get(2)?),
+        app: AppId(r.get(3)?),
+        dialect: r.get(4)?,
+        mode,
+        event_type: r.get(6)?,
+        chat: ChatId(r.get(7)?),
+        message: r.get::<_, Option<i64>>(8)?.map(MessageId),
+        seq: r.get(9)?,
+        body,
+        status,
+        attempts: r.get(12)?,
+        next_attempt_at: r.get(13)?,
+        created_at: r.get(14)?,
+    }))
+}
+
+pub fn change(r: &Row) -> rusqlite::Result<StoreResult<Change>> {
+    let (seq, tenant, chat, at) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+    let body: Vec<u8> = r.get(4)?;
+    Ok(ChangeBody::decode(&body)
+        .map_err(StoreError::Internal)
+        .map(|body| Change {
+            seq,
+            tenant: TenantId(tenant),
+            chat: ChatId(chat),
+            at,
+            body,
+        }))
+}
+
+pub fn attempt(r: &Row) -> rusqlite::Result<StoreResult<Attempt>> {
+    let error: Option<String> = r.get(3)?;
+    let error = match error.as_deref().map(ErrorClass::parse) {
+        None => None,
+        Some(Some(e)) => Some(e),
+        Some(None) => return Ok(Err(corrupt("delivery_attempts.error"))),
+    };
+    Ok(Ok(Attempt {
+        at: r.get(0)?,
+        status: r.get(1)?,
+        latency_ms: r.get(2)?,
+        error,
+    }))
+}
+
+/// Collects rows decoded to `StoreResult`s.
+pub fn collect<T>(
+    rows: impl Iterator<Item = rusqlite::Result<StoreResult<T>>>,
+) -> StoreResult<Vec<T>> {
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(r.map_err(sql_err)??);
+    }
+    Ok(out)
 }

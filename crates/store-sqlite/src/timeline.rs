@@ -2,6 +2,7 @@
 //! message documents, and the position arithmetic of reads. Every function runs on a
 //! connection the caller holds, inside a write job or a read.
 
+use crate::changes::{record_message, MessageChange};
 use crate::{rows, sql_err};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
@@ -18,12 +19,14 @@ pub(crate) fn load_message(conn: &Connection, id: MessageId) -> StoreResult<Opti
         .transpose()
 }
 
-pub(crate) fn insert_message(conn: &Connection, m: &Message) -> StoreResult<()> {
+/// Inserts `m`; returns its document (`serde_json::to_string(m)`), as stored.
+pub(crate) fn insert_message(conn: &Connection, m: &Message) -> StoreResult<String> {
     let doc = serde_json::to_string(m).map_err(|e| StoreError::Internal(e.to_string()))?;
-    insert_doc(conn, m, doc)
+    insert_doc(conn, m, &doc)?;
+    Ok(doc)
 }
 
-fn insert_doc(conn: &Connection, m: &Message, doc: String) -> StoreResult<()> {
+fn insert_doc(conn: &Connection, m: &Message, doc: &str) -> StoreResult<()> {
     conn.prepare_cached(
         "INSERT INTO messages(id, chat_id, created_at, upper_id, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
     )
@@ -133,9 +136,14 @@ fn next_position(
     }
 }
 
-/// Appends one timeline message, honouring the idempotency key. Runs inside the writer's
+/// Appends one timeline message, honouring the idempotency key, and when it writes and
+/// `record` is set, records its `MessageCreated` change. Runs inside the writer's
 /// transaction.
-pub(crate) fn append_timeline(conn: &Connection, new: &NewMessage) -> StoreResult<Appended> {
+pub(crate) fn append_timeline(
+    conn: &Connection,
+    new: &NewMessage,
+    record: bool,
+) -> StoreResult<Appended> {
     if let Some(cid) = &new.client_msg_id {
         let prior: Option<(i64, Millis)> = conn
             .prepare_cached("SELECT message_id, created_at FROM idempotency WHERE sender_kind = ?1 AND sender_id = ?2 AND client_msg_id = ?3")
@@ -156,7 +164,10 @@ pub(crate) fn append_timeline(conn: &Connection, new: &NewMessage) -> StoreResul
     let id = MessageId::timeline(new.chat, pos)
         .ok_or_else(|| StoreError::Internal(format!("chat {} is full", new.chat)))?;
     let m = new.to_message(id, created_at, None);
-    insert_message(conn, &m)?;
+    let doc = insert_message(conn, &m)?;
+    if record {
+        record_message(conn, MessageChange::Created, &m, &doc, m.created_at)?;
+    }
     if let Some(cid) = &new.client_msg_id {
         conn.prepare_cached(
             "INSERT INTO idempotency(sender_kind, sender_id, client_msg_id, message_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -211,7 +222,7 @@ pub(crate) fn append_batch_reserved(
     order.sort_unstable_by_key(|&i| out[i].id.0);
     for i in order {
         let doc = doc_with_content(&mut out[i], &contents[i])?;
-        insert_doc(c, &out[i], doc)?;
+        insert_doc(c, &out[i], &doc)?;
     }
     let mut s = c
         .prepare_cached("UPDATE chats SET last_created_at = MAX(last_created_at, ?2) WHERE id = ?1")

@@ -98,11 +98,13 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         None => Arc::new(switchboard_core::SystemClock),
     };
     let core = switchboard_server::core_with_clock(store, clock);
-    let app = switchboard_server::build_app(
+    let (app, events) = switchboard_server::build(
         core.clone(),
         switchboard_core::model::Secret::new(ADMIN_TOKEN),
         &config,
     );
+    let (stop_events, events_stopped) = tokio::sync::watch::channel(false);
+    let deliverer = events.start(events_stopped);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -115,6 +117,8 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         })
         .await
         .expect("server");
+        let _ = stop_events.send(true);
+        let _ = deliverer.await;
     });
     TestApp {
         addr,

@@ -70,7 +70,9 @@ impl Core {
             members,
             created_at: self.now_ms(),
         };
-        Ok(self.store.create_chat(new).await?)
+        let chat = self.store.create_chat(new).await?;
+        self.changed();
+        Ok(chat)
     }
 
     /// The p2p chat between `a` and `b`, created on first use.
@@ -127,12 +129,20 @@ impl Core {
         Ok(self.store.list_chats(tenant, clamp(page)).await?)
     }
 
-    pub async fn dissolve_chat(&self, tenant: TenantId, id: ChatId) -> Result<Chat> {
+    /// Dissolves a chat; `by` is who did it (`None`: the tenant's operator).
+    pub async fn dissolve_chat(
+        &self,
+        tenant: TenantId,
+        id: ChatId,
+        by: Option<Actor>,
+    ) -> Result<Chat> {
         let chat = self.chat(tenant, id).await?;
         if chat.dissolved_at.is_some() {
             return Ok(chat);
         }
-        Ok(self.store.dissolve_chat(id, self.now_ms()).await?)
+        let chat = self.store.dissolve_chat(id, self.now_ms(), by).await?;
+        self.changed();
+        Ok(chat)
     }
 
     pub(super) async fn check_access(&self, chat: &Chat, access: Access) -> Result<Option<Member>> {
@@ -193,10 +203,12 @@ impl Core {
             self.party(tenant, *a).await?;
         }
         let with_roles = actors.into_iter().map(|a| (a, Role::Member)).collect();
-        Ok(self
+        let added = self
             .store
-            .add_members(chat, with_roles, self.now_ms())
-            .await?)
+            .add_members(chat, with_roles, self.now_ms(), by.actor())
+            .await?;
+        self.changed();
+        Ok(added)
     }
 
     /// Makes a member an admin or a plain member. Ownership is not transferred this way,
@@ -256,7 +268,12 @@ impl Core {
         for a in &actors {
             Core::check_removable(&c, *a)?;
         }
-        Ok(self.store.remove_members(chat, actors).await?)
+        let removed = self
+            .store
+            .remove_members(chat, actors, self.now_ms(), by.actor())
+            .await?;
+        self.changed();
+        Ok(removed)
     }
 
     /// Who may change a group's membership as a member: its owner or an admin. Refused with

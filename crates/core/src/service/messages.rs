@@ -264,6 +264,7 @@ impl Core {
             )
         };
         let appended = self.store.append_message(new).await?;
+        self.changed();
         self.view(appended.message, chat).await
     }
 
@@ -363,6 +364,7 @@ impl Core {
             extra: cmd.extra,
         };
         let updated = self.store.update_message(cmd.id, update).await?;
+        self.changed();
         self.view(updated, chat).await
     }
 
@@ -398,6 +400,7 @@ impl Core {
             .store
             .update_message(cmd.id, MessageUpdate::Remove(removal))
             .await?;
+        self.changed();
         self.view(updated, chat).await
     }
 
@@ -493,6 +496,7 @@ impl Core {
             })
             .collect();
         let (c, kids) = self.store.append_merge_forward(container, children).await?;
+        self.changed();
         Ok(MergeForwarded {
             container: self.view(c, target).await?,
             children: kids,

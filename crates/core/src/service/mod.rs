@@ -3,16 +3,19 @@
 //! limits) live in one place.
 //!
 //! One file per area: `tenants` (tenants, users, apps), `chats` (chats and members),
-//! `messages` (send, reply, edit, recall, forward, import), `views` (reads and view
+//! `messages` (send, reply, edit, recall, forward, import), `events` (subscriptions, the
+//! outbox's routing, delivery bookkeeping), `views` (reads and view
 //! assembly), `validate` (the checks the commands share).
 
 mod chats;
+mod events;
 mod messages;
 mod tenants;
 mod validate;
 mod views;
 
 pub use chats::CreateChat;
+pub use events::SubscribeCmd;
 pub use messages::{Edit, MergeForward, MergeForwarded, Recall, Recipient, Send};
 pub use tenants::CreateUser;
 pub use views::{ListQuery, MessageView};
@@ -62,6 +65,8 @@ pub struct CoreParts {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     config: CoreConfig,
+    /// Told after every write that records a change (the deliverer's wake-up).
+    on_change: std::sync::OnceLock<Box<dyn Fn() + std::marker::Send + Sync>>,
 }
 
 impl std::ops::Deref for Core {
@@ -78,6 +83,16 @@ pub enum Access {
     Admin,
     /// A user or app: only chats it is a member of (for p2p, one of the two parties).
     Member(Actor),
+}
+
+impl Access {
+    /// The member acting, if it is one (what a change records as its operator).
+    pub fn actor(self) -> Option<Actor> {
+        match self {
+            Access::Admin => None,
+            Access::Member(a) => Some(a),
+        }
+    }
 }
 
 /// A user or an app as a reader sees it (never the app's secret).
@@ -122,7 +137,20 @@ impl Core {
             store,
             clock,
             config,
+            on_change: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Registers what is told after every write that records a change, so that events go
+    /// out without waiting for a poll. Set once; a second call is ignored (returns false).
+    pub fn on_change(&self, f: Box<dyn Fn() + std::marker::Send + Sync>) -> bool {
+        self.0.on_change.set(f).is_ok()
+    }
+
+    fn changed(&self) {
+        if let Some(f) = self.on_change.get() {
+            f();
+        }
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {

@@ -3,9 +3,11 @@
 //! backends. It covers the store contract directly and the use-case rules of [`Core`] on top
 //! of the store.
 
+mod events;
 mod rules;
 mod store;
 
+pub use events::*;
 pub use rules::*;
 pub use store::*;
 
@@ -53,7 +55,12 @@ macro_rules! store_conformance {
             rules_recall,
             rules_merge_forward_and_forward,
             rules_send_validation,
-            rules_list_access
+            rules_list_access,
+            events_changes_follow_writes,
+            events_routing_rules,
+            events_change_leases_are_exclusive,
+            events_delivery_order_and_log,
+            events_subscriptions_round_trip
         );
     };
     (@cases $factory:expr; $($name:ident),* $(,)?) => {

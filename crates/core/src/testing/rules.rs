@@ -528,7 +528,10 @@ pub async fn rules_send_validation(store: Arc<dyn Store>) {
             ..
         })
     ));
-    f.core.dissolve_chat(f.tenant.id, f.group.id).await.unwrap();
+    f.core
+        .dissolve_chat(f.tenant.id, f.group.id, None)
+        .await
+        .unwrap();
     assert!(matches!(
         f.core.send(send(&f, alice, "x")).await,
         Err(Error::Conflict(Conflict::ChatDissolved))

@@ -239,6 +239,7 @@ pub async fn chats_and_members(store: Arc<dyn Store>) {
                 (Actor::User(f.bob.id), Role::Admin),
             ],
             99,
+            None,
         )
         .await
         .unwrap();
@@ -288,6 +289,8 @@ pub async fn chats_and_members(store: Arc<dyn Store>) {
                 Actor::User(carol.id),
                 Actor::App(AppId(424242)),
             ],
+            100,
+            None,
         )
         .await
         .unwrap();
@@ -302,11 +305,11 @@ pub async fn chats_and_members(store: Arc<dyn Store>) {
         listed.iter().map(|c| c.id).collect::<Vec<_>>(),
         vec![chat.id]
     );
-    let dissolved = store.dissolve_chat(chat.id, 1234).await.unwrap();
+    let dissolved = store.dissolve_chat(chat.id, 1234, None).await.unwrap();
     assert_eq!(dissolved.dissolved_at, Some(1234));
     assert_eq!(
         store
-            .dissolve_chat(chat.id, 9999)
+            .dissolve_chat(chat.id, 9999, None)
             .await
             .unwrap()
             .dissolved_at,
@@ -851,7 +854,7 @@ pub async fn merge_forward_children_stay_off_the_timeline(store: Arc<dyn Store>)
 
 pub async fn dissolved_and_unknown_chats(store: Arc<dyn Store>) {
     let f = fixture(store.clone()).await;
-    store.dissolve_chat(f.group.id, 10).await.unwrap();
+    store.dissolve_chat(f.group.id, 10, None).await.unwrap();
     let e = store
         .append_message(new_text(
             f.tenant.id,
@@ -1045,7 +1048,7 @@ pub async fn batch_append_is_atomic_and_ordered(store: Arc<dyn Store>) {
     assert_eq!((after.position(), after.created_at), (Some(207), 40_000));
 
     // A dissolved chat anywhere in the batch rejects all of it, as a single append would.
-    store.dissolve_chat(other.id, 50_000).await.unwrap();
+    store.dissolve_chat(other.id, 50_000, None).await.unwrap();
     let mixed = vec![
         new_text(f.tenant.id, f.group.id, alice, "ok", 50_000),
         new_text(f.tenant.id, other.id, alice, "closed", 50_000),

@@ -107,7 +107,7 @@ pub(super) async fn dissolve_chat(
 ) -> AResult<Json<Value>> {
     let t = tenant(&s, &t).await?;
     let c = chat(&s, &t, &c).await?;
-    let c = s.core.dissolve_chat(t.id, c.id).await?;
+    let c = s.core.dissolve_chat(t.id, c.id, None).await?;
     Ok(Json(chat_json(&s, &c, None).await?))
 }
 

@@ -8,13 +8,14 @@
 //! One file per job: `error` (the error type and its table), `extract` (JSON, query and
 //! path extractors, the paging query), `auth` (the bearer-token middleware), `render` (id
 //! resolution and JSON rendering), then the handlers by resource, each with its request
-//! bodies: `tenants`, `users`, `apps`, `chats` (chats and members), `messages`. The router
-//! is below.
+//! bodies: `tenants`, `users`, `apps`, `chats` (chats and members), `messages`, `events`
+//! (subscriptions, the delivery log, redelivery). The router is below.
 
 mod apps;
 mod auth;
 mod chats;
 mod error;
+mod events;
 mod extract;
 mod messages;
 mod render;
@@ -34,6 +35,9 @@ use axum::Router;
 use chats::{
     add_members, create_chat, dissolve_chat, get_chat, list_chats, list_members, remove_members,
     set_role,
+};
+use events::{
+    delete_subscription, list_deliveries, list_subscriptions, put_subscription, redeliver,
 };
 use messages::{edit_message, get_message, list_messages, recall_message, send_message};
 use tenants::{create_tenant, get_tenant, list_tenants};
@@ -55,6 +59,22 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/tenants/{tenant}/apps/{app}/rotate_secret",
             post(rotate_secret),
+        )
+        .route(
+            "/tenants/{tenant}/apps/{app}/events",
+            get(list_subscriptions),
+        )
+        .route(
+            "/tenants/{tenant}/apps/{app}/events/{dialect}",
+            axum::routing::put(put_subscription).delete(delete_subscription),
+        )
+        .route(
+            "/tenants/{tenant}/apps/{app}/deliveries",
+            get(list_deliveries),
+        )
+        .route(
+            "/tenants/{tenant}/deliveries/{event_id}/redeliver",
+            post(redeliver),
         )
         .route("/tenants/{tenant}/chats", post(create_chat).get(list_chats))
         .route(

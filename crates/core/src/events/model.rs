@@ -1,0 +1,295 @@
+//! The outbox's records: changes, subscriptions, deliveries and their attempts.
+
+use crate::ids::{AppId, ChatId, MessageId, TenantId};
+use crate::model::{Actor, Message, Millis};
+use serde::{Deserialize, Serialize};
+
+/// What happened, as the store recorded it in the transaction that did it. The message
+/// variants hold the message as written then, so every attempt renders the same event
+/// whatever happens to the message afterwards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChangeBody {
+    MessageCreated {
+        message: Message,
+    },
+    MessageEdited {
+        message: Message,
+    },
+    /// The message after its removal (`removal` is set).
+    MessageRemoved {
+        message: Message,
+    },
+    /// Members joined (a new chat's members other than its creator count as joined).
+    MembersAdded {
+        by: Option<Actor>,
+        members: Vec<Actor>,
+    },
+    MembersRemoved {
+        by: Option<Actor>,
+        members: Vec<Actor>,
+    },
+    ChatDissolved {
+        by: Option<Actor>,
+    },
+}
+
+impl ChangeBody {
+    /// The change's stable name, as stores keep it beside the body.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ChangeBody::MessageCreated { .. } => "message_created",
+            ChangeBody::MessageEdited { .. } => "message_edited",
+            ChangeBody::MessageRemoved { .. } => "message_removed",
+            ChangeBody::MembersAdded { .. } => "members_added",
+            ChangeBody::MembersRemoved { .. } => "members_removed",
+            ChangeBody::ChatDissolved { .. } => "chat_dissolved",
+        }
+    }
+
+    /// The message the change is about, if any.
+    pub fn message(&self) -> Option<&Message> {
+        match self {
+            ChangeBody::MessageCreated { message }
+            | ChangeBody::MessageEdited { message }
+            | ChangeBody::MessageRemoved { message } => Some(message),
+            _ => None,
+        }
+    }
+
+    /// Encodes the body as the stores keep it (JSON).
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a change body always serialises")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(bytes).map_err(|e| format!("undecodable change: {e}"))
+    }
+}
+
+/// A change as a store records it, before the store assigns its sequence number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewChange {
+    pub tenant: TenantId,
+    pub chat: ChatId,
+    pub at: Millis,
+    pub body: ChangeBody,
+}
+
+/// A recorded change: the outbox's entry, numbered in commit order per chat.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// Store-wide sequence number. Within one chat it follows the order of the writes.
+    pub seq: i64,
+    pub tenant: TenantId,
+    pub chat: ChatId,
+    pub at: Millis,
+    pub body: ChangeBody,
+}
+
+/// How a subscription is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// An HTTP POST to `url` per event.
+    Webhook,
+    /// A frame on the app's long connection, when one is open.
+    LongConnection,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Webhook => "webhook",
+            Mode::LongConnection => "long_connection",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "webhook" => Some(Mode::Webhook),
+            "long_connection" => Some(Mode::LongConnection),
+            _ => None,
+        }
+    }
+}
+
+/// One app's subscription to the events of one dialect (the dialect names the wire the
+/// events are rendered in: "feishu", "hi", …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub tenant: TenantId,
+    pub app: AppId,
+    pub dialect: String,
+    pub mode: Mode,
+    /// The webhook's URL (empty for a long connection).
+    pub url: String,
+    /// Encrypts and signs deliveries when not empty.
+    pub encrypt_key: String,
+    pub verification_token: String,
+    /// The dialect's names of the event types the app asked for.
+    pub event_types: Vec<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A delivery's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Not attempted yet.
+    Pending,
+    /// Attempted, failed, and due again at `next_attempt_at`.
+    Retrying,
+    Delivered,
+    /// Every attempt of the schedule failed.
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Retrying => "retrying",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(DeliveryStatus::Pending),
+            "retrying" => Some(DeliveryStatus::Retrying),
+            "delivered" => Some(DeliveryStatus::Delivered),
+            "failed" => Some(DeliveryStatus::Failed),
+            _ => None,
+        }
+    }
+    /// Still to be attempted.
+    pub fn is_open(self) -> bool {
+        matches!(self, DeliveryStatus::Pending | DeliveryStatus::Retrying)
+    }
+}
+
+/// A delivery the router creates: one event for one app's subscription.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    /// 32 lowercase hex digits, the same on every attempt (receivers dedupe by it).
+    pub event_id: String,
+    pub tenant: TenantId,
+    pub app: AppId,
+    pub dialect: String,
+    pub mode: Mode,
+    /// The dialect's name of the event type.
+    pub event_type: String,
+    pub chat: ChatId,
+    pub message: Option<MessageId>,
+    /// The change it comes from (its body is copied: the change is gone once routed).
+    pub seq: i64,
+    pub body: ChangeBody,
+    pub created_at: Millis,
+}
+
+/// A delivery as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// Store-assigned, increasing in routing order.
+    pub id: i64,
+    pub event_id: String,
+    pub tenant: TenantId,
+    pub app: AppId,
+    pub dialect: String,
+    pub mode: Mode,
+    pub event_type: String,
+    pub chat: ChatId,
+    pub message: Option<MessageId>,
+    pub seq: i64,
+    pub body: ChangeBody,
+    pub status: DeliveryStatus,
+    /// Attempts made so far.
+    pub attempts: u32,
+    pub next_attempt_at: Option<Millis>,
+    pub created_at: Millis,
+}
+
+/// Why an attempt failed, in words an operator can filter on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// No answer within the deadline.
+    Timeout,
+    /// The connection could not be made or broke.
+    Connect,
+    /// An answer other than 2xx (its status is in the attempt).
+    Status,
+    /// A redirect, which is never followed.
+    Redirect,
+    /// A long connection's ack said the handler failed.
+    Nack,
+    /// No long connection is open for the app.
+    NoConnection,
+    /// The event could not be rendered (its app or subscription is gone).
+    Render,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::Connect => "connect",
+            ErrorClass::Status => "status",
+            ErrorClass::Redirect => "redirect",
+            ErrorClass::Nack => "nack",
+            ErrorClass::NoConnection => "no_connection",
+            ErrorClass::Render => "render",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "timeout" => ErrorClass::Timeout,
+            "connect" => ErrorClass::Connect,
+            "status" => ErrorClass::Status,
+            "redirect" => ErrorClass::Redirect,
+            "nack" => ErrorClass::Nack,
+            "no_connection" => ErrorClass::NoConnection,
+            "render" => ErrorClass::Render,
+            _ => return None,
+        })
+    }
+}
+
+/// One attempt, as the delivery log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub at: Millis,
+    /// The HTTP status, or a long connection's ack code; `None` when nothing came back.
+    pub status: Option<i32>,
+    pub latency_ms: i64,
+    pub error: Option<ErrorClass>,
+}
+
+/// What follows an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Delivered,
+    RetryAt(Millis),
+    Failed,
+}
+
+/// A delivery with its attempts, as the deliveries API lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryRecord {
+    pub delivery: Delivery,
+    /// Oldest first.
+    pub attempts: Vec<Attempt>,
+}
+
+/// A page of an app's deliveries, newest first.
+#[derive(Debug, Clone)]
+pub struct DeliveryQuery {
+    pub tenant: TenantId,
+    pub app: AppId,
+    pub status: Option<DeliveryStatus>,
+    pub event_type: Option<String>,
+    /// Only deliveries with an id below this (the previous page's last id).
+    pub before: Option<i64>,
+    pub limit: u32,
+}

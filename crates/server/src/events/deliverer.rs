@@ -1,0 +1,217 @@
+//! The loops: route changes into deliveries, attempt due deliveries, prune the log.
+//!
+//! Isolation: each attempt runs in a task of its own, and an app has at most
+//! `per_app_concurrency` of them in hand on this node; an app at its cap is left out of
+//! the next lease (`skip_apps`), so a slow or dead receiver holds only its own slots and
+//! never delays another app's events. Order: the store leases at most one delivery per
+//! (app, dialect, chat) at a time, in routing order (see `EventStore::lease_deliveries`).
+
+use super::Events;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use switchboard_core::events::{Attempt, Delivery, ErrorClass, Mode, Next};
+use switchboard_core::ids::AppId;
+use switchboard_core::store::DeliveryLease;
+use tokio::sync::watch;
+
+pub(super) async fn run(ev: Events, stop: watch::Receiver<bool>) {
+    let router = tokio::spawn(route_loop(ev.clone(), stop.clone()));
+    let pruner = tokio::spawn(prune_loop(ev.clone(), stop.clone()));
+    deliver_loop(ev, stop).await;
+    let _ = router.await;
+    let _ = pruner.await;
+}
+
+/// Waits for a wake-up, the poll interval, or shutdown (true).
+async fn pause(ev: &Events, wake: &tokio::sync::Notify, stop: &mut watch::Receiver<bool>) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        () = wake.notified() => false,
+        () = tokio::time::sleep(Duration::from_millis(ev.config.poll_ms)) => false,
+        r = stop.changed() => r.is_err() || *stop.borrow(),
+    }
+}
+
+async fn route_loop(ev: Events, mut stop: watch::Receiver<bool>) {
+    let lease = ev.config.lease_ms as i64;
+    loop {
+        match ev
+            .core
+            .route_changes(&ev.owner, &ev.dialects, ev.config.batch, lease)
+            .await
+        {
+            Ok(0) => {}
+            Ok(_) => {
+                ev.wake_deliverer.notify_one();
+                if *stop.borrow() {
+                    return;
+                }
+                continue;
+            }
+            Err(e) => tracing::warn!(error = %e, "routing events failed; retrying"),
+        }
+        if pause(&ev, &ev.wake_router, &mut stop).await {
+            return;
+        }
+    }
+}
+
+/// Attempts one app has in hand on this node, and the gate that caps them.
+#[derive(Default)]
+struct InHand {
+    apps: Mutex<HashMap<AppId, (usize, Arc<tokio::sync::Semaphore>)>>,
+}
+
+impl InHand {
+    fn take(&self, app: AppId, cap: usize) -> Arc<tokio::sync::Semaphore> {
+        let mut m = self.apps.lock().expect("not poisoned");
+        let e = m
+            .entry(app)
+            .or_insert_with(|| (0, Arc::new(tokio::sync::Semaphore::new(cap))));
+        e.0 += 1;
+        e.1.clone()
+    }
+    fn give_back(&self, app: AppId) {
+        let mut m = self.apps.lock().expect("not poisoned");
+        if let Some(e) = m.get_mut(&app) {
+            e.0 -= 1;
+            if e.0 == 0 {
+                m.remove(&app);
+            }
+        }
+    }
+    fn full(&self, cap: usize) -> Vec<AppId> {
+        let m = self.apps.lock().expect("not poisoned");
+        m.iter()
+            .filter(|(_, e)| e.0 >= cap)
+            .map(|(a, _)| *a)
+            .collect()
+    }
+}
+
+async fn deliver_loop(ev: Events, mut stop: watch::Receiver<bool>) {
+    let in_hand = Arc::new(InHand::default());
+    let cap = ev.config.per_app_concurrency;
+    loop {
+        let skip = in_hand.full(cap);
+        let now = ev.core.now_ms();
+        let lease = DeliveryLease {
+            owner: &ev.owner,
+            limit: ev.config.batch,
+            now,
+            until: now + ev.config.lease_ms as i64,
+            mode: Mode::Webhook,
+            only_apps: None,
+            skip_apps: &skip,
+        };
+        let got = match ev.core.lease_deliveries(lease).await {
+            Ok(got) => got,
+            Err(e) => {
+                tracing::warn!(error = %e, "leasing deliveries failed; retrying");
+                Vec::new()
+            }
+        };
+        let full = got.len() == ev.config.batch;
+        for d in got {
+            let gate = in_hand.take(d.app, cap);
+            let (ev, in_hand) = (ev.clone(), in_hand.clone());
+            let until = lease.until;
+            tokio::spawn(async move {
+                let app = d.app;
+                if let Ok(_permit) = gate.acquire().await {
+                    attempt(&ev, d, until).await;
+                }
+                in_hand.give_back(app);
+                // The chat's next delivery may be due now.
+                ev.wake_deliverer.notify_one();
+            });
+        }
+        if full && !*stop.borrow() {
+            continue;
+        }
+        if pause(&ev, &ev.wake_deliverer, &mut stop).await {
+            return;
+        }
+    }
+}
+
+/// One attempt of a leased delivery, recorded with what follows.
+async fn attempt(ev: &Events, d: Delivery, lease_until: i64) {
+    let now = ev.core.now_ms();
+    // Waiting for a slot may have eaten the lease: leave the delivery to whoever leases it
+    // next rather than race them.
+    if now + ev.config.timeout_ms as i64 > lease_until {
+        return;
+    }
+    let attempt = webhook_attempt(ev, &d, now).await;
+    let class = attempt.error;
+    match ev
+        .core
+        .finish_attempt(&d, &ev.owner, attempt.clone(), &ev.schedule)
+        .await
+    {
+        Ok(Some(next)) => {
+            if let Some(class) = class {
+                tracing::warn!(
+                    event_id = %d.event_id,
+                    event_type = %d.event_type,
+                    app = d.app.0,
+                    error = class.as_str(),
+                    status = attempt.status,
+                    attempt = d.attempts + 1,
+                    failed = matches!(next, Next::Failed),
+                    "event delivery attempt failed"
+                );
+            } else {
+                tracing::debug!(event_id = %d.event_id, latency_ms = attempt.latency_ms, "event delivered");
+            }
+        }
+        Ok(None) => {
+            tracing::info!(event_id = %d.event_id, "delivery lease lost; another node has it")
+        }
+        Err(e) => tracing::warn!(event_id = %d.event_id, error = %e, "recording an attempt failed"),
+    }
+}
+
+async fn webhook_attempt(ev: &Events, d: &Delivery, now: i64) -> Attempt {
+    let failed = |error| Attempt {
+        at: now,
+        status: None,
+        latency_ms: 0,
+        error: Some(error),
+    };
+    let Some(dialect) = ev.dialect(&d.dialect) else {
+        return failed(ErrorClass::Render);
+    };
+    let sub = match ev.core.subscription(d.tenant, d.app, &d.dialect).await {
+        Ok(s) if s.mode == Mode::Webhook => s,
+        _ => return failed(ErrorClass::Render),
+    };
+    let plain = match dialect.render(&sub, d).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(event_id = %d.event_id, error = %e, "rendering an event failed");
+            return failed(ErrorClass::Render);
+        }
+    };
+    let req = dialect.webhook(&sub, &plain, now);
+    ev.webhook.post(&sub.url, req, now).await.attempt
+}
+
+async fn prune_loop(ev: Events, mut stop: watch::Receiver<bool>) {
+    let keep = ev.config.retention_hours as i64 * 3_600_000;
+    loop {
+        match ev.core.prune_deliveries(keep).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "pruned the delivery log"),
+            Err(e) => tracing::warn!(error = %e, "pruning the delivery log failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            r = stop.changed() => if r.is_err() || *stop.borrow() { return },
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Event delivery: the outbox's router and deliverer, and the webhook client.
+//!
+//! - `config`: `[events]` settings (schedule, deadline, caps, retention);
+//! - `webhook`: the outbound HTTP client (HTTP/1.1, title-case headers, no redirects) and
+//!   the URL verification a webhook subscription must pass before it is saved;
+//! - `deliverer`: the loops that route changes into deliveries and make attempts.
+//!
+//! [`Events`] ties them to the dialects that render events; `serve` starts its loops.
+
+mod config;
+mod deliverer;
+mod webhook;
+
+pub use config::EventsConfig;
+pub use webhook::Webhook;
+
+use std::sync::Arc;
+use switchboard_core::events::route::EventDialect;
+use switchboard_core::events::schedule::Schedule;
+use switchboard_core::Core;
+use tokio::sync::Notify;
+
+/// Everything event delivery needs, shared by the admin API (subscriptions, redelivery)
+/// and the deliverer's loops.
+#[derive(Clone)]
+pub struct Events(Arc<EventsParts>);
+
+pub struct EventsParts {
+    pub core: Core,
+    pub config: EventsConfig,
+    pub schedule: Schedule,
+    pub dialects: Vec<Arc<dyn EventDialect>>,
+    pub webhook: Webhook,
+    /// Wakes the router (a write recorded a change) and the deliverer (deliveries are due).
+    pub(crate) wake_router: Arc<Notify>,
+    pub(crate) wake_deliverer: Arc<Notify>,
+    /// This node's name in leases.
+    pub(crate) owner: String,
+}
+
+impl std::ops::Deref for Events {
+    type Target = EventsParts;
+    fn deref(&self) -> &EventsParts {
+        &self.0
+    }
+}
+
+impl Events {
+    /// Event delivery over `core` for `dialects`. Registers the core's change hook so that
+    /// a write wakes the router at once.
+    pub fn new(core: Core, config: EventsConfig, dialects: Vec<Arc<dyn EventDialect>>) -> Self {
+        let schedule = config.schedule().expect("validated at start");
+        let wake_router = Arc::new(Notify::new());
+        let hook = wake_router.clone();
+        core.on_change(Box::new(move || hook.notify_one()));
+        let webhook = Webhook::new(std::time::Duration::from_millis(config.timeout_ms));
+        let owner = format!("{}-{:016x}", hostname(), rand::random::<u64>());
+        Events(Arc::new(EventsParts {
+            core,
+            config,
+            schedule,
+            dialects,
+            webhook,
+            wake_router,
+            wake_deliverer: Arc::new(Notify::new()),
+            owner,
+        }))
+    }
+
+    /// The dialect named `name` ("feishu", "hi", …).
+    pub fn dialect(&self, name: &str) -> Option<&Arc<dyn EventDialect>> {
+        self.dialects.iter().find(|d| d.name() == name)
+    }
+
+    /// Makes the deliverer look for due deliveries now (after a redelivery).
+    pub fn poke(&self) {
+        self.wake_deliverer.notify_one();
+    }
+
+    /// Starts the router, deliverer and pruning loops; they stop when `shutdown` resolves.
+    pub fn start(
+        &self,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            if me.config.enabled {
+                deliverer::run(me, shutdown).await
+            }
+        })
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty() && h.len() < 64)
+        .unwrap_or_else(|| "node".into())
+}

@@ -1,0 +1,438 @@
+//! The event outbox ([`EventStore`]): subscriptions, the changes the other areas' writes
+//! record (`changes.rs`), their routing into deliveries, leases and the delivery log.
+//! Writes (leases included) go through the writer, listings run on the reader pool.
+//!
+//! A lease is live while `lease_until > now`; once `now` reaches it, another owner may take
+//! the record. A leased delivery is always open (an attempt's record and a redelivery
+//! clear the lease), so the order checks only look at open deliveries, through a partial
+//! index that finished ones leave.
+
+use crate::rows::{attempt, change, collect, delivery, subscription, DELIVERY_COLS, SUB_COLS};
+use crate::{is_unique_violation, sql_err, SqliteStore};
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashSet;
+use switchboard_core::error::Entity;
+use switchboard_core::events::*;
+use switchboard_core::ids::*;
+use switchboard_core::model::*;
+use switchboard_core::store::*;
+
+/// [`DELIVERY_COLS`] qualified by `d.`, for the query that joins deliveries with themselves.
+const D_COLS: &str = "d.id, d.event_id, d.tenant_id, d.app_id, d.dialect, d.mode, d.event_type, d.chat_id, d.message_id, d.seq, d.body, d.status, d.attempts, d.next_attempt_at, d.created_at";
+
+/// Open deliveries, spelt as the partial indexes spell it (so that they apply).
+const OPEN: &str = "status IN ('pending', 'retrying')";
+
+/// `delivery` with its attempts, oldest first.
+fn with_attempts(c: &Connection, delivery: Delivery) -> StoreResult<DeliveryRecord> {
+    let mut s = c
+        .prepare_cached("SELECT at, status, latency_ms, error FROM delivery_attempts WHERE delivery_id = ?1 ORDER BY n")
+        .map_err(sql_err)?;
+    let attempts = s
+        .query_map([delivery.id], attempt)
+        .map_err(sql_err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql_err)?
+        .into_iter()
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(DeliveryRecord { delivery, attempts })
+}
+
+/// App ids as a JSON array, for `json_each` (one statement text whatever the list).
+fn app_list(apps: &[AppId]) -> String {
+    serde_json::to_string(&apps.iter().map(|a| a.0).collect::<Vec<_>>())
+        .expect("a list of numbers serialises")
+}
+
+/// Deletes the attempts of the deliveries `cond` selects, then those deliveries; returns
+/// how many deliveries went.
+fn delete_deliveries(
+    c: &Connection,
+    cond: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> StoreResult<u64> {
+    c.prepare_cached(&format!(
+        "DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE {cond})"
+    ))
+    .and_then(|mut s| s.execute(args))
+    .map_err(sql_err)?;
+    let n = c
+        .prepare_cached(&format!("DELETE FROM deliveries WHERE {cond}"))
+        .and_then(|mut s| s.execute(args))
+        .map_err(sql_err)?;
+    Ok(n as u64)
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn put_subscription(&self, sub: Subscription) -> StoreResult<Subscription> {
+        let types = serde_json::to_string(&sub.event_types)
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        self.write(move |c| {
+            c.prepare_cached(&format!(
+                "INSERT INTO subscriptions({SUB_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT(app_id, dialect) DO UPDATE SET tenant_id = excluded.tenant_id, mode = excluded.mode,
+                   url = excluded.url, encrypt_key = excluded.encrypt_key,
+                   verification_token = excluded.verification_token, event_types = excluded.event_types,
+                   updated_at = excluded.updated_at
+                 RETURNING {SUB_COLS}"
+            ))
+            .and_then(|mut s| {
+                s.query_row(
+                    params![
+                        sub.tenant.0,
+                        sub.app.0,
+                        sub.dialect,
+                        sub.mode.as_str(),
+                        sub.url,
+                        sub.encrypt_key,
+                        sub.verification_token,
+                        types,
+                        sub.created_at,
+                        sub.updated_at
+                    ],
+                    subscription,
+                )
+            })
+            .map_err(sql_err)?
+        })
+        .await
+    }
+
+    async fn list_subscriptions(
+        &self,
+        tenant: TenantId,
+        app: Option<AppId>,
+    ) -> StoreResult<Vec<Subscription>> {
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(&format!(
+                    "SELECT {SUB_COLS} FROM subscriptions WHERE tenant_id = ?1 AND (?2 IS NULL OR app_id = ?2)
+                     ORDER BY app_id, dialect"
+                ))
+                .map_err(sql_err)?;
+            let rows = s
+                .query_map(params![tenant.0, app.map(|a| a.0)], subscription)
+                .map_err(sql_err)?;
+            collect(rows)
+        })
+        .await
+    }
+
+    async fn delete_subscription(&self, app: AppId, dialect: &str) -> StoreResult<u64> {
+        let dialect = dialect.to_string();
+        self.write(move |c| {
+            let n = c
+                .prepare_cached("DELETE FROM subscriptions WHERE app_id = ?1 AND dialect = ?2")
+                .and_then(|mut s| s.execute(params![app.0, dialect]))
+                .map_err(sql_err)?;
+            if n == 0 {
+                return Err(StoreError::NotFound(Entity::Subscription));
+            }
+            delete_deliveries(
+                c,
+                &format!("app_id = ?1 AND dialect = ?2 AND {OPEN}"),
+                &[&app.0, &dialect],
+            )
+        })
+        .await
+    }
+
+    async fn lease_changes(
+        &self,
+        owner: &str,
+        limit: usize,
+        now: Millis,
+        until: Millis,
+    ) -> StoreResult<Vec<Change>> {
+        // Most polls find the outbox empty: a read says so without queueing on the writer.
+        let any: bool = self.read_now(|c| {
+            c.prepare_cached("SELECT EXISTS(SELECT 1 FROM changes)")
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                .map_err(sql_err)
+        })?;
+        if !any || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let owner = owner.to_string();
+        self.write(move |c| {
+            let taken: bool = c
+                .prepare_cached(
+                    "SELECT EXISTS(SELECT 1 FROM changes WHERE lease_owner IS NOT NULL AND lease_until > ?2 AND lease_owner <> ?1)",
+                )
+                .and_then(|mut s| s.query_row(params![owner, now], |r| r.get(0)))
+                .map_err(sql_err)?;
+            if taken {
+                return Ok(Vec::new());
+            }
+            let mut s = c
+                .prepare_cached(
+                    "UPDATE changes SET lease_owner = ?1, lease_until = ?2
+                     WHERE seq IN (SELECT seq FROM changes ORDER BY seq LIMIT ?3)
+                     RETURNING seq, tenant_id, chat_id, at, body",
+                )
+                .map_err(sql_err)?;
+            let rows = s
+                .query_map(params![owner, until, limit as i64], change)
+                .map_err(sql_err)?;
+            let mut out = collect(rows)?;
+            out.sort_unstable_by_key(|ch| ch.seq);
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn route_changes(
+        &self,
+        owner: &str,
+        seqs: &[i64],
+        deliveries: Vec<NewDelivery>,
+    ) -> StoreResult<()> {
+        let owner = owner.to_string();
+        let seqs = seqs.to_vec();
+        // Bodies are encoded here, off the writer thread.
+        let deliveries: Vec<(NewDelivery, Vec<u8>)> = deliveries
+            .into_iter()
+            .map(|d| {
+                let body = d.body.encode();
+                (d, body)
+            })
+            .collect();
+        self.write(move |c| {
+            let mut kept = HashSet::with_capacity(seqs.len());
+            {
+                let mut s = c
+                    .prepare_cached("DELETE FROM changes WHERE seq = ?1 AND lease_owner = ?2")
+                    .map_err(sql_err)?;
+                for seq in seqs {
+                    if s.execute(params![seq, owner]).map_err(sql_err)? == 1 {
+                        kept.insert(seq);
+                    }
+                }
+            }
+            let mut s = c
+                .prepare_cached(&format!(
+                    "INSERT INTO deliveries(event_id, tenant_id, app_id, dialect, mode, event_type, chat_id, message_id, seq, body, status, attempts, next_attempt_at, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, '{}', 0, ?11, ?11)",
+                    DeliveryStatus::Pending.as_str()
+                ))
+                .map_err(sql_err)?;
+            for (d, body) in deliveries.iter().filter(|(d, _)| kept.contains(&d.seq)) {
+                let r = s.execute(params![
+                    d.event_id,
+                    d.tenant.0,
+                    d.app.0,
+                    d.dialect,
+                    d.mode.as_str(),
+                    d.event_type,
+                    d.chat.0,
+                    d.message.map(|m| m.0),
+                    d.seq,
+                    body,
+                    d.created_at
+                ]);
+                match r {
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => return Err(StoreError::Duplicate("event_id")),
+                    Err(e) => return Err(sql_err(e)),
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn lease_deliveries(&self, lease: DeliveryLease<'_>) -> StoreResult<Vec<Delivery>> {
+        if lease.limit == 0 || lease.only_apps.is_some_and(|a| a.is_empty()) {
+            return Ok(Vec::new());
+        }
+        // Most polls find nothing due: a read says so without queueing on the writer.
+        let (mode, now) = (lease.mode.as_str(), lease.now);
+        let due: bool = self.read_now(|c| {
+            c.prepare_cached(&format!(
+                "SELECT EXISTS(SELECT 1 FROM deliveries WHERE {OPEN} AND next_attempt_at <= ?1 AND mode = ?2)"
+            ))
+            .and_then(|mut s| s.query_row(params![now, mode], |r| r.get(0)))
+            .map_err(sql_err)
+        })?;
+        if !due {
+            return Ok(Vec::new());
+        }
+        let owner = lease.owner.to_string();
+        let (limit, until) = (lease.limit, lease.until);
+        let only = lease.only_apps.map(app_list);
+        let skip = app_list(lease.skip_apps);
+        self.write(move |c| {
+            // Due, unleased, and first in line of its (app, dialect, chat): none of those
+            // is leased, and none still pending comes before it.
+            let mut s = c
+                .prepare_cached(&format!(
+                    "SELECT {D_COLS} FROM deliveries d
+                     WHERE d.{OPEN} AND d.next_attempt_at <= ?1 AND d.mode = ?2
+                       AND (d.lease_until IS NULL OR d.lease_until <= ?1)
+                       AND (?3 IS NULL OR d.app_id IN (SELECT value FROM json_each(?3)))
+                       AND d.app_id NOT IN (SELECT value FROM json_each(?4))
+                       AND NOT EXISTS (SELECT 1 FROM deliveries o
+                           WHERE o.app_id = d.app_id AND o.dialect = d.dialect AND o.chat_id = d.chat_id
+                             AND o.{OPEN} AND o.id <> d.id
+                             AND ((o.lease_until > ?1 AND o.lease_owner IS NOT NULL)
+                                  OR (o.status = 'pending' AND o.id < d.id)))
+                     ORDER BY d.next_attempt_at, d.id"
+                ))
+                .map_err(sql_err)?;
+            let mut rows = s.query(params![now, mode, only, skip]).map_err(sql_err)?;
+            let mut out: Vec<Delivery> = Vec::new();
+            let mut lines = HashSet::new();
+            while out.len() < limit {
+                let Some(r) = rows.next().map_err(sql_err)? else {
+                    break;
+                };
+                let d = delivery(r).map_err(sql_err)??;
+                // One at a time per line, within this lease too.
+                if lines.insert((d.app, d.dialect.clone(), d.chat)) {
+                    out.push(d);
+                }
+            }
+            drop(rows);
+            let mut s = c
+                .prepare_cached("UPDATE deliveries SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1")
+                .map_err(sql_err)?;
+            for d in &out {
+                s.execute(params![d.id, owner, until]).map_err(sql_err)?;
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn record_attempt(
+        &self,
+        delivery: i64,
+        owner: &str,
+        attempt: Attempt,
+        next: Next,
+    ) -> StoreResult<bool> {
+        let owner = owner.to_string();
+        let (status, next_at) = match next {
+            Next::Delivered => (DeliveryStatus::Delivered, None),
+            Next::RetryAt(t) => (DeliveryStatus::Retrying, Some(t)),
+            Next::Failed => (DeliveryStatus::Failed, None),
+        };
+        self.write(move |c| {
+            let n: Option<i64> = c
+                .prepare_cached(
+                    "UPDATE deliveries SET attempts = attempts + 1, status = ?3, next_attempt_at = ?4,
+                       lease_owner = NULL, lease_until = NULL
+                     WHERE id = ?1 AND lease_owner = ?2 RETURNING attempts",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![delivery, owner, status.as_str(), next_at], |r| r.get(0))
+                        .optional()
+                })
+                .map_err(sql_err)?;
+            let Some(n) = n else {
+                return Ok(false);
+            };
+            c.prepare_cached(
+                "INSERT INTO delivery_attempts(delivery_id, n, at, status, latency_ms, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    delivery,
+                    n,
+                    attempt.at,
+                    attempt.status,
+                    attempt.latency_ms,
+                    attempt.error.map(ErrorClass::as_str)
+                ])
+            })
+            .map_err(sql_err)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn list_deliveries(&self, q: DeliveryQuery) -> StoreResult<Vec<DeliveryRecord>> {
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(&format!(
+                    "SELECT {DELIVERY_COLS} FROM deliveries
+                     WHERE tenant_id = ?1 AND app_id = ?2 AND id < ?3
+                       AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR event_type = ?5)
+                     ORDER BY id DESC LIMIT ?6"
+                ))
+                .map_err(sql_err)?;
+            let rows = s
+                .query_map(
+                    params![
+                        q.tenant.0,
+                        q.app.0,
+                        q.before.unwrap_or(i64::MAX),
+                        q.status.map(DeliveryStatus::as_str),
+                        q.event_type,
+                        q.limit
+                    ],
+                    delivery,
+                )
+                .map_err(sql_err)?;
+            collect(rows)?
+                .into_iter()
+                .map(|d| with_attempts(c, d))
+                .collect()
+        })
+        .await
+    }
+
+    async fn get_delivery(
+        &self,
+        tenant: TenantId,
+        event_id: &str,
+    ) -> StoreResult<Option<DeliveryRecord>> {
+        self.read_now(|c| {
+            let d = c
+                .prepare_cached(&format!(
+                    "SELECT {DELIVERY_COLS} FROM deliveries WHERE event_id = ?1 AND tenant_id = ?2"
+                ))
+                .and_then(|mut s| {
+                    s.query_row(params![event_id, tenant.0], delivery)
+                        .optional()
+                })
+                .map_err(sql_err)?
+                .transpose()?;
+            d.map(|d| with_attempts(c, d)).transpose()
+        })
+    }
+
+    async fn redeliver(
+        &self,
+        tenant: TenantId,
+        event_id: &str,
+        now: Millis,
+    ) -> StoreResult<Delivery> {
+        let event_id = event_id.to_string();
+        self.write(move |c| {
+            c.prepare_cached(&format!(
+                "UPDATE deliveries SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'retrying' END,
+                   next_attempt_at = ?3, lease_owner = NULL, lease_until = NULL
+                 WHERE event_id = ?1 AND tenant_id = ?2 RETURNING {DELIVERY_COLS}"
+            ))
+            .and_then(|mut s| s.query_row(params![event_id, tenant.0, now], delivery).optional())
+            .map_err(sql_err)?
+            .transpose()?
+            .ok_or(StoreError::NotFound(Entity::Delivery))
+        })
+        .await
+    }
+
+    async fn prune_deliveries(&self, before: Millis) -> StoreResult<u64> {
+        self.write(move |c| {
+            delete_deliveries(
+                c,
+                "created_at < ?1 AND status IN ('delivered', 'failed')",
+                &[&before],
+            )
+        })
+        .await
+    }
+}
