@@ -17,6 +17,7 @@ use crate::ids::AppId;
 use crate::model::{Actor, App, Chat, ChatKind, Member, MentionTarget, Message, Millis};
 use async_trait::async_trait;
 use rand::RngCore;
+use std::sync::Arc;
 
 /// What an app hears, before a dialect names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,9 +58,9 @@ pub trait EventDialect: Send + Sync {
     fn name(&self) -> &'static str;
     /// Every event type the dialect can deliver (a subscription may name only these).
     fn event_types(&self) -> &'static [&'static str];
-    /// Whether its apps may receive events over a long connection.
-    fn supports_long_connection(&self) -> bool {
-        false
+    /// The long connections its apps hold on this node, when the dialect has that mode.
+    fn connections(&self) -> Option<Arc<dyn Connections>> {
+        None
     }
     /// The event type `app` receives for `h` on this dialect, or `None` when the dialect
     /// has no such event or `app` may not hear it (a group message that does not mention
@@ -74,6 +75,37 @@ pub trait EventDialect: Send + Sync {
     fn challenge(&self, sub: &Subscription, challenge: &str, now: Millis) -> Outgoing;
     /// Whether a receiver's answer body to [`EventDialect::challenge`] echoes it.
     fn challenge_answered(&self, challenge: &str, body: &[u8]) -> bool;
+}
+
+/// What came back from pushing an event down a long connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// The client acked it with this code (Feishu: 200 for handled, 500 for a failed
+    /// handler).
+    Acked(i32),
+    /// No ack within the deadline.
+    NoAck,
+    /// The app has no connection open on this node (any more).
+    NoConnection,
+}
+
+/// The long connections of a dialect's apps held by this node: the deliverer pushes
+/// long-connection deliveries through them.
+#[async_trait]
+pub trait Connections: Send + Sync {
+    /// The apps with at least one connection open on this node.
+    fn apps(&self) -> Vec<AppId>;
+    /// Sends the plaintext event `plain` (with its id) to one of `app`'s connections and
+    /// waits up to `deadline` for the client's ack.
+    async fn push(
+        &self,
+        app: AppId,
+        event_id: &str,
+        plain: Vec<u8>,
+        deadline: std::time::Duration,
+    ) -> Pushed;
+    /// Resolves when an app's connection opens on this node (events may be waiting for it).
+    async fn opened(&self);
 }
 
 /// Every app that hears `change`, given its chat and the chat's members now.

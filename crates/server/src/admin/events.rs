@@ -55,7 +55,7 @@ pub(super) async fn put_subscription(
     };
     let mode = Mode::parse(&b.mode)
         .ok_or_else(|| AdminError::bad("mode must be \"webhook\" or \"long_connection\""))?;
-    if mode == Mode::LongConnection && !d.supports_long_connection() {
+    if mode == Mode::LongConnection && d.connections().is_none() {
         return Err(AdminError::bad(format!(
             "{dialect} has no long-connection mode; use \"webhook\""
         )));
