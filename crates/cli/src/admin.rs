@@ -56,6 +56,11 @@ enum AdminCommand {
         #[command(subcommand)]
         cmd: MessageCmd,
     },
+    /// Event subscriptions, the delivery log and redelivery (docs/events.md).
+    Events {
+        #[command(subcommand)]
+        cmd: crate::admin_events::EventsCmd,
+    },
     /// Any admin API call: `request POST /tenants --body '{"name":"x"}'`.
     Request {
         /// HTTP method: GET, POST, PUT, PATCH or DELETE.
@@ -85,13 +90,13 @@ enum TenantCmd {
 }
 
 /// Help of a `tenant` argument.
-const TENANT: &str = "Tenant: canonical id, or the Hi/Feishu tenant_key";
+pub(crate) const TENANT: &str = "Tenant: canonical id, or the Hi/Feishu tenant_key";
 /// Help of a `chat` argument.
 const CHAT: &str = "Chat: canonical id, Hi/Feishu oc_…, or a Yunxin conversation id";
 /// Help of a `message` argument.
 const MESSAGE: &str = "Message: canonical id, Hi/Feishu om_…, or the WPS 16-character id";
 /// Help of an `app` argument.
-const APP: &str = "App: canonical id or app_id";
+pub(crate) const APP: &str = "App: canonical id or app_id";
 
 #[derive(Subcommand)]
 enum UserCmd {
@@ -335,7 +340,7 @@ fn actors(v: &[String]) -> anyhow::Result<Vec<Value>> {
     v.iter().map(|s| actor(s)).collect()
 }
 
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     // Path segments may be Yunxin conversation ids containing '|'.
     s.replace('%', "%25")
         .replace('|', "%7C")
@@ -593,6 +598,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 )
             }
         },
+        AdminCommand::Events { cmd } => crate::admin_events::request(cmd),
         AdminCommand::Request { method, path, body } => {
             let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
                 .context("invalid HTTP method")?;

@@ -3,6 +3,7 @@
 //! `sign` computes vendor request signatures for use with curl.
 
 mod admin;
+mod admin_events;
 mod dbfile;
 mod demo;
 mod import;

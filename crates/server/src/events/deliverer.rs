@@ -10,17 +10,30 @@ use super::Events;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use switchboard_core::events::route::{Connections, Pushed};
 use switchboard_core::events::{Attempt, Delivery, ErrorClass, Mode, Next};
 use switchboard_core::ids::AppId;
 use switchboard_core::store::DeliveryLease;
 use tokio::sync::watch;
 
 pub(super) async fn run(ev: Events, stop: watch::Receiver<bool>) {
-    let router = tokio::spawn(route_loop(ev.clone(), stop.clone()));
-    let pruner = tokio::spawn(prune_loop(ev.clone(), stop.clone()));
+    let mut loops = vec![
+        tokio::spawn(route_loop(ev.clone(), stop.clone())),
+        tokio::spawn(prune_loop(ev.clone(), stop.clone())),
+    ];
+    for d in &ev.dialects {
+        if let Some(conns) = d.connections() {
+            loops.push(tokio::spawn(connection_loop(
+                ev.clone(),
+                conns,
+                stop.clone(),
+            )));
+        }
+    }
     deliver_loop(ev, stop).await;
-    let _ = router.await;
-    let _ = pruner.await;
+    for l in loops {
+        let _ = l.await;
+    }
 }
 
 /// Waits for a wake-up, the poll interval, or shutdown (true).
@@ -94,41 +107,8 @@ impl InHand {
 
 async fn deliver_loop(ev: Events, mut stop: watch::Receiver<bool>) {
     let in_hand = Arc::new(InHand::default());
-    let cap = ev.config.per_app_concurrency;
     loop {
-        let skip = in_hand.full(cap);
-        let now = ev.core.now_ms();
-        let lease = DeliveryLease {
-            owner: &ev.owner,
-            limit: ev.config.batch,
-            now,
-            until: now + ev.config.lease_ms as i64,
-            mode: Mode::Webhook,
-            only_apps: None,
-            skip_apps: &skip,
-        };
-        let got = match ev.core.lease_deliveries(lease).await {
-            Ok(got) => got,
-            Err(e) => {
-                tracing::warn!(error = %e, "leasing deliveries failed; retrying");
-                Vec::new()
-            }
-        };
-        let full = got.len() == ev.config.batch;
-        for d in got {
-            let gate = in_hand.take(d.app, cap);
-            let (ev, in_hand) = (ev.clone(), in_hand.clone());
-            let until = lease.until;
-            tokio::spawn(async move {
-                let app = d.app;
-                if let Ok(_permit) = gate.acquire().await {
-                    attempt(&ev, d, until).await;
-                }
-                in_hand.give_back(app);
-                // The chat's next delivery may be due now.
-                ev.wake_deliverer.notify_one();
-            });
-        }
+        let full = lease_and_attempt(&ev, &in_hand, Mode::Webhook, None).await;
         if full && !*stop.borrow() {
             continue;
         }
@@ -138,15 +118,88 @@ async fn deliver_loop(ev: Events, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// Long-connection deliveries, for the apps whose connections this node holds: events
+/// wait in the outbox while an app has no connection anywhere, and go out as soon as one
+/// opens.
+async fn connection_loop(ev: Events, conns: Arc<dyn Connections>, mut stop: watch::Receiver<bool>) {
+    let in_hand = Arc::new(InHand::default());
+    loop {
+        let apps = conns.apps();
+        let full = !apps.is_empty()
+            && lease_and_attempt(&ev, &in_hand, Mode::LongConnection, Some((&apps, &conns))).await;
+        if full && !*stop.borrow() {
+            continue;
+        }
+        if *stop.borrow() {
+            return;
+        }
+        tokio::select! {
+            () = ev.wake_deliverer.notified() => {}
+            () = conns.opened() => {}
+            () = tokio::time::sleep(Duration::from_millis(ev.config.poll_ms)) => {}
+            r = stop.changed() => if r.is_err() || *stop.borrow() { return },
+        }
+    }
+}
+
+/// Leases a batch of `mode` deliveries (for `conns`' apps only, when given) and starts an
+/// attempt of each; true when the batch was full (more may be due).
+async fn lease_and_attempt(
+    ev: &Events,
+    in_hand: &Arc<InHand>,
+    mode: Mode,
+    conns: Option<(&[AppId], &Arc<dyn Connections>)>,
+) -> bool {
+    let cap = ev.config.per_app_concurrency;
+    let skip = in_hand.full(cap);
+    let now = ev.core.now_ms();
+    let lease = DeliveryLease {
+        owner: &ev.owner,
+        limit: ev.config.batch,
+        now,
+        until: now + ev.config.lease_ms as i64,
+        mode,
+        only_apps: conns.map(|(apps, _)| apps),
+        skip_apps: &skip,
+    };
+    let got = match ev.core.lease_deliveries(lease).await {
+        Ok(got) => got,
+        Err(e) => {
+            tracing::warn!(error = %e, "leasing deliveries failed; retrying");
+            Vec::new()
+        }
+    };
+    let full = got.len() == ev.config.batch;
+    for d in got {
+        let gate = in_hand.take(d.app, cap);
+        let (ev, in_hand) = (ev.clone(), in_hand.clone());
+        let conns = conns.map(|(_, c)| c.clone());
+        let until = lease.until;
+        tokio::spawn(async move {
+            let app = d.app;
+            if let Ok(_permit) = gate.acquire().await {
+                attempt(&ev, d, until, conns.as_ref()).await;
+            }
+            in_hand.give_back(app);
+            // The chat's next delivery may be due now.
+            ev.wake_deliverer.notify_one();
+        });
+    }
+    full
+}
+
 /// One attempt of a leased delivery, recorded with what follows.
-async fn attempt(ev: &Events, d: Delivery, lease_until: i64) {
+async fn attempt(ev: &Events, d: Delivery, lease_until: i64, conns: Option<&Arc<dyn Connections>>) {
     let now = ev.core.now_ms();
     // Waiting for a slot may have eaten the lease: leave the delivery to whoever leases it
     // next rather than race them.
     if now + ev.config.timeout_ms as i64 > lease_until {
         return;
     }
-    let attempt = webhook_attempt(ev, &d, now).await;
+    let attempt = match conns {
+        Some(c) => connection_attempt(ev, c, &d, now).await,
+        None => webhook_attempt(ev, &d, now).await,
+    };
     let class = attempt.error;
     match ev
         .core
@@ -199,6 +252,50 @@ async fn webhook_attempt(ev: &Events, d: &Delivery, now: i64) -> Attempt {
     };
     let req = dialect.webhook(&sub, &plain, now);
     ev.webhook.post(&sub.url, req, now).await.attempt
+}
+
+async fn connection_attempt(
+    ev: &Events,
+    conns: &Arc<dyn Connections>,
+    d: &Delivery,
+    now: i64,
+) -> Attempt {
+    let failed = |error| Attempt {
+        at: now,
+        status: None,
+        latency_ms: 0,
+        error: Some(error),
+    };
+    let Some(dialect) = ev.dialect(&d.dialect) else {
+        return failed(ErrorClass::Render);
+    };
+    let sub = match ev.core.subscription(d.tenant, d.app, &d.dialect).await {
+        Ok(s) if s.mode == Mode::LongConnection => s,
+        _ => return failed(ErrorClass::Render),
+    };
+    let plain = match dialect.render(&sub, d).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(event_id = %d.event_id, error = %e, "rendering an event failed");
+            return failed(ErrorClass::Render);
+        }
+    };
+    let start = std::time::Instant::now();
+    let deadline = Duration::from_millis(ev.config.timeout_ms);
+    let pushed = conns.push(d.app, &d.event_id, plain, deadline).await;
+    let latency_ms = start.elapsed().as_millis() as i64;
+    let (status, error) = match pushed {
+        Pushed::Acked(200) => (Some(200), None),
+        Pushed::Acked(code) => (Some(code), Some(ErrorClass::Nack)),
+        Pushed::NoAck => (None, Some(ErrorClass::Timeout)),
+        Pushed::NoConnection => (None, Some(ErrorClass::NoConnection)),
+    };
+    Attempt {
+        at: now,
+        status,
+        latency_ms,
+        error,
+    }
 }
 
 async fn prune_loop(ev: Events, mut stop: watch::Receiver<bool>) {
