@@ -58,7 +58,7 @@ def admin(method, path, body=None, expect_error=False):
 
 # --- the receiver: lark-oapi's dispatchers behind a plain HTTP server ------------------------
 
-events = {"plain": queue.Queue(), "enc": queue.Queue()}
+events = {"plain": queue.Queue(), "enc": queue.Queue(), "hi": queue.Queue()}
 
 
 def record(app, kind):
@@ -80,6 +80,10 @@ def dispatcher(app, encrypt_key, token):
 handlers = {
     "/plain": dispatcher("plain", "", "vt-plain"),
     "/enc": dispatcher("enc", "ek-0123456789", "vt-enc"),
+    # BOSS Hi: its own event type name, received as a customised event.
+    "/hi": lark.EventDispatcherHandler.builder("hi-key", "vt-hi", lark.LogLevel.WARNING)
+    .register_p2_customized_event("im.message.receive", record("hi", "receive"))
+    .build(),
 }
 seen_headers = []
 
@@ -134,6 +138,7 @@ alice = admin("POST", f"/tenants/{t}/users", {"name": "Alice", "user_id": "alice
 carol = admin("POST", f"/tenants/{t}/users", {"name": "Carol", "user_id": "carol"})
 plain_bot = admin("POST", f"/tenants/{t}/apps", {"name": "Plain bot"})
 enc_bot = admin("POST", f"/tenants/{t}/apps", {"name": "Encrypted bot"})
+hi_bot = admin("POST", f"/tenants/{t}/apps", {"name": "Hi bot"})
 
 all_types = ["im.message.receive_v1", "im.message.recalled_v1", "im.chat.member.bot.added_v1",
              "im.chat.member.user.added_v1", "im.chat.disbanded_v1"]
@@ -145,6 +150,10 @@ admin("PUT", f"/tenants/{t}/apps/{enc_bot['id']}/events/feishu", {
     "mode": "webhook", "url": HOOK + "/enc", "encrypt_key": "ek-0123456789",
     "verification_token": "vt-enc", "event_types": ["im.message.receive_v1", "im.chat.member.bot.added_v1"]})
 check(True, "encrypted subscription saved (the SDK decrypted and answered the challenge)")
+admin("PUT", f"/tenants/{t}/apps/{hi_bot['id']}/events/hi", {
+    "mode": "webhook", "url": HOOK + "/hi", "encrypt_key": "hi-key", "verification_token": "vt-hi",
+    "event_types": ["im.message.receive"]})
+check(True, "Hi subscription saved")
 bad = admin("PUT", f"/tenants/{t}/apps/{enc_bot['id']}/events/hi", {
     "mode": "webhook", "url": HOOK + "/broken", "event_types": ["im.message.receive"]}, expect_error=True)
 check(bad["status"] == 400 and bad["code"] == "challenge_failed", "a URL that does not echo is refused", json.dumps(bad))
@@ -195,6 +204,19 @@ data = next_event("enc", "receive")
 check(data.event.message.message_id == dm["dialect_ids"]["lark"] and data.event.message.chat_type == "p2p",
       "the encrypted bot hears its p2p message")
 
+# --- Hi: its own event type, its own message shape ------------------------------------------
+
+hi_p2p = admin("POST", f"/tenants/{t}/chats", {
+    "type": "p2p", "owner": {"type": "user", "id": alice["id"]},
+    "members": [{"type": "app", "id": hi_bot["id"]}]})
+hi_dm = admin("POST", f"/tenants/{t}/chats/{hi_p2p['id']}/messages", {
+    "sender": {"type": "user", "id": alice["id"]}, "type": "text", "content": {"text": "hi there"}})
+data = next_event("hi", "receive")
+check(data.header.event_type == "im.message.receive", "Hi's event type has no _v1", data.header.event_type)
+check(data.event["message"]["message_id"] == hi_dm["dialect_ids"]["lark"], "Hi's event names the message",
+      json.dumps(data.event))
+check(json.loads(data.event["message"]["content"]) == {"text": "hi there"}, "Hi's content")
+
 # --- recall, a user joining, dissolving ------------------------------------------------------
 
 admin("DELETE", f"/tenants/{t}/chats/{group['id']}/messages/{sent['id']}")
@@ -216,7 +238,7 @@ check(len(log) == 5, "five deliveries to the plain bot", json.dumps(log)[:400])
 check(all(d["status"] == "delivered" and d["attempts"][0]["status"] == 200 for d in log),
       "each delivered at the first attempt")
 check(log[0]["event_type"] == "im.chat.disbanded_v1", "newest first")
-for app in ("plain", "enc"):
+for app in ("plain", "enc", "hi"):
     check(events[app].empty(), f"{app}: no event it should not have heard")
 
 server.shutdown()
