@@ -58,6 +58,11 @@ pub trait EventDialect: Send + Sync {
     fn name(&self) -> &'static str;
     /// Every event type the dialect can deliver (a subscription may name only these).
     fn event_types(&self) -> &'static [&'static str];
+    /// Whether a subscriber hears every chat of its tenant, member or not (Yunxin's message
+    /// copy is a data sync of the whole app, not a bot's view).
+    fn hears_every_chat(&self) -> bool {
+        false
+    }
     /// The long connections its apps hold on this node, when the dialect has that mode.
     fn connections(&self) -> Option<Arc<dyn Connections>> {
         None
@@ -108,12 +113,27 @@ pub trait Connections: Send + Sync {
     async fn opened(&self);
 }
 
-/// Every app that hears `change`, given its chat and the chat's members now.
-pub fn hearers(change: &Change, chat: &Chat, members: &[Member]) -> Vec<Hearing> {
-    let apps = members.iter().filter_map(|m| match m.actor {
-        Actor::App(a) => Some(a),
-        Actor::User(_) => None,
-    });
+/// Every app that hears `change`, given its chat and the chat's members now, and the apps
+/// that hear every chat of the tenant as if they were members (`everywhere`).
+pub fn hearers(
+    change: &Change,
+    chat: &Chat,
+    members: &[Member],
+    everywhere: &[AppId],
+) -> Vec<Hearing> {
+    let mut listed: Vec<AppId> = members
+        .iter()
+        .filter_map(|m| match m.actor {
+            Actor::App(a) => Some(a),
+            Actor::User(_) => None,
+        })
+        .collect();
+    for a in everywhere {
+        if !listed.contains(a) {
+            listed.push(*a);
+        }
+    }
+    let apps = listed.iter().copied();
     let hear = |app, kind, mentioned| Hearing {
         app,
         kind,

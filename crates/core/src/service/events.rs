@@ -6,7 +6,7 @@ use crate::events::route::{hearers, new_event_id, EventDialect};
 use crate::events::schedule::Schedule;
 use crate::events::*;
 use crate::ids::{AppId, TenantId};
-use crate::model::{App, Millis};
+use crate::model::{Actor, App, Millis};
 use crate::store::DeliveryLease;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -148,11 +148,30 @@ impl Core {
                 continue;
             };
             let members = self.store.list_members(c.chat).await?;
-            for h in hearers(c, &chat, &members) {
+            // Subscribers of a dialect that hears every chat hear this one as members do.
+            let everywhere: Vec<AppId> = tenant_subs
+                .iter()
+                .filter(|s| {
+                    dialects
+                        .iter()
+                        .any(|d| d.name() == s.dialect && d.hears_every_chat())
+                })
+                .map(|s| s.app)
+                .collect();
+            let is_member = |app: AppId| {
+                members.iter().any(|m| m.actor == Actor::App(app))
+                    || matches!(&c.body, ChangeBody::MembersRemoved { members, .. }
+                        if members.contains(&Actor::App(app)))
+            };
+            for h in hearers(c, &chat, &members, &everywhere) {
+                let member = is_member(h.app);
                 for sub in tenant_subs.iter().filter(|s| s.app == h.app) {
                     let Some(d) = dialects.iter().find(|d| d.name() == sub.dialect) else {
                         continue;
                     };
+                    if !member && !d.hears_every_chat() {
+                        continue;
+                    }
                     if let std::collections::hash_map::Entry::Vacant(e) = apps.entry(h.app) {
                         e.insert(self.store.get_app(h.app).await?);
                     }
