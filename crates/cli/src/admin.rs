@@ -348,6 +348,15 @@ pub(crate) fn enc(s: &str) -> String {
         .replace(' ', "%20")
 }
 
+/// `?a=1&b=2` of the parameters given, or nothing when there are none.
+pub(crate) fn query_string(params: &[String]) -> String {
+    if params.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", params.join("&"))
+    }
+}
+
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let fields = args.field;
     let (method, path, body) = match args.command {
@@ -551,11 +560,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 if let Some(l) = limit {
                     q.push(format!("limit={l}"));
                 }
-                let q = if q.is_empty() {
-                    String::new()
-                } else {
-                    format!("?{}", q.join("&"))
-                };
+                let q = query_string(&q);
                 (
                     Method::GET,
                     format!("/tenants/{}/chats/{}/messages{q}", enc(&tenant), enc(&chat)),

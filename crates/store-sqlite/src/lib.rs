@@ -271,6 +271,14 @@ impl SqliteStore {
             "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit={WAL_SIZE_LIMIT}"
         ))
         .map_err(sql_err)?;
+        // One process has the file at a time (the server locks it), so every event lease
+        // found now was held by a process that is gone: release them, rather than leave its
+        // deliveries waiting out a lease nobody will renew.
+        conn.execute_batch(
+            "UPDATE changes SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL;
+             UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL;",
+        )
+        .map_err(sql_err)?;
         let wal = Arc::new(Wal {
             frames: std::sync::atomic::AtomicI64::new(0),
             reset_at: opts.wal_reset_frames.max(1),

@@ -60,7 +60,14 @@ macro_rules! store_conformance {
             events_routing_rules,
             events_change_leases_are_exclusive,
             events_delivery_order_and_log,
-            events_subscriptions_round_trip
+            events_subscriptions_round_trip,
+            events_every_write_records_its_change,
+            events_change_seqs_are_never_reused,
+            events_change_leases_are_one_owners_at_a_time,
+            events_deliveries_round_trip,
+            events_deliveries_keep_order_per_app_dialect_and_chat,
+            events_subscriptions_upsert_list_and_delete_with_open_deliveries,
+            events_subscriptions_routing_and_the_delivery_log_round_trip
         );
     };
     (@cases $factory:expr; $($name:ident),* $(,)?) => {

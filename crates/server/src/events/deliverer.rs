@@ -58,7 +58,7 @@ async fn route_loop(ev: Events, mut stop: watch::Receiver<bool>) {
         {
             Ok(0) => {}
             Ok(_) => {
-                ev.wake_deliverer.notify_one();
+                ev.poke();
                 if *stop.borrow() {
                     return;
                 }
@@ -112,7 +112,7 @@ async fn deliver_loop(ev: Events, mut stop: watch::Receiver<bool>) {
         if full && !*stop.borrow() {
             continue;
         }
-        if pause(&ev, &ev.wake_deliverer, &mut stop).await {
+        if pause(&ev, &ev.wake_webhooks, &mut stop).await {
             return;
         }
     }
@@ -134,7 +134,7 @@ async fn connection_loop(ev: Events, conns: Arc<dyn Connections>, mut stop: watc
             return;
         }
         tokio::select! {
-            () = ev.wake_deliverer.notified() => {}
+            () = ev.wake_connections.notified() => {}
             () = conns.opened() => {}
             () = tokio::time::sleep(Duration::from_millis(ev.config.poll_ms)) => {}
             r = stop.changed() => if r.is_err() || *stop.borrow() { return },
@@ -182,7 +182,10 @@ async fn lease_and_attempt(
             }
             in_hand.give_back(app);
             // The chat's next delivery may be due now.
-            ev.wake_deliverer.notify_one();
+            match mode {
+                Mode::Webhook => ev.wake_webhooks.notify_one(),
+                Mode::LongConnection => ev.wake_connections.notify_one(),
+            }
         });
     }
     full

@@ -31,9 +31,12 @@ pub struct EventsParts {
     pub schedule: Schedule,
     pub dialects: Vec<Arc<dyn EventDialect>>,
     pub webhook: Webhook,
-    /// Wakes the router (a write recorded a change) and the deliverer (deliveries are due).
+    /// Wakes the router (a write recorded a change).
     pub(crate) wake_router: Arc<Notify>,
-    pub(crate) wake_deliverer: Arc<Notify>,
+    /// Wake the webhook loop and the long-connection loop (deliveries are due): one each,
+    /// so that a wake meant for one is never taken by the other.
+    pub(crate) wake_webhooks: Arc<Notify>,
+    pub(crate) wake_connections: Arc<Notify>,
     /// This node's name in leases.
     pub(crate) owner: String,
 }
@@ -62,7 +65,8 @@ impl Events {
             dialects,
             webhook,
             wake_router,
-            wake_deliverer: Arc::new(Notify::new()),
+            wake_webhooks: Arc::new(Notify::new()),
+            wake_connections: Arc::new(Notify::new()),
             owner,
         }))
     }
@@ -74,7 +78,8 @@ impl Events {
 
     /// Makes the deliverer look for due deliveries now (after a redelivery).
     pub fn poke(&self) {
-        self.wake_deliverer.notify_one();
+        self.wake_webhooks.notify_one();
+        self.wake_connections.notify_one();
     }
 
     /// Starts the router, deliverer and pruning loops; they stop when `shutdown` resolves.
