@@ -2,7 +2,8 @@
 # Runs the official Feishu Python SDK (lark-oapi, from PyPI, unmodified) against a real
 # `switchboard serve` on a free local port and a fresh data directory, as a client
 # (scripts/lark_sdk_check.py) and as the receiver of its events
-# (scripts/lark_events_check.py). Needs python3 (3.8+) and cargo; installs
+# (scripts/lark_events_check.py, by webhook; scripts/lark_ws_check.py, over its long
+# connection). Needs python3 (3.8+) and cargo; installs
 # lark-oapi into a virtualenv (target/lark-venv, reused across runs; LARK_VENV overrides).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,9 @@ DATA="$(mktemp -d)"
 PORT="$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 ADMIN_TOKEN="lark-sdk-check-$("$VENV/bin/python" -c 'import secrets; print(secrets.token_hex(16))')"
 
+# Quick retries (the long-connection check waits for one), and events over 2 KiB sent in
+# fragments, so that the SDK's reassembly is exercised.
+SWITCHBOARD_EVENTS__RETRY_SCHEDULE="200ms,500ms,1s" SWITCHBOARD_LARK__WS_FRAGMENT_BYTES=2048 \
 SWITCHBOARD_ADMIN_TOKEN="$ADMIN_TOKEN" "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$DATA" >"$DATA/server.log" 2>&1 &
 PID=$!
 cleanup() {
@@ -56,7 +60,7 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 
-for check in scripts/lark_sdk_check.py scripts/lark_events_check.py; do
+for check in scripts/lark_sdk_check.py scripts/lark_events_check.py scripts/lark_ws_check.py; do
     if ! "$VENV/bin/python" "$check" "$BASE" "$ADMIN_TOKEN"; then
         echo "lark-sdk-check: $check failed; server log:" >&2
         tail -n 50 "$DATA/server.log" >&2

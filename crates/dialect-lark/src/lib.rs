@@ -66,6 +66,17 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// The field scope needed for `user_id_type=user_id`.
     pub user_id_scope: String,
+    /// Feishu long connections (events over WebSocket) one app may hold on this node; more
+    /// are refused with 1000040350.
+    pub ws_max_connections_per_app: usize,
+    /// The `PingInterval` long-connection clients are told, in seconds; a connection that
+    /// sends nothing for three of them is closed.
+    pub ws_ping_interval_secs: u64,
+    /// The largest WebSocket message a long-connection client may send, in bytes.
+    pub ws_max_frame_bytes: usize,
+    /// Events larger than this many bytes are sent in fragments of this size (lark-oapi's
+    /// WebSocket library refuses messages over 1 MiB).
+    pub ws_fragment_bytes: usize,
 }
 
 impl Default for Config {
@@ -81,6 +92,10 @@ impl Default for Config {
             rate_limit_per_second: 50,
             rate_limit_per_minute: 1000,
             user_id_scope: "contact:user.employee_id:readonly".into(),
+            ws_max_connections_per_app: 50,
+            ws_ping_interval_secs: 120,
+            ws_max_frame_bytes: 1 << 20,
+            ws_fragment_bytes: 512 << 10,
         }
     }
 }
@@ -108,8 +123,11 @@ pub struct LarkParts {
 /// The dialect's routes, at the vendor's absolute paths, with their state applied.
 ///
 /// Everything sits under `/open-apis`, nested so that unknown paths and methods there are
-/// answered in the vendor envelope too.
-pub fn router(core: Core, config: Config) -> Router {
+/// answered in the vendor envelope too, except Feishu's long connection (discovery and
+/// the WebSocket, at the root as the clients expect), served over `conns`: the same
+/// registry the Feishu [`events::LarkEvents`] pushes through.
+pub fn router(core: Core, config: Config, conns: events::ws::LarkConnections) -> Router {
+    let long_connection = events::ws::routes(core.clone(), conns);
     // Feishu's tier: so many at once, refilled evenly over the second and the minute.
     let limiter = Arc::new(RateLimiter::new([
         Quota::per_second(config.rate_limit_per_second),
@@ -173,10 +191,13 @@ pub fn router(core: Core, config: Config) -> Router {
         .layer(axum::middleware::from_fn(face::tag_request))
         .with_state(state);
     // `/open-apis/` (empty rest) is not routed into the nest: answer it the same way.
-    Router::new().nest("/open-apis", api).route(
-        "/open-apis/",
-        any(error::not_found).layer(axum::middleware::from_fn(face::tag_request)),
-    )
+    Router::new()
+        .nest("/open-apis", api)
+        .route(
+            "/open-apis/",
+            any(error::not_found).layer(axum::middleware::from_fn(face::tag_request)),
+        )
+        .merge(long_connection)
 }
 
 /// Ready-to-paste shell commands exercising both faces against a running demo: fetch a

@@ -197,12 +197,14 @@ pub fn core_config() -> CoreConfig {
     }
 }
 
-/// The dialects that render events, by name ("feishu", "hi").
+/// The dialects that render events, by name ("feishu", "hi"); Feishu's long connections
+/// go through `lark_conns`, the registry the Lark router serves.
 pub fn event_dialects(
     core: &Core,
     cfg: &Config,
+    lark_conns: switchboard_dialect_lark::events::ws::LarkConnections,
 ) -> Vec<Arc<dyn switchboard_core::events::route::EventDialect>> {
-    switchboard_dialect_lark::events::LarkEvents::both(core.clone(), &cfg.lark).into()
+    switchboard_dialect_lark::events::LarkEvents::both(core.clone(), &cfg.lark, lark_conns).into()
 }
 
 /// The whole HTTP surface: health probes, the admin API and every dialect. Event delivery
@@ -214,7 +216,14 @@ pub fn build_app(core: Core, admin_token: Secret, cfg: &Config) -> Router {
 /// The router and the event delivery it shares state with; `Events::start` runs the
 /// deliverer's loops.
 pub fn build(core: Core, admin_token: Secret, cfg: &Config) -> (Router, events::Events) {
-    let events = events::Events::new(core.clone(), cfg.events.clone(), event_dialects(&core, cfg));
+    // One registry of Feishu long connections: the router's WebSocket handler fills it,
+    // the deliverer pushes through it.
+    let lark_conns = switchboard_dialect_lark::events::ws::LarkConnections::new(&cfg.lark);
+    let events = events::Events::new(
+        core.clone(),
+        cfg.events.clone(),
+        event_dialects(&core, cfg, lark_conns.clone()),
+    );
     let state = AppState {
         core: core.clone(),
         admin_token,
@@ -238,6 +247,7 @@ pub fn build(core: Core, admin_token: Secret, cfg: &Config) -> (Router, events::
         .merge(switchboard_dialect_lark::router(
             core.clone(),
             cfg.lark.clone(),
+            lark_conns,
         ))
         .merge(switchboard_dialect_yunxin::router(core, cfg.yunxin.clone()))
         .fallback(|| async {

@@ -8,7 +8,10 @@
 //!
 //! - this file: the event-type names per face, who may hear what, and the trait;
 //! - `envelope`: the plaintext v2.0 envelope (pure: ids rendered from looked-up parties);
-//! - `crypto`: AES-256-CBC bodies, `X-Lark-Signature`, nonces.
+//! - `crypto`: AES-256-CBC bodies, `X-Lark-Signature`, nonces;
+//! - `ws`: Feishu's long connection (discovery, the WebSocket, `pbbp2` frames) and
+//!   [`ws::LarkConnections`], the registry the Feishu face hands the deliverer as its
+//!   [`switchboard_core::events::route::Connections`].
 //!
 //! **Hi, where its docs are silent** (decided here; cheap to correct):
 //! - event types: only `im.message.receive` is documented; the others are Feishu's names
@@ -27,6 +30,7 @@ pub mod crypto;
 pub mod envelope;
 #[cfg(test)]
 mod tests;
+pub mod ws;
 
 use crate::face::Face;
 use crate::{Config, LarkState};
@@ -35,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 use switchboard_core::error::Error;
-use switchboard_core::events::route::{EventDialect, EventKind, Hearing, Outgoing};
+use switchboard_core::events::route::{Connections, EventDialect, EventKind, Hearing, Outgoing};
 use switchboard_core::events::{ChangeBody, Delivery, Subscription};
 use switchboard_core::model::{Actor, App, ChatKind, MentionTarget, Millis, Role};
 use switchboard_core::service::Party;
@@ -123,6 +127,8 @@ pub struct LarkEvents {
     /// The field scope the get API needs for `user_id_type=user_id`: an event shows users'
     /// `user_id` to the apps holding it.
     user_id_scope: Arc<str>,
+    /// The node's long connections (Feishu only: Hi documents none).
+    conns: Option<Arc<dyn Connections>>,
 }
 
 impl LarkEvents {
@@ -131,7 +137,15 @@ impl LarkEvents {
             face,
             core,
             user_id_scope: config.user_id_scope.as_str().into(),
+            conns: None,
         }
+    }
+
+    /// The same events, pushed also down the long connections `conns` holds (give the
+    /// Feishu face the registry its router serves).
+    pub fn with_connections(mut self, conns: ws::LarkConnections) -> LarkEvents {
+        self.conns = Some(Arc::new(conns));
+        self
     }
 
     /// The `"feishu"` events.
@@ -148,10 +162,15 @@ impl LarkEvents {
         LarkEvents::new(face, state.core.clone(), &state.config)
     }
 
-    /// Both faces, ready for the router and the deliverer: `[feishu, hi]`.
-    pub fn both(core: Core, config: &Config) -> [Arc<dyn EventDialect>; 2] {
+    /// Both faces, ready for the router and the deliverer: `[feishu, hi]`. `conns` is the
+    /// registry the dialect's router serves long connections with (one instance for both).
+    pub fn both(
+        core: Core,
+        config: &Config,
+        conns: ws::LarkConnections,
+    ) -> [Arc<dyn EventDialect>; 2] {
         [
-            Arc::new(LarkEvents::feishu(core.clone(), config)),
+            Arc::new(LarkEvents::feishu(core.clone(), config).with_connections(conns)),
             Arc::new(LarkEvents::hi(core, config)),
         ]
     }
@@ -306,6 +325,13 @@ impl EventDialect for LarkEvents {
         match self.face {
             Face::Feishu => FEISHU_EVENT_TYPES,
             Face::Hi => HI_EVENT_TYPES,
+        }
+    }
+
+    fn connections(&self) -> Option<Arc<dyn Connections>> {
+        match self.face {
+            Face::Feishu => self.conns.clone(),
+            Face::Hi => None,
         }
     }
 
