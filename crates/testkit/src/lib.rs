@@ -3,6 +3,7 @@
 //! own requests live in this crate's modules.
 
 pub mod lark;
+pub mod receiver;
 pub mod wps;
 pub mod yunxin;
 
