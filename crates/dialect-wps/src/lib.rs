@@ -7,7 +7,8 @@
 //! - [`extract`]: JSON/query/path extractors that reject in the WPS envelope;
 //! - [`content`]: WPS content <-> canonical content; [`render`]: domain -> wire JSON;
 //! - `messages`, `chats`: the handlers; [`error`]: the one error table;
-//! - [`ids`]: how WPS renders Switchboard ids.
+//! - [`ids`]: how WPS renders Switchboard ids;
+//! - [`events`]: event push in WPS's wire ([`events::WpsEvents`], the `"wps"` event dialect).
 //!
 //! Every route is served at the vendor's path and again under the `/openapi` gateway prefix.
 //! The reference is `docs/dialects/wps.md`.
@@ -16,6 +17,7 @@ pub mod auth;
 mod chats;
 pub mod content;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod ids;
 pub mod kso;

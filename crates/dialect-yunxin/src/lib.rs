@@ -7,7 +7,8 @@
 //! - [`content`]: Yunxin message content <-> canonical content;
 //! - [`render`]: a message as the query endpoint returns it;
 //! - [`messages`], [`accounts`], [`teams`]: the handlers;
-//! - [`ids`]: how Yunxin renders Switchboard ids.
+//! - [`ids`]: how Yunxin renders Switchboard ids;
+//! - [`events`]: the message copy (消息抄送) as an event dialect.
 //!
 //! Every route is served under both `/im/v2` and `/im/v2.1`. The HTTP status is always 200;
 //! the outcome is in the body's `code`. An AppKey acts for its whole tenant, as on the
@@ -18,6 +19,7 @@ pub mod accounts;
 pub mod auth;
 pub mod content;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod ids;
 pub mod messages;

@@ -3,6 +3,7 @@
 use crate::auth::Caller;
 use crate::content::{self, MentionRef, MAX_DESCRIPTION, MAX_TEXT};
 use crate::error::{code, ok, ok_empty, YunxinError};
+use crate::events;
 use crate::extract::{parse_long, Long, YxJson, YxPath, YxQuery};
 use crate::ids::{
     conversation_type, conversation_type_name, parse_message_server_id, ConversationId,
@@ -53,13 +54,17 @@ pub struct ThreadRef {
 }
 
 /// `POST …/conversations/{conversation_id}/messages`. The option blocks
-/// (`message_config`, `route_config`, `team_option`, …) are accepted and have no effect.
+/// (`message_config`, `team_option`, …) are accepted and have no effect, but for
+/// `route_config.route_enabled=false` (or v1's `route=0`): the message is not copied
+/// ([`crate::events`]).
 #[derive(Debug, Deserialize)]
 pub struct SendBody {
     message: Option<Value>,
     thread_config: Option<ThreadConfigIn>,
     push_config: Option<PushConfig>,
     extension: Option<Value>,
+    route_config: Option<Value>,
+    route: Option<Value>,
 }
 
 /// Resolves `push_config`'s force-push list to mentions.
@@ -186,7 +191,10 @@ pub async fn send(
         .ok_or_else(|| YunxinError::param("message is required"))?;
     let extension = content::extension_text(body.extension.as_ref())?;
     let mentions = mention_refs(core, tenant, body.push_config.as_ref()).await?;
-    let draft = content::incoming(raw, body.extension.as_ref(), &mentions, MAX_TEXT)?;
+    let mut draft = content::incoming(raw, body.extension.as_ref(), &mentions, MAX_TEXT)?;
+    if events::route_disabled(body.route_config.as_ref(), body.route.as_ref())? {
+        events::mark_not_copied(&mut draft.content);
+    }
     let thread = thread_target(body.thread_config.as_ref())?;
     let conv = resolve::conversation(core, tenant, &cid).await?;
     let to = match &conv.target {
@@ -233,6 +241,8 @@ pub struct BatchBody {
     message: Option<Value>,
     push_config: Option<PushConfig>,
     extension: Option<Value>,
+    route_config: Option<Value>,
+    route: Option<Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -277,7 +287,10 @@ pub async fn batch_send(
         .ok_or_else(|| YunxinError::param("message is required"))?;
     let extension = content::extension_text(body.extension.as_ref())?;
     let mentions = mention_refs(core, tenant, body.push_config.as_ref()).await?;
-    let draft = content::incoming(raw, body.extension.as_ref(), &mentions, MAX_TEXT)?;
+    let mut draft = content::incoming(raw, body.extension.as_ref(), &mentions, MAX_TEXT)?;
+    if events::route_disabled(body.route_config.as_ref(), body.route.as_ref())? {
+        events::mark_not_copied(&mut draft.content);
+    }
     // Content too large for the domain is refused once, not once per receiver (its
     // mentions are checked per receiver, by each send).
     core.check_message(tenant, &draft.content, &[]).await?;

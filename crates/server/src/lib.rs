@@ -197,14 +197,24 @@ pub fn core_config() -> CoreConfig {
     }
 }
 
-/// The dialects that render events, by name ("feishu", "hi"); Feishu's long connections
-/// go through `lark_conns`, the registry the Lark router serves.
+/// The dialects that render events, by name ("feishu", "hi", "wps", "yunxin"); Feishu's long
+/// connections go through `lark_conns`, the registry the Lark router serves.
 pub fn event_dialects(
     core: &Core,
     cfg: &Config,
     lark_conns: switchboard_dialect_lark::events::ws::LarkConnections,
 ) -> Vec<Arc<dyn switchboard_core::events::route::EventDialect>> {
-    switchboard_dialect_lark::events::LarkEvents::both(core.clone(), &cfg.lark, lark_conns).into()
+    let mut v: Vec<Arc<dyn switchboard_core::events::route::EventDialect>> =
+        switchboard_dialect_lark::events::LarkEvents::both(core.clone(), &cfg.lark, lark_conns)
+            .into();
+    v.push(Arc::new(switchboard_dialect_wps::events::WpsEvents::new(
+        core.clone(),
+        &cfg.wps,
+    )));
+    v.push(Arc::new(
+        switchboard_dialect_yunxin::events::YunxinEvents::new(core.clone(), &cfg.yunxin),
+    ));
+    v
 }
 
 /// The whole HTTP surface: health probes, the admin API and every dialect. Event delivery
