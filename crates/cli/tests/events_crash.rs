@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 const TOKEN: &str = "events-crash-admin-token-0123456789";
 /// How long a dead process's leases hold its changes and deliveries back on PostgreSQL,
 /// where nodes share the database and a restarted one waits them out (the default is a
-/// minute; at least twice `timeout_ms`). SQLite releases them when it opens the file.
+/// minute; at least twice either timeout). SQLite releases them when it opens the file.
 const LEASE_MS: &str = "2000";
 
 /// Starts `serve` on `dir` (and `database` when given) with a fast retry schedule.
@@ -33,6 +33,7 @@ fn start(dir: &Path, database: Option<&str>) -> Node {
             "100ms,200ms,500ms,1s,2s",
         ),
         ("SWITCHBOARD_EVENTS__TIMEOUT_MS", "1000"),
+        ("SWITCHBOARD_EVENTS__YUNXIN_TIMEOUT_MS", "1000"),
         ("SWITCHBOARD_EVENTS__LEASE_MS", LEASE_MS),
     ];
     node::start(dir, database, TOKEN, &env)

@@ -407,3 +407,56 @@ async fn a_large_event_comes_in_fragments() {
     ack(&mut ws, frames.pop().unwrap(), 200).await;
     wait_delivery(&app, &s, &id, "delivered").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_event_written_on_one_node_goes_down_a_connection_held_by_another() {
+    if switchboard_testkit::store_kind() != "postgres" {
+        eprintln!("skipped: two nodes need SWITCHBOARD_TEST_STORE=postgres");
+        return;
+    }
+    let a = spawn(|_| {}).await;
+    let b = a.second_node().await;
+    // The subscription is made through A; discovery and the WebSocket are B's alone.
+    let s = world(&a).await;
+    let (mut ws, service) = connect(&b, &s).await;
+    let d = discover(&b, s.app_id(), s.app_secret()).await;
+    let url = d["data"]["URL"].as_str().unwrap();
+    assert!(url.starts_with(&format!("ws://{}/ws/v2?", b.addr)), "{url}");
+
+    let m = say(&a, &s, "written on A, delivered by B").await;
+    let f = next_frame(&mut ws).await;
+    assert_eq!(f.service, service);
+    let e = event_of(&f);
+    assert_eq!(e["header"]["event_type"], "im.message.receive_v1");
+    assert_eq!(e["header"]["app_id"], s.app_id());
+    assert_eq!(e["event"]["message"]["message_id"], om(&m));
+    let id = e["header"]["event_id"].as_str().unwrap().to_string();
+    ack(&mut ws, f, 200).await;
+
+    // Both nodes read the same log: one attempt (B's), answered 200; A, holding no
+    // connection, made none.
+    for node in [&a, &b] {
+        let d = wait_delivery(node, &s, &id, "delivered").await;
+        assert_eq!(d["mode"], "long_connection");
+        let attempts = d["attempts"].as_array().unwrap();
+        assert_eq!(attempts.len(), 1, "{d}");
+        assert_eq!(attempts[0]["status"], 200, "{d}");
+        assert!(attempts[0]["error"].is_null(), "{d}");
+    }
+    // Nothing comes again: the event is not redelivered by either node.
+    let more = tokio::time::timeout(Duration::from_millis(800), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Binary(b))) => return Some(Frame::decode(&b).unwrap()),
+                Some(Ok(_)) => {}
+                None | Some(Err(_)) => return None,
+            }
+        }
+    })
+    .await;
+    if let Ok(Some(f)) = more {
+        assert_ne!(f.method, frame::METHOD_DATA, "an event came again: {f:?}");
+    }
+    let d = wait_delivery(&a, &s, &id, "delivered").await;
+    assert_eq!(d["attempts"].as_array().unwrap().len(), 1, "{d}");
+}

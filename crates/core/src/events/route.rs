@@ -74,10 +74,16 @@ pub trait EventDialect: Send + Sync {
     /// The plaintext event of `d` as `sub`'s app sees it (ids rendered for that app).
     async fn render(&self, sub: &Subscription, d: &Delivery) -> Result<Vec<u8>, String>;
     /// One webhook attempt's request for the rendered event `plain` (encrypted and signed
-    /// as the subscription says; a fresh nonce per attempt).
-    fn webhook(&self, sub: &Subscription, plain: &[u8], now: Millis) -> Outgoing;
-    /// The URL-verification request sent when a webhook subscription is saved.
-    fn challenge(&self, sub: &Subscription, challenge: &str, now: Millis) -> Outgoing;
+    /// as the subscription says, or with `app`'s credentials where the vendor keys events
+    /// with them; a fresh nonce per attempt).
+    fn webhook(&self, sub: &Subscription, app: &App, plain: &[u8], now: Millis) -> Outgoing;
+    /// The URL-verification request sent when `app`'s webhook subscription is saved.
+    fn challenge(&self, sub: &Subscription, app: &App, challenge: &str, now: Millis) -> Outgoing;
+    /// Whether the change is announced on this dialect at all (a Yunxin message sent with
+    /// its copy switched off is not). Asked before any hearing is named.
+    fn announces(&self, _change: &ChangeBody) -> bool {
+        true
+    }
     /// Whether a receiver's answer body to [`EventDialect::challenge`] echoes it.
     fn challenge_answered(&self, challenge: &str, body: &[u8]) -> bool;
 }

@@ -169,7 +169,7 @@ impl Core {
                     let Some(d) = dialects.iter().find(|d| d.name() == sub.dialect) else {
                         continue;
                     };
-                    if !member && !d.hears_every_chat() {
+                    if (!member && !d.hears_every_chat()) || !d.announces(&c.body) {
                         continue;
                     }
                     if let std::collections::hash_map::Entry::Vacant(e) = apps.entry(h.app) {

@@ -383,11 +383,11 @@ impl EventDialect for LarkEvents {
         envelope::build(&seen, kind, d)
     }
 
-    fn webhook(&self, sub: &Subscription, plain: &[u8], now: Millis) -> Outgoing {
+    fn webhook(&self, sub: &Subscription, _app: &App, plain: &[u8], now: Millis) -> Outgoing {
         request(self.face, &sub.encrypt_key, plain, now)
     }
 
-    fn challenge(&self, sub: &Subscription, challenge: &str, now: Millis) -> Outgoing {
+    fn challenge(&self, sub: &Subscription, _app: &App, challenge: &str, now: Millis) -> Outgoing {
         let plain = challenge_body(challenge, &sub.verification_token);
         request(self.face, &sub.encrypt_key, &plain, now)
     }

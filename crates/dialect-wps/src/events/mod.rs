@@ -33,10 +33,9 @@
 //!   same on every attempt) beside the vendor's fields; the nonce is fresh per attempt, so
 //!   it is not a dedup key.
 //! - *From `render` to `webhook`*: `render` returns [`envelope::Rendered::to_bytes`] (a
-//!   head line `{"topic","operation","app_id"}` and the body); `webhook`, which is
-//!   synchronous, reads the topic and operation there and the app's secret from a cache
-//!   that `render` fills from the app it reads (keyed by app, so never in the bytes, never
-//!   logged). The deliverer always renders right before it posts.
+//!   head line `{"topic","operation","app_id"}` and the body); `webhook` reads the topic
+//!   and operation there, and signs with the app the deliverer hands it (read for each
+//!   attempt, so a rotated secret applies at once; never in the bytes, never logged).
 //! - *No WebSocket mode*: `wss://…/v7/event/ws` is known only from community clients
 //!   (spec §2.6, [S]); it is not built ([`EventDialect::connections`] is `None`, so a
 //!   `long_connection` subscription is refused).
@@ -50,12 +49,10 @@ use crate::Config;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use switchboard_core::error::Error;
 use switchboard_core::events::route::{EventDialect, EventKind, Hearing, Outgoing};
 use switchboard_core::events::{ChangeBody, Delivery, Subscription};
-use switchboard_core::ids::AppId;
-use switchboard_core::model::{Actor, App, ChatKind, MentionTarget, Millis, Secret};
+use switchboard_core::model::{Actor, App, ChatKind, MentionTarget, Millis};
 use switchboard_core::service::Party;
 use switchboard_core::Core;
 
@@ -102,44 +99,16 @@ pub const SCOPE_GROUP_MSG: &str = "kso.chat_message.group_msg.read";
 /// The `Content-Type` of every event and challenge.
 pub const CONTENT_TYPE: &str = "application/json";
 
-/// What `webhook` signs with: the app's public id and secret, as `render` last read them.
-#[derive(Debug, Clone)]
-struct Keys {
-    app_id: String,
-    secret: Secret,
-}
-
 /// Event push in WPS's wire, as the `"wps"` dialect.
 #[derive(Clone)]
 pub struct WpsEvents {
     core: Core,
-    /// Each app's keys as its last render read them (see the module's notes).
-    keys: Arc<Mutex<HashMap<AppId, Keys>>>,
 }
 
 impl WpsEvents {
     /// The `"wps"` events. `config` is the dialect's (nothing in it concerns events yet).
     pub fn new(core: Core, _config: &Config) -> WpsEvents {
-        WpsEvents {
-            core,
-            keys: Arc::new(Mutex::new(HashMap::new())),
-        }
-    }
-
-    fn remember(&self, app: &App) {
-        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        keys.insert(
-            app.id,
-            Keys {
-                app_id: app.app_id.clone(),
-                secret: app.app_secret.clone(),
-            },
-        );
-    }
-
-    fn keys(&self, app: AppId) -> Option<Keys> {
-        let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        keys.get(&app).cloned()
+        WpsEvents { core }
     }
 }
 
@@ -333,12 +302,11 @@ impl EventDialect for WpsEvents {
             parties: &parties,
         };
         let rendered = envelope::build(&seen, d)?;
-        self.remember(&app);
         Ok(rendered.to_bytes())
     }
 
-    fn webhook(&self, sub: &Subscription, plain: &[u8], now: Millis) -> Outgoing {
-        let (topic, operation, app_id, data) = match envelope::unframe(plain) {
+    fn webhook(&self, sub: &Subscription, app: &App, plain: &[u8], now: Millis) -> Outgoing {
+        let (topic, operation, _, data) = match envelope::unframe(plain) {
             Ok(parts) => parts,
             Err(e) => {
                 // Not from `render`: nothing sensible to sign. An empty envelope fails at
@@ -347,19 +315,17 @@ impl EventDialect for WpsEvents {
                 return request("", "", "", "", plain, now);
             }
         };
-        let secret = match self.keys(sub.app) {
-            Some(k) if k.app_id == app_id => k.secret,
-            _ => {
-                // Only when `webhook` is called without `render` first, which the deliverer
-                // never does: the receiver refuses the signature and the attempt is retried.
-                tracing::warn!(app = sub.app.0, "no secret for a wps event; sent unsigned");
-                Secret::new("")
-            }
-        };
-        request(&app_id, secret.expose(), &topic, &operation, data, now)
+        request(
+            &app.app_id,
+            app.app_secret.expose(),
+            &topic,
+            &operation,
+            data,
+            now,
+        )
     }
 
-    fn challenge(&self, _sub: &Subscription, challenge: &str, _now: Millis) -> Outgoing {
+    fn challenge(&self, _: &Subscription, _: &App, challenge: &str, _: Millis) -> Outgoing {
         Outgoing {
             headers: vec![("Content-Type".to_string(), CONTENT_TYPE.to_string())],
             body: challenge_body(challenge),

@@ -3,8 +3,10 @@ use super::*;
 use crate::ids;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::sync::Arc;
 use switchboard_core::events::{DeliveryStatus, Mode};
 use switchboard_core::ids::{AppId, ChatId, MessageId, TenantId, UserId};
+use switchboard_core::model::Secret;
 use switchboard_core::model::{
     Chat, Content, Mention, Message, MessageExtra, MessageType, Removal, RemovalKind, User,
 };
@@ -264,7 +266,7 @@ fn header_names_in_exact_case() {
 #[test]
 fn challenge_is_plain_and_echoed() {
     let (_dir, ev) = events_without_store();
-    let o = ev.challenge(&sub(BOT), "ajls384kdjx98XX", 1_700_000_000_000);
+    let o = ev.challenge(&sub(BOT), &app(&[]), "ajls384kdjx98XX", 1_700_000_000_000);
     assert_eq!(o.body, br#"{"challenge":"ajls384kdjx98XX"}"#);
     assert_eq!(
         o.headers,
@@ -936,16 +938,6 @@ async fn render_then_webhook_end_to_end() {
     let mut s = sub(bot.id);
     s.tenant = t.id;
 
-    // Without a render first there is no key: an envelope the receiver refuses.
-    let unrendered = Rendered {
-        topic: TOPIC_MESSAGE,
-        operation: OP_CREATE,
-        app_id: bot.app_id.clone(),
-        data: b"{}".to_vec(),
-    };
-    let o = ev.webhook(&s, &unrendered.to_bytes(), 0);
-    assert!(receiver::open(&bot.app_id, bot.app_secret.expose(), &o.body).is_err());
-
     let plain = ev.render(&s, &d).await.unwrap();
     assert!(
         !plain
@@ -954,8 +946,8 @@ async fn render_then_webhook_end_to_end() {
         "the secret is not in the rendered bytes"
     );
     let now = 1_700_000_123_456;
-    let o1 = ev.webhook(&s, &plain, now);
-    let o2 = ev.webhook(&s, &plain, now + 15_000);
+    let o1 = ev.webhook(&s, &bot, &plain, now);
+    let o2 = ev.webhook(&s, &bot, &plain, now + 15_000);
     assert_eq!(
         o1.headers,
         vec![("Content-Type".to_string(), "application/json".to_string())]
@@ -999,10 +991,9 @@ async fn render_then_webhook_end_to_end() {
     assert_eq!(v["company_id"], ids::company_id(t.id));
     assert_eq!(v["sender"]["id"], "alice");
 
-    // A rotated secret applies from the next render on.
+    // The keys are the app's as the attempt finds it: a rotated secret applies at once.
     let rotated = core.rotate_app_secret(t.id, bot.id).await.unwrap();
-    let plain = ev.render(&s, &d).await.unwrap();
-    let o3 = ev.webhook(&s, &plain, now);
+    let o3 = ev.webhook(&s, &rotated, &plain, now);
     assert!(receiver::open(&bot.app_id, bot.app_secret.expose(), &o3.body).is_err());
     assert!(receiver::open(&bot.app_id, rotated.app_secret.expose(), &o3.body).is_ok());
 

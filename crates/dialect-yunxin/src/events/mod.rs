@@ -24,17 +24,13 @@
 //! **The copy switch.** A v2 send with `route_config.route_enabled=false` (or v1's
 //! `route=0`) is not copied, nor is its recall. The send handler records the switch in the
 //! message's Yunxin original content (`"route_config":{"route_enabled":false}` beside
-//! `message`, [`mark_not_copied`]); [`copies`] reads it. The router cannot see it (a
-//! dialect names a hearing without its message), so today [`YunxinEvents::render`] refuses
-//! such a delivery: nothing is POSTed, and the delivery log shows `render` failures until
-//! the schedule ends. A router hook consulting [`copies_change`] before naming the hearing
-//! would drop them before they become deliveries.
+//! `message`, [`mark_not_copied`]); [`copies`] reads it, and the router asks
+//! ([`EventDialect::announces`]) before such a message (or its recall) becomes a delivery
+//! at all. `render` still refuses one, should it be asked.
 //!
-//! **Keys.** Every copy is signed with the app's AppSecret, which `webhook` and
-//! `challenge` (both synchronous) need: `render` reads the app and keeps its AppKey and
-//! secret in memory (never logged), refreshed on every render so a rotated secret is used
-//! from the next attempt on; on a miss (a challenge before any render) the app is read
-//! there and then, on a multi-threaded runtime.
+//! **Keys.** Every copy is signed with the app's AppKey and AppSecret, from the app the
+//! deliverer (or the admin API, for the URL check) hands `webhook` and `challenge`: read
+//! for each attempt, so a rotated secret applies at once, and never logged.
 //!
 //! **URL check.** Yunxin documents none for CC. Saving a webhook subscription POSTs a
 //! signed probe, `{"challenge":"<32 hex>","eventType":"0"}`; any 2xx answer passes (the
@@ -59,14 +55,12 @@ use crate::{Config, YunxinState};
 use async_trait::async_trait;
 use body::{Fields, RecallInfo, TeamNotice, TeamOp};
 use serde_json::Value;
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
 use switchboard_core::error::Error;
 use switchboard_core::events::route::{EventDialect, EventKind, Hearing, Outgoing};
 use switchboard_core::events::{ChangeBody, Delivery, Subscription};
-use switchboard_core::ids::{AppId, TenantId};
+use switchboard_core::ids::TenantId;
 use switchboard_core::model::{
-    Actor, App, Chat, ChatKind, Content, MentionTarget, Message, Millis, Secret,
+    Actor, App, Chat, ChatKind, Content, MentionTarget, Message, Millis,
 };
 use switchboard_core::service::{MessageView, Party};
 use switchboard_core::Core;
@@ -172,18 +166,10 @@ pub fn copies_change(body: &ChangeBody) -> bool {
     body.message().is_none_or(copies)
 }
 
-/// An app's AppKey and AppSecret, as the copies are signed with.
-#[derive(Clone)]
-struct Keys {
-    app_key: String,
-    secret: Secret,
-}
-
 /// The message copy.
 #[derive(Clone)]
 pub struct YunxinEvents {
     core: Core,
-    keys: Arc<RwLock<HashMap<(TenantId, AppId), Keys>>>,
 }
 
 fn read_error(what: &str, e: impl std::fmt::Display) -> String {
@@ -196,70 +182,16 @@ fn yx_error(e: YunxinError) -> String {
 
 impl YunxinEvents {
     pub fn new(core: Core, _config: &Config) -> YunxinEvents {
-        YunxinEvents {
-            core,
-            keys: Arc::default(),
-        }
+        YunxinEvents { core }
     }
 
     pub fn from_state(state: &YunxinState) -> YunxinEvents {
         YunxinEvents::new(state.core.clone(), &state.config)
     }
 
-    /// Reads `app` and keeps its keys for signing (render does this on every delivery).
-    pub async fn prime(&self, tenant: TenantId, app: AppId) -> Result<(), String> {
-        let a = self
-            .core
-            .app(tenant, app)
-            .await
-            .map_err(|e| read_error("app", e))?;
-        self.remember(&a);
-        Ok(())
-    }
-
-    fn remember(&self, app: &App) {
-        let keys = Keys {
-            app_key: app.app_id.clone(),
-            secret: app.app_secret.clone(),
-        };
-        if let Ok(mut m) = self.keys.write() {
-            m.insert((app.tenant, app.id), keys);
-        }
-    }
-
-    /// The app's keys: remembered, or read now when the runtime allows blocking.
-    fn keys(&self, tenant: TenantId, app: AppId) -> Option<Keys> {
-        if let Some(k) = self
-            .keys
-            .read()
-            .ok()
-            .and_then(|m| m.get(&(tenant, app)).cloned())
-        {
-            return Some(k);
-        }
-        let handle = tokio::runtime::Handle::try_current().ok()?;
-        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-            return None;
-        }
-        let core = self.core.clone();
-        let a = tokio::task::block_in_place(|| handle.block_on(core.app(tenant, app))).ok()?;
-        self.remember(&a);
-        self.keys.read().ok()?.get(&(tenant, app)).cloned()
-    }
-
-    /// A signed request for `body` from `sub`'s app; unsigned (and refused by any receiver
-    /// that checks) when its keys cannot be had, so that the attempt fails and is retried.
-    fn signed(&self, sub: &Subscription, body: Vec<u8>, now: Millis) -> Outgoing {
-        match self.keys(sub.tenant, sub.app) {
-            Some(k) => body::request(&k.app_key, k.secret.expose(), body, now),
-            None => {
-                tracing::warn!(
-                    app = sub.app.0,
-                    "the app's AppSecret is not at hand: the copy goes unsigned"
-                );
-                body::request("", "", body, now)
-            }
-        }
+    /// A request for `body` signed with `app`'s AppKey and AppSecret.
+    fn signed(&self, app: &App, body: Vec<u8>, now: Millis) -> Outgoing {
+        body::request(&app.app_id, app.app_secret.expose(), body, now)
     }
 
     async fn party(&self, tenant: TenantId, a: Actor) -> Result<Option<Party>, String> {
@@ -435,21 +367,24 @@ impl EventDialect for YunxinEvents {
     }
 
     async fn render(&self, _sub: &Subscription, d: &Delivery) -> Result<Vec<u8>, String> {
-        let app = self
-            .core
+        // An app that is gone has nobody to copy to.
+        self.core
             .app(d.tenant, d.app)
             .await
             .map_err(|e| read_error("app", e))?;
-        self.remember(&app);
         Ok(body::encode(&self.fields(d).await?))
     }
 
-    fn webhook(&self, sub: &Subscription, plain: &[u8], now: Millis) -> Outgoing {
-        self.signed(sub, plain.to_vec(), now)
+    fn webhook(&self, _: &Subscription, app: &App, plain: &[u8], now: Millis) -> Outgoing {
+        self.signed(app, plain.to_vec(), now)
     }
 
-    fn challenge(&self, sub: &Subscription, challenge: &str, now: Millis) -> Outgoing {
-        self.signed(sub, body::probe(challenge), now)
+    fn challenge(&self, _: &Subscription, app: &App, challenge: &str, now: Millis) -> Outgoing {
+        self.signed(app, body::probe(challenge), now)
+    }
+
+    fn announces(&self, change: &ChangeBody) -> bool {
+        copies_change(change)
     }
 
     fn challenge_answered(&self, _challenge: &str, _body: &[u8]) -> bool {

@@ -4,8 +4,10 @@ use axum::body::Body;
 use axum::http::Request;
 use serde_json::{json, Map};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use switchboard_core::clock::ManualClock;
 use switchboard_core::events::{DeliveryQuery, Mode};
+use switchboard_core::ids::AppId;
 use switchboard_core::ids::MessageId;
 use switchboard_core::model::{Chat, RemovalKind};
 use switchboard_core::service::{CoreConfig, CreateChat, CreateUser, SubscribeCmd};
@@ -372,7 +374,9 @@ impl World {
 
     async fn copy_of(&self, d: &Delivery) -> Map<String, Value> {
         let plain = self.events.render(&self.sub, d).await.unwrap();
-        let out = self.events.webhook(&self.sub, &plain, 1_700_000_000_123);
+        let out = self
+            .events
+            .webhook(&self.sub, &self.cc, &plain, 1_700_000_000_123);
         assert_eq!(out.body, plain);
         let map = receive(&out.headers, &out.body, self.cc.app_secret.expose()).unwrap();
         assert!(
@@ -608,11 +612,20 @@ async fn a_message_sent_with_copies_off_is_not_copied() {
         "the switch does not show in the content"
     );
 
-    for (m, t) in [(&off, "1"), (&off, "7"), (&batch, "1")] {
-        let d = of_message(&ds, id(m), t);
-        let e = w.events.render(&w.sub, &d).await.unwrap_err();
-        assert!(e.contains("not copied"), "{e}");
+    // The router never makes a delivery of them (nor of the recall of one) …
+    for m in [&off, &batch] {
+        assert!(
+            !ds.iter().any(|d| d.message.map(|x| x.0) == Some(id(m))),
+            "no delivery of {m}: {ds:?}"
+        );
     }
+    // … and render refuses one, should it be asked.
+    let mut d = of_message(&ds, id(&on), "1");
+    d.body = ChangeBody::MessageCreated {
+        message: stored.message.clone(),
+    };
+    let e = w.events.render(&w.sub, &d).await.unwrap_err();
+    assert!(e.contains("not copied"), "{e}");
     let c = w.copy_of(&of_message(&ds, id(&on), "1")).await;
     assert_eq!(c["body"], "loud");
 }
@@ -620,8 +633,9 @@ async fn a_message_sent_with_copies_off_is_not_copied() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_url_check_is_a_signed_probe() {
     let w = world().await;
-    // Not primed: read on the spot (multi-threaded runtime).
-    let out = w.events.challenge(&w.sub, "abc123", 1_700_000_000_000);
+    let out = w
+        .events
+        .challenge(&w.sub, &w.cc, "abc123", 1_700_000_000_000);
     let map = receive(&out.headers, &out.body, w.cc.app_secret.expose()).unwrap();
     assert_eq!(
         Value::Object(map),
@@ -639,15 +653,4 @@ async fn the_url_check_is_a_signed_probe() {
     assert_eq!(w.events.name(), "yunxin");
     assert!(w.events.hears_every_chat());
     assert!(w.events.connections().is_none());
-}
-
-#[tokio::test]
-async fn keys_come_from_render_or_prime_on_a_single_thread() {
-    let w = world().await;
-    // A current-thread runtime cannot block: unsigned until the keys are at hand.
-    let out = w.events.challenge(&w.sub, "x", 1_700_000_000_000);
-    assert!(receive(&out.headers, &out.body, w.cc.app_secret.expose()).is_err());
-    w.events.prime(w.tenant, w.cc.id).await.unwrap();
-    let out = w.events.challenge(&w.sub, "x", 1_700_000_000_000);
-    receive(&out.headers, &out.body, w.cc.app_secret.expose()).unwrap();
 }

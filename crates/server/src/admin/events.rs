@@ -82,7 +82,7 @@ pub(super) async fn put_subscription(
     };
     s.core.check_subscription(&cmd).await?;
     if mode == Mode::Webhook {
-        verify_url(&s, d.as_ref(), &cmd).await?;
+        verify_url(&s, d.as_ref(), &a, &cmd).await?;
     }
     let sub = s.core.subscribe(cmd).await?;
     Ok(Json(subscription_json(&a.app_id, &sub)))
@@ -92,6 +92,7 @@ pub(super) async fn put_subscription(
 async fn verify_url(
     s: &AppState,
     d: &dyn switchboard_core::events::route::EventDialect,
+    app: &switchboard_core::model::App,
     cmd: &SubscribeCmd,
 ) -> AResult<()> {
     let now = s.core.now_ms();
@@ -108,7 +109,7 @@ async fn verify_url(
         updated_at: now,
     };
     let challenge = switchboard_core::events::route::new_event_id();
-    let req = d.challenge(&probe, &challenge, now);
+    let req = d.challenge(&probe, app, &challenge, now);
     let within = Duration::from_millis(s.events.config.challenge_timeout_ms);
     let answer = s
         .events

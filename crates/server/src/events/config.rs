@@ -12,8 +12,11 @@ pub struct EventsConfig {
     /// N intervals make 1 + N attempts, then the delivery is marked failed. Durations take
     /// `ms`, `s`, `m` or `h`. Feishu's schedule by default.
     pub retry_schedule: String,
-    /// An attempt that has no answer within this many milliseconds has failed (Feishu: 3 s).
+    /// An attempt that has no answer within this many milliseconds has failed (Feishu and
+    /// WPS: 3 s).
     pub timeout_ms: u64,
+    /// The same for Yunxin's message copies, whose vendor waits 5 s.
+    pub yunxin_timeout_ms: u64,
     /// How long a receiver has to echo the URL-verification challenge when a webhook
     /// subscription is saved, in milliseconds (Feishu's console allows 1 s; more here so
     /// that a receiver on a busy machine is not refused for being slow once).
@@ -39,6 +42,7 @@ impl Default for EventsConfig {
             enabled: true,
             retry_schedule: "15s,5m,1h,6h".into(),
             timeout_ms: 3_000,
+            yunxin_timeout_ms: 5_000,
             challenge_timeout_ms: 3_000,
             per_app_concurrency: 8,
             batch: 256,
@@ -50,6 +54,14 @@ impl Default for EventsConfig {
 }
 
 impl EventsConfig {
+    /// An attempt's deadline on `dialect`'s wire.
+    pub fn timeout_for(&self, dialect: &str) -> std::time::Duration {
+        std::time::Duration::from_millis(match dialect {
+            "yunxin" => self.yunxin_timeout_ms,
+            _ => self.timeout_ms,
+        })
+    }
+
     pub fn schedule(&self) -> Result<Schedule, String> {
         Schedule::parse(&self.retry_schedule).map_err(|e| format!("retry_schedule: {e}"))
     }
@@ -58,6 +70,7 @@ impl EventsConfig {
         self.schedule()?;
         for (v, key) in [
             (self.timeout_ms, "timeout_ms"),
+            (self.yunxin_timeout_ms, "yunxin_timeout_ms"),
             (self.challenge_timeout_ms, "challenge_timeout_ms"),
             (self.per_app_concurrency as u64, "per_app_concurrency"),
             (self.batch as u64, "batch"),
@@ -67,8 +80,8 @@ impl EventsConfig {
                 return Err(format!("{key} must be at least 1"));
             }
         }
-        if self.lease_ms < self.timeout_ms * 2 {
-            return Err("lease_ms must be at least twice timeout_ms".into());
+        if self.lease_ms < self.timeout_ms.max(self.yunxin_timeout_ms) * 2 {
+            return Err("lease_ms must be at least twice timeout_ms and yunxin_timeout_ms".into());
         }
         Ok(())
     }

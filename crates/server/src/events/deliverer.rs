@@ -196,7 +196,7 @@ async fn attempt(ev: &Events, d: Delivery, lease_until: i64, conns: Option<&Arc<
     let now = ev.core.now_ms();
     // Waiting for a slot may have eaten the lease: leave the delivery to whoever leases it
     // next rather than race them.
-    if now + ev.config.timeout_ms as i64 > lease_until {
+    if now + ev.config.timeout_for(&d.dialect).as_millis() as i64 > lease_until {
         return;
     }
     let attempt = match conns {
@@ -246,6 +246,10 @@ async fn webhook_attempt(ev: &Events, d: &Delivery, now: i64) -> Attempt {
         Ok(s) if s.mode == Mode::Webhook => s,
         _ => return failed(ErrorClass::Render),
     };
+    // Read for each attempt: some wires are keyed by the app's secret, which may rotate.
+    let Ok(app) = ev.core.app(d.tenant, d.app).await else {
+        return failed(ErrorClass::Render);
+    };
     let plain = match dialect.render(&sub, d).await {
         Ok(p) => p,
         Err(e) => {
@@ -253,8 +257,12 @@ async fn webhook_attempt(ev: &Events, d: &Delivery, now: i64) -> Attempt {
             return failed(ErrorClass::Render);
         }
     };
-    let req = dialect.webhook(&sub, &plain, now);
-    ev.webhook.post(&sub.url, req, now).await.attempt
+    let req = dialect.webhook(&sub, &app, &plain, now);
+    let deadline = ev.config.timeout_for(&d.dialect);
+    ev.webhook
+        .post_within(&sub.url, req, now, deadline)
+        .await
+        .attempt
 }
 
 async fn connection_attempt(
@@ -284,7 +292,7 @@ async fn connection_attempt(
         }
     };
     let start = std::time::Instant::now();
-    let deadline = Duration::from_millis(ev.config.timeout_ms);
+    let deadline = ev.config.timeout_for(&d.dialect);
     let pushed = conns.push(d.app, &d.event_id, plain, deadline).await;
     let latency_ms = start.elapsed().as_millis() as i64;
     let (status, error) = match pushed {

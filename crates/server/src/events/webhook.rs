@@ -13,7 +13,6 @@ const MAX_ANSWER: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct Webhook {
     client: reqwest::Client,
-    timeout: Duration,
 }
 
 /// What a receiver answered.
@@ -23,23 +22,19 @@ pub struct Answer {
 }
 
 impl Webhook {
-    pub fn new(timeout: Duration) -> Self {
+    /// A client whose connections must open within `connect_timeout`.
+    pub fn new(connect_timeout: Duration) -> Self {
         let client = reqwest::Client::builder()
             .http1_only()
             .http1_title_case_headers()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .connect_timeout(timeout)
+            .connect_timeout(connect_timeout)
             .pool_idle_timeout(Duration::from_secs(30))
             .user_agent(concat!("Switchboard/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client builds");
-        Webhook { client, timeout }
-    }
-
-    /// POSTs `req` to `url` with the configured deadline.
-    pub async fn post(&self, url: &str, req: Outgoing, now: Millis) -> Answer {
-        self.post_within(url, req, now, self.timeout).await
+        Webhook { client }
     }
 
     /// POSTs `req` to `url`; the whole exchange (connect, send, answer) must end within

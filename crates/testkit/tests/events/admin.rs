@@ -209,7 +209,7 @@ async fn put_refuses_what_it_cannot_save() {
     // 404: a dialect that has no events.
     let r = put(
         &node,
-        &sub_path(&s.tenant, &s.bot, "wps"),
+        &sub_path(&s.tenant, &s.bot, "matrix"),
         sub_body(&ok_url, "", "", &types),
     )
     .await;
