@@ -5,8 +5,8 @@ use crate::error::{Entity, Error, Result};
 use crate::events::route::{hearers, new_event_id, EventDialect};
 use crate::events::schedule::Schedule;
 use crate::events::*;
-use crate::ids::{AppId, TenantId};
-use crate::model::{Actor, App, Millis};
+use crate::ids::{AppId, ChatId, TenantId};
+use crate::model::{Actor, App, Chat, Member, Millis};
 use crate::store::DeliveryLease;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -135,6 +135,7 @@ impl Core {
         }
         let mut subs: HashMap<TenantId, Vec<Subscription>> = HashMap::new();
         let mut apps: HashMap<AppId, Option<App>> = HashMap::new();
+        let mut chats: HashMap<ChatId, Option<(Chat, Vec<Member>)>> = HashMap::new();
         let mut out = Vec::new();
         for c in &changes {
             if let std::collections::hash_map::Entry::Vacant(e) = subs.entry(c.tenant) {
@@ -144,10 +145,18 @@ impl Core {
             if tenant_subs.is_empty() {
                 continue;
             }
-            let Some(chat) = self.store.get_chat(c.chat).await? else {
+            // A batch's changes mostly fall in a few chats: each is read once per batch
+            // (membership is read when routing runs either way).
+            if let std::collections::hash_map::Entry::Vacant(e) = chats.entry(c.chat) {
+                let read = match self.store.get_chat(c.chat).await? {
+                    Some(chat) => Some((chat, self.store.list_members(c.chat).await?)),
+                    None => None,
+                };
+                e.insert(read);
+            }
+            let Some((chat, members)) = &chats[&c.chat] else {
                 continue;
             };
-            let members = self.store.list_members(c.chat).await?;
             // Subscribers of a dialect that hears every chat hear this one as members do.
             let everywhere: Vec<AppId> = tenant_subs
                 .iter()
@@ -163,7 +172,7 @@ impl Core {
                     || matches!(&c.body, ChangeBody::MembersRemoved { members, .. }
                         if members.contains(&Actor::App(app)))
             };
-            for h in hearers(c, &chat, &members, &everywhere) {
+            for h in hearers(c, chat, members, &everywhere) {
                 let member = is_member(h.app);
                 for sub in tenant_subs.iter().filter(|s| s.app == h.app) {
                     let Some(d) = dialects.iter().find(|d| d.name() == sub.dialect) else {
