@@ -218,6 +218,7 @@ pub struct Measurement {
     pub pg_xacts_per_req: Option<f64>,
 }
 
+#[derive(Clone)]
 pub struct Wrk {
     pub bin: PathBuf,
     pub lua: PathBuf,

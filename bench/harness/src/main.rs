@@ -11,8 +11,10 @@
 //! - [`report`]: the tables.
 
 mod dataset;
+mod events;
 mod inproc;
 mod load;
+mod receiver;
 mod report;
 mod requests;
 
@@ -80,6 +82,9 @@ struct Args {
     /// The SQLite server's `[sqlite] mmap_mib` (0, its default: off).
     #[arg(long, default_value_t = 0, value_name = "MIB")]
     sqlite_mmap_mib: u64,
+    /// Events in the backlog whose delivery the events benchmark times (500 in a smoke run).
+    #[arg(long, default_value_t = 100_000, value_name = "EVENTS")]
+    event_backlog: u64,
 }
 
 const PG_LOCAL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -510,6 +515,7 @@ async fn dataset(
     result.rss_file = file;
 
     let mut acked = 0;
+    let mut live = None;
     if primary {
         for w in [Workload::Send, Workload::SendKeyed] {
             let checks: Vec<_> = (0..5).map(|_| builder.next(w)).collect();
@@ -524,6 +530,9 @@ async fn dataset(
                 _ => result.send_keyed = Some(m),
             }
         }
+        let l = events::live(ctx, &server, &cfg, &world, &mut builder, &dir).await?;
+        acked += l.acked;
+        live = Some(l);
     }
     server.stop()?;
 
@@ -545,6 +554,9 @@ async fn dataset(
             "{acked} sends were acknowledged but only {sent} are stored"
         );
         result.send_stored = sent as u64;
+    }
+    if let Some(l) = live {
+        result.events = Some(l.drain(ctx, &config, &dir, &world).await?);
     }
     if !ctx.args.keep {
         std::fs::remove_dir_all(&dir)?;

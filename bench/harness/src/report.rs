@@ -28,6 +28,8 @@ pub struct DatasetResult {
     /// The file-backed part of `rss`.
     pub rss_file: u64,
     pub db_bytes: u64,
+    /// Event delivery to one webhook subscriber (`events.rs`), on primary datasets.
+    pub events: Option<crate::events::EventsResult>,
 }
 
 fn ser_gets<S: serde::Serializer>(v: &[(Workload, Measurement)], s: S) -> Result<S::Ok, S::Error> {
@@ -55,6 +57,7 @@ impl DatasetResult {
             rss_peak: 0,
             rss_file: 0,
             db_bytes: 0,
+            events: None,
         }
     }
 
@@ -260,6 +263,9 @@ impl Report {
                     d.send_stored
                 );
             }
+            if let Some(e) = &d.events {
+                crate::events::markdown(&mut o, e);
+            }
         }
 
         let _ = writeln!(o, "\n### Scale\n");
@@ -397,6 +403,13 @@ impl Report {
                     format!("{:.2}×", s.rps / 15_000.0),
                     (store == "sqlite").then_some(s.rps >= 15_000.0),
                 );
+            }
+        }
+        for store in ["sqlite", "postgres"] {
+            if let Some(e) = self.primary(store).and_then(|d| d.events.as_ref()) {
+                for (name, measured, reference, ratio, ok) in crate::events::targets(store, e) {
+                    t(name, measured, reference, ratio, Some(ok));
+                }
             }
         }
         if let Some(big) = big {
