@@ -4,7 +4,9 @@
 //! `im.message.receive_v1` at a [`Receiver`] in this process.
 //!
 //! 1. Sends: the Send workload without the subscriber, then with it, back to back; then
-//!    every acknowledged send's event must reach the receiver.
+//!    every acknowledged send's event must reach the receiver. Then once more with one
+//!    subscriber per dialect: the Feishu listener, a WPS one (in every chat, with WPS's
+//!    scope for every group message) and a Yunxin message copy (which hears every chat).
 //! 2. Latency: sends paced at a steady rate; for each message, its event's arrival at the
 //!    receiver minus the moment its send was answered.
 //! 3. Drain: with `[events] enabled = false` a backlog of sends is written, then the
@@ -32,6 +34,11 @@ pub struct EventsResult {
     /// The Send workload right before the subscription, and right after it.
     pub send_without: Option<Measurement>,
     pub send_with: Option<Measurement>,
+    /// The Send workload with a Feishu, a WPS and a Yunxin subscriber, and the events the
+    /// WPS and Yunxin receivers counted by the time their deliveries stopped.
+    pub send_all: Option<Measurement>,
+    pub all_wps_events: u64,
+    pub all_yunxin_events: u64,
     /// Sends acknowledged during the run with the subscriber (and its checks), and the
     /// messages whose event reached the receiver.
     pub acked_with: u64,
@@ -169,6 +176,25 @@ pub async fn live(
     eprintln!(
         "bench: events    {} of {want} acknowledged sends' events received; the last {:.2} s after the load",
         seen.messages, result.catch_up_s
+    );
+
+    // One subscriber per dialect: sends stay what they were without.
+    admin.listener_wps(&receiver.url_for("wps")).await?;
+    admin.subscriber_yunxin(&receiver.url_for("yunxin")).await?;
+    receiver.reset();
+    let checks: Vec<_> = (0..5).map(|_| builder.next(Workload::Send)).collect();
+    load::check(server, &checks, false).await?;
+    let m = wrk.run(server, &prefix, false)?;
+    progress("all", &m);
+    let want = m.requests + checks.len() as u64;
+    acked += want;
+    result.send_all = Some(m);
+    let seen = receiver.wait_for(want, Duration::from_secs(20)).await;
+    result.all_wps_events = receiver.counted("wps");
+    result.all_yunxin_events = receiver.counted("yunxin");
+    eprintln!(
+        "bench: events    all dialects: {} feishu, {} wps, {} yunxin events for {want} sends",
+        seen.messages, result.all_wps_events, result.all_yunxin_events
     );
 
     let s = sizes(ctx);
@@ -359,13 +385,61 @@ impl<'a> Admin<'a> {
     /// and subscribes it at `url`.
     async fn listener(&self, url: &str) -> anyhow::Result<()> {
         use reqwest::Method;
+        let id = self
+            .member_app("Bench listener", "im:message.group_msg")
+            .await?;
+        self.call(
+            Method::PUT,
+            &format!("/apps/{id}/events/feishu"),
+            json!({ "mode": "webhook", "url": url, "verification_token": "t",
+                    "event_types": ["im.message.receive_v1"] }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A WPS listener like [`Admin::listener`]: in every chat, hearing every message.
+    async fn listener_wps(&self, url: &str) -> anyhow::Result<()> {
+        use reqwest::Method;
+        let id = self
+            .member_app("Bench WPS listener", "kso.chat_message.group_msg.read")
+            .await?;
+        self.call(
+            Method::PUT,
+            &format!("/apps/{id}/events/wps"),
+            json!({ "mode": "webhook", "url": url,
+                    "event_types": ["kso.app_chat.message"] }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A Yunxin message copy: an app in no chat, which hears every chat of its tenant.
+    async fn subscriber_yunxin(&self, url: &str) -> anyhow::Result<()> {
+        use reqwest::Method;
         let app = self
-            .call(Method::POST, "/apps", json!({ "name": "Bench listener" }))
+            .call(Method::POST, "/apps", json!({ "name": "Bench copy" }))
+            .await?;
+        let id = app["id"].as_i64().context("app id")?;
+        self.call(
+            Method::PUT,
+            &format!("/apps/{id}/events/yunxin"),
+            json!({ "mode": "webhook", "url": url, "event_types": ["1"] }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Creates an app holding `scope` besides the defaults and adds it to every chat.
+    async fn member_app(&self, name: &str, scope: &str) -> anyhow::Result<i64> {
+        use reqwest::Method;
+        let app = self
+            .call(Method::POST, "/apps", json!({ "name": name }))
             .await?;
         let id = app["id"].as_i64().context("app id")?;
         let mut scopes: Vec<serde_json::Value> =
             app["scopes"].as_array().cloned().unwrap_or_default();
-        scopes.push(json!("im:message.group_msg"));
+        scopes.push(json!(scope));
         self.call(
             Method::PUT,
             &format!("/apps/{id}"),
@@ -392,14 +466,7 @@ impl<'a> Admin<'a> {
                 r??;
             }
         }
-        self.call(
-            Method::PUT,
-            &format!("/apps/{id}/events/feishu"),
-            json!({ "mode": "webhook", "url": url, "verification_token": "t",
-                    "event_types": ["im.message.receive_v1"] }),
-        )
-        .await?;
-        Ok(())
+        Ok(id)
     }
 }
 
@@ -504,6 +571,13 @@ pub fn markdown(o: &mut String, e: &EventsResult) {
             "| send/s without → with the subscriber | {:.0}/s (p99 {:.2} ms, {:.1} µs CPU) | {:.0}/s (p99 {:.2} ms, {:.1} µs CPU) | {:.2}× |",
             w.rps, w.p99_ms, w.cpu_us, b.rps, b.p99_ms, b.cpu_us, w.rps / b.rps
         );
+        if let Some(a) = &e.send_all {
+            let _ = writeln!(
+                o,
+                "| send/s with a Feishu, a WPS and a Yunxin subscriber | {:.0}/s (p99 {:.2} ms, {:.1} µs CPU; {} WPS and {} Yunxin events) | {:.0}/s without | {:.2}× |",
+                a.rps, a.p99_ms, a.cpu_us, e.all_wps_events, e.all_yunxin_events, b.rps, a.rps / b.rps
+            );
+        }
         let _ = writeln!(
             o,
             "| acknowledged sends whose event arrived | {} ({} events) | {} acknowledged | last {:.2} s after the load |",
@@ -556,6 +630,15 @@ pub fn targets(label: &str, e: &EventsResult) -> Vec<(String, String, String, St
             format!("{:.2}×", w.rps / b.rps),
             w.rps >= 0.9 * b.rps,
         ));
+        if let Some(a) = &e.send_all {
+            t.push((
+                format!("{label} send with one subscriber per dialect ≥ 0.9× without"),
+                format!("{:.0}/s", a.rps),
+                format!("{:.0}/s", b.rps),
+                format!("{:.2}×", a.rps / b.rps),
+                a.rps >= 0.9 * b.rps,
+            ));
+        }
         t.push((
             format!("{label} every acknowledged send's event delivered"),
             e.delivered_with.to_string(),

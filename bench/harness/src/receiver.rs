@@ -1,6 +1,8 @@
-//! A minimal Feishu webhook receiver in the harness process: answers the URL verification
-//! challenge, answers every event 200 `{"msg":"success"}` at once, and records when each
-//! message's event arrived (by `event.message.message_id`).
+//! A minimal webhook receiver in the harness process. At `/events`, Feishu's: answers the
+//! URL verification challenge, answers every event 200 `{"msg":"success"}` at once, and
+//! records when each message's event arrived (by `event.message.message_id`). At `/wps`
+//! and `/yunxin`: echoes a plaintext challenge and counts the events it is sent (they are
+//! encrypted or signed for their apps; the tests check those wires, the harness their cost).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -19,6 +21,8 @@ struct Log {
     arrivals: HashMap<String, Instant>,
     first: Option<Instant>,
     last: Option<Instant>,
+    /// Events counted at `/wps` and `/yunxin`.
+    other: HashMap<String, u64>,
 }
 
 /// What the receiver has seen since it was last reset.
@@ -40,6 +44,7 @@ impl Receiver {
         let log = Arc::new(Mutex::new(Log::default()));
         let app = Router::new()
             .route("/events", post(event))
+            .route("/{dialect}", post(other))
             .with_state(log.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/events", listener.local_addr()?);
@@ -47,6 +52,17 @@ impl Receiver {
             let _ = axum::serve(listener, app).await;
         });
         Ok(Receiver { url, log, task })
+    }
+
+    /// The URL of the route that counts `dialect`'s events.
+    pub fn url_for(&self, dialect: &str) -> String {
+        self.url.replace("/events", &format!("/{dialect}"))
+    }
+
+    /// Events counted at `dialect`'s route since the last reset.
+    pub fn counted(&self, dialect: &str) -> u64 {
+        let l = self.log.lock().expect("not poisoned");
+        l.other.get(dialect).copied().unwrap_or(0)
     }
 
     /// Forgets everything seen so far.
@@ -116,5 +132,20 @@ async fn event(State(log): State<Arc<Mutex<Log>>>, body: Bytes) -> Json<Value> {
     }
     l.first.get_or_insert(now);
     l.last = Some(now);
+    Json(json!({ "msg": "success" }))
+}
+
+async fn other(
+    State(log): State<Arc<Mutex<Log>>>,
+    axum::extract::Path(dialect): axum::extract::Path<String>,
+    body: Bytes,
+) -> Json<Value> {
+    if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+        if let Some(c) = v.get("challenge").filter(|_| v.get("eventType").is_none()) {
+            return Json(json!({ "challenge": c }));
+        }
+    }
+    let mut l = log.lock().expect("not poisoned");
+    *l.other.entry(dialect).or_default() += 1;
     Json(json!({ "msg": "success" }))
 }

@@ -4,6 +4,7 @@
 
 pub mod lark;
 pub mod receiver;
+pub mod verify;
 pub mod wps;
 pub mod yunxin;
 

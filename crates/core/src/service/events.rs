@@ -174,7 +174,10 @@ impl Core {
             };
             for h in hearers(c, chat, members, &everywhere) {
                 let member = is_member(h.app);
-                for sub in tenant_subs.iter().filter(|s| s.app == h.app) {
+                // Nothing that happened before a subscription existed is its news (a
+                // backlog routed late, an app subscribed while the router was behind).
+                let subscribed = |s: &&Subscription| s.app == h.app && s.created_at <= c.at;
+                for sub in tenant_subs.iter().filter(subscribed) {
                     let Some(d) = dialects.iter().find(|d| d.name() == sub.dialect) else {
                         continue;
                     };

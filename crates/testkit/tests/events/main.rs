@@ -4,6 +4,7 @@
 //! `switchboard_testkit::receiver::Receiver`s (real sockets, scripted answers).
 
 mod admin;
+mod cross;
 mod delivery;
 mod flow;
 mod nodes;
