@@ -9,6 +9,7 @@
 
 mod config;
 mod deliverer;
+mod http1;
 mod webhook;
 
 pub use config::EventsConfig;

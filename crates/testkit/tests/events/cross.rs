@@ -867,9 +867,6 @@ async fn one_group_three_dialects_each_other_subscriber_hears_each_message_in_it
 /// docs/events.md ("Yunxin message copy", "The request"): "Header names are sent in
 /// exactly this casing" (`AppKey`, `CurTime`, `MD5`, `CheckSum`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "server bug: the webhook client (crates/server/src/events/webhook.rs, \
-            reqwest `http1_title_case_headers()`) sends Yunxin's headers as Appkey, Curtime, \
-            Md5 and Checksum, not in their documented casing"]
 async fn yunxin_copy_headers_keep_their_documented_casing() {
     let node = spawn_fast(|_| {}).await;
     let s = node.seed().await;
