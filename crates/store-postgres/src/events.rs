@@ -6,6 +6,17 @@
 //! nodes with transaction-scoped advisory locks (one key each): routing is one owner's at
 //! a time, and leasing deliveries checks the per-(app, dialect, chat) order rule against
 //! every other node's leases.
+//!
+//! Heads of lines (migration 3): in each line, (app, dialect, chat), exactly the lowest-id
+//! `pending` delivery has `head`. The writes keep it so in their transactions, and a lease
+//! looks only at lease candidates (heads and retrying deliveries, `deliveries_ready`),
+//! checking each against the order rules with one probe per rule (`deliveries_leased`,
+//! `deliveries_head`, `deliveries_order`): its cost follows the candidates it reads, not
+//! the backlog behind the heads, and it needs no cap on rows examined (so none can
+//! starve it). Routing and an attempt's record meet on the line's head row: routing
+//! share-locks the line's first pending delivery before deciding that a new one is not
+//! the head, and an attempt's record locks that row before (in a later statement, so with
+//! a later snapshot) handing the head on; whichever goes second sees the other's work.
 
 use crate::errors::pg_err;
 use crate::sql::{execute, query, query_opt};
@@ -23,9 +34,17 @@ const ROUTE_LOCK: i64 = 0x5357_4244_524F_5554;
 /// Advisory lock key that serialises leasing deliveries across nodes (ASCII "SWBDDLVR").
 const LEASE_LOCK: i64 = 0x5357_4244_444C_5652;
 
-/// Due deliveries examined per delivery leased: the order rule keeps at most one per
-/// (app, dialect, chat), so a batch may look past several of the same chat.
-const SCAN_PER_LEASE: usize = 4;
+/// Hands the head of the line of delivery `$1` to the line's next pending delivery when
+/// the line has no head (after `$1` left `pending`). Every pending delivery of a line is
+/// above its head, so the next one is the first pending above `$1`.
+const PROMOTE: &str = "UPDATE deliveries SET head = true WHERE id = (
+        SELECT n.id FROM deliveries x JOIN deliveries n
+          ON n.app_id = x.app_id AND n.dialect = x.dialect AND n.chat_id = x.chat_id
+        WHERE x.id = $1 AND n.status IN ('pending', 'retrying') AND n.status = 'pending' AND n.id > x.id
+        ORDER BY n.id LIMIT 1)
+    AND NOT EXISTS (SELECT 1 FROM deliveries x JOIN deliveries h
+          ON h.app_id = x.app_id AND h.dialect = x.dialect AND h.chat_id = x.chat_id
+        WHERE x.id = $1 AND h.head)";
 
 /// Records a change inside the caller's transaction (which has locked the chat's row, so
 /// that `seq` follows the order of the chat's writes).
@@ -173,14 +192,27 @@ impl EventStore for PostgresStore {
                 RETURNING id),
             a AS (DELETE FROM delivery_attempts WHERE delivery IN (SELECT id FROM d))
             SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM d)";
-        let c = self.client().await?;
-        let row = query_opt(&c, SQL, &[&app.0, &dialect])
+        // The dropped lines have no pending delivery left, so no head; but one routed
+        // meanwhile (committed after the statement's snapshot, behind a head it deleted)
+        // is left without one: a later statement, with a later snapshot, makes it head.
+        const HEADS: &str = "UPDATE deliveries d SET head = true
+            WHERE d.id IN (SELECT min(p.id) FROM deliveries p
+                           WHERE p.app_id = $1 AND p.dialect = $2
+                             AND p.status IN ('pending', 'retrying') AND p.status = 'pending'
+                           GROUP BY p.chat_id)
+              AND NOT EXISTS (SELECT 1 FROM deliveries h
+                              WHERE h.app_id = $1 AND h.dialect = $2 AND h.chat_id = d.chat_id AND h.head)";
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        let row = query_opt(&tx, SQL, &[&app.0, &dialect])
             .await?
             .ok_or_else(|| StoreError::Internal("delete returned no row".into()))?;
         let (subs, dropped): (i64, i64) = (rows::get(&row, 0)?, rows::get(&row, 1)?);
         if subs == 0 {
             return Err(StoreError::NotFound(Entity::Subscription));
         }
+        execute(&tx, HEADS, &[&app.0, &dialect]).await?;
+        tx.commit().await.map_err(pg_err)?;
         Ok(u64::try_from(dropped).unwrap_or(0))
     }
 
@@ -228,19 +260,39 @@ impl EventStore for PostgresStore {
             return Ok(());
         }
         // One statement: the changes still `owner`'s go, and the deliveries of exactly
-        // those come in, ids taken in the order given.
+        // those come in, ids taken in the order given. A new delivery is its line's head
+        // iff it is the line's first in this call and the line has no pending delivery:
+        // `busy` share-locks each line's first pending one (from its head up), so that an
+        // attempt's record that would hand that head on waits for this commit (and then
+        // sees these), or, if it went first, that row no longer qualifies when locked and
+        // the next pending one (the new head) is taken instead.
         const SQL: &str = "WITH gone AS (
-                DELETE FROM changes WHERE seq = ANY($1) AND lease_owner = $2 RETURNING seq)
+                DELETE FROM changes WHERE seq = ANY($1) AND lease_owner = $2 RETURNING seq),
+            n AS (
+                SELECT u.*, row_number() OVER (PARTITION BY u.app_id, u.dialect, u.chat_id ORDER BY u.ord) AS k
+                FROM UNNEST($3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[],
+                            $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bytea[], $13::bigint[])
+                     WITH ORDINALITY AS u(event_id, tenant_id, app_id, dialect, mode, event_type, chat_id,
+                                          message_id, seq, body, created_at, ord)
+                WHERE u.seq IN (SELECT seq FROM gone)),
+            busy AS (
+                SELECT l.app_id, l.dialect, l.chat_id
+                FROM (SELECT DISTINCT app_id, dialect, chat_id FROM n) l
+                CROSS JOIN LATERAL (
+                    SELECT p.id FROM deliveries p
+                    WHERE p.app_id = l.app_id AND p.dialect = l.dialect AND p.chat_id = l.chat_id
+                      AND p.status IN ('pending', 'retrying') AND p.status = 'pending'
+                      AND p.id >= (SELECT h.id FROM deliveries h
+                                   WHERE h.app_id = l.app_id AND h.dialect = l.dialect
+                                     AND h.chat_id = l.chat_id AND h.head)
+                    ORDER BY p.id LIMIT 1 FOR SHARE) p)
             INSERT INTO deliveries(event_id, tenant_id, app_id, dialect, mode, event_type, chat_id,
-                                   message_id, seq, body, status, attempts, next_attempt_at, created_at)
-            SELECT n.event_id, n.tenant_id, n.app_id, n.dialect, n.mode, n.event_type, n.chat_id,
-                   n.message_id, n.seq, n.body, 'pending', 0, n.created_at, n.created_at
-            FROM (SELECT u.* FROM UNNEST($3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[],
-                         $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bytea[], $13::bigint[])
-                      WITH ORDINALITY AS u(event_id, tenant_id, app_id, dialect, mode, event_type, chat_id,
-                                           message_id, seq, body, created_at, ord)
-                  WHERE u.seq IN (SELECT seq FROM gone)
-                  ORDER BY u.ord) n";
+                                   message_id, seq, body, status, attempts, next_attempt_at, created_at, head)
+            SELECT x.event_id, x.tenant_id, x.app_id, x.dialect, x.mode, x.event_type, x.chat_id,
+                   x.message_id, x.seq, x.body, 'pending', 0, x.created_at, x.created_at,
+                   x.k = 1 AND NOT EXISTS (SELECT 1 FROM busy b
+                       WHERE b.app_id = x.app_id AND b.dialect = x.dialect AND b.chat_id = x.chat_id)
+            FROM (SELECT * FROM n ORDER BY n.ord) x";
         let d = &deliveries;
         let event_ids: Vec<&str> = d.iter().map(|x| x.event_id.as_str()).collect();
         let tenants: Vec<i64> = d.iter().map(|x| x.tenant.0).collect();
@@ -270,40 +322,43 @@ impl EventStore for PostgresStore {
         if lease.limit == 0 || lease.only_apps.is_some_and(|a| a.is_empty()) {
             return Ok(Vec::new());
         }
-        // `due`: open, due, not leased, of the asked apps, and first in its (app, dialect,
-        // chat) by the order rule (none of them leased, no lower pending); oldest due
-        // first. `one`: the lowest id of each (app, dialect, chat) among those, so a batch
-        // never holds two of one chat. Rows a concurrent record or redeliver has locked
-        // are skipped rather than waited for.
+        // Candidates only (heads and retrying ones), oldest due first; each one due,
+        // unleased, of the asked apps, and the one of its line to go now: no other
+        // delivery of the line is leased (a leased one is always a candidate, and in
+        // `deliveries_leased`), no pending one is below it (the head is the lowest), and
+        // no due retrying one of its mode is below it (so that each line offers at most
+        // one, its lowest, and `LIMIT` counts lines). Rows a concurrent record or
+        // redeliver has locked are skipped rather than waited for; the scan stops at
+        // `limit`.
         const SQL: &str = concat!(
-            "WITH due AS (
-                SELECT d.id, d.app_id, d.dialect, d.chat_id, d.next_attempt_at FROM deliveries d
-                WHERE d.status IN ('pending', 'retrying') AND d.mode = $1 AND d.next_attempt_at <= $2
+            "WITH pick AS (
+                SELECT d.id FROM deliveries d
+                WHERE (d.head OR d.status = 'retrying') AND d.mode = $1 AND d.next_attempt_at <= $2
                   AND (d.lease_owner IS NULL OR d.lease_until <= $2)
                   AND ($3::bigint[] IS NULL OR d.app_id = ANY($3))
                   AND NOT (d.app_id = ANY($4::bigint[]))
                   AND NOT EXISTS (
                       SELECT 1 FROM deliveries o
                       WHERE o.app_id = d.app_id AND o.dialect = d.dialect AND o.chat_id = d.chat_id
-                        AND o.status IN ('pending', 'retrying') AND o.id <> d.id
-                        AND ((o.lease_owner IS NOT NULL AND o.lease_until > $2)
-                             OR (o.status = 'pending' AND o.id < d.id)))
-                ORDER BY d.next_attempt_at, d.id LIMIT $5),
-            one AS (
-                SELECT DISTINCT ON (app_id, dialect, chat_id) id, next_attempt_at FROM due
-                ORDER BY app_id, dialect, chat_id, id),
-            pick AS (
-                SELECT d.id FROM deliveries d
-                WHERE d.id IN (SELECT id FROM one ORDER BY next_attempt_at, id LIMIT $6)
-                FOR UPDATE SKIP LOCKED)
-            UPDATE deliveries d SET lease_owner = $7, lease_until = $8 FROM pick
+                        AND o.lease_owner IS NOT NULL AND o.lease_until > $2 AND o.id <> d.id)
+                  AND (d.head OR NOT EXISTS (
+                      SELECT 1 FROM deliveries h
+                      WHERE h.app_id = d.app_id AND h.dialect = d.dialect AND h.chat_id = d.chat_id
+                        AND h.head AND h.id < d.id))
+                  AND NOT EXISTS (
+                      SELECT 1 FROM deliveries r
+                      WHERE r.app_id = d.app_id AND r.dialect = d.dialect AND r.chat_id = d.chat_id
+                        AND r.status IN ('pending', 'retrying') AND r.id < d.id AND r.mode = d.mode
+                        AND r.next_attempt_at <= $2)
+                ORDER BY d.next_attempt_at, d.id LIMIT $5
+                FOR UPDATE OF d SKIP LOCKED)
+            UPDATE deliveries d SET lease_owner = $6, lease_until = $7 FROM pick
             WHERE d.id = pick.id
             RETURNING ",
             delivery_cols!("d.")
         );
         let only: Option<Vec<i64>> = lease.only_apps.map(|a| a.iter().map(|x| x.0).collect());
         let skip: Vec<i64> = lease.skip_apps.iter().map(|x| x.0).collect();
-        let scan = i64_of(lease.limit.saturating_mul(SCAN_PER_LEASE));
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_err)?;
         execute(&tx, "SELECT pg_advisory_xact_lock($1)", &[&LEASE_LOCK]).await?;
@@ -315,7 +370,6 @@ impl EventStore for PostgresStore {
                 &lease.now,
                 &only,
                 &skip,
-                &scan,
                 &i64_of(lease.limit),
                 &lease.owner,
                 &lease.until,
@@ -339,10 +393,12 @@ impl EventStore for PostgresStore {
         next: Next,
     ) -> StoreResult<bool> {
         // One statement: the delivery moves on only while `owner` holds it, and the
-        // attempt is logged under the number it takes.
+        // attempt is logged under the number it takes. Then, in the same transaction but
+        // a later statement (which sees a delivery routed behind it while the first one
+        // waited for routing's lock on it), its line's next pending one becomes the head.
         const SQL: &str = "WITH u AS (
                 UPDATE deliveries SET status = $3, attempts = attempts + 1, next_attempt_at = $4,
-                    lease_owner = NULL, lease_until = NULL
+                    lease_owner = NULL, lease_until = NULL, head = false
                 WHERE id = $1 AND lease_owner = $2
                 RETURNING id, attempts)
             INSERT INTO delivery_attempts(delivery, n, at, status, latency_ms, error)
@@ -352,22 +408,27 @@ impl EventStore for PostgresStore {
             Next::RetryAt(t) => (DeliveryStatus::Retrying, Some(t)),
             Next::Failed => (DeliveryStatus::Failed, None),
         };
-        let c = self.client().await?;
-        let n = execute(
-            &c,
-            SQL,
-            &[
-                &delivery,
-                &owner,
-                &status.as_str(),
-                &next_at,
-                &attempt.at,
-                &attempt.status,
-                &attempt.latency_ms,
-                &attempt.error.map(|e| e.as_str()),
-            ],
-        )
-        .await?;
+        let error = attempt.error.map(|e| e.as_str());
+        let status = status.as_str();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+            &delivery,
+            &owner,
+            &status,
+            &next_at,
+            &attempt.at,
+            &attempt.status,
+            &attempt.latency_ms,
+            &error,
+        ];
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        // One after the other (`PROMOTE` must see the first's work); `PROMOTE` only when
+        // the first moved the delivery on.
+        let n = execute(&tx, SQL, &params).await?;
+        if n == 1 {
+            execute(&tx, PROMOTE, &[&delivery]).await?;
+        }
+        tx.commit().await.map_err(pg_err)?;
         Ok(n == 1)
     }
 
@@ -422,6 +483,7 @@ impl EventStore for PostgresStore {
         const SQL: &str = concat!(
             "UPDATE deliveries SET
                  status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'retrying' END,
+                 head = CASE WHEN attempts = 0 THEN head ELSE false END,
                  next_attempt_at = $3, lease_owner = NULL, lease_until = NULL
              WHERE event_id = $2 AND tenant_id = $1
              RETURNING ",

@@ -344,7 +344,7 @@ async fn concurrent_migrations_apply_once() {
         results.push(t.await.unwrap());
     }
     results.sort();
-    assert_eq!(results, vec![vec![], vec![], vec![], vec![1, 2]]);
+    assert_eq!(results, vec![vec![], vec![], vec![], vec![1, 2, 3]]);
     assert!(migrate(db.url()).await.unwrap().is_empty());
 }
 

@@ -4,8 +4,15 @@
 //!
 //! A lease is live while `lease_until > now`; once `now` reaches it, another owner may take
 //! the record. A leased delivery is always open (an attempt's record and a redelivery
-//! clear the lease), so the order checks only look at open deliveries, through a partial
-//! index that finished ones leave.
+//! clear the lease).
+//!
+//! Heads of lines (migration 0004): in each line, (app, dialect, chat), exactly the
+//! lowest-id `pending` delivery has `head = 1`. Every write here keeps that in its
+//! transaction (all writes go through the one writer, so nothing races them), and a lease
+//! looks only at lease candidates (heads and retrying deliveries, `deliveries_ready`),
+//! checking each against the order rules with one probe per rule (`deliveries_leased`,
+//! `deliveries_head`, `deliveries_order`): its cost follows the candidates it reads, not
+//! the backlog behind the heads.
 
 use crate::rows::{attempt, change, collect, delivery, subscription, DELIVERY_COLS, SUB_COLS};
 use crate::{is_unique_violation, sql_err, SqliteStore};
@@ -23,6 +30,21 @@ const D_COLS: &str = "d.id, d.event_id, d.tenant_id, d.app_id, d.dialect, d.mode
 
 /// Open deliveries, spelt as the partial indexes spell it (so that they apply).
 const OPEN: &str = "status IN ('pending', 'retrying')";
+
+/// Lease candidates, spelt as `deliveries_ready` spells it (so that it applies).
+const READY: &str = "(d.head = 1 OR d.status = 'retrying')";
+
+/// Hands the head of the line of delivery `?1` to the line's next pending delivery when
+/// the line has no head (after `?1` left `pending`). Every pending delivery of a line is
+/// above its head, so the next one is the first pending above `?1`.
+const PROMOTE: &str = "UPDATE deliveries SET head = 1 WHERE id = (
+        SELECT n.id FROM deliveries x, deliveries n
+        WHERE x.id = ?1 AND n.app_id = x.app_id AND n.dialect = x.dialect AND n.chat_id = x.chat_id
+          AND n.status IN ('pending', 'retrying') AND n.status = 'pending' AND n.id > x.id
+        ORDER BY n.id LIMIT 1)
+    AND NOT EXISTS (SELECT 1 FROM deliveries x, deliveries h
+        WHERE x.id = ?1 AND h.app_id = x.app_id AND h.dialect = x.dialect AND h.chat_id = x.chat_id
+          AND h.head = 1)";
 
 /// `delivery` with its attempts, oldest first.
 fn with_attempts(c: &Connection, delivery: Delivery) -> StoreResult<DeliveryRecord> {
@@ -130,6 +152,8 @@ impl EventStore for SqliteStore {
             if n == 0 {
                 return Err(StoreError::NotFound(Entity::Subscription));
             }
+            // Every open delivery of the app's lines goes, their heads with them: the lines
+            // are empty of pending ones, so none needs a head.
             delete_deliveries(
                 c,
                 &format!("app_id = ?1 AND dialect = ?2 AND {OPEN}"),
@@ -213,11 +237,16 @@ impl EventStore for SqliteStore {
             }
             let mut s = c
                 .prepare_cached(&format!(
-                    "INSERT INTO deliveries(event_id, tenant_id, app_id, dialect, mode, event_type, chat_id, message_id, seq, body, status, attempts, next_attempt_at, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, '{}', 0, ?11, ?11)",
+                    "INSERT INTO deliveries(event_id, tenant_id, app_id, dialect, mode, event_type, chat_id, message_id, seq, body, status, attempts, next_attempt_at, created_at, head)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, '{}', 0, ?11, ?11,
+                             NOT EXISTS (SELECT 1 FROM deliveries h
+                                         WHERE h.app_id = ?3 AND h.dialect = ?4 AND h.chat_id = ?7 AND h.head = 1))",
                     DeliveryStatus::Pending.as_str()
                 ))
                 .map_err(sql_err)?;
+            // One at a time, in the order given: a delivery is its line's head iff the line
+            // has none yet (has no pending delivery), the ones before it in this call
+            // included.
             for (d, body) in deliveries.iter().filter(|(d, _)| kept.contains(&d.seq)) {
                 let r = s.execute(params![
                     d.event_id,
@@ -247,13 +276,20 @@ impl EventStore for SqliteStore {
         if lease.limit == 0 || lease.only_apps.is_some_and(|a| a.is_empty()) {
             return Ok(Vec::new());
         }
-        // Most polls find nothing due: a read says so without queueing on the writer.
+        // Most polls find nothing to lease: a read says so without queueing on the writer
+        // (candidates of this mode that are due, unleased and of the asked apps).
         let (mode, now) = (lease.mode.as_str(), lease.now);
+        let only = lease.only_apps.map(app_list);
+        let skip = app_list(lease.skip_apps);
         let due: bool = self.read_now(|c| {
             c.prepare_cached(&format!(
-                "SELECT EXISTS(SELECT 1 FROM deliveries WHERE {OPEN} AND next_attempt_at <= ?1 AND mode = ?2)"
+                "SELECT EXISTS(SELECT 1 FROM deliveries d
+                   WHERE {READY} AND d.mode = ?2 AND d.next_attempt_at <= ?1
+                     AND (?3 IS NULL OR d.app_id IN (SELECT value FROM json_each(?3)))
+                     AND d.app_id NOT IN (SELECT value FROM json_each(?4))
+                     AND (d.lease_until IS NULL OR d.lease_until <= ?1))"
             ))
-            .and_then(|mut s| s.query_row(params![now, mode], |r| r.get(0)))
+            .and_then(|mut s| s.query_row(params![now, mode, only, skip], |r| r.get(0)))
             .map_err(sql_err)
         })?;
         if !due {
@@ -261,27 +297,35 @@ impl EventStore for SqliteStore {
         }
         let owner = lease.owner.to_string();
         let (limit, until) = (lease.limit, lease.until);
-        let only = lease.only_apps.map(app_list);
-        let skip = app_list(lease.skip_apps);
         self.write(move |c| {
-            // Due, unleased, and first in line of its (app, dialect, chat): none of those
-            // is leased, and none still pending comes before it.
+            // Candidates only (heads and retrying ones), oldest due first; each one due,
+            // unleased, of the asked apps, and the one of its line to go now: no other
+            // delivery of the line is leased (a leased one is always a candidate, and in
+            // `deliveries_leased`), no pending one is below it (the head is the lowest),
+            // and no due retrying one of its mode is below it (so that each line offers at
+            // most one, its lowest, and `LIMIT` counts lines). The scan stops at `limit`.
             let mut s = c
                 .prepare_cached(&format!(
                     "SELECT {D_COLS} FROM deliveries d
-                     WHERE d.{OPEN} AND d.next_attempt_at <= ?1 AND d.mode = ?2
-                       AND (d.lease_until IS NULL OR d.lease_until <= ?1)
+                     WHERE {READY} AND d.mode = ?2 AND d.next_attempt_at <= ?1
                        AND (?3 IS NULL OR d.app_id IN (SELECT value FROM json_each(?3)))
                        AND d.app_id NOT IN (SELECT value FROM json_each(?4))
+                       AND (d.lease_until IS NULL OR d.lease_until <= ?1)
                        AND NOT EXISTS (SELECT 1 FROM deliveries o
                            WHERE o.app_id = d.app_id AND o.dialect = d.dialect AND o.chat_id = d.chat_id
-                             AND o.{OPEN} AND o.id <> d.id
-                             AND ((o.lease_until > ?1 AND o.lease_owner IS NOT NULL)
-                                  OR (o.status = 'pending' AND o.id < d.id)))
-                     ORDER BY d.next_attempt_at, d.id"
+                             AND o.lease_owner IS NOT NULL AND o.lease_until > ?1 AND o.id <> d.id)
+                       AND (d.head = 1 OR NOT EXISTS (SELECT 1 FROM deliveries h
+                           WHERE h.app_id = d.app_id AND h.dialect = d.dialect AND h.chat_id = d.chat_id
+                             AND h.head = 1 AND h.id < d.id))
+                       AND NOT EXISTS (SELECT 1 FROM deliveries r
+                           WHERE r.app_id = d.app_id AND r.dialect = d.dialect AND r.chat_id = d.chat_id
+                             AND r.{OPEN} AND r.id < d.id AND r.mode = d.mode AND r.next_attempt_at <= ?1)
+                     ORDER BY d.next_attempt_at, d.id LIMIT ?5"
                 ))
                 .map_err(sql_err)?;
-            let mut rows = s.query(params![now, mode, only, skip]).map_err(sql_err)?;
+            let mut rows = s
+                .query(params![now, mode, only, skip, limit as i64])
+                .map_err(sql_err)?;
             let mut out: Vec<Delivery> = Vec::new();
             let mut lines = HashSet::new();
             while out.len() < limit {
@@ -289,7 +333,8 @@ impl EventStore for SqliteStore {
                     break;
                 };
                 let d = delivery(r).map_err(sql_err)??;
-                // One at a time per line, within this lease too.
+                // One at a time per line, within this lease too (the query already offers
+                // one per line; this keeps it so whatever the plan).
                 if lines.insert((d.app, d.dialect.clone(), d.chat)) {
                     out.push(d);
                 }
@@ -323,7 +368,7 @@ impl EventStore for SqliteStore {
             let n: Option<i64> = c
                 .prepare_cached(
                     "UPDATE deliveries SET attempts = attempts + 1, status = ?3, next_attempt_at = ?4,
-                       lease_owner = NULL, lease_until = NULL
+                       lease_owner = NULL, lease_until = NULL, head = 0
                      WHERE id = ?1 AND lease_owner = ?2 RETURNING attempts",
                 )
                 .and_then(|mut s| {
@@ -334,6 +379,10 @@ impl EventStore for SqliteStore {
             let Some(n) = n else {
                 return Ok(false);
             };
+            // It left `pending` (if it was): its line's next pending delivery is the head.
+            c.prepare_cached(PROMOTE)
+                .and_then(|mut s| s.execute(params![delivery]))
+                .map_err(sql_err)?;
             c.prepare_cached(
                 "INSERT INTO delivery_attempts(delivery_id, n, at, status, latency_ms, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
@@ -411,9 +460,13 @@ impl EventStore for SqliteStore {
         now: Millis,
     ) -> StoreResult<Delivery> {
         let event_id = event_id.to_string();
+        // A never-attempted delivery stays pending and keeps its place (head or not); any
+        // other becomes retrying, which is never a head (and was not one: only a pending
+        // delivery is), so no line changes its head.
         self.write(move |c| {
             c.prepare_cached(&format!(
                 "UPDATE deliveries SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'retrying' END,
+                   head = CASE WHEN attempts = 0 THEN head ELSE 0 END,
                    next_attempt_at = ?3, lease_owner = NULL, lease_until = NULL
                  WHERE event_id = ?1 AND tenant_id = ?2 RETURNING {DELIVERY_COLS}"
             ))
@@ -426,6 +479,7 @@ impl EventStore for SqliteStore {
     }
 
     async fn prune_deliveries(&self, before: Millis) -> StoreResult<u64> {
+        // Finished deliveries only: never a head, so no line changes its head.
         self.write(move |c| {
             delete_deliveries(
                 c,

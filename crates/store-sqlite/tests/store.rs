@@ -130,7 +130,7 @@ fn migrations_are_idempotent() {
     let path = dir.path().join("x.db");
     assert_eq!(
         switchboard_store_sqlite::migrate(&path).unwrap(),
-        vec![1, 2, 3]
+        vec![1, 2, 3, 4]
     );
     assert!(switchboard_store_sqlite::migrate(&path).unwrap().is_empty());
 }

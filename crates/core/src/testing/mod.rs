@@ -67,7 +67,10 @@ macro_rules! store_conformance {
             events_deliveries_round_trip,
             events_deliveries_keep_order_per_app_dialect_and_chat,
             events_subscriptions_upsert_list_and_delete_with_open_deliveries,
-            events_subscriptions_routing_and_the_delivery_log_round_trip
+            events_subscriptions_routing_and_the_delivery_log_round_trip,
+            events_heads_skipped_apps_and_busy_lines_hide_no_one,
+            events_heads_move_on_with_each_attempt,
+            events_heads_survive_redelivery_unsubscribing_and_pruning
         );
     };
     (@cases $factory:expr; $($name:ident),* $(,)?) => {

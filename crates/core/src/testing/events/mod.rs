@@ -6,12 +6,14 @@
 
 mod changes;
 mod deliveries;
+mod heads;
 mod leases;
 mod routing;
 mod subscriptions;
 
 pub use changes::*;
 pub use deliveries::*;
+pub use heads::*;
 pub use leases::*;
 pub use routing::*;
 pub use subscriptions::*;
