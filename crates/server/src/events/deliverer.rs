@@ -87,14 +87,18 @@ impl InHand {
         e.0 += 1;
         e.1.clone()
     }
-    fn give_back(&self, app: AppId) {
+    /// Returns how many the app still has in hand.
+    fn give_back(&self, app: AppId) -> usize {
         let mut m = self.apps.lock().expect("not poisoned");
-        if let Some(e) = m.get_mut(&app) {
-            e.0 -= 1;
-            if e.0 == 0 {
-                m.remove(&app);
-            }
+        let Some(e) = m.get_mut(&app) else {
+            return 0;
+        };
+        e.0 -= 1;
+        let left = e.0;
+        if left == 0 {
+            m.remove(&app);
         }
+        left
     }
     fn full(&self, cap: usize) -> Vec<AppId> {
         let m = self.apps.lock().expect("not poisoned");
@@ -180,11 +184,14 @@ async fn lease_and_attempt(
             if let Ok(_permit) = gate.acquire().await {
                 attempt(&ev, d, until, conns.as_ref()).await;
             }
-            in_hand.give_back(app);
-            // The chat's next delivery may be due now.
-            match mode {
-                Mode::Webhook => ev.wake_webhooks.notify_one(),
-                Mode::LongConnection => ev.wake_connections.notify_one(),
+            // The chat's next delivery may be due now; but while the app still has
+            // enough in hand to fill its slots, a lease could not take it anyway (the app
+            // is skipped), and a wake per attempt would only cost a lease query each.
+            if in_hand.give_back(app) < cap {
+                match mode {
+                    Mode::Webhook => ev.wake_webhooks.notify_one(),
+                    Mode::LongConnection => ev.wake_connections.notify_one(),
+                }
             }
         });
     }
