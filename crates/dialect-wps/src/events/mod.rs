@@ -37,7 +37,7 @@
 //!   and operation there, and signs with the app the deliverer hands it (read for each
 //!   attempt, so a rotated secret applies at once; never in the bytes, never logged).
 //! - *No WebSocket mode*: `wss://…/v7/event/ws` is known only from community clients
-//!   (spec §2.6, [S]); it is not built ([`EventDialect::connections`] is `None`, so a
+//!   (spec §2.6, marked secondary); it is not built ([`EventDialect::connections`] is `None`, so a
 //!   `long_connection` subscription is refused).
 
 pub mod crypto;

@@ -27,12 +27,12 @@ pub const H_MD5: &str = "MD5";
 pub const H_CHECK_SUM: &str = "CheckSum";
 
 /// `eventType` of conversation messages (p2p, team, super team), team notifications
-/// included (spec §3.2, [C]).
+/// included (spec §3.2, (confirmed)).
 pub const EVENT_MESSAGE: &str = "1";
 /// `eventType` of a p2p message's recall or delete (our reading of the vendor's list; the
-/// v1 recall API numbers a p2p recall 7 as well) [I].
+/// v1 recall API numbers a p2p recall 7 as well) (our inference).
 pub const EVENT_RECALL_P2P: &str = "7";
-/// `eventType` of a team (advanced or super) message's recall or delete [I].
+/// `eventType` of a team (advanced or super) message's recall or delete (our inference).
 pub const EVENT_RECALL_TEAM: &str = "8";
 /// `eventType` of the URL check sent when a subscription is saved (ours: Yunxin has none).
 pub const EVENT_PROBE: &str = "0";
@@ -174,7 +174,7 @@ pub fn recall_copy(r: &RecallInfo) -> Fields {
 }
 
 /// A team notification's operation (`attach.id`), as the vendor's SDKs number them:
-/// advanced teams 0 invite, 1 kick, 2 leave, 4 dismiss; super teams 401, 402, 403, 405 [I].
+/// advanced teams 0 invite, 1 kick, 2 leave, 4 dismiss; super teams 401, 402, 403, 405 (our inference).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TeamOp {
     Invite,
@@ -216,7 +216,7 @@ pub struct TeamNotice<'a> {
     pub at: Millis,
 }
 
-/// The notification copy; `attach` is `{"data":{"ids":[…],"tid":"…"},"id":N}` [I].
+/// The notification copy; `attach` is `{"data":{"ids":[…],"tid":"…"},"id":N}` (our inference).
 pub fn team_notice(n: &TeamNotice) -> Fields {
     let mut data = serde_json::Map::new();
     data.insert("tid".into(), Value::String(n.team_id.to_string()));

@@ -11,12 +11,12 @@
 //!
 //! **Event types** (`eventType`, strings):
 //! - `"1"` conversation messages: p2p (`convType` `PERSON`), advanced team (`TEAM`) and
-//!   super team (`SUPER_TEAM`) [C]; team changes (members added or removed, team dismissed)
+//!   super team (`SUPER_TEAM`) (confirmed); team changes (members added or removed, team dismissed)
 //!   come as `NOTIFICATION` messages under `"1"` too, as the vendor copies its team
 //!   notifications;
 //! - `"7"` a p2p message recalled or deleted, `"8"` a team message recalled or deleted
 //!   (the vendor's numbers as we read them; the v1 recall API numbers p2p and team recalls
-//!   7 and 8 as well) [I].
+//!   7 and 8 as well) (our inference).
 //!
 //! Edits are not copied (the vendor documents no modify copy). A message that mentions no
 //! one is copied all the same: a copy is everything.
