@@ -173,6 +173,23 @@ pub struct Chat {
     pub last_position: i64,
 }
 
+impl Chat {
+    /// Stands in for a chat that is gone when only its id and kind are read: a group with
+    /// no name (an event about a chat dissolved and removed since).
+    pub fn gone(tenant: TenantId, id: ChatId) -> Chat {
+        Chat {
+            id,
+            tenant,
+            kind: ChatKind::Group,
+            name: String::new(),
+            owner: Actor::App(AppId(0)),
+            created_at: 0,
+            dissolved_at: None,
+            last_position: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     pub chat: ChatId,

@@ -1,7 +1,7 @@
 //! The outbox's records: changes, subscriptions, deliveries and their attempts.
 
 use crate::ids::{AppId, ChatId, MessageId, TenantId};
-use crate::model::{Actor, Message, Millis};
+use crate::model::{Actor, MentionTarget, Message, Millis};
 use serde::{Deserialize, Serialize};
 
 /// What happened, as the store recorded it in the transaction that did it. The message
@@ -55,6 +55,36 @@ impl ChangeBody {
             | ChangeBody::MessageRemoved { message } => Some(message),
             _ => None,
         }
+    }
+
+    /// Every party the change names (the message's sender, mentioned parties and
+    /// remover; the members and who changed them), each once, users first.
+    pub fn actors(&self) -> Vec<Actor> {
+        let mut out = Vec::new();
+        if let Some(m) = self.message() {
+            out.push(m.sender);
+            out.extend(m.mentions.iter().filter_map(|x| match x.target {
+                MentionTarget::User(u) => Some(Actor::User(u)),
+                MentionTarget::App(a) => Some(Actor::App(a)),
+                MentionTarget::All => None,
+            }));
+            out.extend(m.removal.iter().map(|r| r.by));
+        }
+        match self {
+            ChangeBody::MembersAdded { by, members }
+            | ChangeBody::MembersRemoved { by, members } => {
+                out.extend(by.iter().copied());
+                out.extend(members.iter().copied());
+            }
+            ChangeBody::ChatDissolved { by } => out.extend(by.iter().copied()),
+            _ => {}
+        }
+        out.sort_by_key(|a| match a {
+            Actor::User(u) => (0, u.0),
+            Actor::App(a) => (1, a.0),
+        });
+        out.dedup();
+        out
     }
 
     /// Encodes the body as the stores keep it (JSON).

@@ -88,6 +88,19 @@ pub trait EventDialect: Send + Sync {
     fn challenge_answered(&self, challenge: &str, body: &[u8]) -> bool;
 }
 
+/// Whether a receiver's answer body echoes `challenge` as `{"challenge":"…"}` (other keys
+/// allowed): the URL verification Feishu, Hi and WPS share.
+pub fn echoes_challenge(challenge: &str, body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        challenge: Option<String>,
+    }
+    serde_json::from_slice::<Answer>(body)
+        .ok()
+        .and_then(|a| a.challenge)
+        .is_some_and(|c| c == challenge)
+}
+
 /// What came back from pushing an event down a long connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pushed {

@@ -17,6 +17,29 @@ pub struct MessageView {
     pub mention_parties: Vec<Option<Party>>,
 }
 
+impl MessageView {
+    /// The view of `message` in `chat` with its parties already at hand (`party`: `None`
+    /// for one since removed), as an event renders a message without a read per party.
+    /// The chat may be gone: [`Chat::gone`] stands in for it.
+    pub fn assemble(message: Message, chat: Chat, party: impl Fn(Actor) -> Option<Party>) -> Self {
+        let mention_parties = message
+            .mentions
+            .iter()
+            .map(|x| match x.target {
+                MentionTarget::All => None,
+                MentionTarget::User(u) => party(Actor::User(u)),
+                MentionTarget::App(a) => party(Actor::App(a)),
+            })
+            .collect();
+        MessageView {
+            sender: party(message.sender),
+            message,
+            chat,
+            mention_parties,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct ListQuery {
     pub tenant: TenantId,

@@ -35,13 +35,15 @@ pub mod ws;
 use crate::face::Face;
 use crate::{Config, LarkState};
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
 use switchboard_core::error::Error;
-use switchboard_core::events::route::{Connections, EventDialect, EventKind, Hearing, Outgoing};
+use switchboard_core::events::route::{
+    echoes_challenge, Connections, EventDialect, EventKind, Hearing, Outgoing,
+};
 use switchboard_core::events::{ChangeBody, Delivery, Subscription};
-use switchboard_core::model::{Actor, App, ChatKind, MentionTarget, Millis, Role};
+use switchboard_core::model::{Actor, App, ChatKind, Millis, Role};
 use switchboard_core::service::Party;
 use switchboard_core::Core;
 
@@ -264,50 +266,6 @@ pub fn challenge_body(challenge: &str, token: &str) -> Vec<u8> {
     .expect("strings always serialise")
 }
 
-/// Whether a receiver's answer echoes `challenge`: `{"challenge":"…"}` (other keys allowed).
-pub fn answered(challenge: &str, body: &[u8]) -> bool {
-    #[derive(Deserialize)]
-    struct Answer {
-        challenge: Option<String>,
-    }
-    serde_json::from_slice::<Answer>(body)
-        .ok()
-        .and_then(|a| a.challenge)
-        .is_some_and(|c| c == challenge)
-}
-
-/// Every party `body` names, for [`envelope::Seen::parties`].
-fn actors_of(body: &ChangeBody) -> Vec<Actor> {
-    let mut out = Vec::new();
-    if let Some(m) = body.message() {
-        out.push(m.sender);
-        for x in &m.mentions {
-            match x.target {
-                MentionTarget::User(u) => out.push(Actor::User(u)),
-                MentionTarget::App(a) => out.push(Actor::App(a)),
-                MentionTarget::All => {}
-            }
-        }
-        if let Some(r) = &m.removal {
-            out.push(r.by);
-        }
-    }
-    match body {
-        ChangeBody::MembersAdded { by, members } | ChangeBody::MembersRemoved { by, members } => {
-            out.extend(by.iter().copied());
-            out.extend(members.iter().copied());
-        }
-        ChangeBody::ChatDissolved { by } => out.extend(by.iter().copied()),
-        _ => {}
-    }
-    out.sort_by_key(|a| match a {
-        Actor::User(u) => (0, u.0),
-        Actor::App(a) => (1, a.0),
-    });
-    out.dedup();
-    out
-}
-
 fn read_error(what: &str, e: Error) -> String {
     format!("reading the {what} failed: {e}")
 }
@@ -353,7 +311,7 @@ impl EventDialect for LarkEvents {
             Err(e) => return Err(read_error("chat", e)),
         };
         let mut parties: HashMap<Actor, Option<Party>> = HashMap::new();
-        for a in actors_of(&d.body) {
+        for a in d.body.actors() {
             let p = match core.party(d.tenant, a).await {
                 Ok(p) => Some(p),
                 Err(Error::NotFound(_)) => None,
@@ -393,6 +351,6 @@ impl EventDialect for LarkEvents {
     }
 
     fn challenge_answered(&self, challenge: &str, body: &[u8]) -> bool {
-        answered(challenge, body)
+        echoes_challenge(challenge, body)
     }
 }

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use switchboard_core::events::{DeliveryStatus, Mode};
 use switchboard_core::ids::{AppId, ChatId, MessageId, TenantId, UserId};
+use switchboard_core::model::MentionTarget;
 use switchboard_core::model::{
     Chat, Content, Mention, Message, MessageExtra, MessageType, Removal, RemovalKind, Secret, User,
 };
@@ -165,13 +166,16 @@ fn challenge_bodies_and_answers() {
     );
     assert_eq!(header(&o, "X-Lark-Request-Timestamp"), "0");
 
-    assert!(answered("c1", br#"{"challenge":"c1"}"#));
-    assert!(answered("c1", br#"{ "challenge" : "c1", "msg": "ok" }"#));
-    assert!(!answered("c1", br#"{"challenge":"c2"}"#));
-    assert!(!answered("c1", br#"{"challenge":1}"#));
-    assert!(!answered("c1", br#"{}"#));
-    assert!(!answered("c1", b"c1"));
-    assert!(!answered("c1", b""));
+    assert!(echoes_challenge("c1", br#"{"challenge":"c1"}"#));
+    assert!(echoes_challenge(
+        "c1",
+        br#"{ "challenge" : "c1", "msg": "ok" }"#
+    ));
+    assert!(!echoes_challenge("c1", br#"{"challenge":"c2"}"#));
+    assert!(!echoes_challenge("c1", br#"{"challenge":1}"#));
+    assert!(!echoes_challenge("c1", br#"{}"#));
+    assert!(!echoes_challenge("c1", b"c1"));
+    assert!(!echoes_challenge("c1", b""));
 }
 
 // ----- names and who hears what ------------------------------------------------------
@@ -753,20 +757,22 @@ fn a_mismatched_body_is_refused() {
 fn parties_named_by_a_change() {
     let m = text_message(1, Actor::User(TOM), "x", vec![mention_tom()]);
     assert_eq!(
-        actors_of(&ChangeBody::MessageCreated { message: m }),
+        ChangeBody::MessageCreated { message: m }.actors(),
         vec![Actor::User(TOM)]
     );
     assert_eq!(
-        actors_of(&ChangeBody::MembersAdded {
+        ChangeBody::MembersAdded {
             by: Some(Actor::App(BOT)),
             members: vec![Actor::User(ANN), Actor::App(BOT)]
-        }),
+        }
+        .actors(),
         vec![Actor::User(ANN), Actor::App(BOT)]
     );
     assert_eq!(
-        actors_of(&ChangeBody::MessageRemoved {
+        ChangeBody::MessageRemoved {
             message: removed(Actor::User(ANN))
-        }),
+        }
+        .actors(),
         vec![Actor::User(TOM), Actor::User(ANN)]
     );
 }

@@ -21,8 +21,7 @@ use crate::render::{self, MessageOut, SenderOut};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use switchboard_core::events::{ChangeBody, Delivery};
-use switchboard_core::ids::{AppId, ChatId, TenantId};
-use switchboard_core::model::{Actor, App, Chat, ChatKind, MentionTarget, Message};
+use switchboard_core::model::{Actor, App, Chat, ChatKind, Message};
 use switchboard_core::service::{MessageView, Party};
 
 /// What a delivery's rendering needs besides the delivery: looked up for the receiving app.
@@ -175,35 +174,8 @@ impl Seen<'_> {
         let chat = self
             .chat
             .cloned()
-            .unwrap_or_else(|| placeholder_chat(m.tenant, m.chat));
-        MessageView {
-            message: m.clone(),
-            chat,
-            sender: self.party(m.sender).cloned(),
-            mention_parties: m
-                .mentions
-                .iter()
-                .map(|x| match x.target {
-                    MentionTarget::All => None,
-                    MentionTarget::User(u) => self.party(Actor::User(u)).cloned(),
-                    MentionTarget::App(a) => self.party(Actor::App(a)).cloned(),
-                })
-                .collect(),
-        }
-    }
-}
-
-/// A chat that is gone: a group with no name (only its id and kind are read).
-fn placeholder_chat(tenant: TenantId, id: ChatId) -> Chat {
-    Chat {
-        id,
-        tenant,
-        kind: ChatKind::Group,
-        name: String::new(),
-        owner: Actor::App(AppId(0)),
-        created_at: 0,
-        dissolved_at: None,
-        last_position: 0,
+            .unwrap_or_else(|| Chat::gone(m.tenant, m.chat));
+        MessageView::assemble(m.clone(), chat, |a| self.party(a).cloned())
     }
 }
 

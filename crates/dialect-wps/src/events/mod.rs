@@ -50,9 +50,11 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use switchboard_core::error::Error;
-use switchboard_core::events::route::{EventDialect, EventKind, Hearing, Outgoing};
-use switchboard_core::events::{ChangeBody, Delivery, Subscription};
-use switchboard_core::model::{Actor, App, ChatKind, MentionTarget, Millis};
+use switchboard_core::events::route::{
+    echoes_challenge, EventDialect, EventKind, Hearing, Outgoing,
+};
+use switchboard_core::events::{Delivery, Subscription};
+use switchboard_core::model::{Actor, App, ChatKind, Millis};
 use switchboard_core::service::Party;
 use switchboard_core::Core;
 
@@ -211,50 +213,6 @@ pub fn challenge_body(challenge: &str) -> Vec<u8> {
     serde_json::to_vec(&Challenge { challenge }).expect("strings always serialise")
 }
 
-/// Whether a receiver's answer echoes `challenge`: `{"challenge":"…"}` (other keys allowed).
-pub fn answered(challenge: &str, body: &[u8]) -> bool {
-    #[derive(Deserialize)]
-    struct Answer {
-        challenge: Option<String>,
-    }
-    serde_json::from_slice::<Answer>(body)
-        .ok()
-        .and_then(|a| a.challenge)
-        .is_some_and(|c| c == challenge)
-}
-
-/// Every party `body` names, for [`envelope::Seen::parties`].
-fn actors_of(body: &ChangeBody) -> Vec<Actor> {
-    let mut out = Vec::new();
-    if let Some(m) = body.message() {
-        out.push(m.sender);
-        for x in &m.mentions {
-            match x.target {
-                MentionTarget::User(u) => out.push(Actor::User(u)),
-                MentionTarget::App(a) => out.push(Actor::App(a)),
-                MentionTarget::All => {}
-            }
-        }
-        if let Some(r) = &m.removal {
-            out.push(r.by);
-        }
-    }
-    match body {
-        ChangeBody::MembersAdded { by, members } | ChangeBody::MembersRemoved { by, members } => {
-            out.extend(by.iter().copied());
-            out.extend(members.iter().copied());
-        }
-        ChangeBody::ChatDissolved { by } => out.extend(by.iter().copied()),
-        _ => {}
-    }
-    out.sort_by_key(|a| match a {
-        Actor::User(u) => (0, u.0),
-        Actor::App(a) => (1, a.0),
-    });
-    out.dedup();
-    out
-}
-
 fn read_error(what: &str, e: Error) -> String {
     format!("reading the {what} failed: {e}")
 }
@@ -288,7 +246,7 @@ impl EventDialect for WpsEvents {
             Err(e) => return Err(read_error("chat", e)),
         };
         let mut parties: HashMap<Actor, Option<Party>> = HashMap::new();
-        for a in actors_of(&d.body) {
+        for a in d.body.actors() {
             let p = match core.party(d.tenant, a).await {
                 Ok(p) => Some(p),
                 Err(Error::NotFound(_)) => None,
@@ -333,6 +291,6 @@ impl EventDialect for WpsEvents {
     }
 
     fn challenge_answered(&self, challenge: &str, body: &[u8]) -> bool {
-        answered(challenge, body)
+        echoes_challenge(challenge, body)
     }
 }

@@ -4,8 +4,10 @@ use crate::ids;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
+use switchboard_core::events::ChangeBody;
 use switchboard_core::events::{DeliveryStatus, Mode};
 use switchboard_core::ids::{AppId, ChatId, MessageId, TenantId, UserId};
+use switchboard_core::model::MentionTarget;
 use switchboard_core::model::Secret;
 use switchboard_core::model::{
     Chat, Content, Mention, Message, MessageExtra, MessageType, Removal, RemovalKind, User,
@@ -277,12 +279,15 @@ fn challenge_is_plain_and_echoed() {
         r#"{"challenge":"a\"/ö"}"#.as_bytes()
     );
     assert!(ev.challenge_answered("c1", br#"{"challenge":"c1"}"#));
-    assert!(answered("c1", br#"{ "challenge" : "c1", "msg": "ok" }"#));
-    assert!(!answered("c1", br#"{"challenge":"c2"}"#));
-    assert!(!answered("c1", br#"{"challenge":1}"#));
-    assert!(!answered("c1", b"{}"));
-    assert!(!answered("c1", b"c1"));
-    assert!(!answered("c1", b""));
+    assert!(echoes_challenge(
+        "c1",
+        br#"{ "challenge" : "c1", "msg": "ok" }"#
+    ));
+    assert!(!echoes_challenge("c1", br#"{"challenge":"c2"}"#));
+    assert!(!echoes_challenge("c1", br#"{"challenge":1}"#));
+    assert!(!echoes_challenge("c1", b"{}"));
+    assert!(!echoes_challenge("c1", b"c1"));
+    assert!(!echoes_challenge("c1", b""));
 }
 
 // ----- names and who hears what ----------------------------------------------------------
