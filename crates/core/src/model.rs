@@ -166,6 +166,8 @@ pub struct Chat {
     pub tenant: TenantId,
     pub kind: ChatKind,
     pub name: String,
+    /// Free text shown with the chat (Feishu's `description`); empty when unset.
+    pub description: String,
     pub owner: Actor,
     pub created_at: Millis,
     pub dissolved_at: Option<Millis>,
@@ -182,6 +184,7 @@ impl Chat {
             tenant,
             kind: ChatKind::Group,
             name: String::new(),
+            description: String::new(),
             owner: Actor::App(AppId(0)),
             created_at: 0,
             dissolved_at: None,

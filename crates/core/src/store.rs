@@ -139,6 +139,14 @@ pub struct Page {
     pub limit: u32,
 }
 
+/// What [`ChatStore::update_chat`] changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub owner: Option<Actor>,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewMessage {
     pub tenant: TenantId,
@@ -375,6 +383,19 @@ pub trait ChatStore: Send + Sync + 'static {
     async fn list_chats(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<Chat>>;
     /// Dissolves the chat (members stay, so that they can be told); `by` is who did it.
     async fn dissolve_chat(&self, id: ChatId, at: Millis, by: Option<Actor>) -> StoreResult<Chat>;
+
+    /// Changes a chat's name, description and owner in one write; a new owner takes the
+    /// owner role and the old one becomes a plain member. `NotFound(Member)` when the new
+    /// owner is not a member, `NotFound(Chat)` when the chat is absent.
+    async fn update_chat(&self, id: ChatId, patch: ChatPatch) -> StoreResult<Chat>;
+    /// The chats of `tenant` that `actor` is a member of and that are not dissolved,
+    /// ascending by id, ids above `page.after`.
+    async fn list_member_chats(
+        &self,
+        tenant: TenantId,
+        actor: Actor,
+        page: Page,
+    ) -> StoreResult<Vec<Chat>>;
 
     /// Adds members; those already present keep their role. Returns the newly added.
     async fn add_members(

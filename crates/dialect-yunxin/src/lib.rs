@@ -305,6 +305,7 @@ mod tests {
             tenant: TenantId(1),
             kind: ChatKind::Group,
             name: "G".into(),
+            description: String::new(),
             owner: switchboard_core::model::Actor::App(AppId(1)),
             created_at: 0,
             dissolved_at: None,

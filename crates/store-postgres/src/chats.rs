@@ -144,6 +144,7 @@ impl ChatStore for PostgresStore {
             tenant: new.tenant,
             kind: new.kind,
             name: new.name,
+            description: String::new(),
             owner: new.owner,
             created_at: new.created_at,
             dissolved_at: None,
@@ -192,16 +193,105 @@ impl ChatStore for PostgresStore {
         .collect()
     }
 
+    async fn update_chat(&self, id: ChatId, patch: ChatPatch) -> StoreResult<Chat> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        // The row lock taken here orders this update after any other change of the owner.
+        let chat = query_opt(
+            &tx,
+            &format!(
+                "SELECT {} FROM chats WHERE id = $1 FOR UPDATE",
+                rows::CHAT_COLS
+            ),
+            &[&id.0],
+        )
+        .await?
+        .map(|r| rows::chat(&r))
+        .transpose()?
+        .ok_or(StoreError::NotFound(Entity::Chat))?;
+        if let Some(o) = patch.owner {
+            let n = tx
+                .execute(
+                    "UPDATE chat_members SET role = 'owner' WHERE chat_id = $1 AND member_kind = $2 AND member_id = $3",
+                    &[&id.0, &o.kind(), &o.raw_id()],
+                )
+                .await
+                .map_err(pg_err)?;
+            if n == 0 {
+                return Err(StoreError::NotFound(Entity::Member));
+            }
+            if o != chat.owner {
+                tx.execute(
+                    "UPDATE chat_members SET role = 'member' WHERE chat_id = $1 AND member_kind = $2 AND member_id = $3",
+                    &[&id.0, &chat.owner.kind(), &chat.owner.raw_id()],
+                )
+                .await
+                .map_err(pg_err)?;
+            }
+        }
+        let owner_kind = patch.owner.map(|o| o.kind());
+        let owner_id = patch.owner.map(|o| o.raw_id());
+        let r = query_opt(
+            &tx,
+            &format!(
+                "UPDATE chats SET name = COALESCE($2, name), description = COALESCE($3, description),
+                    owner_kind = COALESCE($4, owner_kind), owner_id = COALESCE($5, owner_id)
+                 WHERE id = $1 RETURNING {}",
+                rows::CHAT_COLS
+            ),
+            &[&id.0, &patch.name, &patch.description, &owner_kind, &owner_id],
+        )
+        .await?
+        .ok_or(StoreError::NotFound(Entity::Chat))?;
+        let chat = rows::chat(&r)?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(chat)
+    }
+
+    async fn list_member_chats(
+        &self,
+        tenant: TenantId,
+        actor: Actor,
+        page: Page,
+    ) -> StoreResult<Vec<Chat>> {
+        let cols = rows::CHAT_COLS
+            .split(", ")
+            .map(|col| format!("c.{col}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let c = self.client().await?;
+        query(
+            &c,
+            &format!(
+                "SELECT {cols} FROM chat_members m JOIN chats c ON c.id = m.chat_id
+                 WHERE m.member_kind = $1 AND m.member_id = $2 AND m.chat_id > $3
+                   AND c.tenant_id = $4 AND c.dissolved_at IS NULL
+                 ORDER BY m.chat_id LIMIT $5"
+            ),
+            &[
+                &actor.kind(),
+                &actor.raw_id(),
+                &page.after,
+                &tenant.0,
+                &i64::from(page.limit),
+            ],
+        )
+        .await?
+        .iter()
+        .map(rows::chat)
+        .collect()
+    }
+
     async fn dissolve_chat(&self, id: ChatId, at: Millis, by: Option<Actor>) -> StoreResult<Chat> {
         // One statement: the chat is dissolved and its change recorded, or (when it was
         // dissolved already, or is absent) nothing is written and the chat is read as is.
         const SQL: &str = "WITH u AS (
                 UPDATE chats SET dissolved_at = $2 WHERE id = $1 AND dissolved_at IS NULL
-                RETURNING id, tenant_id, kind, name, owner_kind, owner_id, created_at, dissolved_at, last_position),
+                RETURNING id, tenant_id, kind, name, owner_kind, owner_id, created_at, dissolved_at, last_position, description),
             e AS (
                 INSERT INTO changes(tenant_id, chat_id, at, kind, body)
                 SELECT u.tenant_id, u.id, $2, 'chat_dissolved', $3 FROM u)
-            SELECT id, tenant_id, kind, name, owner_kind, owner_id, created_at, dissolved_at, last_position FROM u";
+            SELECT id, tenant_id, kind, name, owner_kind, owner_id, created_at, dissolved_at, last_position, description FROM u";
         let body = ChangeBody::ChatDissolved { by }.encode();
         let c = self.client().await?;
         if let Some(r) = query_opt(&c, SQL, &[&id.0, &at, &body]).await? {

@@ -166,7 +166,7 @@ impl MessageStore for PostgresStore {
             return Ok(MessageLookup::default());
         };
         let (chat, member) = rows::chat_and_member(&row)?;
-        let message = rows::message_at(&row, 14)?;
+        let message = rows::message_at(&row, 15)?;
         // A miss leaves the sender to the caller, whose read fills the cache.
         let cache = &self.inner.cache;
         let sender = match message.as_ref().map(|m| m.sender) {

@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_events.sql")),
     (3, include_str!("../migrations/0003_delivery_heads.sql")),
+    (4, include_str!("../migrations/0004_chat_details.sql")),
 ];
 
 /// Key of the transaction-scoped advisory lock that serialises migrators (ASCII "SWBDMIGR").

@@ -10,8 +10,7 @@ use tokio_postgres::Row;
 pub const USER_COLS: &str = "id, tenant_id, user_id, account_id, name, created_at";
 pub const APP_COLS: &str =
     "id, tenant_id, app_id, app_secret, name, bot_enabled, signing_required, scopes, created_at";
-pub const CHAT_COLS: &str =
-    "id, tenant_id, kind, name, owner_kind, owner_id, created_at, dissolved_at, last_position";
+pub const CHAT_COLS: &str = "id, tenant_id, kind, name, owner_kind, owner_id, created_at, dissolved_at, last_position, description";
 pub const MEMBER_COLS: &str = "chat_id, member_kind, member_id, role, joined_at";
 
 fn corrupt(what: &str) -> StoreError {
@@ -86,6 +85,7 @@ pub fn chat(r: &Row) -> StoreResult<Chat> {
         tenant: TenantId(get(r, 1)?),
         kind,
         name: get(r, 3)?,
+        description: get(r, 9)?,
         owner,
         created_at: get(r, 6)?,
         dissolved_at: get(r, 7)?,
@@ -94,13 +94,13 @@ pub fn chat(r: &Row) -> StoreResult<Chat> {
 }
 
 /// A chat outer-joined with a membership, as `chat_and_member_cols!` (lib.rs) selects them:
-/// the chat's columns first (all null when it is absent), the member's from column 9.
+/// the chat's columns first (all null when it is absent), the member's from column 10.
 pub fn chat_and_member(r: &Row) -> StoreResult<(Option<Chat>, Option<Member>)> {
     if get::<Option<i64>>(r, 0)?.is_none() {
         return Ok((None, None));
     }
-    let member = match get::<Option<i64>>(r, 9)? {
-        Some(_) => Some(member_at(r, 9)?),
+    let member = match get::<Option<i64>>(r, 10)? {
+        Some(_) => Some(member_at(r, 10)?),
         None => None,
     };
     Ok((Some(chat(r)?), member))

@@ -10,7 +10,7 @@ use switchboard_core::store::*;
 /// joined onto it. A macro, not a `const`, so that statements can `concat!` it.
 macro_rules! chat_and_member_cols {
     () => {
-        "c.id, c.tenant_id, c.kind, c.name, c.owner_kind, c.owner_id, c.created_at, c.dissolved_at, c.last_position,
+        "c.id, c.tenant_id, c.kind, c.name, c.owner_kind, c.owner_id, c.created_at, c.dissolved_at, c.last_position, c.description,
          m.chat_id, m.member_kind, m.member_id, m.role, m.joined_at"
     };
 }

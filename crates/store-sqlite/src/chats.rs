@@ -64,6 +64,7 @@ impl ChatStore for SqliteStore {
                 tenant: new.tenant,
                 kind: new.kind,
                 name: new.name,
+                description: String::new(),
                 owner: new.owner,
                 created_at: new.created_at,
                 dissolved_at: None,
@@ -125,6 +126,97 @@ impl ChatStore for SqliteStore {
             .await;
         self.inner.chats.invalidate(&id);
         r
+    }
+
+    async fn update_chat(&self, id: ChatId, patch: ChatPatch) -> StoreResult<Chat> {
+        let old_owner = self.get_chat(id).await?.map(|c| c.owner);
+        let r = self
+            .write(move |c| {
+                let chat = rows::chat_where(c, "id = ?1", &id.0)?
+                    .ok_or(StoreError::NotFound(Entity::Chat))?;
+                if let Some(o) = patch.owner {
+                    // Both roles change in the same write as the owner column, so that a
+                    // chat never has two owners or none.
+                    let n = c
+                        .execute(
+                            "UPDATE chat_members SET role = 'owner' WHERE chat_id = ?1 AND member_kind = ?2 AND member_id = ?3",
+                            params![id.0, o.kind(), o.raw_id()],
+                        )
+                        .map_err(sql_err)?;
+                    if n == 0 {
+                        return Err(StoreError::NotFound(Entity::Member));
+                    }
+                    if o != chat.owner {
+                        c.execute(
+                            "UPDATE chat_members SET role = 'member' WHERE chat_id = ?1 AND member_kind = ?2 AND member_id = ?3",
+                            params![id.0, chat.owner.kind(), chat.owner.raw_id()],
+                        )
+                        .map_err(sql_err)?;
+                    }
+                }
+                c.execute(
+                    "UPDATE chats SET name = COALESCE(?2, name), description = COALESCE(?3, description),
+                        owner_kind = COALESCE(?4, owner_kind), owner_id = COALESCE(?5, owner_id) WHERE id = ?1",
+                    params![
+                        id.0,
+                        patch.name,
+                        patch.description,
+                        patch.owner.map(|o| o.kind()),
+                        patch.owner.map(|o| o.raw_id())
+                    ],
+                )
+                .map_err(sql_err)?;
+                rows::chat_where(c, "id = ?1", &id.0)?.ok_or(StoreError::NotFound(Entity::Chat))
+            })
+            .await;
+        self.inner.chats.invalidate(&id);
+        if let Some(o) = patch.owner {
+            self.inner.members.invalidate(&(id, o));
+        }
+        if let Some(o) = old_owner {
+            self.inner.members.invalidate(&(id, o));
+        }
+        r
+    }
+
+    async fn list_member_chats(
+        &self,
+        tenant: TenantId,
+        actor: Actor,
+        page: Page,
+    ) -> StoreResult<Vec<Chat>> {
+        self.read(move |c| {
+            let cols = rows::CHAT_COLS
+                .split(", ")
+                .map(|col| format!("c.{col}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut s = c
+                .prepare_cached(&format!(
+                    "SELECT {cols} FROM chat_members m JOIN chats c ON c.id = m.chat_id
+                     WHERE m.member_kind = ?1 AND m.member_id = ?2 AND m.chat_id > ?3
+                       AND c.tenant_id = ?4 AND c.dissolved_at IS NULL
+                     ORDER BY m.chat_id LIMIT ?5"
+                ))
+                .map_err(sql_err)?;
+            let rows = s
+                .query_map(
+                    params![
+                        actor.kind(),
+                        actor.raw_id(),
+                        page.after,
+                        tenant.0,
+                        page.limit
+                    ],
+                    rows::chat,
+                )
+                .map_err(sql_err)?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(sql_err)?
+                .into_iter()
+                .collect()
+        })
+        .await
     }
 
     async fn add_members(

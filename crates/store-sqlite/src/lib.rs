@@ -76,6 +76,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_drop_messages_time.sql")),
     (3, include_str!("../migrations/0003_events.sql")),
     (4, include_str!("../migrations/0004_delivery_heads.sql")),
+    (5, include_str!("../migrations/0005_chat_details.sql")),
 ];
 
 /// File name of the database inside the data directory.

@@ -10,8 +10,7 @@ use switchboard_core::store::{StoreError, StoreResult};
 pub const USER_COLS: &str = "id, tenant_id, user_id, account_id, name, created_at";
 pub const APP_COLS: &str =
     "id, tenant_id, app_id, app_secret, name, bot_enabled, signing_required, scopes, created_at";
-pub const CHAT_COLS: &str =
-    "id, tenant_id, kind, name, owner_kind, owner_id, created_at, dissolved_at, last_position";
+pub const CHAT_COLS: &str = "id, tenant_id, kind, name, owner_kind, owner_id, created_at, dissolved_at, last_position, description";
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Internal(format!("corrupt row: {what}"))
@@ -76,6 +75,7 @@ pub fn chat(r: &Row) -> rusqlite::Result<StoreResult<Chat>> {
         tenant: TenantId(r.get(1)?),
         kind,
         name: r.get(3)?,
+        description: r.get(9)?,
         owner,
         created_at: r.get(6)?,
         dissolved_at: r.get(7)?,

@@ -145,6 +145,64 @@ impl Core {
         Ok(chat)
     }
 
+    /// The chats `actor` is a member of that are not dissolved, by ascending id.
+    pub async fn chats_of(&self, tenant: TenantId, actor: Actor, page: Page) -> Result<Vec<Chat>> {
+        self.party(tenant, actor).await?;
+        Ok(self
+            .store
+            .list_member_chats(tenant, actor, clamp(page))
+            .await?)
+    }
+
+    /// Changes a group's name, description or owner as `by`. A member must manage the
+    /// group to rename it or change its description, and must own it to hand ownership
+    /// on; the new owner must be a member already, and the old owner stays as a plain
+    /// member. An empty patch changes nothing and answers the chat.
+    pub async fn update_chat(
+        &self,
+        tenant: TenantId,
+        id: ChatId,
+        by: Access,
+        mut patch: ChatPatch,
+    ) -> Result<Chat> {
+        let chat = self.chat(tenant, id).await?;
+        if chat.kind == ChatKind::P2p {
+            return Err(Error::invalid(
+                "chat",
+                "a p2p chat has no name, description or owner",
+            ));
+        }
+        if chat.dissolved_at.is_some() {
+            return Err(Error::Conflict(Conflict::ChatDissolved));
+        }
+        if let Access::Member(a) = by {
+            let m = self.check_manager(&chat, a).await?;
+            if patch.owner.is_some_and(|o| o != chat.owner) && m.role != Role::Owner {
+                return Err(Error::Forbidden(Denied::NotChatAdmin));
+            }
+        }
+        if let Some(n) = &patch.name {
+            patch.name = Some(valid_name("name", n, 256)?);
+        }
+        if let Some(d) = &patch.description {
+            if d.chars().count() > 1024 {
+                return Err(Error::invalid("description", "at most 1024 characters"));
+            }
+        }
+        if patch.owner == Some(chat.owner) {
+            patch.owner = None;
+        }
+        if let Some(o) = patch.owner {
+            if self.store.get_member(id, o).await?.is_none() {
+                return Err(Error::NotFound(Entity::Member));
+            }
+        }
+        if patch == ChatPatch::default() {
+            return Ok(chat);
+        }
+        Ok(self.store.update_chat(id, patch).await?)
+    }
+
     pub(super) async fn check_access(&self, chat: &Chat, access: Access) -> Result<Option<Member>> {
         match access {
             Access::Admin => Ok(None),

@@ -14,6 +14,7 @@ mod tenants;
 mod validate;
 mod views;
 
+pub use crate::store::ChatPatch;
 pub use chats::CreateChat;
 pub use events::SubscribeCmd;
 pub use messages::{Edit, MergeForward, MergeForwarded, Recall, Recipient, Send};

@@ -3,10 +3,12 @@
 //! backends. It covers the store contract directly and the use-case rules of [`Core`] on top
 //! of the store.
 
+mod chats;
 mod events;
 mod rules;
 mod store;
 
+pub use chats::*;
 pub use events::*;
 pub use rules::*;
 pub use store::*;
@@ -34,6 +36,7 @@ macro_rules! store_conformance {
             user_names_are_unique_per_tenant,
             app_updates,
             chats_and_members,
+            chats_update_and_list_by_member,
             p2p_is_unique_and_symmetric,
             positions_are_consecutive,
             concurrent_senders_get_gapless_positions,

@@ -61,6 +61,7 @@ fn typed_post_is_byte_for_byte_the_value_form() {
             tenant: TenantId(1),
             kind: ChatKind::Group,
             name: "g".into(),
+            description: String::new(),
             owner: Actor::User(UserId(1)),
             created_at: 1,
             dissolved_at: None,

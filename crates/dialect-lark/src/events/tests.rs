@@ -325,6 +325,7 @@ fn chat(kind: ChatKind) -> Chat {
         tenant: T,
         kind,
         name: "研发/一组".into(),
+        description: String::new(),
         owner: Actor::User(ANN),
         created_at: 1,
         dissolved_at: None,

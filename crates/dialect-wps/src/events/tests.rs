@@ -430,6 +430,7 @@ fn group() -> Chat {
         tenant: T,
         kind: ChatKind::Group,
         name: "研发/一组".into(),
+        description: String::new(),
         owner: Actor::User(TOM),
         created_at: 0,
         dissolved_at: None,
