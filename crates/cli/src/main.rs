@@ -331,7 +331,24 @@ pub async fn serve(
     let store = switchboard_server::open_store(&cfg).await?;
     let (token, generated) = switchboard_server::admin_token(&cfg)?;
     let core = switchboard_server::core(store);
-    let (app, events) = switchboard_server::build(core, token.clone(), &cfg);
+    let (app, events) = switchboard_server::build(core.clone(), token.clone(), &cfg);
+    // `/metrics` on a listener of its own, when configured; it stops with the process.
+    if let Some(addr) = cfg.metrics.own_listener()? {
+        let metrics_listener = bind(addr).await?;
+        let metrics_addr = metrics_listener.local_addr()?;
+        if let Some(m) = switchboard_server::metrics_app(core, token.clone(), events.clone(), &cfg)
+        {
+            tracing::info!(addr = %metrics_addr, "metrics listening");
+            let http = cfg.http.clone();
+            tokio::spawn(async move {
+                let forever = std::future::pending::<()>();
+                if let Err(e) = switchboard_server::serve(metrics_listener, m, &http, forever).await
+                {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            });
+        }
+    }
     let (stop_events, events_stopped) = tokio::sync::watch::channel(false);
     let deliverer = events.start(events_stopped);
     let addr = listener.local_addr()?;

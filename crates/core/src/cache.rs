@@ -4,11 +4,18 @@
 //! write changes it. A generation counter closes the race where a reader loads a row just
 //! before a write commits and would otherwise put the old row back after the
 //! invalidation: [`Cached::fill`] refuses a value read before the latest invalidation.
+//!
+//! Hits and misses are counted (`switchboard_cache_hits_total` and
+//! `switchboard_cache_misses_total`, labelled by the cache's name) through the `metrics`
+//! facade: nothing when no recorder is installed.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{OnceLock, RwLock};
+
+pub const CACHE_HITS: &str = "switchboard_cache_hits_total";
+pub const CACHE_MISSES: &str = "switchboard_cache_misses_total";
 
 /// Entries kept before the map is cleared (a crude bound; reference data is small).
 const MAX_ENTRIES: usize = 1 << 20;
@@ -20,14 +27,29 @@ type Map<K, V> = HashMap<K, V, ahash::RandomState>;
 pub struct Cached<K, V> {
     map: RwLock<Map<K, V>>,
     generation: AtomicU64,
+    name: &'static str,
+    /// Registered at first use, when the server has installed its recorder.
+    counters: OnceLock<(metrics::Counter, metrics::Counter)>,
 }
 
 impl<K: Eq + Hash, V: Clone> Cached<K, V> {
-    pub fn new() -> Self {
+    /// An empty cache; `name` labels its hit and miss counters.
+    pub fn new(name: &'static str) -> Self {
         Cached {
             map: RwLock::new(Map::default()),
             generation: AtomicU64::new(0),
+            name,
+            counters: OnceLock::new(),
         }
+    }
+
+    fn counters(&self) -> &(metrics::Counter, metrics::Counter) {
+        self.counters.get_or_init(|| {
+            (
+                metrics::counter!(CACHE_HITS, "cache" => self.name),
+                metrics::counter!(CACHE_MISSES, "cache" => self.name),
+            )
+        })
     }
 
     pub fn get<Q>(&self, k: &Q) -> Option<V>
@@ -35,7 +57,10 @@ impl<K: Eq + Hash, V: Clone> Cached<K, V> {
         K: std::borrow::Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.map.read().expect("cache poisoned").get(k).cloned()
+        let v = self.map.read().expect("cache poisoned").get(k).cloned();
+        let (hits, misses) = self.counters();
+        if v.is_some() { hits } else { misses }.increment(1);
+        v
     }
 
     /// The generation to pass to [`Cached::fill`]; read it before loading from the database.
@@ -75,11 +100,5 @@ impl<K: Eq + Hash, V: Clone> Cached<K, V> {
         if let Some(v) = self.map.write().expect("cache poisoned").get_mut(k) {
             f(v);
         }
-    }
-}
-
-impl<K: Eq + Hash, V: Clone> Default for Cached<K, V> {
-    fn default() -> Self {
-        Cached::new()
     }
 }

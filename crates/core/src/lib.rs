@@ -7,6 +7,7 @@
 //! - [`auth`]: constant-time comparison and stateless access tokens;
 //! - [`error`]: the error catalogue every dialect maps once;
 //! - [`events`]: the event outbox, its routing rules and retry schedule;
+//! - [`observe`]: who called, as the dialects tell the server's access log;
 //! - [`input`]: checks and lenient parsing of untrusted input, shared by every API;
 //! - `testing` (feature): the store conformance suite.
 //!
@@ -21,6 +22,7 @@ pub mod events;
 pub mod ids;
 pub mod input;
 pub mod model;
+pub mod observe;
 pub mod ratelimit;
 pub mod service;
 pub mod store;

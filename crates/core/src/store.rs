@@ -601,6 +601,18 @@ pub trait EventStore: Send + Sync + 'static {
     /// Deletes delivered and failed deliveries (and their attempts) created before
     /// `before`; returns how many.
     async fn prune_deliveries(&self, before: Millis) -> StoreResult<u64>;
+    /// What the outbox holds now, for monitoring: the open deliveries per dialect and the
+    /// changes not yet routed. Reads only.
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats>;
+}
+
+/// What [`EventStore::outbox_stats`] answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxStats {
+    /// Per dialect: open (pending or retrying) deliveries, and when the oldest was routed.
+    pub open: Vec<(String, u64, Millis)>,
+    /// Recorded changes the router has not turned into deliveries yet.
+    pub unrouted: u64,
 }
 
 /// What [`EventStore::lease_deliveries`] takes.

@@ -2,6 +2,7 @@
 //! the operation's scope. [`Scoped`] is the only extractor that yields a [`Caller`], and a
 //! handler names its scope in its signature, so none can forget it.
 
+use switchboard_core::observe::CallerNote;
 use crate::error::{self, LarkError, Op};
 use crate::face::Ctx;
 use crate::token;
@@ -181,6 +182,10 @@ impl Caller {
                 error::TENANT_TOKEN_INVALID,
                 "This API needs a tenant_access_token.",
             ));
+        }
+        // For the server's access log.
+        if let Some(n) = parts.extensions.get::<std::sync::Arc<CallerNote>>() {
+            n.set(&app.app_id);
         }
         if let Err(over) = s.limiter.check(app.id, now_ms) {
             let mut e = LarkError::new(

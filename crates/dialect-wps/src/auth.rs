@@ -2,6 +2,7 @@
 //! (Bearer token, KSO-1 signature, scope, rate limit), and the [`Caller`] principal it
 //! yields to handlers.
 
+use switchboard_core::observe::CallerNote;
 use crate::error::{code, WResult, WpsError};
 use crate::kso;
 use crate::{Config, WpsState};
@@ -200,6 +201,10 @@ pub(crate) async fn authenticate(State(g): State<Gate>, req: Request, next: Next
     };
     match check(&g, app, &parts, &bytes) {
         Ok(app) => {
+            // For the server's access log.
+            if let Some(n) = parts.extensions.get::<std::sync::Arc<CallerNote>>() {
+                n.set(&app.app_id);
+            }
             parts.extensions.insert(Caller(app));
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await

@@ -8,6 +8,7 @@
 //! The nonce is remembered only once the CheckSum has verified, so unauthenticated callers
 //! cannot burn nonces; it is kept until its CurTime leaves the window.
 
+use switchboard_core::observe::CallerNote;
 use crate::error::{code, YunxinError};
 use crate::YunxinState;
 use axum::extract::FromRequestParts;
@@ -68,6 +69,10 @@ impl FromRequestParts<YunxinState> for Caller {
         yx: &YunxinState,
     ) -> Result<Self, Self::Rejection> {
         let caller = verify(&parts.headers, yx).await?;
+        // For the server's access log.
+        if let Some(n) = parts.extensions.get::<std::sync::Arc<CallerNote>>() {
+            n.set(&caller.app.app_id);
+        }
         if yx.limiter.check(caller.app.id, yx.core.now_ms()).is_err() {
             return Err(YunxinError::new(
                 code::RATE_LIMITED,

@@ -21,6 +21,7 @@ pub struct Config {
     /// Bearer token of the admin API. Empty: generated at first start into `data_dir`.
     pub admin_token: String,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
     pub http: HttpConfig,
     pub sqlite: SqliteConfig,
     pub postgres: PostgresConfig,
@@ -37,6 +38,45 @@ pub struct LogConfig {
     pub format: String,
     /// A `tracing` filter, e.g. `info` or `switchboard=debug,info`. `RUST_LOG` overrides it.
     pub level: String,
+    /// One line per request (target `switchboard::access`): request id, dialect, route
+    /// template, method, status, latency and the calling app. Off by default: it costs
+    /// each request a formatted line.
+    pub access: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Count and time requests, and serve them in the Prometheus text format.
+    pub enabled: bool,
+    /// Where `/metrics` is served: empty for the main listener, or `IP:PORT` for a
+    /// listener of its own (which then serves nothing else).
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            listen: String::new(),
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// The separate listener's address, if one is configured.
+    pub fn own_listener(&self) -> anyhow::Result<Option<SocketAddr>> {
+        if self.listen.is_empty() {
+            return Ok(None);
+        }
+        let addr = self.listen.replacen("localhost:", "127.0.0.1:", 1);
+        addr.parse().map(Some).map_err(|_| {
+            anyhow::anyhow!(
+                "metrics.listen must be IP:PORT or empty, not {:?}",
+                self.listen
+            )
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -117,6 +157,7 @@ impl Default for Config {
             database: String::new(),
             admin_token: String::new(),
             log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
             http: HttpConfig::default(),
             sqlite: SqliteConfig::default(),
             postgres: PostgresConfig::default(),
@@ -133,6 +174,7 @@ impl Default for LogConfig {
         LogConfig {
             format: "text".into(),
             level: "info".into(),
+            access: false,
         }
     }
 }
@@ -167,6 +209,7 @@ const CONFIG_KEYS: &[&str] = &[
     "database",
     "admin_token",
     "log",
+    "metrics",
     "http",
     "sqlite",
     "postgres",
@@ -240,6 +283,7 @@ impl Config {
             "log.format must be \"text\" or \"json\", not {:?}",
             self.log.format
         );
+        self.metrics.own_listener()?;
         anyhow::ensure!(
             self.http.body_limit_bytes >= 1024,
             "http.body_limit_bytes must be at least 1024"

@@ -9,6 +9,7 @@
 //!   cap, the idle and header deadlines (`deadline.rs`), title-cased header names, a
 //!   graceful drain;
 //! - `timeout.rs`: the request timeout, answered in the envelope of the API called;
+//! - [`metrics`]: Prometheus metrics at `/metrics`, and the access log;
 //! - [`backup`], [`restore`]: the SQLite store's online copy and its return.
 
 mod accept;
@@ -18,6 +19,7 @@ pub mod config;
 mod deadline;
 pub mod dialect_ids;
 pub mod events;
+pub mod metrics;
 mod timeout;
 
 pub use accept::serve;
@@ -53,6 +55,10 @@ pub(crate) const REQUEST_ID: &str = "x-request-id";
 
 /// Opens the store the configuration selects, applying migrations.
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    // Before the store starts its threads and pools, which register their metrics once.
+    if cfg.metrics.enabled {
+        metrics::install();
+    }
     match cfg.backend()? {
         Backend::Sqlite(path) => {
             let opts = SqliteOptions {
@@ -223,6 +229,29 @@ pub fn build_app(core: Core, admin_token: Secret, cfg: &Config) -> Router {
     build(core, admin_token, cfg).0
 }
 
+/// `/metrics` alone, for `metrics.listen` (a listener of its own); `None` when metrics are
+/// off or served on the main listener.
+pub fn metrics_app(
+    core: Core,
+    admin_token: Secret,
+    events: events::Events,
+    cfg: &Config,
+) -> Option<Router> {
+    if !cfg.metrics.enabled || cfg.metrics.listen.is_empty() || metrics::install().is_none() {
+        return None;
+    }
+    let state = AppState {
+        core,
+        admin_token,
+        events,
+    };
+    Some(
+        Router::new()
+            .route("/metrics", get(metrics::scrape))
+            .with_state(state),
+    )
+}
+
 /// The router and the event delivery it shares state with; `Events::start` runs the
 /// deliverer's loops.
 pub fn build(core: Core, admin_token: Secret, cfg: &Config) -> (Router, events::Events) {
@@ -240,7 +269,12 @@ pub fn build(core: Core, admin_token: Secret, cfg: &Config) -> (Router, events::
         events: events.clone(),
     };
     let request_id = HeaderName::from_static(REQUEST_ID);
-    let routes = Router::new()
+    let metrics_on = cfg.metrics.enabled && metrics::install().is_some();
+    let mut own = Router::new();
+    if metrics_on && cfg.metrics.listen.is_empty() {
+        own = own.route("/metrics", get(metrics::scrape));
+    }
+    let routes = own
         .route(
             "/healthz",
             get(|| async { Json(json!({ "status": "ok" })) }),
@@ -260,6 +294,10 @@ pub fn build(core: Core, admin_token: Secret, cfg: &Config) -> (Router, events::
             lark_conns,
         ))
         .merge(switchboard_dialect_yunxin::router(core, cfg.yunxin.clone()))
+        // Tells the outer layer which route matched (runs only when one did).
+        .route_layer(tower::util::MapRequestLayer::new(
+            metrics::note_route::<axum::body::Body>,
+        ))
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,
@@ -287,6 +325,7 @@ pub fn build(core: Core, admin_token: Secret, cfg: &Config) -> (Router, events::
                 .on_failure(()),
         )
         .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(metrics::Observe::new(metrics_on, cfg.log.access))
         .layer(timeout::RequestTimeoutLayer(Duration::from_secs(
             cfg.http.request_timeout_secs,
         )))
@@ -347,14 +386,22 @@ impl MakeRequestId for RandomRequestId {
     }
 }
 
+/// Ready: the store answers (its migrations were applied when it opened: a server whose
+/// store failed to migrate never starts) and event delivery runs as configured.
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
+    if !s.events.healthy() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "reason": "event delivery is not running" })),
+        );
+    }
     match s.core.ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Err(e) => {
             tracing::warn!(error = ?e, "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable" })),
+                Json(json!({ "status": "unavailable", "reason": "the store does not answer" })),
             )
         }
     }

@@ -38,7 +38,6 @@ pub const CHANNEL: &str = "switchboard_cache";
 
 /// The maps are the SQLite store's ([`Cached`]: fills refused after an invalidation), plus
 /// whether the listener is connected.
-#[derive(Default)]
 pub struct Cache {
     live: AtomicBool,
     apps: Cached<AppId, App>,
@@ -56,6 +55,18 @@ pub struct Ticket {
     app_ids: u64,
     users: u64,
     user_keys: u64,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache {
+            live: AtomicBool::new(false),
+            apps: Cached::new("apps"),
+            app_ids: Cached::new("app_ids"),
+            users: Cached::new("users"),
+            user_keys: Cached::new("user_keys"),
+        }
+    }
 }
 
 impl Cache {

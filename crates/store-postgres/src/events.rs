@@ -509,4 +509,33 @@ impl EventStore for PostgresStore {
             .ok_or_else(|| StoreError::Internal("delete returned no row".into()))?;
         Ok(u64::try_from(rows::get::<i64>(&row, 0)?).unwrap_or(0))
     }
+
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
+        let c = self.client().await?;
+        let open = query(
+            &c,
+            "SELECT dialect, count(*), min(created_at) FROM deliveries
+             WHERE status IN ('pending', 'retrying') GROUP BY dialect ORDER BY dialect",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            let n: i64 = rows::get(r, 1)?;
+            Ok((
+                rows::get(r, 0)?,
+                u64::try_from(n).unwrap_or(0),
+                rows::get(r, 2)?,
+            ))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+        let row = query_opt(&c, "SELECT count(*) FROM changes", &[])
+            .await?
+            .ok_or_else(|| StoreError::Internal("count returned no row".into()))?;
+        let unrouted: i64 = rows::get(&row, 0)?;
+        Ok(OutboxStats {
+            open,
+            unrouted: u64::try_from(unrouted).unwrap_or(0),
+        })
+    }
 }

@@ -50,6 +50,7 @@ mod chats;
 mod errors;
 mod events;
 mod messages;
+pub mod metrics;
 mod nonces;
 mod pool;
 mod rows;
@@ -138,6 +139,7 @@ struct Inner {
     nonces: nonces::Batcher,
     nonce_calls: AtomicU64,
     cache: Arc<cache::Cache>,
+    metrics: metrics::PoolMetrics,
     /// The task that keeps the cache's `LISTEN` connection; it ends with the store.
     listener: Option<tokio::task::JoinHandle<()>>,
 }
@@ -195,6 +197,7 @@ impl PostgresStore {
         let nonces = nonces::Batcher::spawn(nonce_pool.clone(), nonce_pool_size(opts.pool_size));
         let store = PostgresStore {
             inner: Arc::new(Inner {
+                metrics: metrics::PoolMetrics::new(),
                 pool,
                 nonce_pool,
                 nonces,
@@ -226,7 +229,11 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
-        self.inner.pool.get().await.map_err(pool_err)
+        let start = std::time::Instant::now();
+        let c = self.inner.pool.get().await.map_err(pool_err)?;
+        let pool = &self.inner.pool;
+        self.inner.metrics.acquired(start.elapsed(), pool.status());
+        Ok(c)
     }
 
     /// Whether this process's app and user cache is serving (its listener is connected).

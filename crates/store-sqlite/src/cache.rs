@@ -204,7 +204,7 @@ mod tests {
 
     #[test]
     fn stale_fill_after_invalidation_is_dropped() {
-        let c: Cached<u32, &str> = Cached::new();
+        let c: Cached<u32, &str> = Cached::new("test");
         let g = c.generation();
         // A write commits and invalidates while a reader holds the old row...
         c.invalidate(&1);

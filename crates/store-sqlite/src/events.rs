@@ -489,4 +489,31 @@ impl EventStore for SqliteStore {
         })
         .await
     }
+
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
+        self.read(|c| {
+            let mut s = c
+                .prepare_cached(
+                    "SELECT dialect, count(*), min(created_at) FROM deliveries
+                     WHERE status IN ('pending', 'retrying') GROUP BY dialect ORDER BY dialect",
+                )
+                .map_err(sql_err)?;
+            let open = s
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get(2)?))
+                })
+                .map_err(sql_err)?
+                .map(|r| r.map(|(d, n, at)| (d, u64::try_from(n).unwrap_or(0), at)))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sql_err)?;
+            let unrouted: i64 = c
+                .query_row("SELECT count(*) FROM changes", [], |r| r.get(0))
+                .map_err(sql_err)?;
+            Ok(OutboxStats {
+                open,
+                unrouted: u64::try_from(unrouted).unwrap_or(0),
+            })
+        })
+        .await
+    }
 }

@@ -44,6 +44,7 @@ mod changes;
 mod chats;
 mod events;
 mod messages;
+pub mod metrics;
 pub mod nonce_log;
 mod nonces;
 mod readers;
@@ -304,13 +305,13 @@ impl SqliteStore {
                 writer: tx,
                 nonces,
                 nonce_log,
-                apps: cache::Cached::new(),
-                app_ids: cache::Cached::new(),
-                users: cache::Cached::new(),
-                user_keys: cache::Cached::new(),
-                p2p_chats: cache::Cached::new(),
-                chats: cache::Cached::new(),
-                members: cache::Cached::new(),
+                apps: cache::Cached::new("apps"),
+                app_ids: cache::Cached::new("app_ids"),
+                users: cache::Cached::new("users"),
+                user_keys: cache::Cached::new("user_keys"),
+                p2p_chats: cache::Cached::new("p2p_chats"),
+                chats: cache::Cached::new("chats"),
+                members: cache::Cached::new("members"),
             }),
         })
     }

@@ -112,6 +112,7 @@ pub(crate) fn writer_loop(
     let mut batch: Vec<BoxedJob> = Vec::with_capacity(MAX_BATCH);
     // A solo job met while draining waits here for the batch before it to commit.
     let mut held: Option<BoxedJob> = None;
+    let m = crate::metrics::WriterMetrics::new();
     loop {
         let first = match held.take() {
             Some(j) => j,
@@ -139,6 +140,9 @@ pub(crate) fn writer_loop(
                 Err(_) => break,
             }
         }
+        m.queue.set(rx.len() as f64);
+        m.batch.record(batch.len() as f64);
+        let began = std::time::Instant::now();
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             let err = sql_err(e);
             tracing::error!(error = %err, "sqlite writer could not begin a transaction");
@@ -163,6 +167,9 @@ pub(crate) fn writer_loop(
             let _ = conn.execute_batch("ROLLBACK");
             tracing::error!(error = %e, "sqlite commit failed; the whole batch is answered with the error");
         }
+        m.commit.record(began.elapsed().as_secs_f64());
+        m.wal
+            .set(wal.frames.load(std::sync::atomic::Ordering::Relaxed) as f64);
         // Before anyone hears of the commit, so that their next read sees it.
         readers.committed();
         // Full means a checkpoint is already due.

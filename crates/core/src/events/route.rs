@@ -119,6 +119,8 @@ pub enum Pushed {
 pub trait Connections: Send + Sync {
     /// The apps with at least one connection open on this node.
     fn apps(&self) -> Vec<AppId>;
+    /// How many connections are open on this node, all apps together.
+    fn open(&self) -> usize;
     /// Sends the plaintext event `plain` (with its id) to one of `app`'s connections and
     /// waits up to `deadline` for the client's ack.
     async fn push(

@@ -275,4 +275,9 @@ impl Core {
         let before: Millis = self.now_ms() - keep_ms;
         Ok(self.store.prune_deliveries(before).await?)
     }
+
+    /// What the outbox holds now (for monitoring).
+    pub async fn outbox_stats(&self) -> Result<crate::store::OutboxStats> {
+        Ok(self.store.outbox_stats().await?)
+    }
 }

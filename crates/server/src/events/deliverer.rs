@@ -7,6 +7,7 @@
 //! (app, dialect, chat) at a time, in routing order (see `EventStore::lease_deliveries`).
 
 use super::Events;
+use crate::metrics::names;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -217,6 +218,15 @@ async fn attempt(ev: &Events, d: Delivery, lease_until: i64, conns: Option<&Arc<
         .await
     {
         Ok(Some(next)) => {
+            let outcome = class.map_or("delivered", ErrorClass::as_str);
+            let dialect = d.dialect.clone();
+            metrics::counter!(names::ATTEMPTS, "dialect" => dialect.clone(), "outcome" => outcome)
+                .increment(1);
+            if class.is_none() {
+                let waited = (attempt.at + attempt.latency_ms - d.created_at).max(0);
+                metrics::histogram!(names::DELIVERY_LATENCY, "dialect" => dialect)
+                    .record(waited as f64 / 1000.0);
+            }
             if let Some(class) = class {
                 tracing::warn!(
                     event_id = %d.event_id,

@@ -15,6 +15,7 @@ mod webhook;
 pub use config::EventsConfig;
 pub use webhook::Webhook;
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use switchboard_core::events::route::EventDialect;
 use switchboard_core::events::schedule::Schedule;
@@ -40,6 +41,8 @@ pub struct EventsParts {
     pub(crate) wake_connections: Arc<Notify>,
     /// This node's name in leases.
     pub(crate) owner: String,
+    /// Whether the deliverer's loops run (for `/readyz`).
+    running: std::sync::atomic::AtomicBool,
 }
 
 impl std::ops::Deref for Events {
@@ -69,12 +72,44 @@ impl Events {
             wake_webhooks: Arc::new(Notify::new()),
             wake_connections: Arc::new(Notify::new()),
             owner,
+            running: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
     /// The dialect named `name` ("feishu", "hi", …).
     pub fn dialect(&self, name: &str) -> Option<&Arc<dyn EventDialect>> {
         self.dialects.iter().find(|d| d.name() == name)
+    }
+
+    /// Refreshes the outbox gauges of `/metrics` (read when scraped, not kept up to date).
+    pub async fn sample_metrics(&self) {
+        use crate::metrics::names;
+        let stats = match self.core.outbox_stats().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the outbox for metrics failed");
+                return;
+            }
+        };
+        let now = self.core.now_ms();
+        for d in &self.dialects {
+            let name = d.name();
+            let (n, oldest) = stats
+                .open
+                .iter()
+                .find(|(dialect, _, _)| dialect == name)
+                .map_or((0, now), |(_, n, at)| (*n, *at));
+            let age = (now - oldest).max(0) as f64 / 1000.0;
+            metrics::gauge!(names::OUTBOX_DEPTH, "dialect" => name.to_string()).set(n as f64);
+            metrics::gauge!(names::OUTBOX_OLDEST, "dialect" => name.to_string()).set(age);
+        }
+        metrics::gauge!(names::UNROUTED).set(stats.unrouted as f64);
+        // Feishu and Hi share one registry of long connections: count it once.
+        let open = self
+            .dialect("feishu")
+            .and_then(|d| d.connections())
+            .map_or(0, |c| c.open());
+        metrics::gauge!(names::LONG_CONNECTIONS).set(open as f64);
     }
 
     /// Makes the deliverer look for due deliveries now (after a redelivery).
@@ -91,9 +126,25 @@ impl Events {
         let me = self.clone();
         tokio::spawn(async move {
             if me.config.enabled {
+                me.running.store(true, Ordering::Release);
+                // Cleared however the loops end (a panic included).
+                let _stopped = Stopped(me.clone());
                 deliverer::run(me, shutdown).await
             }
         })
+    }
+
+    /// Whether delivery is as configured: off, or on with its loops running.
+    pub fn healthy(&self) -> bool {
+        !self.config.enabled || self.running.load(Ordering::Acquire)
+    }
+}
+
+struct Stopped(Events);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        self.0.running.store(false, Ordering::Release);
     }
 }
 

@@ -345,6 +345,10 @@ impl Drop for WaitGuard<'_> {
 
 #[async_trait]
 impl Connections for LarkConnections {
+    fn open(&self) -> usize {
+        self.inner().apps.values().map(|a| a.open.len()).sum()
+    }
+
     fn apps(&self) -> Vec<AppId> {
         self.inner()
             .apps
