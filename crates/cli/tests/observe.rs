@@ -173,8 +173,10 @@ async fn access_log_names_each_request_and_no_secret() {
     // A wrong token: refused, and not logged either.
     let wrong = "t-g1044wrongwrongwrongwrongwrong0";
     let refused = send(
-        http.get(format!("{base}/open-apis/im/v1/chats"))
-            .bearer_auth(wrong),
+        http.get(format!(
+            "{base}/open-apis/im/v1/messages/om_0123456789abcdef"
+        ))
+        .bearer_auth(wrong),
     )
     .await;
     assert_eq!(refused.status, 401, "{}", refused.body);
@@ -272,7 +274,7 @@ async fn access_log_names_each_request_and_no_secret() {
         (
             &refused,
             "feishu",
-            "/open-apis/im/v1/chats",
+            "/open-apis/im/v1/messages/{message_id}",
             "GET",
             401,
             "-",
