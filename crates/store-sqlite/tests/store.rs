@@ -128,10 +128,13 @@ async fn acknowledged_messages_survive_a_restart() {
 fn migrations_are_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.db");
-    assert_eq!(
-        switchboard_store_sqlite::migrate(&path).unwrap(),
-        vec![1, 2, 3, 4]
+    let applied = switchboard_store_sqlite::migrate(&path).unwrap();
+    assert_eq!(applied.first(), Some(&1), "{applied:?}");
+    assert!(
+        applied.windows(2).all(|w| w[0] < w[1]),
+        "in order: {applied:?}"
     );
+    assert!(applied.len() >= 5, "{applied:?}");
     assert!(switchboard_store_sqlite::migrate(&path).unwrap().is_empty());
 }
 
