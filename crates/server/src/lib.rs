@@ -293,17 +293,23 @@ pub fn build(core: Core, admin_token: Secret, cfg: &Config) -> (Router, events::
             cfg.lark.clone(),
             lark_conns,
         ))
-        .merge(switchboard_dialect_yunxin::router(core, cfg.yunxin.clone()))
+        .merge(switchboard_dialect_yunxin::router(core, cfg.yunxin.clone()));
+    // Metrics and the access log cost nothing when both are off: neither layer is there.
+    let observe = metrics_on || cfg.log.access;
+    let routes = if observe {
         // Tells the outer layer which route matched (runs only when one did).
-        .route_layer(tower::util::MapRequestLayer::new(
+        routes.route_layer(tower::util::MapRequestLayer::new(
             metrics::note_route::<axum::body::Body>,
         ))
-        .fallback(|| async {
-            (
-                StatusCode::NOT_FOUND,
-                Json(json!({ "code": "not_found", "message": "no such endpoint" })),
-            )
-        });
+    } else {
+        routes
+    };
+    let routes = routes.fallback(|| async {
+        (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "code": "not_found", "message": "no such endpoint" })),
+        )
+    });
     // The shared layers wrap the router once, outermost first. (`Router::layer` would wrap
     // every route separately, and each request would then clone one boxed service per
     // layer.)
@@ -325,7 +331,7 @@ pub fn build(core: Core, admin_token: Secret, cfg: &Config) -> (Router, events::
                 .on_failure(()),
         )
         .layer(PropagateRequestIdLayer::new(request_id))
-        .layer(metrics::Observe::new(metrics_on, cfg.log.access))
+        .option_layer(observe.then(|| metrics::Observe::new(metrics_on, cfg.log.access)))
         .layer(timeout::RequestTimeoutLayer(Duration::from_secs(
             cfg.http.request_timeout_secs,
         )))

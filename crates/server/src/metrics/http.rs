@@ -2,14 +2,15 @@
 //! layer sees every answer, timeouts and unknown paths included.
 //!
 //! The router knows which route matched, the outer layer does not: [`note_route`], a route
-//! layer, copies the matched template into a note the outer layer left in the request's
-//! extensions. Handles are looked up once per (route, method, status class) and kept, so a
+//! layer, copies the matched template into a task-local the outer layer sets around the
+//! request's future. Handles are looked up once per (route, method, status class) and kept, so a
 //! request costs a map read, an atomic add and a histogram push.
 
 use axum::extract::MatchedPath;
 use axum::http::{Method, Request};
 use axum::response::Response;
 use metrics::{Counter, Histogram};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -17,21 +18,22 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 use switchboard_core::observe::CallerNote;
+use tokio::task::futures::TaskLocalFuture;
 
 use super::names;
 
-/// Where [`note_route`] leaves the matched route for [`Observe`].
-#[derive(Default)]
-struct RouteNote(OnceLock<MatchedPath>);
+tokio::task_local! {
+    /// Where [`note_route`] leaves the matched route for [`Observe`]: a task-local set
+    /// around the request's future, so that noting costs no allocation and no extension.
+    static ROUTE: RefCell<Option<MatchedPath>>;
+}
 
 /// A route layer's request mapping (`Router::route_layer(MapRequestLayer::new(note_route))`):
-/// runs only for a request a route matched.
+/// runs only for a request a route matched, inside the request's future (axum calls a
+/// route's service when its future is first polled).
 pub fn note_route<B>(req: Request<B>) -> Request<B> {
-    if let (Some(note), Some(matched)) = (
-        req.extensions().get::<Arc<RouteNote>>(),
-        req.extensions().get::<MatchedPath>(),
-    ) {
-        let _ = note.0.set(matched.clone());
+    if let Some(matched) = req.extensions().get::<MatchedPath>() {
+        let _ = ROUTE.try_with(|r| *r.borrow_mut() = Some(matched.clone()));
     }
     req
 }
@@ -84,14 +86,6 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let o = &self.observe;
-        if o.routes.is_none() && !o.access_log {
-            return ObserveFuture {
-                inner: Box::pin(self.inner.call(req)),
-                done: None,
-            };
-        }
-        let route = Arc::new(RouteNote::default());
-        req.extensions_mut().insert(route.clone());
         let caller = o.access_log.then(|| {
             let c = Arc::new(CallerNote::default());
             req.extensions_mut().insert(c.clone());
@@ -108,13 +102,12 @@ where
             start: Instant::now(),
             method: req.method().clone(),
             fallback_dialect: dialect(req.uri().path()),
-            route,
             caller,
             request_id,
             routes: o.routes.clone(),
         };
         ObserveFuture {
-            inner: Box::pin(self.inner.call(req)),
+            inner: Box::pin(ROUTE.scope(RefCell::new(None), self.inner.call(req))),
             done: Some(done),
         }
     }
@@ -126,14 +119,13 @@ struct Done {
     method: Method,
     /// The dialect by path prefix, for requests no route matched.
     fallback_dialect: &'static str,
-    route: Arc<RouteNote>,
     caller: Option<Arc<CallerNote>>,
     request_id: Option<String>,
     routes: Option<Arc<Routes>>,
 }
 
 pub struct ObserveFuture<F> {
-    inner: Pin<Box<F>>,
+    inner: Pin<Box<TaskLocalFuture<RefCell<Option<MatchedPath>>, F>>>,
     done: Option<Done>,
 }
 
@@ -147,18 +139,23 @@ where
         // Every field is Unpin (the inner future is boxed).
         let this = self.get_mut();
         let out = std::task::ready!(this.inner.as_mut().poll(cx));
+        let route = this
+            .inner
+            .as_mut()
+            .take_value()
+            .and_then(RefCell::into_inner);
         if let (Some(d), Ok(res)) = (this.done.take(), &out) {
-            d.finish(res);
+            d.finish(res, route);
         }
         Poll::Ready(out)
     }
 }
 
 impl Done {
-    fn finish(self, res: &Response) {
+    fn finish(self, res: &Response, route: Option<MatchedPath>) {
         let elapsed = self.start.elapsed();
         let status = res.status().as_u16();
-        let route = self.route.0.get().map(MatchedPath::as_str);
+        let route = route.as_ref().map(MatchedPath::as_str);
         let dialect = route.map_or(self.fallback_dialect, dialect);
         if let Some(routes) = &self.routes {
             let route = route.unwrap_or(UNMATCHED);
@@ -239,8 +236,10 @@ struct RouteHandles {
     slots: [OnceLock<Handles>; METHODS * CLASSES],
 }
 
+/// Keyed by route template; the few dozen templates hash with ahash (a request-controlled
+/// key is never stored: only templates the router defines).
 #[derive(Default)]
-struct Routes(RwLock<HashMap<Box<str>, Arc<RouteHandles>>>);
+struct Routes(RwLock<HashMap<Box<str>, Arc<RouteHandles>, ahash::RandomState>>);
 
 impl Routes {
     fn record(&self, route: &str, dialect: &'static str, m: &Method, status: u16, secs: f64) {
