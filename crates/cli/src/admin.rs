@@ -129,6 +129,8 @@ enum UserCmd {
         #[arg(long)]
         app: Option<String>,
     },
+    /// Issue a wps_sid with which a WPS client acts as this user (/v7/dev/agent/token).
+    WpsSid(crate::admin_user::WpsSidArgs),
 }
 
 #[derive(Subcommand)]
@@ -393,6 +395,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                     None,
                 )
             }
+            UserCmd::WpsSid(a) => crate::admin_user::request(a),
         },
         AdminCommand::App { cmd } => match cmd {
             AppCmd::Create { tenant, name } => (

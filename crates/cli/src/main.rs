@@ -4,6 +4,7 @@
 
 mod admin;
 mod admin_events;
+mod admin_user;
 mod dbfile;
 mod demo;
 mod import;
@@ -330,7 +331,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let store = switchboard_server::open_store(&cfg).await?;
     let (token, generated) = switchboard_server::admin_token(&cfg)?;
-    let core = switchboard_server::core(store);
+    let clock = std::sync::Arc::new(switchboard_core::SystemClock);
+    let core = switchboard_server::core_for(store, clock, &cfg);
     let (app, events) = switchboard_server::build(core.clone(), token.clone(), &cfg);
     // `/metrics` on a listener of its own, when configured; it stops with the process.
     if let Some(addr) = cfg.metrics.own_listener()? {

@@ -7,6 +7,7 @@
 //! - [`auth`]: constant-time comparison and stateless access tokens;
 //! - [`error`]: the error catalogue every dialect maps once;
 //! - [`events`]: the event outbox, its routing rules and retry schedule;
+//! - [`files`]: stored files and images (keys, limits, what a message references);
 //! - [`observe`]: who called, as the dialects tell the server's access log;
 //! - [`input`]: checks and lenient parsing of untrusted input, shared by every API;
 //! - `testing` (feature): the store conformance suite.
@@ -19,6 +20,7 @@ pub mod clock;
 pub mod content;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod ids;
 pub mod input;
 pub mod model;

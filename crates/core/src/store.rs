@@ -6,10 +6,12 @@
 //! - [`MessageStore`]: appends, reads, lookups, edits and removals of messages (and the
 //!   idempotency keys of sends, which an append honours in its own transaction);
 //! - [`NonceStore`]: nonces for replay protection;
+//! - [`FileStore`]: stored files and images, metadata and bytes;
+//! - [`ReactionStore`]: reactions, pins and members' read marks;
 //! - [`EventStore`]: the event outbox: changes, subscriptions, deliveries and their log.
 //!
 //! [`Store`] bundles them and is what the domain holds (`Arc<dyn Store>`); every type that
-//! implements the four is a `Store`. A `dyn Store` answers every area's methods as it is;
+//! implements all seven is a `Store`. A `dyn Store` answers every area's methods as it is;
 //! a concrete store needs the area's trait in scope (`use switchboard_core::store::*;`
 //! brings them all).
 //!
@@ -30,6 +32,12 @@ use crate::ids::{AppId, ChatId, MessageId, TenantId, UserId};
 use crate::model::*;
 use async_trait::async_trait;
 use std::collections::HashMap;
+
+mod reactions;
+pub use reactions::*;
+
+mod files;
+pub use files::FileStore;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -383,7 +391,6 @@ pub trait ChatStore: Send + Sync + 'static {
     async fn list_chats(&self, tenant: TenantId, page: Page) -> StoreResult<Vec<Chat>>;
     /// Dissolves the chat (members stay, so that they can be told); `by` is who did it.
     async fn dissolve_chat(&self, id: ChatId, at: Millis, by: Option<Actor>) -> StoreResult<Chat>;
-
     /// Changes a chat's name, description and owner in one write; a new owner takes the
     /// owner role and the old one becomes a plain member. `NotFound(Member)` when the new
     /// owner is not a member, `NotFound(Chat)` when the chat is absent.
@@ -632,10 +639,21 @@ pub struct DeliveryLease<'a> {
 }
 
 /// The whole port: every area, as the domain holds it (`Arc<dyn Store>`). Implemented for
-/// every type that implements the five area traits; a backend implements those.
+/// every type that implements the seven area traits; a backend implements those.
 pub trait Store:
-    TenantStore + ChatStore + MessageStore + NonceStore + EventStore + Send + Sync
+    TenantStore
+    + ChatStore
+    + MessageStore
+    + NonceStore
+    + EventStore
+    + ReactionStore
+    + FileStore
+    + Send
+    + Sync
 {
 }
 
-impl<T> Store for T where T: TenantStore + ChatStore + MessageStore + NonceStore + EventStore {}
+impl<T> Store for T where
+    T: TenantStore + ChatStore + MessageStore + NonceStore + EventStore + ReactionStore + FileStore
+{
+}

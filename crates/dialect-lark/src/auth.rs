@@ -2,7 +2,6 @@
 //! the operation's scope. [`Scoped`] is the only extractor that yields a [`Caller`], and a
 //! handler names its scope in its signature, so none can forget it.
 
-use switchboard_core::observe::CallerNote;
 use crate::error::{self, LarkError, Op};
 use crate::face::Ctx;
 use crate::token;
@@ -13,6 +12,7 @@ use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use switchboard_core::auth::TokenKind;
 use switchboard_core::error::Error;
 use switchboard_core::model::{Actor, App};
+use switchboard_core::observe::CallerNote;
 use switchboard_core::service::Access;
 
 /// The calling app, authenticated by its tenant access token and within its rate limit.
@@ -32,13 +32,48 @@ pub enum Need {
     Chat,
     /// Reading chat membership: `im:chat` or `im:chat:readonly`.
     ChatRead,
+    /// Reading a chat's history: `im:message`, `im:message:readonly` or
+    /// `im:message.history:readonly`.
+    History,
+    /// Listing and reading chats: `im:chat`, `im:chat:readonly`, `im:chat:read` or
+    /// `im:chat.group_info:readonly`.
+    ChatInfo,
+    /// Updating a chat: `im:chat` or `im:chat:update`.
+    ChatUpdate,
+    /// Dissolving a chat: `im:chat` or `im:chat:delete`.
+    ChatDelete,
+    /// Listing a chat's members: `im:chat`, `im:chat:readonly`,
+    /// `im:chat.group_info:readonly` or `im:chat.members:read`.
+    MembersRead,
+    /// Removing members: `im:chat` or `im:chat.members:write_only`.
+    MembersWrite,
+    /// Adding and deleting reactions: `im:message` or `im:message.reactions:write_only`.
+    Reactions,
+    /// Listing reactions: `im:message`, `im:message:readonly` or `im:message.reactions:read`.
+    ReactionsRead,
+    /// Pinning: `im:message`, `im:message.pins:write_only` or `im:message:send_as_bot`.
+    Pins,
+    /// Listing pins: `im:message`, `im:message:readonly` or `im:message.pins:read`.
+    PinsRead,
+    /// A message's readers: `im:message`, `im:message:readonly` or `im:message:basic`.
+    ReadUsers,
+    /// Uploading images and files: `im:resource` or `im:resource:upload`.
+    Resource,
+    /// Only bot ability, no scope: downloading what the app itself uploaded.
+    Bot,
 }
 
-/// The scopes a new app is granted for these APIs: reading and sending messages, chats.
+/// The scopes a new app is granted for these APIs: reading and sending messages, chats,
+/// uploading images and files.
 /// Granted by hand, as Feishu grants them on request: the field scope for
 /// `user_id_type=user_id`, and `im:message.group_msg` (hearing every group message, not
 /// only those that mention the bot: `events::SCOPE_GROUP_MSG`).
-pub const DEFAULT_SCOPES: &[&str] = &["im:message", "im:message:readonly", "im:chat"];
+pub const DEFAULT_SCOPES: &[&str] = &[
+    "im:message",
+    "im:message:readonly",
+    "im:chat",
+    "im:resource",
+];
 
 impl Need {
     pub fn scopes(self) -> &'static [&'static str] {
@@ -47,6 +82,41 @@ impl Need {
             Need::Write => &["im:message", "im:message:send_as_bot"],
             Need::Chat => &["im:chat"],
             Need::ChatRead => &["im:chat", "im:chat:readonly"],
+            Need::History => &[
+                "im:message",
+                "im:message:readonly",
+                "im:message.history:readonly",
+            ],
+            Need::ChatInfo => &[
+                "im:chat",
+                "im:chat:readonly",
+                "im:chat:read",
+                "im:chat.group_info:readonly",
+            ],
+            Need::ChatUpdate => &["im:chat", "im:chat:update"],
+            Need::ChatDelete => &["im:chat", "im:chat:delete"],
+            Need::MembersRead => &[
+                "im:chat",
+                "im:chat:readonly",
+                "im:chat.group_info:readonly",
+                "im:chat.members:read",
+            ],
+            Need::MembersWrite => &["im:chat", "im:chat.members:write_only"],
+            Need::Reactions => &["im:message", "im:message.reactions:write_only"],
+            Need::ReactionsRead => &[
+                "im:message",
+                "im:message:readonly",
+                "im:message.reactions:read",
+            ],
+            Need::Pins => &[
+                "im:message",
+                "im:message.pins:write_only",
+                "im:message:send_as_bot",
+            ],
+            Need::PinsRead => &["im:message", "im:message:readonly", "im:message.pins:read"],
+            Need::ReadUsers => &["im:message", "im:message:readonly", "im:message:basic"],
+            Need::Resource => &["im:resource", "im:resource:upload"],
+            Need::Bot => &[],
         }
     }
 }
@@ -71,7 +141,7 @@ impl Caller {
             ));
         }
         let scopes = need.scopes();
-        if !scopes.iter().any(|s| self.app.has_scope(s)) {
+        if !scopes.is_empty() && !scopes.iter().any(|s| self.app.has_scope(s)) {
             let mut e = LarkError::new(
                 &self.ctx,
                 StatusCode::FORBIDDEN,
@@ -118,6 +188,50 @@ impl Scope for ManageChats {
 }
 impl Scope for ReadChats {
     const NEED: Need = Need::ChatRead;
+}
+
+/// Reading a chat's history.
+pub struct ReadHistory;
+/// Listing and reading chats.
+pub struct ReadChatInfo;
+/// Updating a chat.
+pub struct UpdateChats;
+/// Dissolving a chat.
+pub struct DeleteChats;
+/// Listing a chat's members.
+pub struct ReadMembers;
+/// Removing a chat's members.
+pub struct WriteMembers;
+
+impl Scope for ReadHistory {
+    const NEED: Need = Need::History;
+}
+impl Scope for ReadChatInfo {
+    const NEED: Need = Need::ChatInfo;
+}
+impl Scope for UpdateChats {
+    const NEED: Need = Need::ChatUpdate;
+}
+impl Scope for DeleteChats {
+    const NEED: Need = Need::ChatDelete;
+}
+impl Scope for ReadMembers {
+    const NEED: Need = Need::MembersRead;
+}
+impl Scope for WriteMembers {
+    const NEED: Need = Need::MembersWrite;
+}
+
+/// Uploading images and files.
+pub struct UploadResources;
+/// Bot ability only (downloading the app's own uploads).
+pub struct BotOnly;
+
+impl Scope for UploadResources {
+    const NEED: Need = Need::Resource;
+}
+impl Scope for BotOnly {
+    const NEED: Need = Need::Bot;
 }
 
 /// The [`Caller`], authenticated, within its rate limit, with bot ability and scope

@@ -1,21 +1,26 @@
-//! Chat handlers: create a group, add members, ask whether the bot is in a chat.
+//! Chat handlers: create, list, get, update and dissolve groups, add members, ask
+//! whether the bot is in a chat. (Listing and removing members: [`crate::members`].)
 
-use crate::auth::{Caller, ManageChats, ReadChats, Scoped};
+use crate::auth::{Caller, DeleteChats, ManageChats, ReadChatInfo, ReadChats, Scoped, UpdateChats};
 use crate::error::{ok, op, Answer, LarkError};
 use crate::extract::{ChatPath, LarkJson, LarkQuery};
 use crate::face::Ctx;
+use crate::history::{page_size, token};
 use crate::messages::reader;
+use crate::render::Reader;
 use crate::{ids, LarkState};
-use axum::extract::State;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use serde::Deserialize;
-use serde_json::json;
-use switchboard_core::error::Error;
-use switchboard_core::model::{Actor, ChatKind, Role};
-use switchboard_core::service::CreateChat;
-use switchboard_core::store::UserKey;
+use serde_json::{json, Value};
+use switchboard_core::error::{Conflict, Error};
+use switchboard_core::ids::ChatId;
+use switchboard_core::model::{Actor, Chat, ChatKind, Role};
+use switchboard_core::service::{ChatPatch, CreateChat};
+use switchboard_core::store::{Page, UserKey};
 
 /// How one id of a request resolved.
-enum Resolved {
+pub(crate) enum Resolved {
     Found(Actor),
     /// Not an id of the requested kind at all.
     Invalid,
@@ -24,7 +29,7 @@ enum Resolved {
 }
 
 /// Resolves `raw` as a `kind` id (`open_id`, `union_id`, `user_id` or `app_id`) in the bot's tenant.
-async fn resolve(
+pub(crate) async fn resolve(
     s: &LarkState,
     bot: &Caller,
     kind: &str,
@@ -279,4 +284,294 @@ pub async fn is_in_chat(
     s.core.chat(bot.app.tenant, chat).await?;
     let member = s.core.is_member(chat, bot.actor()).await?;
     Ok(ok(&ctx, json!({ "is_in_chat": member.is_some() })))
+}
+
+/// `:chat_id` on the group APIs, which answer a malformed one as they answer an unknown
+/// one: 232006.
+pub struct GroupPath(pub ChatId);
+
+impl<S: Send + Sync> FromRequestParts<S> for GroupPath {
+    type Rejection = LarkError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ctx = Ctx::from_parts(parts);
+        let Path(seg) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| LarkError::chat_id_invalid(&ctx))?;
+        ids::parse_chat_id(&seg)
+            .map(GroupPath)
+            .ok_or_else(|| LarkError::chat_id_invalid(&ctx))
+    }
+}
+
+/// The reader for a group API's `user_id_type`: an unknown value is 232015 there.
+fn group_reader<'a>(
+    s: &LarkState,
+    bot: &'a Caller,
+    user_id_type: Option<&str>,
+) -> Result<Reader<'a>, LarkError> {
+    if crate::render::IdType::parse(user_id_type).is_none() {
+        return Err(LarkError::id_type_unsupported(&bot.ctx, "user_id_type"));
+    }
+    reader(s, bot, user_id_type)
+}
+
+/// A chat the bot is in and that is not dissolved (232006, 232011, 232009 otherwise).
+pub(crate) async fn live_chat(s: &LarkState, bot: &Caller, id: ChatId) -> Result<Chat, LarkError> {
+    let chat = s
+        .core
+        .visible_chat(bot.app.tenant, bot.access(), id)
+        .await?;
+    if chat.dissolved_at.is_some() {
+        return Err(Error::Conflict(Conflict::ChatDissolved).into());
+    }
+    Ok(chat)
+}
+
+/// `owner_id` and `owner_id_type` as `r` names the owner (an app by its app_id).
+async fn owner_of(s: &LarkState, r: &Reader<'_>, chat: &Chat) -> (String, &'static str) {
+    let party = s.core.party(chat.tenant, chat.owner).await.ok();
+    r.actor_id(chat.owner, party.as_ref())
+}
+
+fn chat_mode(chat: &Chat) -> &'static str {
+    match chat.kind {
+        ChatKind::P2p => "p2p",
+        _ => "group",
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ListChatsQuery {
+    user_id_type: Option<String>,
+    sort_type: Option<String>,
+    page_size: Option<String>,
+    page_token: Option<String>,
+}
+
+/// Chats read per call while filling a page (p2p chats are skipped).
+const CHATS_BATCH: u32 = 100;
+
+/// Feishu: <https://open.feishu.cn/document/server-docs/group/chat/list>
+///
+/// The groups the bot is in (never p2p chats, as documented), by creation. `page_size` is
+/// 1 to 100 (default 20); the page token names the last chat looked at, for this app only.
+pub async fn list(
+    State(s): State<LarkState>,
+    bot: Scoped<ReadChatInfo>,
+    LarkQuery(q): LarkQuery<ListChatsQuery>,
+) -> Answer<op::ListChats> {
+    let ctx = bot.ctx.clone();
+    let r = group_reader(&s, &bot, q.user_id_type.as_deref())?;
+    match q.sort_type.as_deref() {
+        None | Some("") | Some("ByCreateTimeAsc") | Some("ByActiveTimeDesc") => {}
+        Some(_) => {
+            return Err(LarkError::chat_invalid(
+                &ctx,
+                "invalid sort_type, expected ByCreateTimeAsc or ByActiveTimeDesc",
+            )
+            .into())
+        }
+    }
+    let size = page_size(q.page_size.as_deref(), 20, 100).ok_or_else(|| {
+        LarkError::chat_invalid(&ctx, "page_size must be an integer from 1 to 100")
+    })?;
+    let domain = token::domain(token::CHATS, bot.app.id.0);
+    let mut after = match q.page_token.as_deref().filter(|t| !t.is_empty()) {
+        None => 0,
+        Some(raw) => token::open(domain, raw)
+            .and_then(|v| i64::try_from(v).ok())
+            .filter(|v| *v > 0)
+            .ok_or_else(|| LarkError::chat_invalid(&ctx, "invalid page_token"))?,
+    };
+    let mut items = Vec::new();
+    let mut has_more = false;
+    'fill: loop {
+        let page = Page {
+            after,
+            limit: CHATS_BATCH,
+        };
+        let batch = s.core.chats_of(bot.app.tenant, bot.actor(), page).await?;
+        let exhausted = batch.len() < CHATS_BATCH as usize;
+        for chat in batch {
+            if items.len() == size as usize {
+                has_more = true;
+                break 'fill;
+            }
+            after = chat.id.0;
+            if chat.kind == ChatKind::P2p {
+                continue;
+            }
+            let (owner_id, owner_id_type) = owner_of(&s, &r, &chat).await;
+            items.push(json!({
+                "chat_id": ids::chat_id(chat.id),
+                "avatar": "",
+                "name": chat.name,
+                "description": chat.description,
+                "owner_id": owner_id,
+                "owner_id_type": owner_id_type,
+                "external": false,
+                "tenant_key": ids::tenant_key(chat.tenant),
+                "chat_status": "normal",
+            }));
+        }
+        if exhausted {
+            break;
+        }
+    }
+    let page_token = if has_more {
+        token::seal(domain, after as u64)
+    } else {
+        String::new()
+    };
+    Ok(ok(
+        &ctx,
+        json!({ "items": items, "page_token": page_token, "has_more": has_more }),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct UserIdTypeQuery {
+    user_id_type: Option<String>,
+}
+
+/// Feishu: <https://open.feishu.cn/document/server-docs/group/chat/get-2>
+///
+/// The bot must be in the chat. Counts are strings, as documented; `bot_count` counts apps.
+pub async fn get(
+    State(s): State<LarkState>,
+    bot: Scoped<ReadChatInfo>,
+    GroupPath(id): GroupPath,
+    LarkQuery(q): LarkQuery<UserIdTypeQuery>,
+) -> Answer<op::GetChat> {
+    let ctx = bot.ctx.clone();
+    let r = group_reader(&s, &bot, q.user_id_type.as_deref())?;
+    let chat = live_chat(&s, &bot, id).await?;
+    let members = s.core.members(bot.app.tenant, id).await?;
+    let (mut users, mut bots) = (0usize, 0usize);
+    let (mut user_managers, mut bot_managers) = (Vec::<Value>::new(), Vec::<Value>::new());
+    for m in &members {
+        let manager = m.role == Role::Admin;
+        match m.actor {
+            Actor::User(u) => {
+                users += 1;
+                if manager {
+                    let party = s.core.party(chat.tenant, m.actor).await.ok();
+                    user_managers.push(json!(r.user_id(u, party.as_ref()).0));
+                }
+            }
+            Actor::App(_) => {
+                bots += 1;
+                if manager {
+                    let party = s.core.party(chat.tenant, m.actor).await.ok();
+                    bot_managers.push(json!(r.actor_id(m.actor, party.as_ref()).0));
+                }
+            }
+        }
+    }
+    let (owner_id, owner_id_type) = owner_of(&s, &r, &chat).await;
+    Ok(ok(
+        &ctx,
+        json!({
+            "avatar": "",
+            "name": chat.name,
+            "description": chat.description,
+            "i18n_names": {},
+            "add_member_permission": "all_members",
+            "share_card_permission": "allowed",
+            "at_all_permission": "all_members",
+            "edit_permission": "all_members",
+            "owner_id_type": owner_id_type,
+            "owner_id": owner_id,
+            "user_manager_id_list": user_managers,
+            "bot_manager_id_list": bot_managers,
+            "chat_mode": chat_mode(&chat),
+            "chat_type": "private",
+            "chat_tag": "inner",
+            "join_message_visibility": "all_members",
+            "leave_message_visibility": "all_members",
+            "membership_approval": "no_approval_required",
+            "moderation_permission": "all_members",
+            "external": false,
+            "tenant_key": ids::tenant_key(chat.tenant),
+            "user_count": users.to_string(),
+            "bot_count": bots.to_string(),
+            "chat_status": "normal",
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct UpdateBody {
+    name: Option<String>,
+    description: Option<String>,
+    owner_id: Option<String>,
+}
+
+/// Feishu: <https://open.feishu.cn/document/server-docs/group/chat/update-2>
+///
+/// Name and description (by an owner or admin), owner (by the owner; the new owner must be
+/// in the chat, and the old one stays as a plain member). Fields not given are unchanged;
+/// the other settings Feishu documents are accepted and ignored.
+pub async fn update(
+    State(s): State<LarkState>,
+    bot: Scoped<UpdateChats>,
+    GroupPath(id): GroupPath,
+    LarkQuery(q): LarkQuery<UserIdTypeQuery>,
+    LarkJson(b): LarkJson<UpdateBody>,
+) -> Answer<op::UpdateChat> {
+    let ctx = bot.ctx.clone();
+    let id_type = group_reader(&s, &bot, q.user_id_type.as_deref())?.id_type;
+    // Membership first, as Feishu checks the operator before the fields.
+    live_chat(&s, &bot, id).await?;
+    let owner = match b
+        .owner_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+    {
+        None => None,
+        Some(raw) => match resolve(&s, &bot, id_type.as_str(), raw).await? {
+            Resolved::Found(a) => Some(a),
+            _ => {
+                return Err(LarkError::code(
+                    &ctx,
+                    crate::error::CHAT_USER_ID_INVALID,
+                    "Your request specifies a user_id which is invalid.",
+                )
+                .into())
+            }
+        },
+    };
+    let patch = ChatPatch {
+        name: b.name,
+        description: b.description,
+        owner,
+    };
+    s.core
+        .update_chat(bot.app.tenant, id, bot.access(), patch)
+        .await?;
+    Ok(ok(&ctx, json!({})))
+}
+
+/// Feishu: <https://open.feishu.cn/document/server-docs/group/chat/delete>
+///
+/// Only the chat's owner may dissolve it (232017); a dissolved chat answers 232009.
+pub async fn dissolve(
+    State(s): State<LarkState>,
+    bot: Scoped<DeleteChats>,
+    GroupPath(id): GroupPath,
+) -> Answer<op::DissolveChat> {
+    let ctx = bot.ctx.clone();
+    let chat = live_chat(&s, &bot, id).await?;
+    if chat.kind == ChatKind::P2p {
+        return Err(Error::invalid("chat", "a p2p chat cannot be dissolved").into());
+    }
+    if chat.owner != bot.actor() {
+        return Err(Error::Forbidden(switchboard_core::error::Denied::NotChatAdmin).into());
+    }
+    s.core
+        .dissolve_chat(bot.app.tenant, id, Some(bot.actor()))
+        .await?;
+    Ok(ok(&ctx, json!({})))
 }

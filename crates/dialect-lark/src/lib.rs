@@ -16,6 +16,7 @@
 //! - [`content`]: vendor content JSON ↔ canonical content, mentions both ways;
 //! - [`render`]: a message as a Hi/Feishu reader sees it (`user_id_type`, ids, sender);
 //! - [`messages`], [`chats`]: the handlers;
+//! - [`files`]: image and file uploads and downloads (Feishu only);
 //! - [`ids`]: how ids are rendered (`om_`, `oc_`, `ou_`, `on_`, `omt_`).
 //!
 //! Documented in `docs/dialects/lark.md`.
@@ -27,8 +28,13 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod face;
+pub mod files;
+pub mod history;
 pub mod ids;
+pub mod members;
 pub mod messages;
+pub mod pins;
+pub mod reactions;
 pub mod render;
 pub mod token;
 
@@ -150,7 +156,10 @@ pub fn router(core: Core, config: Config, conns: events::ws::LarkConnections) ->
                 &format!("{auth}/app_access_token/internal"),
                 post(token::app_access_token),
             )
-            .route(&format!("{im}/messages"), post(messages::send))
+            .route(
+                &format!("{im}/messages"),
+                post(messages::send).get(history::list),
+            )
             .route(
                 &format!("{im}/messages/merge_forward"),
                 post(messages::merge_forward),
@@ -170,10 +179,33 @@ pub fn router(core: Core, config: Config, conns: events::ws::LarkConnections) ->
                 &format!("{im}/messages/{{message_id}}/forward"),
                 post(messages::forward),
             )
-            .route(&format!("{im}/chats"), post(chats::create))
+            .route(
+                &format!("{im}/messages/{{message_id}}/reactions"),
+                post(reactions::add).get(reactions::list),
+            )
+            .route(
+                &format!("{im}/messages/{{message_id}}/reactions/{{reaction_id}}"),
+                axum::routing::delete(reactions::delete),
+            )
+            .route(
+                &format!("{im}/messages/{{message_id}}/read_users"),
+                get(reactions::read_users),
+            )
+            .route(&format!("{im}/pins"), post(pins::create).get(pins::list))
+            .route(
+                &format!("{im}/pins/{{message_id}}"),
+                axum::routing::delete(pins::delete),
+            )
+            .route(&format!("{im}/chats"), post(chats::create).get(chats::list))
+            .route(
+                &format!("{im}/chats/{{chat_id}}"),
+                get(chats::get).put(chats::update).delete(chats::dissolve),
+            )
             .route(
                 &format!("{im}/chats/{{chat_id}}/members"),
-                post(chats::add_members),
+                post(chats::add_members)
+                    .get(members::list)
+                    .delete(members::remove),
             )
             .route(
                 &format!("{im}/chats/{{chat_id}}/members/is_in_chat"),
@@ -185,6 +217,22 @@ pub fn router(core: Core, config: Config, conns: events::ws::LarkConnections) ->
         "/im/messages/{message_id}/update",
         post(messages::update_card_hi),
     );
+    // Images and files, Feishu only; the uploads with room for the largest file.
+    let upload_body = axum::extract::DefaultBodyLimit::max(
+        state.core.file_limits().max_any() + files::FORM_SLACK_BYTES,
+    );
+    api = api
+        .route(
+            "/im/v1/images",
+            post(files::upload_image).layer(upload_body),
+        )
+        .route("/im/v1/images/{image_key}", get(files::get_image))
+        .route("/im/v1/files", post(files::upload_file).layer(upload_body))
+        .route("/im/v1/files/{file_key}", get(files::get_file))
+        .route(
+            "/im/v1/messages/{message_id}/resources/{file_key}",
+            get(files::get_resource),
+        );
     let api = api
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -1,10 +1,11 @@
 //! Authentication: the `/oauth2/token` grant, the gate every `/v7` route sits behind
 //! (Bearer token, KSO-1 signature, scope, rate limit), and the [`Caller`] principal it
-//! yields to handlers.
+//! yields to handlers. A user token (`crate::user_token`) passes the same gate without
+//! KSO-1 or scope: it names a user, not an app.
 
-use switchboard_core::observe::CallerNote;
 use crate::error::{code, WResult, WpsError};
 use crate::kso;
+use crate::user_token::{self, Refusal, UserClaims};
 use crate::{Config, WpsState};
 use axum::body::{Body, HttpBody};
 use axum::extract::rejection::FormRejection;
@@ -19,9 +20,12 @@ use serde::Deserialize;
 use serde_json::json;
 use switchboard_core::auth::{mint_token, parse_token, verify_token_mac, TokenKind};
 use switchboard_core::error::Error;
-use switchboard_core::model::App;
+use switchboard_core::ids::TenantId;
+use switchboard_core::model::{Actor, App};
+use switchboard_core::observe::CallerNote;
 use switchboard_core::ratelimit::Quota;
 pub(crate) use switchboard_core::ratelimit::RateLimiter;
+use switchboard_core::service::Access;
 
 /// The family byte of `/oauth2/token` access tokens (unchanged since the first release,
 /// so that tokens minted before stay valid).
@@ -33,9 +37,20 @@ pub const CHAT_SCOPE: &str = "kso.chat.readwrite";
 /// The scopes a new app is granted for this API.
 pub const DEFAULT_SCOPES: &[&str] = &[MESSAGE_SCOPE, CHAT_SCOPE];
 
-/// The authenticated caller: always an app (the WPS server API has no user tokens here).
-#[derive(Debug, Clone)]
-pub struct Caller(pub App);
+/// The authenticated caller: an app (a `/oauth2/token` token), or a user (a token from
+/// `/v7/dev/agent/token`, acting with that user's rights), and the tenant it belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub tenant: TenantId,
+    pub actor: Actor,
+}
+
+impl Caller {
+    /// What the caller may see: the chats it is a member of.
+    pub fn access(&self) -> Access {
+        Access::Member(self.actor)
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = WpsError;
@@ -51,6 +66,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             )
         })
     }
+}
+
+/// Whom a Bearer token names, before the per-route checks.
+enum Bearer {
+    App(App),
+    User(UserClaims),
 }
 
 /// What one group of routes requires.
@@ -183,7 +204,21 @@ fn header_str<'a>(h: &'a HeaderMap, name: &str) -> WResult<Option<&'a str>> {
 pub(crate) async fn authenticate(State(g): State<Gate>, req: Request, next: Next) -> Response {
     // The token needs only headers: check it before buffering a body for an anonymous caller.
     let app = match bearer(&g.state, req.headers()).await {
-        Ok(a) => a,
+        Ok(Bearer::App(a)) => a,
+        Ok(Bearer::User(c)) => {
+            // A user token: no app, so no KSO-1 (keyed by an app secret) and no app scope;
+            // the user's memberships decide what it may do.
+            let actor = Actor::User(c.user);
+            if let Err(e) = limit(&g.state, actor) {
+                return e.into_response();
+            }
+            let mut req = req;
+            req.extensions_mut().insert(Caller {
+                tenant: c.tenant,
+                actor,
+            });
+            return next.run(req).await;
+        }
         Err(e) => return e.into_response(),
     };
     let (mut parts, body) = req.into_parts();
@@ -205,7 +240,10 @@ pub(crate) async fn authenticate(State(g): State<Gate>, req: Request, next: Next
             if let Some(n) = parts.extensions.get::<std::sync::Arc<CallerNote>>() {
                 n.set(&app.app_id);
             }
-            parts.extensions.insert(Caller(app));
+            parts.extensions.insert(Caller {
+                tenant: app.tenant,
+                actor: Actor::App(app.id),
+            });
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
@@ -225,17 +263,23 @@ fn check(g: &Gate, app: App, parts: &Parts, body: &[u8]) -> WResult<App> {
             format!("the app lacks the scope {}", g.scope),
         ));
     }
-    if s.limiter.check(app.id, s.core.now_ms()).is_err() {
+    limit(s, Actor::App(app.id))?;
+    Ok(app)
+}
+
+/// The per-caller rate limit (apps and users each have their own bucket).
+fn limit(s: &WpsState, who: Actor) -> WResult<()> {
+    if s.limiter.check(who, s.core.now_ms()).is_err() {
         return Err(WpsError::new(
             StatusCode::TOO_MANY_REQUESTS,
             code::RATE_LIMITED,
             "too many requests, slow down",
         ));
     }
-    Ok(app)
+    Ok(())
 }
 
-async fn bearer(s: &WpsState, h: &HeaderMap) -> WResult<App> {
+async fn bearer(s: &WpsState, h: &HeaderMap) -> WResult<Bearer> {
     let missing = || {
         WpsError::unauthorized(
             code::TOKEN_MISSING,
@@ -249,6 +293,9 @@ async fn bearer(s: &WpsState, h: &HeaderMap) -> WResult<App> {
         return Err(missing());
     }
     let token = token.trim();
+    if user_token::is_user_token(token) {
+        return user_bearer(s, token).await.map(Bearer::User);
+    }
     let claims = parse_token(token)
         .filter(|c| c.kind == ACCESS_TOKEN)
         .ok_or_else(invalid)?;
@@ -270,7 +317,27 @@ async fn bearer(s: &WpsState, h: &HeaderMap) -> WResult<App> {
             "access token expired, fetch a new one",
         ));
     }
-    Ok(app)
+    Ok(Bearer::App(app))
+}
+
+/// A user token: authentic, unexpired, and naming a user that still exists in its tenant.
+async fn user_bearer(s: &WpsState, token: &str) -> WResult<UserClaims> {
+    let invalid = || WpsError::unauthorized(code::TOKEN_INVALID, "invalid access token");
+    let claims = match s.sid_key.verify_token(token, s.core.clock().now_secs()) {
+        Ok(c) => c,
+        Err(Refusal::Expired) => {
+            return Err(WpsError::unauthorized(
+                code::TOKEN_EXPIRED,
+                "access token expired, fetch a new one",
+            ))
+        }
+        Err(Refusal::Invalid) => return Err(invalid()),
+    };
+    match s.core.user(claims.tenant, claims.user).await {
+        Ok(_) => Ok(claims),
+        Err(Error::NotFound(_)) => Err(invalid()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn verify_signature(s: &WpsState, app: &App, parts: &Parts, body: &[u8]) -> WResult<()> {
@@ -338,9 +405,10 @@ fn verify_signature(s: &WpsState, app: &App, parts: &Parts, body: &[u8]) -> WRes
     }
 }
 
-/// The per-app limit: a token bucket of `rate_limit_per_sec` holding `rate_limit_burst`, in
-/// memory on each node (N nodes admit up to N times the rate); 0 requests per second is off.
-pub(crate) fn rate_limiter(config: &Config) -> RateLimiter {
+/// The per-caller limit: a token bucket of `rate_limit_per_sec` holding `rate_limit_burst`,
+/// in memory on each node (N nodes admit up to N times the rate); 0 requests per second is
+/// off.
+pub(crate) fn rate_limiter(config: &Config) -> RateLimiter<Actor> {
     RateLimiter::new([
         Quota::per_second(config.rate_limit_per_sec).with_burst(config.rate_limit_burst)
     ])
@@ -359,10 +427,18 @@ mod tests {
             ..Config::default()
         };
         let l = rate_limiter(&config(2, 3));
-        let a = AppId(1);
+        let a = Actor::App(AppId(1));
         assert!((0..3).all(|_| l.check(a, 1000).is_ok()));
         assert!(l.check(a, 1000).is_err());
-        assert!(l.check(AppId(2), 1000).is_ok(), "buckets are per app");
+        assert!(
+            l.check(Actor::App(AppId(2)), 1000).is_ok(),
+            "buckets are per app"
+        );
+        assert!(
+            l.check(Actor::User(switchboard_core::ids::UserId(1)), 1000)
+                .is_ok(),
+            "and users have their own"
+        );
         assert!(
             l.check(a, 1500).is_ok(),
             "half a second buys one request at 2/s"

@@ -15,6 +15,7 @@ use switchboard_core::ids::{
 const MSG_DOMAIN: u32 = 0x5750_5301;
 const SPID_BASE: i64 = 100_000_000_000;
 const PAGE_DOMAIN: u32 = 0x5750_5302;
+const CHATS_PAGE_DOMAIN: u32 = 0x5750_5303;
 
 pub fn company_id(t: TenantId) -> String {
     t.0.to_string()
@@ -67,6 +68,19 @@ pub fn page_token(chat: ChatId, position: i64) -> String {
 pub fn parse_page_token(s: &str, chat: ChatId) -> Option<i64> {
     let v = decode_base62_16(s, PAGE_DOMAIN)?;
     ((v >> 32) as i64 == chat.0).then_some((v & 0xFFFF_FFFF) as i64)
+}
+
+/// The chat-list cursor after `chat` (opaque, and never a valid history cursor).
+pub fn chats_page_token(chat: ChatId) -> String {
+    encode_base62_16(chat.0 as u64, CHATS_PAGE_DOMAIN)
+}
+
+/// The chat id a [`chats_page_token`] continues after.
+pub fn parse_chats_page_token(s: &str) -> Option<ChatId> {
+    decode_base62_16(s, CHATS_PAGE_DOMAIN)
+        .and_then(|v| i64::try_from(v).ok())
+        .filter(|v| (1..=switchboard_core::ids::MAX_CHAT_ID).contains(v))
+        .map(ChatId)
 }
 
 /// Whether `s` is a decimal string as WPS ids are written (digits, no sign, no leading
@@ -123,6 +137,10 @@ mod tests {
             "another chat's cursor"
         );
         assert_eq!(parse_page_token("garbage", ChatId(9)), None);
+        let c = chats_page_token(ChatId(9));
+        assert_eq!(parse_chats_page_token(&c), Some(ChatId(9)));
+        assert_eq!(parse_chats_page_token(&t), None, "a history cursor");
+        assert_eq!(parse_page_token(&c, ChatId(0)), None);
         assert_ne!(
             t,
             message_id(MessageId::timeline(ChatId(9), 40).unwrap()),

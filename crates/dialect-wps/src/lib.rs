@@ -6,7 +6,9 @@
 //!   [`auth::Caller`] principal;
 //! - [`extract`]: JSON/query/path extractors that reject in the WPS envelope;
 //! - [`content`]: WPS content <-> canonical content; [`render`]: domain -> wire JSON;
-//! - `messages`, `chats`: the handlers; [`error`]: the one error table;
+//! - [`user_token`]: user-context credentials (`wps_sid`, `/v7/dev/agent/token`);
+//! - `messages`, `batch` (`/v7/messages/batch_create`), `chats`: the handlers; [`error`]:
+//!   the one error table;
 //! - [`ids`]: how WPS renders Switchboard ids;
 //! - [`events`]: event push in WPS's wire ([`events::WpsEvents`], the `"wps"` event dialect).
 //!
@@ -14,19 +16,23 @@
 //! The reference is `docs/dialects/wps.md`.
 
 pub mod auth;
+mod batch;
 mod chats;
 pub mod content;
 pub mod error;
 pub mod events;
 pub mod extract;
+mod files;
 pub mod ids;
 pub mod kso;
 mod messages;
 pub mod render;
+pub mod user_token;
 
 use crate::auth::{Gate, RateLimiter, CHAT_SCOPE, MESSAGE_SCOPE};
 use crate::content::WireMention;
 use crate::error::{code, WResult, WpsError};
+use crate::user_token::SidKey;
 use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{any, get, post};
@@ -35,8 +41,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use switchboard_core::error::Error;
-use switchboard_core::ids::{ChatId, MessageId};
-use switchboard_core::model::{App, Content, Mention, MentionTarget, MessageType, User};
+use switchboard_core::ids::{ChatId, MessageId, TenantId};
+use switchboard_core::model::{Actor, App, Content, Mention, MentionTarget, MessageType, User};
 use switchboard_core::store::UserKey;
 use switchboard_core::Core;
 
@@ -74,6 +80,22 @@ impl Default for Config {
 pub(crate) const DEFAULT_PAGE_SIZE: u32 = 20;
 pub(crate) const MAX_PAGE_SIZE: u32 = 100;
 
+/// A listing's `page_size`: 1 to [`MAX_PAGE_SIZE`], [`DEFAULT_PAGE_SIZE`] when absent.
+pub(crate) fn page_size(v: Option<&str>) -> WResult<u32> {
+    match v.filter(|v| !v.is_empty()) {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+            .ok_or_else(|| {
+                WpsError::invalid(format!(
+                    "page_size must be an integer from 1 to {MAX_PAGE_SIZE}"
+                ))
+            }),
+    }
+}
+
 /// Shared state of the dialect's routes.
 ///
 /// One reference count to clone: axum clones the state for every request, on two cores
@@ -91,7 +113,8 @@ impl std::ops::Deref for WpsState {
 pub(crate) struct WpsParts {
     pub core: Core,
     pub config: Arc<Config>,
-    pub limiter: Arc<RateLimiter>,
+    pub limiter: Arc<RateLimiter<Actor>>,
+    pub sid_key: SidKey,
 }
 
 /// `{code: 0, msg: "success", data}`.
@@ -180,13 +203,9 @@ impl WpsState {
         Ok((chat, id))
     }
 
-    /// A user of the app's tenant by its tenant-wide user_id.
-    pub(crate) async fn user(&self, app: &App, user_id: &str) -> WResult<User> {
-        match self
-            .core
-            .find_user(app.tenant, UserKey::UserId(user_id))
-            .await
-        {
+    /// A user of the caller's tenant by its tenant-wide user_id.
+    pub(crate) async fn user(&self, tenant: TenantId, user_id: &str) -> WResult<User> {
+        match self.core.find_user(tenant, UserKey::UserId(user_id)).await {
             Ok(u) => Ok(u),
             Err(Error::NotFound(_)) => Err(WpsError::new(
                 StatusCode::NOT_FOUND,
@@ -201,7 +220,7 @@ impl WpsState {
     /// (`Core::send` validates before it creates a p2p chat).
     pub(crate) async fn draft(
         &self,
-        app: &App,
+        tenant: TenantId,
         kind: MessageType,
         content: &Value,
         wire: &[WireMention],
@@ -212,7 +231,7 @@ impl WpsState {
         self.core
             .check_mention_count(wire.len() + inc.inline_mentions.len())?;
         let names = content::at_tags(&inc.content.text);
-        let company = ids::company_id(app.tenant);
+        let company = ids::company_id(tenant);
         let mut mentions = Vec::new();
         for (i, w) in wire.iter().chain(&inc.inline_mentions).enumerate() {
             let named = names
@@ -237,7 +256,7 @@ impl WpsState {
                         || WpsError::invalid(format!("mentions[{i}]: {:?} not found", who.id));
                     match who.kind.as_str() {
                         "" | "user" => {
-                            let u = self.user(app, &who.id).await.map_err(|e| {
+                            let u = self.user(tenant, &who.id).await.map_err(|e| {
                                 if e.code == code::USER_NOT_FOUND {
                                     missing()
                                 } else {
@@ -248,7 +267,7 @@ impl WpsState {
                         }
                         "sp" => {
                             let id = ids::parse_spid(&who.id).ok_or_else(missing)?;
-                            let a = self.core.app(app.tenant, id).await.map_err(|e| {
+                            let a = self.core.app(tenant, id).await.map_err(|e| {
                                 if matches!(e, Error::NotFound(_)) {
                                     missing()
                                 } else {
@@ -284,13 +303,14 @@ impl WpsState {
 }
 
 /// The dialect's routes, at the vendor's absolute paths (and under `/openapi`), with their
-/// state applied.
-pub fn router(core: Core, config: Config) -> Router {
+/// state applied. `sid_key` signs and checks user credentials ([`user_token`]).
+pub fn router(core: Core, config: Config, sid_key: SidKey) -> Router {
     let limiter = Arc::new(auth::rate_limiter(&config));
     let state = WpsState(Arc::new(WpsParts {
         core,
         config: Arc::new(config),
         limiter,
+        sid_key,
     }));
     let gate = |scope| {
         from_fn_with_state(
@@ -307,7 +327,12 @@ pub fn router(core: Core, config: Config) -> Router {
             get(messages::get),
         )
         .route("/v7/chats/{chat_id}/messages", get(messages::history))
+        .route(
+            "/v7/chats/{chat_id}/messages/{message_id}/resources/{storage_key}/download",
+            get(files::download),
+        )
         .route("/v7/messages/create", post(messages::create))
+        .route("/v7/messages/batch_create", post(batch::batch_create))
         .route(
             "/v7/chats/{chat_id}/messages/{message_id}/reply",
             post(messages::reply),
@@ -320,7 +345,10 @@ pub fn router(core: Core, config: Config) -> Router {
         .route("/v7/messages/{message_id}/update", post(messages::update))
         .route_layer(gate(MESSAGE_SCOPE));
     let chats = Router::new()
+        .route("/v7/chats", get(chats::list))
         .route("/v7/chats/create", post(chats::create))
+        .route("/v7/chats/{chat_id}/update", post(chats::update))
+        .route("/v7/chats/{chat_id}/delete", post(chats::dissolve))
         .route("/v7/chats/get_p2p_chat", get(chats::get_p2p_chat))
         .route("/v7/chats/{chat_id}", get(chats::get))
         .route("/v7/chats/{chat_id}/members", get(chats::members))
@@ -339,6 +367,7 @@ pub fn router(core: Core, config: Config) -> Router {
         .route_layer(gate(CHAT_SCOPE));
     let api = Router::new()
         .route("/oauth2/token", post(auth::token))
+        .route("/v7/dev/agent/token", post(user_token::agent_token))
         .merge(messages)
         .merge(chats)
         // Unknown /v7 endpoints answer in the WPS envelope rather than the server's.

@@ -12,8 +12,8 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_core::ids::{ChatId, MessageId};
-use switchboard_core::model::{Actor, App, MessageType, RemovalKind};
-use switchboard_core::service::{Access, Edit, ListQuery, MessageView, Recall, Recipient, Send};
+use switchboard_core::model::{Actor, MessageType, RemovalKind};
+use switchboard_core::service::{Edit, ListQuery, MessageView, Recall, Recipient, Send};
 
 #[derive(Deserialize)]
 pub(crate) struct CreateBody {
@@ -34,8 +34,8 @@ pub(crate) struct Receiver {
 
 #[derive(Deserialize)]
 pub(crate) struct ReplyBody {
-    #[serde(rename = "type")]
-    kind: String,
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
     #[serde(default)]
     mentions: Vec<WireMention>,
     content: Value,
@@ -67,20 +67,12 @@ fn sent(v: &MessageView) -> Value {
 /// <https://open.wps.cn/documents/app-integration-dev/wps365/server/im/message/get-message.html>
 pub(crate) async fn get(
     State(s): State<WpsState>,
-    Caller(app): Caller,
+    c: Caller,
     WpsPath((chat, msg)): WpsPath<(String, String)>,
 ) -> WResult<Response> {
     let chat = s.chat_id(&chat)?;
     let id = s.message_id(&msg)?;
-    let v = s
-        .core
-        .get(
-            app.tenant,
-            Access::Member(Actor::App(app.id)),
-            Some(chat),
-            id,
-        )
-        .await;
+    let v = s.core.get(c.tenant, c.access(), Some(chat), id).await;
     let v = v?;
     if v.message.removal.is_some() {
         return Err(WpsError::recalled());
@@ -92,12 +84,12 @@ pub(crate) async fn get(
 /// <https://open.wps.cn/documents/app-integration-dev/server/im/message/get-chat-message.html>
 pub(crate) async fn history(
     State(s): State<WpsState>,
-    Caller(app): Caller,
+    c: Caller,
     WpsPath(chat): WpsPath<String>,
     WpsQuery(q): WpsQuery<HistoryQuery>,
 ) -> WResult<Json<Value>> {
     let chat = s.chat_id(&chat)?;
-    let (query, size) = q.into_query(&app, chat)?;
+    let (query, size) = q.into_query(&c, chat)?;
     let mut views = s.core.list(query).await?;
     let more = views.len() > size;
     views.truncate(size);
@@ -121,20 +113,8 @@ pub(crate) async fn history(
 impl HistoryQuery {
     /// The domain query (one more than the page, to tell whether another page follows) and
     /// the page size.
-    fn into_query(self, app: &App, chat: ChatId) -> WResult<(ListQuery, usize)> {
-        let size = match self.page_size.as_deref().filter(|v| !v.is_empty()) {
-            None => crate::DEFAULT_PAGE_SIZE,
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=crate::MAX_PAGE_SIZE).contains(n))
-                .ok_or_else(|| {
-                    WpsError::invalid(format!(
-                        "page_size must be an integer from 1 to {}",
-                        crate::MAX_PAGE_SIZE
-                    ))
-                })?,
-        };
+    fn into_query(self, c: &Caller, chat: ChatId) -> WResult<(ListQuery, usize)> {
+        let size = crate::page_size(self.page_size.as_deref())?;
         let after = match self.page_token.as_deref().filter(|v| !v.is_empty()) {
             None => 0,
             Some(t) => ids::parse_page_token(t, chat)
@@ -150,8 +130,8 @@ impl HistoryQuery {
             }
         }
         let query = ListQuery {
-            tenant: app.tenant,
-            access: Access::Member(Actor::App(app.id)),
+            tenant: c.tenant,
+            access: c.access(),
             chat,
             after_position: after,
             before_position: None,
@@ -183,15 +163,15 @@ fn seconds(name: &str, v: &Option<String>) -> WResult<Option<i64>> {
 /// <https://open.wps.cn/documents/app-integration-dev/wps365/server/im/message/single-create-msg.html>
 pub(crate) async fn create(
     State(s): State<WpsState>,
-    Caller(app): Caller,
+    c: Caller,
     WpsJson(b): WpsJson<CreateBody>,
 ) -> WResult<Json<Value>> {
     let kind = content::sendable_type(&b.kind)?;
-    let draft = s.draft(&app, kind, &b.content, &b.mentions).await?;
+    let draft = s.draft(c.tenant, kind, &b.content, &b.mentions).await?;
     let to = match b.receiver.kind.as_str() {
         "chat" => Recipient::Chat(s.chat_id(&b.receiver.receiver_id)?),
         "user" => {
-            let user = s.user(&app, &b.receiver.receiver_id).await?;
+            let user = s.user(c.tenant, &b.receiver.receiver_id).await?;
             Recipient::Direct(Actor::User(user.id))
         }
         "enterprise_partner_user" => {
@@ -205,7 +185,7 @@ pub(crate) async fn create(
             )))
         }
     };
-    let mut cmd = Send::new(app.tenant, to, Actor::App(app.id), kind, draft.content);
+    let mut cmd = Send::new(c.tenant, to, c.actor, kind, draft.content);
     cmd.mentions = draft.mentions;
     let v = s.core.send(cmd).await?;
     Ok(ok(sent(&v)))
@@ -215,19 +195,20 @@ pub(crate) async fn create(
 /// <https://open.wps.cn/documents/app-integration-dev/wps365/server/im/message/reply-msg.html>
 pub(crate) async fn reply(
     State(s): State<WpsState>,
-    Caller(app): Caller,
+    c: Caller,
     WpsPath((chat, msg)): WpsPath<(String, String)>,
     WpsJson(b): WpsJson<ReplyBody>,
 ) -> WResult<Json<Value>> {
     let (chat, parent) = s.message_in_chat(&chat, &msg)?;
-    let kind = content::sendable_type(&b.kind)?;
+    // A reply without `type` is text (the `wps365` client sends none).
+    let kind = content::sendable_type(b.kind.as_deref().unwrap_or("text"))?;
     if !REPLYABLE.contains(&kind) {
         return Err(WpsError::unsupported_type(
             "a reply must be text, rich_text or image",
         ));
     }
-    let draft = s.draft(&app, kind, &b.content, &b.mentions).await?;
-    let mut cmd = Send::new(app.tenant, chat, Actor::App(app.id), kind, draft.content);
+    let draft = s.draft(c.tenant, kind, &b.content, &b.mentions).await?;
+    let mut cmd = Send::new(c.tenant, chat, c.actor, kind, draft.content);
     cmd.mentions = draft.mentions;
     cmd.reply_to = Some(parent);
     let v = s.core.send(cmd).await?;
@@ -238,29 +219,29 @@ pub(crate) async fn reply(
 /// gives (no public page documents recall; see `docs/dialects/wps.md`).
 pub(crate) async fn recall(
     State(s): State<WpsState>,
-    Caller(app): Caller,
+    c: Caller,
     WpsPath(msg): WpsPath<String>,
 ) -> WResult<Json<Value>> {
     let id = s.message_id(&msg)?;
-    do_recall(&s, &app, id).await
+    do_recall(&s, &c, id).await
 }
 
 /// Recall, under its chat (the path some clients use); the message must be in that chat.
 pub(crate) async fn recall_in_chat(
     State(s): State<WpsState>,
-    Caller(app): Caller,
+    c: Caller,
     WpsPath((chat, msg)): WpsPath<(String, String)>,
 ) -> WResult<Json<Value>> {
     let (_, id) = s.message_in_chat(&chat, &msg)?;
-    do_recall(&s, &app, id).await
+    do_recall(&s, &c, id).await
 }
 
-async fn do_recall(s: &WpsState, app: &App, id: MessageId) -> WResult<Json<Value>> {
+async fn do_recall(s: &WpsState, c: &Caller, id: MessageId) -> WResult<Json<Value>> {
     let window =
         (s.config.recall_window_secs > 0).then(|| s.config.recall_window_secs as i64 * 1000);
     let cmd = Recall {
-        tenant: app.tenant,
-        actor: Actor::App(app.id),
+        tenant: c.tenant,
+        actor: c.actor,
         id,
         kind: RemovalKind::Recalled,
         window_ms: window,
@@ -275,7 +256,7 @@ async fn do_recall(s: &WpsState, app: &App, id: MessageId) -> WResult<Json<Value
 /// <https://bgpt.qhzwfw.gov.cn/developer/document/app/wps365/server/chat-session/message/update-msg.html>
 pub(crate) async fn update(
     State(s): State<WpsState>,
-    Caller(app): Caller,
+    c: Caller,
     WpsPath(msg): WpsPath<String>,
     WpsJson(b): WpsJson<UpdateBody>,
 ) -> WResult<Json<Value>> {
@@ -287,8 +268,8 @@ pub(crate) async fn update(
     }
     let inc = content::incoming(MessageType::Card, &b.content, &[], s.config.max_text_chars)?;
     let cmd = Edit {
-        tenant: app.tenant,
-        actor: Actor::App(app.id),
+        tenant: c.tenant,
+        actor: c.actor,
         id,
         kind: MessageType::Card,
         content: inc.content,

@@ -8,7 +8,6 @@
 //! The nonce is remembered only once the CheckSum has verified, so unauthenticated callers
 //! cannot burn nonces; it is kept until its CurTime leaves the window.
 
-use switchboard_core::observe::CallerNote;
 use crate::error::{code, YunxinError};
 use crate::YunxinState;
 use axum::extract::FromRequestParts;
@@ -19,6 +18,7 @@ use switchboard_core::auth::ct_eq;
 use switchboard_core::error::Error;
 use switchboard_core::ids::TenantId;
 use switchboard_core::model::App;
+use switchboard_core::observe::CallerNote;
 
 /// `lowercase hex(SHA1(AppSecret + Nonce + CurTime))`.
 pub fn checksum(app_secret: &str, nonce: &str, cur_time: &str) -> String {

@@ -6,7 +6,7 @@
 //! - [`resolve`]: account ids and `owner|type|other` conversation ids -> parties and chats;
 //! - [`content`]: Yunxin message content <-> canonical content;
 //! - [`render`]: a message as the query endpoint returns it;
-//! - [`messages`], [`accounts`], [`teams`]: the handlers;
+//! - [`messages`], [`history`], [`accounts`], [`teams`], [`members`]: the handlers;
 //! - [`ids`]: how Yunxin renders Switchboard ids;
 //! - [`events`]: the message copy (消息抄送) as an event dialect.
 //!
@@ -21,14 +21,16 @@ pub mod content;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod history;
 pub mod ids;
+pub mod members;
 pub mod messages;
 pub mod render;
 pub mod resolve;
 pub mod teams;
 
 use axum::http::{Method, Uri};
-use axum::routing::{any, delete, get, post, MethodRouter};
+use axum::routing::{any, delete, get, patch, post, MethodRouter};
 use axum::Router;
 use error::{code, YunxinError};
 use serde::{Deserialize, Serialize};
@@ -141,7 +143,7 @@ pub fn router(core: Core, config: Config) -> Router {
             )
             .route(
                 &format!("{p}/conversations/{{conversation_id}}/messages"),
-                route(post(messages::send)),
+                route(post(messages::send).get(history::list)),
             )
             .route(
                 &format!("{p}/conversations/messages"),
@@ -159,9 +161,25 @@ pub fn router(core: Core, config: Config) -> Router {
             .route(&format!("{p}/teams"), route(post(teams::create)))
             .route(
                 &format!("{p}/teams/{{team_id}}"),
-                route(get(teams::get).delete(teams::disband)),
+                route(get(teams::get).delete(teams::disband).patch(teams::update)),
+            )
+            .route(
+                &format!("{p}/teams/{{team_id}}/actions/transfer_owner"),
+                route(patch(teams::transfer_owner)),
+            )
+            .route(
+                &format!("{p}/teams/{{team_id}}/actions/list_members"),
+                route(get(members::list_members)),
+            )
+            .route(
+                &format!("{p}/teams/{{team_id}}/actions/list_online_members"),
+                route(get(members::list_online_members)),
             )
             .route(&format!("{p}/team_members"), route(post(teams::invite)))
+            .route(
+                &format!("{p}/team_members/{{account_id}}/actions/joined_teams"),
+                route(get(members::joined_teams)),
+            )
             .route(
                 &format!("{p}/team_members/actions/kick_member"),
                 route(delete(teams::kick)),

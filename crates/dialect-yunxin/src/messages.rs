@@ -368,7 +368,7 @@ fn message_id(seg: &str) -> Result<MessageId, YunxinError> {
 /// What the owner of a conversation still sees of a message. A two-way recall (type 2) and a
 /// delete (type 3) remove it for everyone; a one-way recall (type 1) removes it for the
 /// receivers only, so the sender's own conversation still returns it.
-fn visible_to(m: &Message, owner: Actor) -> bool {
+pub(crate) fn visible_to(m: &Message, owner: Actor) -> bool {
     match &m.removal {
         None => true,
         Some(r) => r.kind == RemovalKind::RecalledOneWay && m.sender == owner,

@@ -2,8 +2,9 @@
 //! is a `Group`, 2 (super) a `SuperGroup`; its `team_id` is the canonical chat id. Note the
 //! numbering differs from conversation types (2 advanced, 3 super).
 //!
-//! Only the name, owner and members are stored; `icon`, `announcement`, `intro`,
-//! extensions and `configuration` are accepted and not kept.
+//! Only the name, `intro` (the chat's description, set by an update), owner and members
+//! are stored; `icon`, `announcement`, extensions and `configuration` are accepted and not
+//! kept.
 
 use crate::auth::Caller;
 use crate::error::{code, ok, ok_empty, YunxinError};
@@ -18,13 +19,13 @@ use serde_json::{json, Value};
 use switchboard_core::error::{Denied, Error};
 use switchboard_core::ids::{ChatId, TenantId};
 use switchboard_core::model::{Actor, Chat, ChatKind};
-use switchboard_core::service::{Access, CreateChat};
+use switchboard_core::service::{Access, ChatPatch, CreateChat};
 use switchboard_core::Core;
 
 /// The member limit Switchboard enforces for every team.
 const MEMBERS_LIMIT: i64 = 10_000;
 
-fn kind_of_team_type(t: i64) -> Result<ChatKind, YunxinError> {
+pub(crate) fn kind_of_team_type(t: i64) -> Result<ChatKind, YunxinError> {
     match t {
         1 => Ok(ChatKind::Group),
         2 => Ok(ChatKind::SuperGroup),
@@ -58,7 +59,7 @@ impl FailedAccount {
     }
 }
 
-async fn team_info(core: &Core, c: &Chat) -> Result<Value, YunxinError> {
+pub(crate) async fn team_info(core: &Core, c: &Chat) -> Result<Value, YunxinError> {
     let members = core.members(c.tenant, c.id).await?;
     Ok(json!({
         "team_id": c.id.get(),
@@ -66,6 +67,7 @@ async fn team_info(core: &Core, c: &Chat) -> Result<Value, YunxinError> {
         "owner_account_id": account_of(core, c.tenant, c.owner).await?,
         "member_count": members.len(),
         "name": c.name,
+        "intro": c.description,
         "members_limit": MEMBERS_LIMIT,
         "create_time": c.created_at,
         "update_time": c.dissolved_at.unwrap_or(c.created_at),
@@ -74,7 +76,7 @@ async fn team_info(core: &Core, c: &Chat) -> Result<Value, YunxinError> {
 
 /// A live team of the tenant; `team_type`, when given, must match it (805). `id` is `None`
 /// for a team id (a Long) that names no possible team: that team does not exist (108404).
-async fn team(
+pub(crate) async fn team(
     core: &Core,
     tenant: TenantId,
     id: Option<ChatId>,
@@ -203,7 +205,7 @@ pub struct TeamParams {
     operator_id: Option<String>,
 }
 
-fn opt_long(v: &Option<String>, name: &str) -> Result<Option<i64>, YunxinError> {
+pub(crate) fn opt_long(v: &Option<String>, name: &str) -> Result<Option<i64>, YunxinError> {
     match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) => parse_long(s)
@@ -213,7 +215,7 @@ fn opt_long(v: &Option<String>, name: &str) -> Result<Option<i64>, YunxinError> 
 }
 
 /// A team id given as text: not a Long is 414; a Long naming no possible team is `None`.
-fn path_team_id(seg: &str) -> Result<Option<ChatId>, YunxinError> {
+pub(crate) fn path_team_id(seg: &str) -> Result<Option<ChatId>, YunxinError> {
     parse_team_id(seg).map_err(YunxinError::param)
 }
 
@@ -259,6 +261,92 @@ pub async fn disband(
         ));
     }
     core.dissolve_chat(tenant, chat.id, Some(operator)).await?;
+    Ok(ok_empty())
+}
+
+/// `PATCH /im/v2.1/teams/{team_id}`. `icon`, `announcement`, `members_limit`, the
+/// extensions and `configuration` are accepted and not kept.
+#[derive(Debug, Deserialize)]
+pub struct UpdateBody {
+    operator_id: Option<String>,
+    team_type: Option<Long>,
+    name: Option<String>,
+    intro: Option<String>,
+}
+
+/// Update a team: `PATCH /im/v2.1/teams/{team_id}` with `operator_id`, `team_type`, `name`,
+/// `intro`; answers the team as it now is. The operator must be the owner or a manager
+/// (804 / 802, checked first); `intro` is the team's description.
+/// <https://doc.yunxin.163.com/messaging2/server-apis/zcwODA3MTU?platform=server2>
+pub async fn update(
+    State(yx): State<YunxinState>,
+    caller: Caller,
+    YxPath(id): YxPath<String>,
+    YxJson(body): YxJson<UpdateBody>,
+) -> Result<Response, YunxinError> {
+    let (core, tenant) = (&yx.core, caller.tenant());
+    let id = path_team_id(&id)?;
+    let operator_account = required(&body.operator_id, "operator_id")?;
+    let chat = team(core, tenant, id, body.team_type.map(|t| t.0)).await?;
+    let operator = resolve::actor(core, tenant, operator_account).await?;
+    require_manager(core, &chat, operator, operator_account).await?;
+    let patch = ChatPatch {
+        name: body.name,
+        description: body.intro,
+        owner: None,
+    };
+    let chat = core
+        .update_chat(tenant, chat.id, Access::Member(operator), patch)
+        .await?;
+    Ok(ok(json!({ "team_info": team_info(core, &chat).await? })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TransferBody {
+    team_type: Option<Long>,
+    new_owner_account_id: Option<String>,
+    leave: Option<Long>,
+}
+
+/// Transfer a team's ownership: `PATCH /im/v2/teams/{team_id}/actions/transfer_owner` with
+/// `team_type`, `new_owner_account_id` (already a member, else 804) and `leave`: 1, the
+/// old owner leaves the team; 2 (the default), it stays as a plain member. The request
+/// names no operator: the AppKey acts for its tenant. Naming the current owner changes
+/// nothing. <https://doc.yunxin.163.com/messaging2/server-apis/zcwODA3MTU?platform=server2>
+pub async fn transfer_owner(
+    State(yx): State<YunxinState>,
+    caller: Caller,
+    YxPath(id): YxPath<String>,
+    YxJson(body): YxJson<TransferBody>,
+) -> Result<Response, YunxinError> {
+    let (core, tenant) = (&yx.core, caller.tenant());
+    let id = path_team_id(&id)?;
+    let new_account = required(&body.new_owner_account_id, "new_owner_account_id")?;
+    let leave = match body.leave.map(|l| l.0) {
+        None | Some(2) => false,
+        Some(1) => true,
+        Some(other) => {
+            return Err(YunxinError::param(format!(
+                "leave must be 1 (the old owner leaves) or 2 (it stays), not {other}"
+            )))
+        }
+    };
+    let chat = team(core, tenant, id, body.team_type.map(|t| t.0)).await?;
+    let new_owner = resolve::actor(core, tenant, new_account).await?;
+    if new_owner == chat.owner {
+        return Ok(ok_empty());
+    }
+    let patch = ChatPatch {
+        name: None,
+        description: None,
+        owner: Some(new_owner),
+    };
+    core.update_chat(tenant, chat.id, Access::Admin, patch)
+        .await?;
+    if leave {
+        core.remove_members_by(tenant, chat.id, Access::Admin, vec![chat.owner])
+            .await?;
+    }
     Ok(ok_empty())
 }
 

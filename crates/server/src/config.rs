@@ -25,6 +25,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub sqlite: SqliteConfig,
     pub postgres: PostgresConfig,
+    pub files: FilesConfig,
     pub events: crate::events::EventsConfig,
     pub wps: switchboard_dialect_wps::Config,
     pub lark: switchboard_dialect_lark::Config,
@@ -161,6 +162,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             sqlite: SqliteConfig::default(),
             postgres: PostgresConfig::default(),
+            files: FilesConfig::default(),
             events: Default::default(),
             wps: Default::default(),
             lark: Default::default(),
@@ -213,6 +215,7 @@ const CONFIG_KEYS: &[&str] = &[
     "http",
     "sqlite",
     "postgres",
+    "files",
     "events",
     "wps",
     "lark",
@@ -284,6 +287,7 @@ impl Config {
             self.log.format
         );
         self.metrics.own_listener()?;
+        self.files.validate()?;
         anyhow::ensure!(
             self.http.body_limit_bytes >= 1024,
             "http.body_limit_bytes must be at least 1024"
@@ -388,6 +392,51 @@ fn describe(err: figment::Error) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// Uploaded files and images (the `[files]` section; docs/files.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Largest image an upload may carry, in bytes.
+    pub max_image_bytes: usize,
+    /// Largest file an upload may carry, in bytes.
+    pub max_file_bytes: usize,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        let d = switchboard_core::files::FileLimits::default();
+        FilesConfig {
+            max_image_bytes: d.max_image_bytes,
+            max_file_bytes: d.max_file_bytes,
+        }
+    }
+}
+
+impl FilesConfig {
+    /// The limits the domain checks uploads against.
+    pub fn limits(&self) -> switchboard_core::files::FileLimits {
+        switchboard_core::files::FileLimits {
+            max_image_bytes: self.max_image_bytes,
+            max_file_bytes: self.max_file_bytes,
+        }
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        // A request body holds the whole upload: keep the limits where memory copes.
+        const MAX: usize = 1 << 30;
+        for (v, key) in [
+            (self.max_image_bytes, "files.max_image_bytes"),
+            (self.max_file_bytes, "files.max_file_bytes"),
+        ] {
+            anyhow::ensure!(
+                (1..=MAX).contains(&v),
+                "{key} must be between 1 and {MAX} (1 GiB)"
+            );
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! - [`admin`]: the admin API;
 //! - [`build_app`]: the router nesting every dialect and the admin API over one [`Core`]
 //!   ([`build`] also hands back the [`events::Events`] whose loops deliver events);
+//! - [`files`]: the download path of a stored file's Yunxin `url`;
 //! - [`events`]: event delivery (the outbox's router and deliverer, the webhook client);
 //! - [`serve`] (`accept.rs`): runs a router on a listener until shutdown: the connection
 //!   cap, the idle and header deadlines (`deadline.rs`), title-cased header names, a
@@ -19,6 +20,7 @@ pub mod config;
 mod deadline;
 pub mod dialect_ids;
 pub mod events;
+pub mod files;
 pub mod metrics;
 mod timeout;
 
@@ -189,6 +191,15 @@ pub fn core_with_clock(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Core {
     Core::new(store, clock, core_config())
 }
 
+/// The core as the configuration `cfg` sets it up (its `[files]` limits).
+pub fn core_for(store: Arc<dyn Store>, clock: Arc<dyn Clock>, cfg: &Config) -> Core {
+    let config = CoreConfig {
+        files: cfg.files.limits(),
+        ..core_config()
+    };
+    Core::new(store, clock, config)
+}
+
 /// The domain's settings: its defaults, the scopes a new app is granted (the scopes the
 /// APIs check: WPS, then Hi/Feishu) and the form of app ids (Feishu's, which every API
 /// accepts).
@@ -263,6 +274,9 @@ pub fn build(core: Core, admin_token: Secret, cfg: &Config) -> (Router, events::
         cfg.events.clone(),
         event_dialects(&core, cfg, lark_conns.clone()),
     );
+    // WPS user credentials (`wps_sid`) are keyed from the admin token: see user_token.rs.
+    let sid_key =
+        switchboard_dialect_wps::user_token::SidKey::from_admin_token(admin_token.expose());
     let state = AppState {
         core: core.clone(),
         admin_token,
@@ -287,12 +301,14 @@ pub fn build(core: Core, admin_token: Secret, cfg: &Config) -> (Router, events::
         .merge(switchboard_dialect_wps::router(
             core.clone(),
             cfg.wps.clone(),
+            sid_key,
         ))
         .merge(switchboard_dialect_lark::router(
             core.clone(),
             cfg.lark.clone(),
             lark_conns,
         ))
+        .merge(files::router(core.clone(), cfg.yunxin.clone()))
         .merge(switchboard_dialect_yunxin::router(core, cfg.yunxin.clone()));
     // Metrics and the access log cost nothing when both are off: neither layer is there.
     let observe = metrics_on || cfg.log.access;

@@ -33,6 +33,7 @@
 //!   the store port, each implementing its trait ([`TenantStore`], [`ChatStore`],
 //!   [`MessageStore`], [`NonceStore`], [`EventStore`]; `nonces.rs` also batches concurrent
 //!   requests' nonces; `events.rs` also records the changes of the other areas' writes);
+//! - `files.rs`: stored files ([`FileStore`]), metadata and bytes in one row;
 //! - `append.rs`: the four append paths (one statement without an idempotency key, one
 //!   with a free key, the general path that claims the key first, the reserved bulk append),
 //!   each recording its message's change but the bulk one;
@@ -49,10 +50,12 @@ mod cache;
 mod chats;
 mod errors;
 mod events;
+mod files;
 mod messages;
 pub mod metrics;
 mod nonces;
 mod pool;
+mod reactions;
 mod rows;
 mod tenants;
 #[cfg(feature = "testing")]

@@ -12,6 +12,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_events.sql")),
     (3, include_str!("../migrations/0003_delivery_heads.sql")),
     (4, include_str!("../migrations/0004_chat_details.sql")),
+    (5, include_str!("../migrations/0005_files.sql")),
+    (6, include_str!("../migrations/0006_reactions.sql")),
 ];
 
 /// Key of the transaction-scoped advisory lock that serialises migrators (ASCII "SWBDMIGR").

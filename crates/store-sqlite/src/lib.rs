@@ -36,17 +36,20 @@
 //! - `wal.rs`: the checkpoint thread and the writer's WAL restarts;
 //! - `readers.rs`: the pool of read connections and their snapshots;
 //! - `cache.rs`: the cached rows and the nonce set; [`nonce_log`]: the nonce journal;
-//!   `rows.rs`: row decoding.
+//!   `rows.rs`: row decoding;
+//! - `files.rs`: stored files ([`FileStore`]), their bytes in chunks written by short jobs.
 
 pub mod backup;
 mod cache;
 mod changes;
 mod chats;
 mod events;
+mod files;
 mod messages;
 pub mod metrics;
 pub mod nonce_log;
 mod nonces;
+mod reactions;
 mod readers;
 mod rows;
 mod tenants;
@@ -78,6 +81,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_events.sql")),
     (4, include_str!("../migrations/0004_delivery_heads.sql")),
     (5, include_str!("../migrations/0005_chat_details.sql")),
+    (6, include_str!("../migrations/0006_files.sql")),
+    (7, include_str!("../migrations/0007_reactions.sql")),
 ];
 
 /// File name of the database inside the data directory.
@@ -282,6 +287,9 @@ impl SqliteStore {
              UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL;",
         )
         .map_err(sql_err)?;
+        // Likewise, no upload is in progress: chunks without their file's row are a
+        // stopped upload's (`files.rs`).
+        files::sweep_orphan_chunks(&conn)?;
         let wal = Arc::new(Wal {
             frames: std::sync::atomic::AtomicI64::new(0),
             reset_at: opts.wal_reset_frames.max(1),

@@ -170,6 +170,43 @@ impl<'a> Lark<'a> {
     }
 }
 
+impl Lark<'_> {
+    /// `GET /messages?{query}`: a chat's or thread's history.
+    pub async fn history(&self, query: &str) -> Reply {
+        self.call(Method::GET, &format!("/messages?{query}"), None)
+            .await
+    }
+}
+
+/// The `text` of each message item of a list page (`""` for other content).
+pub fn page_texts(r: &Reply) -> Vec<String> {
+    r.body["data"]["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {}", r.text))
+        .iter()
+        .map(|i| {
+            let c: Value = serde_json::from_str(i["body"]["content"].as_str().unwrap_or("{}"))
+                .unwrap_or(Value::Null);
+            c["text"].as_str().unwrap_or_default().to_string()
+        })
+        .collect()
+}
+
+/// A list page's `page_token`.
+pub fn page_token(r: &Reply) -> String {
+    r.body["data"]["page_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no page_token in {}", r.text))
+        .to_string()
+}
+
+/// A list page's `has_more`.
+pub fn has_more(r: &Reply) -> bool {
+    r.body["data"]["has_more"]
+        .as_bool()
+        .unwrap_or_else(|| panic!("no has_more in {}", r.text))
+}
+
 /// The message object of a get response.
 pub fn item(face: Face, r: &Reply) -> Value {
     match face {

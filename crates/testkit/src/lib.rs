@@ -99,7 +99,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         Some(c) => Arc::new(c.clone()),
         None => Arc::new(switchboard_core::SystemClock),
     };
-    let core = switchboard_server::core_with_clock(store, clock);
+    let core = switchboard_server::core_for(store, clock, &config);
     let (app, events) = switchboard_server::build(
         core.clone(),
         switchboard_core::model::Secret::new(ADMIN_TOKEN),

@@ -240,3 +240,75 @@ pub fn wps_id(v: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+/// A WPS client acting as a user: a `wps_sid` issued through the admin API, exchanged at
+/// `/v7/dev/agent/token` for a user token, sent Bearer-only (no KSO-1), as the `wps365`
+/// client does.
+#[derive(Clone)]
+pub struct WpsUser {
+    pub sid: String,
+    pub token: String,
+}
+
+impl WpsUser {
+    /// `POST /admin/v1/tenants/{tenant}/users/{user}/wps_sid` with `body` (None: no body).
+    pub async fn issue_sid(
+        app: &TestApp,
+        tenant: &Value,
+        user: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        let path = format!("/tenants/{}/users/{user}/wps_sid", tenant["id"]);
+        app.admin(Method::POST, &path, body).await
+    }
+
+    /// `POST /v7/dev/agent/token` with `Cookie: wps_sid=…`, no body, no signature.
+    pub async fn agent_token(app: &TestApp, sid: &str) -> Reply {
+        let mut req = app.http.post(app.url("/v7/dev/agent/token"));
+        if !sid.is_empty() {
+            req = req.header("Cookie", format!("wps_sid={sid}"));
+        }
+        Reply::from(req.send().await.expect("request")).await
+    }
+
+    /// Issues a sid for `user` (a user_id) and exchanges it; panics unless both succeed.
+    pub async fn connect(app: &TestApp, tenant: &Value, user: &str) -> WpsUser {
+        let r = Self::issue_sid(app, tenant, user, None).await;
+        assert_eq!(r.status, 200, "wps_sid: {}", r.text);
+        let sid = r.body["wps_sid"].as_str().expect("wps_sid").to_string();
+        let t = Self::agent_token(app, &sid).await;
+        assert_eq!(t.status, 200, "agent token: {}", t.text);
+        let token = t.body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string();
+        WpsUser { sid, token }
+    }
+
+    /// A Bearer-only request (JSON body when `body` is given).
+    pub async fn call(
+        &self,
+        app: &TestApp,
+        method: &str,
+        uri: &str,
+        body: Option<&Value>,
+    ) -> Reply {
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = app
+            .http
+            .request(method, app.url(uri))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        Reply::from(req.send().await.expect("request")).await
+    }
+
+    pub async fn get(&self, app: &TestApp, uri: &str) -> Reply {
+        self.call(app, "GET", uri, None).await
+    }
+
+    pub async fn post(&self, app: &TestApp, uri: &str, body: &Value) -> Reply {
+        self.call(app, "POST", uri, Some(body)).await
+    }
+}

@@ -295,6 +295,8 @@ async fn bad_credentials_and_tickets_are_refused() {
     let s = world(&app).await;
     let d = discover(&app, s.app_id(), "not-the-secret").await;
     assert_eq!(d["code"], 514, "{d}");
+    // An object, never null: the Node SDK reads data.URL before the code.
+    assert_eq!(d["data"], serde_json::json!({}), "{d}");
     let d = discover(&app, "cli_0000000000000000", s.app_secret()).await;
     assert_eq!(d["code"], 514, "{d}");
     let d = discover(&app, s.app_id(), "").await;

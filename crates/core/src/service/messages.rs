@@ -246,6 +246,10 @@ impl Core {
                 }
             }
         };
+        // A stored file's name, type and size fill what the content leaves out.
+        let content = self
+            .describe_files(cmd.tenant, cmd.kind, cmd.content)
+            .await?;
         let new = NewMessage {
             mentions: cmd.mentions,
             parent,
@@ -258,7 +262,7 @@ impl Core {
             ..plain_message(
                 (cmd.tenant, chat.id, cmd.sender),
                 cmd.kind,
-                cmd.content,
+                content,
                 self.now_ms(),
                 cmd.extra,
             )

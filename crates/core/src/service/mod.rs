@@ -9,7 +9,10 @@
 
 mod chats;
 mod events;
+mod files;
 mod messages;
+mod reactions;
+mod reads;
 mod tenants;
 mod validate;
 mod views;
@@ -18,6 +21,10 @@ pub use crate::store::ChatPatch;
 pub use chats::CreateChat;
 pub use events::SubscribeCmd;
 pub use messages::{Edit, MergeForward, MergeForwarded, Recall, Recipient, Send};
+pub use reactions::{
+    PinPage, PinQuery, PinView, ReactionPage, ReactionQuery, ReactionView, MAX_EMOJI_CHARS,
+};
+pub use reads::{ReaderView, ReadersPage};
 pub use tenants::CreateUser;
 pub use views::{ListQuery, MessageView};
 
@@ -41,6 +48,8 @@ pub struct CoreConfig {
     /// What every generated app id starts with (an API may tell app ids from other ids by
     /// it; the server sets the one its APIs expect).
     pub app_id_prefix: String,
+    /// Upload limits (`[files]` in the server's configuration).
+    pub files: crate::files::FileLimits,
 }
 
 impl Default for CoreConfig {
@@ -51,6 +60,7 @@ impl Default for CoreConfig {
             idempotency_window_ms: 3_600_000,
             default_scopes: Vec::new(),
             app_id_prefix: "app_".into(),
+            files: crate::files::FileLimits::default(),
         }
     }
 }

@@ -5,11 +5,15 @@
 
 mod chats;
 mod events;
+mod files;
+mod reactions;
 mod rules;
 mod store;
 
 pub use chats::*;
 pub use events::*;
+pub use files::*;
+pub use reactions::*;
 pub use rules::*;
 pub use store::*;
 
@@ -73,7 +77,14 @@ macro_rules! store_conformance {
             events_subscriptions_routing_and_the_delivery_log_round_trip,
             events_heads_skipped_apps_and_busy_lines_hide_no_one,
             events_heads_move_on_with_each_attempt,
-            events_heads_survive_redelivery_unsubscribing_and_pruning
+            events_heads_survive_redelivery_unsubscribing_and_pruning,
+            files_round_trip_by_tenant,
+            files_refused_uploads_write_nothing,
+            files_access_by_uploader_and_through_messages,
+            reactions_add_list_page_and_delete,
+            reactions_and_pins_respect_access_and_state,
+            pins_are_one_per_message_windowed_and_paged,
+            read_marks_and_readers
         );
     };
     (@cases $factory:expr; $($name:ident),* $(,)?) => {

@@ -28,7 +28,7 @@ pub use incoming::{
     extension_text, incoming, mark_mentions, Draft, MentionRef, WireMessage, CLIENT_TYPE_REST,
     MAX_DESCRIPTION, MAX_EXTENSION, MAX_TEXT,
 };
-pub use outgoing::{outgoing, unmark_mentions, Rendered};
+pub use outgoing::{file_url, outgoing, unmark_mentions, Rendered, FILE_URL_PREFIX};
 
 use switchboard_core::model::MessageType;
 

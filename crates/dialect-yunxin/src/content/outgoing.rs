@@ -5,6 +5,8 @@ use crate::extract::Long;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use switchboard_core::content::MediaData;
+use switchboard_core::files::FileKey;
+use switchboard_core::ids::MessageId;
 use switchboard_core::model::{MentionTarget, MessageType};
 use switchboard_core::service::{MessageView, Party};
 
@@ -40,6 +42,20 @@ pub fn unmark_mentions(text: &str, fallback: impl Fn(&str) -> String) -> String 
     }
     out.push_str(rest);
     out
+}
+
+/// Where a stored file a message references is downloaded from (Yunxin attachments carry
+/// a `url`): `FILE_URL_PREFIX` + the message's `message_server_id` + `/` + the key, a path
+/// on this server, answered with the bytes to a request signed as every Yunxin call is
+/// (docs/files.md).
+pub const FILE_URL_PREFIX: &str = "/files/v1/messages/";
+
+/// The download path of stored file `key` through message `m`.
+pub fn file_url(m: MessageId, key: &FileKey) -> String {
+    format!(
+        "{FILE_URL_PREFIX}{}/{key}",
+        crate::ids::message_server_id(m)
+    )
 }
 
 /// A message's content as Yunxin shows it.
@@ -103,6 +119,9 @@ pub fn outgoing(v: &MessageView) -> Rendered {
         };
         if !d.url.is_empty() {
             put("url", json!(d.url));
+        } else if let Some(k) = FileKey::parse(&d.key) {
+            // A file stored here: the URL serves it (the same key as every dialect's).
+            put("url", json!(file_url(m.id, &k)));
         }
         if !d.key.is_empty() {
             put("key", json!(d.key));

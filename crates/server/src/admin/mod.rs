@@ -18,6 +18,7 @@ mod error;
 mod events;
 mod extract;
 mod messages;
+mod reads;
 mod render;
 mod tenants;
 mod users;
@@ -41,7 +42,7 @@ use events::{
 };
 use messages::{edit_message, get_message, list_messages, recall_message, send_message};
 use tenants::{create_tenant, get_tenant, list_tenants};
-use users::{create_user, get_user, list_users};
+use users::{create_user, get_user, issue_wps_sid, list_users};
 
 /// The admin API's routes: `/admin/v1/…` behind the admin token, and a `not_found` answer
 /// for anything else under `/admin`.
@@ -51,6 +52,10 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants/{tenant}", get(get_tenant))
         .route("/tenants/{tenant}/users", post(create_user).get(list_users))
         .route("/tenants/{tenant}/users/{user}", get(get_user))
+        .route(
+            "/tenants/{tenant}/users/{user}/wps_sid",
+            post(issue_wps_sid),
+        )
         .route("/tenants/{tenant}/apps", post(create_app).get(list_apps))
         .route(
             "/tenants/{tenant}/apps/{app}",
@@ -87,6 +92,10 @@ pub fn router(state: AppState) -> Router {
                 .post(add_members)
                 .patch(set_role)
                 .delete(remove_members),
+        )
+        .route(
+            "/tenants/{tenant}/chats/{chat}/read",
+            post(reads::mark_read),
         )
         .route(
             "/tenants/{tenant}/chats/{chat}/messages",

@@ -1,15 +1,18 @@
-//! `/tenants/{tenant}/users`: create, list and get users.
+//! `/tenants/{tenant}/users`: create, list and get users, and issue a user's WPS `wps_sid`.
 
 use super::error::AResult;
+use super::error::AdminError;
 use super::extract::{AdminJson, AdminPath, AdminQuery, PageQuery};
 use super::render::{app, items_json, tenant, user, user_json};
 use crate::AppState;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 use switchboard_core::service::CreateUser;
+use switchboard_dialect_wps::user_token::{SidKey, DEFAULT_SID_TTL_SECS, MAX_SID_TTL_SECS};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,4 +70,44 @@ pub(super) async fn get_user(
     };
     let u = user(&s, &t, &u, a.as_ref()).await?;
     Ok(Json(user_json(&u, a.as_ref())))
+}
+
+/// The optional body of a `wps_sid` request.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SidBody {
+    ttl_secs: Option<i64>,
+}
+
+/// `POST /tenants/{tenant}/users/{user}/wps_sid`: a `wps_sid` cookie value with which a WPS
+/// client acts as this user (`/v7/dev/agent/token`). The answer is exactly `{"wps_sid"}`.
+/// Nothing is stored: the sid is signed with a key derived from the admin token.
+pub(super) async fn issue_wps_sid(
+    State(s): State<AppState>,
+    AdminPath((t, u)): AdminPath<(String, String)>,
+    body: Bytes,
+) -> AResult<([(header::HeaderName, &'static str); 1], Json<Value>)> {
+    // The body is optional: an empty one asks for the default lifetime.
+    let b: SidBody = if body.iter().all(u8::is_ascii_whitespace) {
+        SidBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => AdminError::bad(e.to_string()),
+            _ => AdminError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()),
+        })?
+    };
+    let ttl = b.ttl_secs.unwrap_or(DEFAULT_SID_TTL_SECS);
+    if !(1..=MAX_SID_TTL_SECS).contains(&ttl) {
+        return Err(AdminError::bad(format!(
+            "ttl_secs must be from 1 to {MAX_SID_TTL_SECS}"
+        )));
+    }
+    let t = tenant(&s, &t).await?;
+    let u = user(&s, &t, &u, None).await?;
+    let key = SidKey::from_admin_token(s.admin_token.expose());
+    let sid = key.issue_sid(t.id, u.id, s.core.clock().now_secs() + ttl);
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({ "wps_sid": sid })),
+    ))
 }

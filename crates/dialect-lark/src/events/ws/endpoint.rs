@@ -39,8 +39,12 @@ struct Credentials {
     app_secret: String,
 }
 
+/// A refusal: `data` is an empty object, not null. The Node SDK reads `data.URL` and
+/// `data.ClientConfig` before it looks at `code`: with null it takes the refusal for a busy
+/// server and retries forever; with `{}` it reports the code (its own tests fake refusals
+/// so). The Python SDK reads either.
 fn answer(code: i64, msg: &str) -> Response {
-    Json(json!({ "code": code, "msg": msg, "data": null })).into_response()
+    Json(json!({ "code": code, "msg": msg, "data": {} })).into_response()
 }
 
 /// The ticket for a connection of `app`, issued at `now_secs`: stateless (the access

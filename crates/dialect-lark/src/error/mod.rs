@@ -9,8 +9,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
-use switchboard_core::error::{Conflict, Denied, Entity, Error, Window};
-use switchboard_core::model::RemovalKind;
+use switchboard_core::error::Error;
 
 /// The endpoint an error came from: the same domain error reads differently per endpoint
 /// (a missing chat is `ext=receive_id not found` for a send, `ext=chat_id not found` for a
@@ -49,10 +48,24 @@ pub enum Op {
     CreateChat,
     AddMembers,
     IsInChat,
+    ListMessages,
+    ListChats,
+    GetChat,
+    UpdateChat,
+    DissolveChat,
+    ListMembers,
+    RemoveMembers,
+    AddReaction,
+    ListReactions,
+    DeleteReaction,
+    Pin,
+    Unpin,
+    ListPins,
+    ReadUsers,
 }
 
 impl Op {
-    pub const ALL: [Op; 12] = [
+    pub const ALL: [Op; 26] = [
         Op::Token,
         Op::Get,
         Op::Send,
@@ -65,7 +78,35 @@ impl Op {
         Op::CreateChat,
         Op::AddMembers,
         Op::IsInChat,
+        Op::ListMessages,
+        Op::ListChats,
+        Op::GetChat,
+        Op::UpdateChat,
+        Op::DissolveChat,
+        Op::ListMembers,
+        Op::RemoveMembers,
+        Op::AddReaction,
+        Op::ListReactions,
+        Op::DeleteReaction,
+        Op::Pin,
+        Op::Unpin,
+        Op::ListPins,
+        Op::ReadUsers,
     ];
+
+    /// The group APIs (`/im/v1/chats…`) answer in Feishu's 232xxx family. (Chat create,
+    /// member add and is_in_chat predate this and keep the 230xxx codes they answer.)
+    fn chat_family(self) -> bool {
+        matches!(
+            self,
+            Op::ListChats
+                | Op::GetChat
+                | Op::UpdateChat
+                | Op::DissolveChat
+                | Op::ListMembers
+                | Op::RemoveMembers
+        )
+    }
 }
 
 /// A type naming an [`Op`], for handlers' return types ([`Answer`]).
@@ -97,7 +138,21 @@ pub mod op {
         MergeForward,
         CreateChat,
         AddMembers,
-        IsInChat
+        IsInChat,
+        ListMessages,
+        ListChats,
+        GetChat,
+        UpdateChat,
+        DissolveChat,
+        ListMembers,
+        RemoveMembers,
+        AddReaction,
+        ListReactions,
+        DeleteReaction,
+        Pin,
+        Unpin,
+        ListPins,
+        ReadUsers
     );
 }
 
@@ -146,33 +201,14 @@ impl Pending {
     }
 }
 
-// The vendor codes this dialect answers with (see docs/dialects/lark.md for the table).
-pub const INVALID_PARAM: i64 = 230001;
-pub const NOT_IN_CHAT: i64 = 230002;
-pub const BOT_DISABLED: i64 = 230006;
-pub const RECALL_TOO_OLD: i64 = 230009;
-pub const MESSAGE_RECALLED: i64 = 230011;
-pub const CONTENT_TOO_LONG: i64 = 230025;
-pub const NO_RECALL_PERMISSION: i64 = 230026;
-pub const LACKS_PERMISSION: i64 = 230027;
-pub const CARD_TOO_OLD: i64 = 230031;
-pub const TYPE_UNSUPPORTED: i64 = 230054;
-/// IM-level frequency control (e.g. an edit repeated too soon).
-pub const IM_RATE_LIMITED: i64 = 230020;
-pub const NOT_SENDER: i64 = 230071;
-pub const EDIT_LIMIT: i64 = 230072;
-pub const EDIT_TOO_OLD: i64 = 230075;
-pub const MESSAGE_DELETED: i64 = 230110;
-pub const CHAT_DISSOLVED: i64 = 232009;
-pub const INTERNAL: i64 = 2200;
-pub const TOKEN_PARAM: i64 = 10003;
-pub const BAD_SECRET: i64 = 10014;
-pub const RATE_LIMITED: i64 = 99991400;
-pub const TOKEN_MISSING: i64 = 99991661;
-pub const TENANT_TOKEN_INVALID: i64 = 99991663;
-pub const APP_TOKEN_INVALID: i64 = 99991664;
-pub const TOKEN_FORMAT: i64 = 99991671;
-pub const SCOPE_MISSING: i64 = 99991672;
+mod codes;
+mod tables;
+#[cfg(test)]
+mod tests;
+
+pub use codes::*;
+pub use tables::{file_table, table};
+use tables::{invalid_msg, CHAT_ID_INVALID_MSG};
 
 /// A rejection, ready to be rendered in the face's envelope, or a bare domain error that
 /// [`crate::face::tag_request`] renders (boxed: it travels in every handler's `Result`).
@@ -231,6 +267,30 @@ impl LarkError {
         )
     }
 
+    /// 232001, the group APIs' invalid parameter, with the same `ext=` hint.
+    pub fn chat_invalid(ctx: &Ctx, ext: impl std::fmt::Display) -> Self {
+        Self::new(
+            ctx,
+            StatusCode::BAD_REQUEST,
+            CHAT_INVALID_PARAM,
+            invalid_msg(ext),
+        )
+    }
+
+    /// 232006: a chat_id that is malformed or names no chat of the caller's tenant.
+    pub fn chat_id_invalid(ctx: &Ctx) -> Self {
+        Self::code(ctx, CHAT_ID_INVALID, CHAT_ID_INVALID_MSG)
+    }
+
+    /// 232015: an unknown `user_id_type`/`member_id_type` on a group API.
+    pub fn id_type_unsupported(ctx: &Ctx, which: &str) -> Self {
+        Self::code(
+            ctx,
+            CHAT_ID_TYPE_UNSUPPORTED,
+            format!("Your request specifies a {which} which is NOT supported."),
+        )
+    }
+
     pub fn code(ctx: &Ctx, code: i64, msg: impl Into<String>) -> Self {
         Self::new(ctx, StatusCode::BAD_REQUEST, code, msg)
     }
@@ -281,149 +341,6 @@ impl From<Error> for LarkError {
             headers: vec![],
             domain: Some(e),
         }))
-    }
-}
-
-fn invalid_msg(ext: impl std::fmt::Display) -> String {
-    format!("Your request contains an invalid request parameter, ext={ext}.")
-}
-
-/// The one mapping from domain errors to (HTTP status, vendor code, vendor message).
-///
-/// `op` is the endpoint, where the wording depends on it; `None` (an answer made outside
-/// any endpoint's handler) reads as the generic wording.
-pub fn table(op: Option<Op>, e: &Error) -> (StatusCode, i64, String) {
-    let bad = StatusCode::BAD_REQUEST;
-    match e {
-        Error::NotFound(what) => {
-            let ext = match (what, op) {
-                (Entity::Chat | Entity::User, Some(Op::Send | Op::Forward | Op::MergeForward)) => {
-                    "receive_id not found"
-                }
-                (Entity::Chat, Some(Op::CreateChat | Op::AddMembers | Op::IsInChat)) => {
-                    "chat_id not found"
-                }
-                (Entity::User | Entity::App, Some(Op::CreateChat | Op::AddMembers)) => {
-                    "member id not found"
-                }
-                (Entity::Chat | Entity::Message, _) => "message_id not found",
-                (Entity::User, _) => "user not found",
-                (Entity::App, _) => "app not found",
-                (Entity::Tenant, _) => "tenant not found",
-                (Entity::Member, _) => "member not found",
-                (Entity::Subscription, _) => "subscription not found",
-                (Entity::Delivery, _) => "event not found",
-            };
-            (bad, INVALID_PARAM, invalid_msg(ext))
-        }
-        Error::Invalid { field, reason } => (
-            bad,
-            INVALID_PARAM,
-            invalid_msg(format!("{field}: {reason}")),
-        ),
-        Error::Forbidden(Denied::NotMember | Denied::NotInP2p) => (
-            bad,
-            NOT_IN_CHAT,
-            "Bot/User can NOT be out of the chat.".into(),
-        ),
-        Error::Forbidden(Denied::NotSender) => match op {
-            Some(Op::Recall) => (
-                bad,
-                NO_RECALL_PERMISSION,
-                "No permission to recall this message.".into(),
-            ),
-            Some(Op::Edit | Op::UpdateCard) => (
-                bad,
-                NOT_SENDER,
-                "The operator is not the sender of the message.".into(),
-            ),
-            _ => (
-                bad,
-                LACKS_PERMISSION,
-                "Lack of necessary permissions, ext=only the sender may do this.".into(),
-            ),
-        },
-        Error::Forbidden(Denied::NotChatAdmin) => match op {
-            Some(Op::Recall) => (
-                bad,
-                NO_RECALL_PERMISSION,
-                "No permission to recall this message.".into(),
-            ),
-            _ => (
-                bad,
-                LACKS_PERMISSION,
-                "Lack of necessary permissions, ext=only a chat owner or admin may do this.".into(),
-            ),
-        },
-        Error::Conflict(Conflict::Duplicate(what)) => (
-            bad,
-            INVALID_PARAM,
-            invalid_msg(format!("{what} already exists")),
-        ),
-        Error::Conflict(Conflict::ChatDissolved) => {
-            (bad, CHAT_DISSOLVED, "The chat has been dissolved.".into())
-        }
-        Error::Conflict(
-            Conflict::MessageRemoved(RemovalKind::Deleted)
-            | Conflict::AlreadyRemoved(RemovalKind::Deleted),
-        ) => (
-            bad,
-            MESSAGE_DELETED,
-            "Action unavailable as the message has been deleted.".into(),
-        ),
-        Error::Conflict(Conflict::MessageRemoved(_) | Conflict::AlreadyRemoved(_)) => {
-            (bad, MESSAGE_RECALLED, "The message is recalled.".into())
-        }
-        Error::Conflict(Conflict::EditLimit) => (
-            bad,
-            EDIT_LIMIT,
-            "The message has reached the maximum number of edits.".into(),
-        ),
-        // Which window passed is the domain's to say; an edit window is a card's on the
-        // card update endpoints.
-        Error::Conflict(Conflict::WindowPassed(Window::Edit)) => match op {
-            Some(Op::UpdateCard) => (
-                bad,
-                CARD_TOO_OLD,
-                "The card was sent too long ago to be updated.".into(),
-            ),
-            _ => (
-                bad,
-                EDIT_TOO_OLD,
-                "The message was sent too long ago to be edited.".into(),
-            ),
-        },
-        Error::Conflict(Conflict::WindowPassed(Window::Recall)) => (
-            bad,
-            RECALL_TOO_OLD,
-            "The message was sent too long ago to be recalled.".into(),
-        ),
-        Error::Conflict(Conflict::WrongMessageType) => (
-            bad,
-            TYPE_UNSUPPORTED,
-            "This message type does not support this operation.".into(),
-        ),
-        // IM-level frequency control: HTTP 400, unlike the gateway's 99991400 (as documented).
-        Error::Conflict(Conflict::TooFrequent) => (
-            bad,
-            IM_RATE_LIMITED,
-            "Request trigger frequency limit, please retry later.".into(),
-        ),
-        Error::Conflict(Conflict::OwnerStays) => (
-            bad,
-            INVALID_PARAM,
-            invalid_msg("the chat owner cannot be removed"),
-        ),
-        Error::Unavailable(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            INTERNAL,
-            "Service temporarily unavailable, please retry.".into(),
-        ),
-        Error::Internal(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            INTERNAL,
-            "Internal error.".into(),
-        ),
     }
 }
 
@@ -565,94 +482,4 @@ pub async fn method_not_allowed(ctx: Ctx) -> LarkError {
         405,
         "method not allowed on this endpoint",
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::face::LogId;
-
-    #[test]
-    fn every_domain_error_maps_to_a_failure_code_for_every_operation() {
-        for op in Op::ALL.map(Some).into_iter().chain([None]) {
-            for e in Error::catalogue() {
-                let (status, code, msg) = table(op, &e);
-                assert_ne!(code, 0, "{op:?} {e:?}");
-                assert!(
-                    status.is_client_error() || status.is_server_error(),
-                    "{op:?} {e:?} -> {status}"
-                );
-                assert!(!msg.is_empty());
-                let server_side = matches!(e, Error::Unavailable(_) | Error::Internal(_));
-                assert_eq!(
-                    status.is_server_error(),
-                    server_side,
-                    "only store failures are 5xx: {op:?} {e:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn operation_specific_codes() {
-        let late = |w| Error::Conflict(Conflict::WindowPassed(w));
-        assert_eq!(
-            table(Some(Op::Recall), &late(Window::Recall)).1,
-            RECALL_TOO_OLD
-        );
-        assert_eq!(
-            table(Some(Op::UpdateCard), &late(Window::Edit)).1,
-            CARD_TOO_OLD
-        );
-        assert_eq!(table(Some(Op::Edit), &late(Window::Edit)).1, EDIT_TOO_OLD);
-        assert_eq!(
-            table(Some(Op::Edit), &Error::Forbidden(Denied::NotSender)).1,
-            NOT_SENDER
-        );
-        assert_eq!(
-            table(Some(Op::Recall), &Error::Forbidden(Denied::NotChatAdmin)).1,
-            NO_RECALL_PERMISSION
-        );
-        let gone = Error::NotFound(Entity::Chat);
-        assert!(table(Some(Op::Send), &gone)
-            .2
-            .contains("ext=receive_id not found"));
-        assert!(table(Some(Op::AddMembers), &gone)
-            .2
-            .contains("ext=chat_id not found"));
-        let (_, code, msg) = table(Some(Op::Get), &Error::invalid("user_id_type", "bad"));
-        assert_eq!(code, INVALID_PARAM);
-        assert!(msg.contains("ext=user_id_type"), "{msg}");
-    }
-
-    #[test]
-    fn a_handlers_operation_reaches_its_domain_refusal() {
-        // `?` in an `Answer<op::AddMembers>` leaves the refusal for `tag_request`, tagged.
-        let res = Refused::<op::AddMembers>::from(Error::NotFound(Entity::Chat)).into_response();
-        assert!(!res.status().is_success());
-        let pending = res.extensions().get::<Pending>().cloned().expect("pending");
-        assert_eq!(pending.op, Some(Op::AddMembers));
-        let ctx = Ctx {
-            face: Face::Feishu,
-            log_id: LogId("abc".into()),
-        };
-        let e = LarkError::core(&ctx, pending.op, pending.error);
-        assert_eq!(e.code, INVALID_PARAM);
-        assert!(e.msg.contains("ext=chat_id not found"), "{}", e.msg);
-        // A ready rejection goes out as it is.
-        let ready = Refused::<op::Get>::from(LarkError::invalid(&ctx, "x")).into_response();
-        assert_eq!(ready.status(), StatusCode::BAD_REQUEST);
-        assert!(ready.extensions().get::<Pending>().is_none());
-    }
-
-    #[test]
-    fn envelopes_per_face() {
-        let hi = Ctx {
-            face: Face::Hi,
-            log_id: LogId("abc".into()),
-        };
-        let e = LarkError::invalid(&hi, "x");
-        assert_eq!(e.code, INVALID_PARAM);
-        assert!(e.msg.contains("ext=x"));
-    }
 }
