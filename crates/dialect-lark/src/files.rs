@@ -19,7 +19,7 @@
 //! [`error::file_table`]. Downloads answer the bytes with the stored `Content-Type` and a
 //! `Content-Disposition` naming the file, which lark-oapi reads as `file_name`.
 
-use crate::auth::{BotOnly, ReadHistory, Scope, Scoped, UploadResources};
+use crate::auth::{BotOnly, Caller, ReadHistory, Scope, Scoped, UploadResources};
 use crate::error::{self, ok, LarkError};
 use crate::extract::LarkQuery;
 use crate::face::Ctx;
@@ -252,15 +252,9 @@ pub async fn get_image(
     FileBot(bot): FileBot<BotOnly>,
     Path(raw): Path<String>,
 ) -> Result<Response, LarkError> {
-    let ctx = &bot.ctx;
-    let key = own_key(ctx, &raw, FileKind::Image)?;
-    let (f, bytes) = s
-        .core
-        .download_own(bot.app.tenant, bot.actor(), &key)
-        .await
-        .map_err(|e| refuse(ctx, e))?;
+    let (f, bytes) = own_download(&s, &bot, &raw, FileKind::Image).await?;
     if f.purpose == "avatar" {
-        return Err(invalid(ctx, "avatar images cannot be downloaded"));
+        return Err(invalid(&bot.ctx, "avatar images cannot be downloaded"));
     }
     Ok(download(&f, bytes))
 }
@@ -271,14 +265,22 @@ pub async fn get_file(
     FileBot(bot): FileBot<BotOnly>,
     Path(raw): Path<String>,
 ) -> Result<Response, LarkError> {
-    let ctx = &bot.ctx;
-    let key = own_key(ctx, &raw, FileKind::File)?;
-    let (f, bytes) = s
-        .core
+    let (f, bytes) = own_download(&s, &bot, &raw, FileKind::File).await?;
+    Ok(download(&f, bytes))
+}
+
+/// A file of `kind` the calling bot uploaded, by the key in the path.
+async fn own_download(
+    s: &LarkState,
+    bot: &Caller,
+    raw: &str,
+    kind: FileKind,
+) -> Result<(StoredFile, Vec<u8>), LarkError> {
+    let key = own_key(&bot.ctx, raw, kind)?;
+    s.core
         .download_own(bot.app.tenant, bot.actor(), &key)
         .await
-        .map_err(|e| refuse(ctx, e))?;
-    Ok(download(&f, bytes))
+        .map_err(|e| refuse(&bot.ctx, e))
 }
 
 #[derive(Debug, Deserialize)]
