@@ -5,9 +5,12 @@
 mod admin;
 mod admin_events;
 mod admin_user;
+mod chat;
 mod dbfile;
 mod demo;
+mod dialog;
 mod import;
+mod world;
 
 // Every request allocates and frees short-lived buffers on two worker threads; mimalloc's
 // thread-local free lists make that markedly cheaper than glibc's malloc (measured in
@@ -62,12 +65,19 @@ impl ServerArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServerArgs),
+    Serve {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(flatten)]
+        world: world::WorldArgs,
+    },
     /// Run the server on an embedded store seeded with a demo tenant, and print how to call it
     /// (data in ./demo-data unless --data-dir or --database says otherwise).
     Demo {
         #[command(flatten)]
         server: ServerArgs,
+        #[command(flatten)]
+        world: world::WorldArgs,
     },
     /// Apply database migrations and exit.
     Migrate(ServerArgs),
@@ -110,6 +120,10 @@ enum Command {
     },
     /// Call the admin API of a running server.
     Admin(admin::AdminArgs),
+    /// Talk in a chat as a user or app, wait for answers, read the timeline (docs/ci.md).
+    Chat(chat::ChatArgs),
+    /// Play scripted dialogs against a running server (docs/ci.md).
+    Dialog(dialog::DialogArgs),
     /// Compute a vendor's request signature headers, for curl.
     Sign {
         #[command(subcommand)]
@@ -210,15 +224,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async move {
         match cli.command {
-            Command::Serve(args) => {
-                let cfg = args.load()?;
+            Command::Serve { server, world } => {
+                let mut cfg = server.load()?;
+                // Declared first, dropped last: the temporary directory outlives the server.
+                let _tmp =
+                    world.install(&mut cfg, server.listen.is_some(), server.chose_store())?;
                 let (listener, lock) = start(&cfg).await?;
                 serve(cfg, listener, None).await?;
                 drop(lock);
                 Ok(())
             }
-            Command::Demo { server } => {
-                let cfg = server.load_demo()?;
+            Command::Demo { server, world } => {
+                let mut cfg = server.load_demo()?;
+                let _tmp =
+                    world.install(&mut cfg, server.listen.is_some(), server.chose_store())?;
                 let (listener, lock) = start(&cfg).await?;
                 demo::run(cfg, listener).await?;
                 drop(lock);
@@ -282,12 +301,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ))
             }
             Command::Admin(args) => admin::run(args).await,
+            Command::Chat(args) => chat::run(args).await,
+            Command::Dialog(args) => dialog::run(args).await,
             Command::Sign { dialect } => sign(dialect),
         }
     })
 }
 
 impl ServerArgs {
+    /// Whether --data-dir or --database was given.
+    fn chose_store(&self) -> bool {
+        self.data_dir.is_some() || self.database.is_some()
+    }
+
     /// The demo defaults to its own data directory, so it never touches a real one.
     fn load_demo(&self) -> anyhow::Result<Config> {
         let mut args = self.clone();
@@ -333,6 +359,8 @@ pub async fn serve(
     let (token, generated) = switchboard_server::admin_token(&cfg)?;
     let clock = std::sync::Arc::new(switchboard_core::SystemClock);
     let core = switchboard_server::core_for(store, clock, &cfg);
+    world::on_start(&core, &cfg).await?;
+    let banner = world::banner(banner);
     let (app, events) = switchboard_server::build(core.clone(), token.clone(), &cfg);
     // `/metrics` on a listener of its own, when configured; it stops with the process.
     if let Some(addr) = cfg.metrics.own_listener()? {

@@ -25,7 +25,7 @@ pub use reactions::{
     PinPage, PinQuery, PinView, ReactionPage, ReactionQuery, ReactionView, MAX_EMOJI_CHARS,
 };
 pub use reads::{ReaderView, ReadersPage};
-pub use tenants::CreateUser;
+pub use tenants::{CreateAppWith, CreateUser};
 pub use views::{ListQuery, MessageView};
 
 use crate::clock::Clock;

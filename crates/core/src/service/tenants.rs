@@ -8,6 +8,23 @@ use crate::input;
 use crate::model::*;
 use crate::store::*;
 
+/// An app whose credentials the caller chooses (a declared world gives them, so a bot's
+/// configuration can hold them before the server first starts).
+#[derive(Debug, Clone)]
+pub struct CreateAppWith {
+    pub name: String,
+    pub app_id: String,
+    pub app_secret: String,
+    /// `None`: the scopes a new app is granted by default.
+    pub scopes: Option<Vec<String>>,
+    pub bot_enabled: bool,
+}
+
+/// The shortest secret an app may be given: the generated ones have 32 characters.
+pub const MIN_APP_SECRET_LEN: usize = 16;
+/// The longest secret an app may be given.
+pub const MAX_APP_SECRET_LEN: usize = 128;
+
 #[derive(Debug, Clone)]
 pub struct CreateUser {
     pub name: String,
@@ -127,6 +144,64 @@ impl Core {
         Ok(self.store.create_app(new).await?)
     }
 
+    /// Checks an app id a caller chose: the configured prefix, then 8 to 32 letters or
+    /// digits (the form every API tells app ids from other ids by).
+    pub fn check_app_id(&self, app_id: &str) -> Result<()> {
+        let prefix = &self.config.app_id_prefix;
+        let ok = app_id.strip_prefix(prefix.as_str()).is_some_and(|rest| {
+            (8..=32).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+        });
+        if !ok {
+            return Err(Error::invalid(
+                "app_id",
+                format!("must be {prefix:?} followed by 8 to 32 letters or digits"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks an app secret a caller chose: 16 to 128 printable ASCII characters without
+    /// spaces (it keys HMACs and travels in headers and bodies).
+    pub fn check_app_secret(app_secret: &str) -> Result<()> {
+        if !(MIN_APP_SECRET_LEN..=MAX_APP_SECRET_LEN).contains(&app_secret.len()) {
+            return Err(Error::invalid(
+                "app_secret",
+                format!("must be {MIN_APP_SECRET_LEN} to {MAX_APP_SECRET_LEN} characters"),
+            ));
+        }
+        if !app_secret.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::invalid(
+                "app_secret",
+                "may contain only printable ASCII characters, no spaces",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Creates an app with the id and secret given (`check_app_id`, `check_app_secret`). An app id
+    /// already taken is refused by the store (`Conflict`), whichever tenant holds it.
+    pub async fn create_app_with(&self, tenant: TenantId, cmd: CreateAppWith) -> Result<App> {
+        self.tenant(tenant).await?;
+        let name = valid_name("name", &cmd.name, 128)?;
+        self.check_app_id(&cmd.app_id)?;
+        Core::check_app_secret(&cmd.app_secret)?;
+        let scopes = match cmd.scopes {
+            Some(s) => valid_scopes(s)?,
+            None => self.config.default_scopes.clone(),
+        };
+        let new = NewApp {
+            tenant,
+            app_id: cmd.app_id,
+            app_secret: Secret::new(cmd.app_secret),
+            name,
+            bot_enabled: cmd.bot_enabled,
+            signing_required: true,
+            scopes,
+            created_at: self.now_ms(),
+        };
+        Ok(self.store.create_app(new).await?)
+    }
+
     pub async fn app(&self, tenant: TenantId, id: AppId) -> Result<App> {
         match self.store.get_app(id).await? {
             Some(a) if a.tenant == tenant => Ok(a),
@@ -165,17 +240,8 @@ impl Core {
         if let Some(n) = &patch.name {
             patch.name = Some(valid_name("name", n, 128)?);
         }
-        if let Some(scopes) = &mut patch.scopes {
-            for s in scopes.iter() {
-                if s.is_empty()
-                    || s.len() > 128
-                    || s.chars().any(|c| c.is_whitespace() || c.is_control())
-                {
-                    return Err(Error::invalid("scopes", format!("invalid scope {s:?}")));
-                }
-            }
-            scopes.sort();
-            scopes.dedup();
+        if let Some(scopes) = patch.scopes.take() {
+            patch.scopes = Some(valid_scopes(scopes)?);
         }
         Ok(self.store.update_app(id, patch).await?)
     }
@@ -196,4 +262,17 @@ impl Core {
         )
         .await
     }
+}
+
+/// Scope names are opaque to the domain: each must be a word of 1 to 128 characters.
+/// Sorted, without duplicates.
+fn valid_scopes(mut scopes: Vec<String>) -> Result<Vec<String>> {
+    for s in scopes.iter() {
+        if s.is_empty() || s.len() > 128 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(Error::invalid("scopes", format!("invalid scope {s:?}")));
+        }
+    }
+    scopes.sort();
+    scopes.dedup();
+    Ok(scopes)
 }
