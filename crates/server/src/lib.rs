@@ -22,6 +22,7 @@ pub mod dialect_ids;
 pub mod events;
 pub mod files;
 pub mod metrics;
+mod paths;
 mod timeout;
 
 pub use accept::serve;

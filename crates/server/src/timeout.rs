@@ -18,19 +18,18 @@ use std::time::Duration;
 /// that `build_app`'s routers serve).
 fn timeout_answer(uri: &Uri, request_id: Option<&HeaderValue>) -> Response {
     let path = uri.path();
-    if path.starts_with("/open-apis/") {
-        let id = request_id.and_then(|v| v.to_str().ok());
-        switchboard_dialect_lark::error::timeout_response(path, id)
-    } else if path.starts_with("/v7/") || path.starts_with("/openapi/") || path == "/oauth2/token" {
-        switchboard_dialect_wps::error::timeout_response()
-    } else if path.starts_with("/im/") {
-        switchboard_dialect_yunxin::error::timeout_response()
-    } else {
-        (
+    match crate::paths::dialect(path) {
+        "feishu" | "hi" => {
+            let id = request_id.and_then(|v| v.to_str().ok());
+            switchboard_dialect_lark::error::timeout_response(path, id)
+        }
+        "wps" => switchboard_dialect_wps::error::timeout_response(),
+        "yunxin" => switchboard_dialect_yunxin::error::timeout_response(),
+        _ => (
             StatusCode::REQUEST_TIMEOUT,
             Json(json!({ "code": "timeout", "message": "request timed out" })),
         )
-            .into_response()
+            .into_response(),
     }
 }
 

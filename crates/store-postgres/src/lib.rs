@@ -234,9 +234,13 @@ impl PostgresStore {
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
         let start = std::time::Instant::now();
         let c = self.inner.pool.get().await.map_err(pool_err)?;
-        let pool = &self.inner.pool;
-        self.inner.metrics.acquired(start.elapsed(), pool.status());
+        self.inner.metrics.acquired(start.elapsed());
         Ok(c)
+    }
+
+    /// Sets the pool gauges of `/metrics` from the pool as it is now.
+    pub(crate) fn sample_pool(&self) {
+        self.inner.metrics.sample(self.inner.pool.status());
     }
 
     /// Whether this process's app and user cache is serving (its listener is connected).

@@ -39,9 +39,14 @@ impl PoolMetrics {
         }
     }
 
-    /// After each acquisition: the wait, and the pool as it is now.
-    pub fn acquired(&self, waited: std::time::Duration, status: deadpool_postgres::Status) {
+    /// After each acquisition: the wait.
+    pub fn acquired(&self, waited: std::time::Duration) {
         self.acquire.record(waited.as_secs_f64());
+    }
+
+    /// The pool as it is now: set by `ping`, which the server's `/metrics` calls before
+    /// it renders, so the gauges are current when scraped and cost the queries nothing.
+    pub fn sample(&self, status: deadpool_postgres::Status) {
         self.size.set(status.size as f64);
         self.idle.set(status.available as f64);
         self.waiting.set(status.waiting as f64);

@@ -36,6 +36,9 @@ impl TenantStore for PostgresStore {
     async fn ping(&self) -> StoreResult<()> {
         let c = self.client().await?;
         query_opt(&c, "SELECT 1", &[]).await?;
+        // `/metrics` pings before it renders: the pool gauges are read here, once a
+        // scrape, rather than on every acquisition.
+        self.sample_pool();
         Ok(())
     }
 

@@ -164,6 +164,10 @@ impl Core {
         let Ok(mut m) = MediaData::deserialize(&content.data) else {
             return Ok(content);
         };
+        // Nothing left to fill: no read.
+        if !m.name.is_empty() && !m.format.is_empty() && m.size.is_some() {
+            return Ok(content);
+        }
         let Some(key) = FileKey::parse(&m.key) else {
             return Ok(content);
         };

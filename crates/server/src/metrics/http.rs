@@ -101,7 +101,7 @@ where
         let done = Done {
             start: Instant::now(),
             method: req.method().clone(),
-            fallback_dialect: dialect(req.uri().path()),
+            fallback_dialect: crate::paths::dialect(req.uri().path()),
             caller,
             request_id,
             routes: o.routes.clone(),
@@ -156,7 +156,7 @@ impl Done {
         let elapsed = self.start.elapsed();
         let status = res.status().as_u16();
         let route = route.as_ref().map(MatchedPath::as_str);
-        let dialect = route.map_or(self.fallback_dialect, dialect);
+        let dialect = route.map_or(self.fallback_dialect, crate::paths::dialect);
         if let Some(routes) = &self.routes {
             let route = route.unwrap_or(UNMATCHED);
             routes.record(route, dialect, &self.method, status, elapsed.as_secs_f64());
@@ -180,30 +180,6 @@ impl Done {
 
 /// The route label of a request that no route matched (the raw path is never a label).
 const UNMATCHED: &str = "unmatched";
-
-/// The dialect a path or route template belongs to, by its prefix (the prefixes each
-/// dialect's router serves).
-pub(crate) fn dialect(path: &str) -> &'static str {
-    if let Some(rest) = path.strip_prefix("/open-apis") {
-        // Feishu's paths carry a version segment (`/im/v1`, `/auth/v3`); Hi's do not.
-        let hi = (rest.starts_with("/im/") && !rest.starts_with("/im/v1/"))
-            || (rest.starts_with("/auth/") && !rest.starts_with("/auth/v3/"));
-        return if hi { "hi" } else { "feishu" };
-    }
-    if path.starts_with("/callback/ws/") || path.starts_with("/ws/") {
-        return "feishu";
-    }
-    if path.starts_with("/v7/") || path.starts_with("/openapi/") || path == "/oauth2/token" {
-        return "wps";
-    }
-    if path.starts_with("/im/") {
-        return "yunxin";
-    }
-    if path.starts_with("/admin/") {
-        return "admin";
-    }
-    "server"
-}
 
 const METHODS: usize = 8;
 const CLASSES: usize = 5;
