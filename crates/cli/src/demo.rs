@@ -56,12 +56,14 @@ pub async fn run(cfg: Config, listener: TcpListener) -> anyhow::Result<()> {
         .and_then(|p| p.to_str().map(shell_quote))
         .unwrap_or_else(|| "switchboard".into());
     let data_dir = cfg.data_dir.clone();
+    let console = cfg.console.enabled;
     let banner = move |addr: SocketAddr, admin_token: &str| {
         let b = Banner {
             addr,
             admin_token,
             exe: &exe,
             data_dir: &data_dir,
+            console,
         };
         // A closed stdout (a pager quit early) must not take the server down with it.
         use std::io::Write;
@@ -390,6 +392,8 @@ struct Banner<'a> {
     /// The running binary, shell-quoted.
     exe: &'a str,
     data_dir: &'a std::path::Path,
+    /// The web console is served (`[console] enabled`).
+    console: bool,
 }
 
 impl Banner<'_> {
@@ -400,8 +404,14 @@ impl Banner<'_> {
         let (t, exe) = (info.tenant, self.exe);
         let chat = group.id;
         let mut out = String::new();
+        let console = if self.console {
+            format!("Console     : {base}/console (sign in with the admin token)\n")
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
             "\nSwitchboard demo is running on {base}\n\n\
+             {console}\
              Admin token : {}\n\
              Tenant      : {t}\n\
              Bot app     : app_id={} app_secret={}\n\

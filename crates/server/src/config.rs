@@ -22,6 +22,7 @@ pub struct Config {
     pub admin_token: String,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    pub console: ConsoleConfig,
     pub http: HttpConfig,
     pub sqlite: SqliteConfig,
     pub postgres: PostgresConfig,
@@ -53,6 +54,19 @@ pub struct MetricsConfig {
     /// Where `/metrics` is served: empty for the main listener, or `IP:PORT` for a
     /// listener of its own (which then serves nothing else).
     pub listen: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Serve the web console at `/console` (signed in with the admin token).
+    pub enabled: bool,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig { enabled: true }
+    }
 }
 
 impl Default for MetricsConfig {
@@ -159,6 +173,7 @@ impl Default for Config {
             admin_token: String::new(),
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
+            console: ConsoleConfig::default(),
             http: HttpConfig::default(),
             sqlite: SqliteConfig::default(),
             postgres: PostgresConfig::default(),

@@ -289,6 +289,7 @@ pub fn build(core: Core, admin_token: Secret, cfg: &Config) -> (Router, events::
     if metrics_on && cfg.metrics.listen.is_empty() {
         own = own.route("/metrics", get(metrics::scrape));
     }
+    let console_token = state.admin_token.expose().to_string();
     let routes = own
         .route(
             "/healthz",
@@ -310,7 +311,17 @@ pub fn build(core: Core, admin_token: Secret, cfg: &Config) -> (Router, events::
             lark_conns,
         ))
         .merge(files::router(core.clone(), cfg.yunxin.clone()))
-        .merge(switchboard_dialect_yunxin::router(core, cfg.yunxin.clone()));
+        .merge(switchboard_dialect_yunxin::router(
+            core.clone(),
+            cfg.yunxin.clone(),
+        ));
+    // The console calls the routes above in process (it has no other way to the data).
+    let routes = if cfg.console.enabled {
+        let console = switchboard_console::Console::new(routes.clone(), core, console_token);
+        routes.merge(switchboard_console::router(console))
+    } else {
+        routes
+    };
     // Metrics and the access log cost nothing when both are off: neither layer is there.
     let observe = metrics_on || cfg.log.access;
     let routes = if observe {

@@ -22,6 +22,9 @@ pub(crate) fn dialect(path: &str) -> &'static str {
     if path.starts_with("/admin/") {
         return "admin";
     }
+    if path == "/console" || path.starts_with("/console/") {
+        return "console";
+    }
     "server"
 }
 
@@ -42,6 +45,7 @@ mod tests {
             ("/oauth2/token", "wps"),
             ("/im/v2/accounts/a", "yunxin"),
             ("/admin/v1/tenants", "admin"),
+            ("/console/playground", "console"),
             ("/metrics", "server"),
             ("/files/v1/messages/1/k", "server"),
         ] {

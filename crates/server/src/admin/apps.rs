@@ -49,6 +49,19 @@ pub(super) async fn get_app(
     Ok(Json(app_json(&app(&s, &t, &a).await?, false)))
 }
 
+/// `GET …/apps/{app}/secret`: the app's current secret, on demand (the console's "reveal").
+pub(super) async fn reveal_secret(
+    State(s): State<AppState>,
+    AdminPath((t, a)): AdminPath<(String, String)>,
+) -> AResult<impl axum::response::IntoResponse> {
+    let t = tenant(&s, &t).await?;
+    let a = app(&s, &t, &a).await?;
+    Ok((
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        Json(serde_json::json!({ "app_id": a.app_id, "app_secret": a.app_secret.expose() })),
+    ))
+}
+
 pub(super) async fn update_app(
     State(s): State<AppState>,
     AdminPath((t, a)): AdminPath<(String, String)>,

@@ -91,6 +91,27 @@ pub(super) async fn list_chats(
     Ok(Json(json!({ "items": items })))
 }
 
+/// `GET /tenants/{tenant}/users/{user}/chats`: the chats a user is a member of (not
+/// dissolved), by ascending id, each with its members.
+pub(super) async fn list_user_chats(
+    State(s): State<AppState>,
+    AdminPath((t, u)): AdminPath<(String, String)>,
+    AdminQuery(q): AdminQuery<PageQuery>,
+) -> AResult<Json<Value>> {
+    let t = tenant(&s, &t).await?;
+    let u = super::render::user(&s, &t, &u, None).await?;
+    let mut items = Vec::new();
+    for c in s
+        .core
+        .chats_of(t.id, switchboard_core::model::Actor::User(u.id), q.page()?)
+        .await?
+    {
+        let ms = s.core.members(t.id, c.id).await?;
+        items.push(chat_json(&s, &c, Some(&ms)).await?);
+    }
+    Ok(Json(json!({ "items": items })))
+}
+
 pub(super) async fn get_chat(
     State(s): State<AppState>,
     AdminPath((t, c)): AdminPath<(String, String)>,

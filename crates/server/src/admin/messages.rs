@@ -54,6 +54,9 @@ pub(super) struct EditBody {
 #[serde(deny_unknown_fields)]
 pub(super) struct ListMessagesQuery {
     after_position: Option<i64>,
+    /// Pages backwards: the `limit` messages just before this position, still in position
+    /// order (a timeline opens at its last page and scrolls back).
+    before_position: Option<i64>,
     limit: Option<u32>,
 }
 
@@ -132,6 +135,25 @@ async fn find_message(s: &AppState, t: &Tenant, c: &Chat, seg: &str) -> AResult<
             Error::NotFound(_) => AdminError::not_found("message", seg),
             other => other.into(),
         })
+}
+
+/// `GET /tenants/{tenant}/messages/{message}`: one message by any form of its id, whatever
+/// its chat (an id names its chat).
+pub(super) async fn find_anywhere(
+    State(s): State<AppState>,
+    AdminPath((t, m)): AdminPath<(String, String)>,
+) -> AResult<Json<Value>> {
+    let t = tenant(&s, &t).await?;
+    let id = message_id(&m).ok_or_else(|| AdminError::not_found("message", &m))?;
+    let v = s
+        .core
+        .get(t.id, Access::Admin, None, id)
+        .await
+        .map_err(|e| match e {
+            Error::NotFound(_) => AdminError::not_found("message", &m),
+            other => other.into(),
+        })?;
+    Ok(Json(message_json(&v)))
 }
 
 pub(super) async fn get_message(
@@ -225,6 +247,38 @@ pub(super) async fn list_messages(
     let after = q.after_position.unwrap_or(0);
     if after < 0 {
         return Err(AdminError::bad("after_position must not be negative"));
+    }
+    if let Some(before) = q.before_position {
+        if q.after_position.is_some() {
+            return Err(AdminError::bad(
+                "give after_position or before_position, not both",
+            ));
+        }
+        if before < 1 {
+            return Err(AdminError::bad("before_position must be at least 1"));
+        }
+        let mut views = s
+            .core
+            .list(service::ListQuery {
+                tenant: t.id,
+                access: Access::Admin,
+                chat: c.id,
+                after_position: 0,
+                before_position: Some(before),
+                since_ms: None,
+                until_ms: None,
+                limit: limit + 1,
+                descending: true,
+            })
+            .await?;
+        let has_more = views.len() > limit as usize;
+        views.truncate(limit as usize);
+        views.reverse();
+        let next = views.first().and_then(|v| v.message.position());
+        let items: Vec<Value> = views.iter().map(message_json).collect();
+        return Ok(Json(
+            json!({ "items": items, "has_more": has_more, "next_before_position": next }),
+        ));
     }
     let query = service::ListQuery {
         tenant: t.id,

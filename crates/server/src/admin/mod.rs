@@ -27,20 +27,22 @@ pub use error::AdminError;
 pub use extract::{AdminJson, AdminPath, AdminQuery};
 
 use crate::AppState;
-use apps::{create_app, get_app, list_apps, rotate_secret, update_app};
+use apps::{create_app, get_app, list_apps, reveal_secret, rotate_secret, update_app};
 use auth::require_admin;
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::{any, get, post};
 use axum::Router;
 use chats::{
-    add_members, create_chat, dissolve_chat, get_chat, list_chats, list_members, remove_members,
-    set_role,
+    add_members, create_chat, dissolve_chat, get_chat, list_chats, list_members, list_user_chats,
+    remove_members, set_role,
 };
 use events::{
     delete_subscription, list_deliveries, list_subscriptions, put_subscription, redeliver,
 };
-use messages::{edit_message, get_message, list_messages, recall_message, send_message};
+use messages::{
+    edit_message, find_anywhere, get_message, list_messages, recall_message, send_message,
+};
 use tenants::{create_tenant, get_tenant, list_tenants};
 use users::{create_user, get_user, issue_wps_sid, list_users};
 
@@ -52,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants/{tenant}", get(get_tenant))
         .route("/tenants/{tenant}/users", post(create_user).get(list_users))
         .route("/tenants/{tenant}/users/{user}", get(get_user))
+        .route("/tenants/{tenant}/users/{user}/chats", get(list_user_chats))
         .route(
             "/tenants/{tenant}/users/{user}/wps_sid",
             post(issue_wps_sid),
@@ -61,6 +64,7 @@ pub fn router(state: AppState) -> Router {
             "/tenants/{tenant}/apps/{app}",
             get(get_app).put(update_app).patch(update_app),
         )
+        .route("/tenants/{tenant}/apps/{app}/secret", get(reveal_secret))
         .route(
             "/tenants/{tenant}/apps/{app}/rotate_secret",
             post(rotate_secret),
@@ -81,6 +85,7 @@ pub fn router(state: AppState) -> Router {
             "/tenants/{tenant}/deliveries/{event_id}/redeliver",
             post(redeliver),
         )
+        .route("/tenants/{tenant}/messages/{message}", get(find_anywhere))
         .route("/tenants/{tenant}/chats", post(create_chat).get(list_chats))
         .route(
             "/tenants/{tenant}/chats/{chat}",

@@ -1,0 +1,284 @@
+//! Deliveries: an app's event log, newest first, with each attempt, filters, Redeliver,
+//! and a live tail.
+
+use crate::api::{seg, ApiError, ApiResult};
+use crate::model::*;
+use crate::page::{back_with, html, time, CsrfForm, Flash, Layout};
+use crate::session::Signed;
+use crate::Console;
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::Method;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+const PAGE: u32 = 50;
+/// The live tail reads the newest page this often.
+const TAIL_TICK: Duration = Duration::from_millis(1000);
+
+#[derive(Deserialize, Default, Clone)]
+pub struct DeliveriesQuery {
+    tenant: Option<i64>,
+    app: Option<i64>,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    event_type: String,
+    #[serde(default)]
+    after: String,
+}
+
+pub struct AttemptRow {
+    pub at: String,
+    pub status: String,
+    pub latency_ms: i64,
+    pub error: String,
+}
+
+pub struct DeliveryRow {
+    pub event_id: String,
+    pub event_type: String,
+    pub dialect: String,
+    pub mode: String,
+    pub status: String,
+    pub message: String,
+    pub created: String,
+    pub next_attempt: String,
+    pub attempts: Vec<AttemptRow>,
+    /// Changes whenever the row does (the live tail's key).
+    pub version: String,
+}
+
+impl DeliveryRow {
+    fn new(d: &Value) -> DeliveryRow {
+        let s = |k: &str| d[k].as_str().unwrap_or_default().to_string();
+        let attempts: Vec<AttemptRow> = d["attempts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| AttemptRow {
+                at: time(a["at"].as_i64().unwrap_or(0)),
+                status: a["status"]
+                    .as_i64()
+                    .map_or_else(|| "no answer".to_string(), |s| s.to_string()),
+                latency_ms: a["latency_ms"].as_i64().unwrap_or(0),
+                error: a["error"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect();
+        DeliveryRow {
+            event_id: s("event_id"),
+            event_type: s("event_type"),
+            dialect: s("dialect"),
+            mode: s("mode"),
+            status: s("status"),
+            message: d["message"]
+                .as_i64()
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+            created: time(d["created_at"].as_i64().unwrap_or(0)),
+            next_attempt: d["next_attempt_at"].as_i64().map(time).unwrap_or_default(),
+            version: format!("{}-{}", s("status"), attempts.len()),
+            attempts,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "delivery_row.html")]
+pub struct RowFragment<'a> {
+    pub d: &'a DeliveryRow,
+    pub tenant: i64,
+    pub app: i64,
+    pub csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "deliveries.html")]
+struct DeliveriesPage {
+    layout: Layout,
+    tenants: Vec<Tenant>,
+    tenant: i64,
+    apps: Vec<App>,
+    app: i64,
+    status: String,
+    event_type: String,
+    rows: Vec<DeliveryRow>,
+    next: String,
+    live: bool,
+}
+
+impl DeliveriesPage {
+    fn fragment<'a>(&'a self, d: &'a DeliveryRow) -> RowFragment<'a> {
+        RowFragment {
+            d,
+            tenant: self.tenant,
+            app: self.app,
+            csrf: &self.layout.csrf,
+        }
+    }
+}
+
+async fn list(c: &Console, tenant: i64, app: i64, q: &DeliveriesQuery) -> ApiResult<Value> {
+    let mut path = format!("/tenants/{tenant}/apps/{app}/deliveries?limit={PAGE}");
+    for (k, v) in [
+        ("status", &q.status),
+        ("event_type", &q.event_type),
+        ("after", &q.after),
+    ] {
+        if !v.is_empty() {
+            path.push_str(&format!("&{k}={}", seg(v)));
+        }
+    }
+    c.api.get(&path).await
+}
+
+pub async fn page(
+    State(c): State<Console>,
+    signed: Signed,
+    Query(q): Query<DeliveriesQuery>,
+    Query(flash): Query<Flash>,
+) -> Result<Response, ApiError> {
+    let tenants: Items<Tenant> = c.api.get("/tenants?limit=1000").await?;
+    let tenant = q
+        .tenant
+        .or_else(|| tenants.items.first().map(|t| t.id))
+        .unwrap_or(0);
+    let apps: Vec<App> = if tenant > 0 {
+        c.api
+            .get::<Items<App>>(&format!("/tenants/{tenant}/apps?limit=1000"))
+            .await?
+            .items
+    } else {
+        Vec::new()
+    };
+    let app = q
+        .app
+        .filter(|a| apps.iter().any(|x| x.id == *a))
+        .or_else(|| apps.first().map(|a| a.id))
+        .unwrap_or(0);
+    let mut rows = Vec::new();
+    let mut next = String::new();
+    if app > 0 {
+        let v = list(&c, tenant, app, &q).await?;
+        rows = v["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(DeliveryRow::new)
+            .collect();
+        next = v["next"].as_str().unwrap_or_default().to_string();
+    }
+    Ok(html(&DeliveriesPage {
+        layout: Layout::new(&signed, "deliveries", &flash),
+        tenants: tenants.items,
+        tenant,
+        apps,
+        app,
+        live: q.after.is_empty(),
+        status: q.status,
+        event_type: q.event_type,
+        rows,
+        next,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct RedeliverForm {
+    tenant: i64,
+    app: i64,
+    event_id: String,
+}
+
+/// A new attempt now, with the same event id (as the vendors' retries carry it).
+pub async fn redeliver(
+    State(c): State<Console>,
+    CsrfForm(f, _): CsrfForm<RedeliverForm>,
+) -> Response {
+    let back = format!("/console/deliveries?tenant={}&app={}", f.tenant, f.app);
+    let r = c
+        .api
+        .admin(
+            Method::POST,
+            &format!(
+                "/tenants/{}/deliveries/{}/redeliver",
+                f.tenant,
+                seg(&f.event_id)
+            ),
+            None,
+        )
+        .await;
+    match r {
+        Ok(_) => back_with(
+            &back,
+            "notice",
+            &format!("Event {} queued again.", f.event_id),
+        ),
+        Err(e) => back_with(&back, "error", &e.message),
+    }
+}
+
+/// The live tail: the newest page, re-read every second; a row goes out when it is new or
+/// its status or attempt count changed.
+pub async fn live(
+    State(c): State<Console>,
+    signed: Signed,
+    Query(q): Query<DeliveriesQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let (Some(tenant), Some(app)) = (q.tenant, q.app) else {
+        return Err(ApiError {
+            status: axum::http::StatusCode::BAD_REQUEST,
+            code: "invalid_argument".into(),
+            message: "tenant and app are required".into(),
+        });
+    };
+    list(&c, tenant, app, &q).await?;
+    let csrf = signed.0.csrf;
+    let state = (HashMap::<String, String>::new(), Vec::<Event>::new(), false);
+    let stream = futures_util::stream::unfold(
+        state,
+        move |(mut sent, mut pending, mut started)| {
+            let c = c.clone();
+            let q = q.clone();
+            let csrf = csrf.clone();
+            async move {
+                loop {
+                    if let Some(e) = pending.pop() {
+                        return Some((Ok::<Event, Infallible>(e), (sent, pending, started)));
+                    }
+                    if started {
+                        tokio::time::sleep(TAIL_TICK).await;
+                    }
+                    started = true;
+                    let Ok(v) = list(&c, tenant, app, &q).await else {
+                        continue;
+                    };
+                    // Oldest first, so the page can put each new row on top.
+                    for d in v["items"].as_array().into_iter().flatten().rev() {
+                        let row = DeliveryRow::new(d);
+                        if sent.get(&row.event_id) == Some(&row.version) {
+                            continue;
+                        }
+                        let html = RowFragment {
+                            d: &row,
+                            tenant,
+                            app,
+                            csrf: &csrf,
+                        }
+                        .render()
+                        .unwrap_or_default();
+                        let data = json!({ "event_id": row.event_id, "version": row.version, "html": html });
+                        pending.push(Event::default().event("delivery").data(data.to_string()));
+                        sent.insert(row.event_id, row.version);
+                    }
+                    pending.reverse();
+                }
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

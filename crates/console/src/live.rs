@@ -1,0 +1,180 @@
+//! The playground's live timeline: server-sent events carrying each new or changed message,
+//! rendered as the page renders it.
+//!
+//! The stream reads the chat through the admin API on a short tick and sends a message
+//! whenever its version (last update, recalled or not) differs from what it last sent. It
+//! starts by sending the newest window whole, so a change between the page's load and the
+//! stream's start is not missed; the page skips what it already shows. Reading on a tick,
+//! rather than listening to this process's writes, also shows messages written by another
+//! node on the same PostgreSQL.
+
+use crate::api::ApiError;
+use crate::model::{Message, MessagePage, Names};
+use crate::playground::{names, quoted, MessageFragment, Row};
+use crate::session::Signed;
+use crate::Console;
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+/// How often the stream reads the chat: well within the second a new message may take to
+/// show.
+pub const TICK: Duration = Duration::from_millis(250);
+/// How many of the newest positions the stream watches for edits and recalls.
+const WINDOW: i64 = 100;
+
+#[derive(Deserialize)]
+pub struct LiveQuery {
+    tenant: i64,
+    #[serde(rename = "as")]
+    acting: i64,
+    chat: i64,
+}
+
+struct Watch {
+    console: Console,
+    tenant: i64,
+    acting: i64,
+    chat: i64,
+    csrf: String,
+    names: Names,
+    /// Position → the version last sent.
+    sent: BTreeMap<i64, String>,
+    pending: Vec<Event>,
+    /// The newest window has not been read yet.
+    first: bool,
+    started: bool,
+}
+
+impl Watch {
+    async fn tick(&mut self) -> Result<(), ApiError> {
+        let top = self.sent.keys().next_back().copied().unwrap_or(0);
+        let from = (top - WINDOW).max(0);
+        let path = format!(
+            "/tenants/{}/chats/{}/messages?after_position={from}&limit=1000",
+            self.tenant, self.chat
+        );
+        let page: MessagePage = if self.first {
+            // The newest window, wherever the chat stands.
+            let ch: crate::model::Chat = self
+                .console
+                .api
+                .get(&format!("/tenants/{}/chats/{}", self.tenant, self.chat))
+                .await?;
+            let before = ch.last_position + 1;
+            self.console
+                .api
+                .get(&format!(
+                    "/tenants/{}/chats/{}/messages?before_position={before}&limit={WINDOW}",
+                    self.tenant, self.chat
+                ))
+                .await?
+        } else {
+            self.console.api.get(&path).await?
+        };
+        self.first = false;
+        let changed: Vec<&Message> = page
+            .items
+            .iter()
+            .filter(|m| {
+                let row_version = version(m);
+                self.sent.get(&m.position.unwrap_or(0)) != Some(&row_version)
+            })
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let unknown = changed
+            .iter()
+            .any(|m| !self.names.knows(&m.sender.kind, m.sender.id));
+        if unknown {
+            self.names = names(&self.console, self.tenant).await?.2;
+        }
+        let quotes = quoted(&self.console, self.tenant, self.chat, &page.items).await;
+        for m in changed {
+            let row = Row::new(m, &self.names, self.acting, &quotes);
+            let html = MessageFragment {
+                m: &row,
+                tenant: self.tenant,
+                chat: self.chat,
+                acting: self.acting,
+                csrf: &self.csrf,
+            }
+            .render()
+            .unwrap_or_default();
+            let data = json!({ "position": row.position, "version": row.version, "html": html });
+            self.pending
+                .push(Event::default().event("message").data(data.to_string()));
+            self.sent.insert(row.position, row.version);
+        }
+        let keep_from = self.sent.keys().next_back().copied().unwrap_or(0) - WINDOW;
+        self.sent.retain(|p, _| *p > keep_from);
+        Ok(())
+    }
+}
+
+fn version(m: &Message) -> String {
+    let removed = m.removed.as_ref().is_some_and(|r| !r.is_null());
+    format!("{}-{}", m.updated_at, removed)
+}
+
+pub async fn timeline(
+    State(c): State<Console>,
+    signed: Signed,
+    Query(q): Query<LiveQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    // Refuse at once what would fail on every tick.
+    let (_, _, names) = names(&c, q.tenant).await?;
+    let ch: crate::model::Chat = c
+        .api
+        .get(&format!("/tenants/{}/chats/{}", q.tenant, q.chat))
+        .await?;
+    if !ch
+        .members
+        .iter()
+        .any(|m| m.kind == "user" && m.id == q.acting)
+    {
+        return Err(ApiError {
+            status: axum::http::StatusCode::FORBIDDEN,
+            code: "not_a_member".into(),
+            message: "the user you act as is not a member of this chat".into(),
+        });
+    }
+    let watch = Watch {
+        console: c,
+        tenant: q.tenant,
+        acting: q.acting,
+        chat: q.chat,
+        csrf: signed.0.csrf,
+        names,
+        sent: BTreeMap::new(),
+        pending: Vec::new(),
+        first: true,
+        started: false,
+    };
+    let stream = futures_util::stream::unfold(watch, |mut w| async move {
+        loop {
+            if let Some(e) = w.pending.pop() {
+                return Some((Ok::<Event, Infallible>(e), w));
+            }
+            if w.started {
+                tokio::time::sleep(TICK).await;
+            }
+            w.started = true;
+            if let Err(e) = w.tick().await {
+                // The chat went away or the store is down: say so, and keep trying.
+                tracing::debug!(error = %e, "console live timeline read failed");
+                let data = json!({ "error": e.message }).to_string();
+                return Some((Ok(Event::default().event("problem").data(data)), w));
+            }
+            w.pending.reverse();
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The web console in a real headless Chromium: Debian's `chromium` (installed with apt-get
+# when absent), driven by playwright-core (npm, version pinned in scripts/console/
+# package-lock.json; it downloads no browser) through scripts/console_browser_check.mjs,
+# against `switchboard demo --ephemeral`. Screenshots of every page at 1280 and 390 pixels
+# wide go to target/console-screenshots/ (CONSOLE_SHOTS overrides). Needs node 20+.
+# Prints one closing line, `N passed, N failed`; exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+NODE_DIR="${CONSOLE_NODE_DIR:-target/console-node}"
+SHOTS="${CONSOLE_SHOTS:-target/console-screenshots}"
+
+fail() {
+    echo "console-browser-check: $*" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+}
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+if [ ! -x /usr/bin/chromium ] || ! command -v node >/dev/null 2>&1; then
+    echo "console-browser-check: installing chromium (and nodejs, npm when absent)" >&2
+    $SUDO apt-get update -qq || fail "apt-get update failed"
+    PKGS="chromium chromium-driver"
+    command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $PKGS >/dev/null \
+        || fail "could not install $PKGS"
+fi
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+    fail "node $(node --version) is too old (playwright-core needs 20 or newer)"
+fi
+
+mkdir -p "$NODE_DIR"
+if ! cmp -s scripts/console/package-lock.json "$NODE_DIR/package-lock.json" \
+    || [ ! -d "$NODE_DIR/node_modules/playwright-core" ]; then
+    cp scripts/console/package.json scripts/console/package-lock.json "$NODE_DIR/"
+    (cd "$NODE_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) \
+        || fail "npm ci failed"
+fi
+cp scripts/console_browser_check.mjs "$NODE_DIR/"
+
+cargo build -q --locked -p switchboard-cli || fail "the server does not build"
+BIN="${CARGO_TARGET_DIR:-target}/debug/switchboard"
+
+WORK="$(mktemp -d)"
+"$BIN" demo --ephemeral >"$WORK/ready" 2>"$WORK/server.log" &
+PID=$!
+cleanup() {
+    kill "$PID" 2>/dev/null || true
+    wait "$PID" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+for _ in $(seq 1 200); do
+    [ -s "$WORK/ready" ] && break
+    sleep 0.05
+done
+[ -s "$WORK/ready" ] || { cat "$WORK/server.log" >&2; fail "the demo never said it was ready"; }
+URL="$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").split("\n")[0]).url)' "$WORK/ready")"
+TOKEN="$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").split("\n")[0]).admin_token)' "$WORK/ready")"
+
+rm -rf "$SHOTS"
+if ! node "$NODE_DIR/console_browser_check.mjs" "$URL" "$TOKEN" "$(realpath -m "$SHOTS")"; then
+    echo "console-browser-check: server log:" >&2
+    tail -n 40 "$WORK/server.log" >&2
+    exit 1
+fi
