@@ -887,3 +887,183 @@ async fn the_admin_api_cannot_remove_a_chats_owner() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 }
+
+/// What the console reads: a user's chats, a timeline paged back from its end, an app's
+/// secret on demand and a message found by its id alone, each kept inside its tenant.
+#[tokio::test]
+async fn console_reads_user_chats_pages_back_reveals_secrets_and_finds_messages() {
+    let app = spawn_app().await;
+    let s = app.seed().await;
+    let t = &s.tenant["id"];
+    let g = &s.group["id"];
+
+    let chats = app
+        .admin_ok(
+            Method::GET,
+            &format!("/tenants/{t}/users/alice/chats"),
+            None,
+        )
+        .await;
+    let items = chats["items"].as_array().unwrap();
+    let ids: Vec<&Value> = items.iter().map(|c| &c["id"]).collect();
+    assert!(ids.contains(&g), "{chats}");
+    let group = items.iter().find(|c| &c["id"] == g).unwrap();
+    assert!(
+        group["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["type"] == "app" && m["id"] == s.bot["id"]),
+        "each chat comes with its members: {group}"
+    );
+    let bob_only = app
+        .create_chat(
+            &s.tenant,
+            "group",
+            Some("Bob only"),
+            ("user", &s.bob["id"]),
+            &[],
+        )
+        .await;
+    let alice_chats = app
+        .admin_ok(
+            Method::GET,
+            &format!("/tenants/{t}/users/alice/chats"),
+            None,
+        )
+        .await;
+    assert!(
+        !alice_chats["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == bob_only["id"]),
+        "only the user's own chats"
+    );
+    let missing = app
+        .admin(
+            Method::GET,
+            &format!("/tenants/{t}/users/nobody/chats"),
+            None,
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    for i in 1..=7 {
+        app.admin_send_text(
+            &s.tenant,
+            &s.group,
+            ("user", &s.alice["id"]),
+            &format!("m{i}"),
+        )
+        .await;
+    }
+    let last = app
+        .admin_ok(Method::GET, &format!("/tenants/{t}/chats/{g}"), None)
+        .await["last_position"]
+        .as_i64()
+        .unwrap();
+    let page = app
+        .admin_ok(
+            Method::GET,
+            &format!(
+                "/tenants/{t}/chats/{g}/messages?before_position={}&limit=3",
+                last + 1
+            ),
+            None,
+        )
+        .await;
+    let positions: Vec<i64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["position"].as_i64().unwrap())
+        .collect();
+    assert_eq!(positions, vec![last - 2, last - 1, last], "{page}");
+    assert_eq!(page["has_more"], true);
+    assert_eq!(page["next_before_position"], last - 2);
+    let first = app
+        .admin_ok(
+            Method::GET,
+            &format!("/tenants/{t}/chats/{g}/messages?before_position=3&limit=50"),
+            None,
+        )
+        .await;
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    assert_eq!(first["has_more"], false);
+    for bad in [
+        "before_position=0",
+        "before_position=2&after_position=1",
+        "before_position=x",
+    ] {
+        let r = app
+            .admin(
+                Method::GET,
+                &format!("/tenants/{t}/chats/{g}/messages?{bad}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text);
+    }
+
+    let secret = app
+        .admin(
+            Method::GET,
+            &format!("/tenants/{t}/apps/{}/secret", s.bot["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(secret.status, StatusCode::OK);
+    assert_eq!(secret.body["app_secret"], s.bot["app_secret"]);
+    assert_eq!(secret.body["app_id"], s.bot["app_id"]);
+    assert_eq!(
+        secret.headers.get("cache-control").unwrap(),
+        "no-store",
+        "a secret is never cached"
+    );
+
+    let msg = app
+        .admin_send_text(&s.tenant, &s.group, ("user", &s.alice["id"]), "find me")
+        .await;
+    for form in [
+        msg["id"].to_string(),
+        msg["dialect_ids"]["lark"].as_str().unwrap().to_string(),
+        msg["dialect_ids"]["wps"].as_str().unwrap().to_string(),
+    ] {
+        let found = app
+            .admin_ok(Method::GET, &format!("/tenants/{t}/messages/{form}"), None)
+            .await;
+        assert_eq!(found["id"], msg["id"], "{form}");
+        assert_eq!(found["text"], "find me");
+    }
+    let other = app.create_tenant("Other").await;
+    let elsewhere = app
+        .admin(
+            Method::GET,
+            &format!("/tenants/{}/messages/{}", other["id"], msg["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::NOT_FOUND,
+        "another tenant's message is not found: {}",
+        elsewhere.text
+    );
+    let other_secret = app
+        .admin(
+            Method::GET,
+            &format!("/tenants/{}/apps/{}/secret", other["id"], s.bot["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(other_secret.status, StatusCode::NOT_FOUND);
+    let other_chats = app
+        .admin(
+            Method::GET,
+            &format!("/tenants/{}/users/alice/chats", other["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(other_chats.status, StatusCode::NOT_FOUND);
+}
