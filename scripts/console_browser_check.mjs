@@ -7,6 +7,7 @@
 // Usage: node console_browser_check.mjs BASE_URL ADMIN_TOKEN SCREENSHOT_DIR
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
+import { createServer } from "node:http";
 
 const [base, adminToken, shots] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
@@ -50,6 +51,22 @@ await admin("PUT", `/tenants/${tenant.id}/apps/${bot.id}/events/feishu`, {
   mode: "long_connection",
   event_types: ["im.message.receive_v1"],
 });
+
+// The bot's Hi webhook: echoes the URL-verification challenge, answers 200 to events.
+const received = [];
+const receiver = createServer((req, res) => {
+  let body = "";
+  req.on("data", (c) => { body += c; });
+  req.on("end", () => {
+    received.push({ headers: req.headers, body });
+    let challenge;
+    try { challenge = JSON.parse(body).challenge; } catch (_) { challenge = undefined; }
+    res.writeHead(200, { "Content-Type": "application/json" });
+    res.end(JSON.stringify(challenge ? { challenge } : { ok: true }));
+  });
+});
+await new Promise((r) => receiver.listen(0, "127.0.0.1", r));
+const hookUrl = `http://127.0.0.1:${receiver.address().port}/hi-events`;
 
 async function botSays(text) {
   const t = await fetch(`${base}/open-apis/auth/v3/tenant_access_token/internal`, {
@@ -115,6 +132,19 @@ await check("sign in with the admin token", async () => {
     await page.getByRole("link", { name, exact: true }).waitFor();
   }
   await page.getByRole("button", { name: "Sign out" }).waitFor();
+});
+
+await check("Admin: subscribe the bot's Hi webhook; saving verifies the URL", async () => {
+  await page.goto(`${base}/console/admin/app?tenant=${tenant.id}&app=${bot.id}`);
+  await page.getByLabel("Dialect").selectOption("hi");
+  await page.getByLabel("Mode").selectOption("webhook");
+  await page.getByLabel("Request URL (webhook)").fill(hookUrl);
+  await page.getByLabel(/Event types/).fill("im.message.receive");
+  await page.getByRole("button", { name: "Verify URL and save" }).click();
+  await page.getByRole("status").filter({ hasText: "answered the challenge" }).waitFor();
+  ensure(received.some((r) => r.body.includes("url_verification")), "the receiver saw the challenge");
+  await page.getByRole("cell", { name: hookUrl }).waitFor();
+  await page.goto(`${base}/console/playground`);
 });
 
 await check("pick the tenant and act as Alice; the change applies at once", async () => {
@@ -235,7 +265,7 @@ await check("Deliveries lists the events, each row with Redeliver", async () => 
   await rows.first().waitFor();
   // A group message is an event for a bot it mentions (without im:message.group_msg).
   ensure((await rows.count()) >= 1, `rows: ${await rows.count()}`);
-  await rows.first().getByRole("cell", { name: "im.message.receive_v1" }).waitFor();
+  await page.getByRole("cell", { name: "im.message.receive_v1" }).first().waitFor();
   ensure((await rows.first().getByRole("button", { name: "Redeliver" }).count()) === 1, "Redeliver on the row");
   await shoot("deliveries");
   await rows.first().getByRole("button", { name: "Redeliver" }).click();
@@ -250,6 +280,25 @@ await check("the deliveries tail shows a new event live", async () => {
     mentions: [{ key: "1", type: "app", id: bot.id, name: "Demo Bot" }],
   });
   await page.waitForFunction((n) => document.querySelectorAll("#deliveries tbody tr").length > n, before, { timeout: 4000 });
+});
+
+await check("an event's page shows the exact request sent and the receiver's answer", async () => {
+  const row = page.locator("#deliveries tbody tr").filter({ has: page.getByRole("cell", { name: "hi", exact: true }) }).first();
+  await row.locator("summary").click();
+  await row.getByRole("link", { name: "Requests and answers" }).click();
+  await page.waitForURL(/deliveries\/event/);
+  const first = page.getByRole("region", { name: /^Attempt 1: 200/ });
+  await first.waitFor();
+  await first.getByText(`POST ${hookUrl}`).waitFor();
+  const headers = await first.locator("tbody").textContent();
+  for (const h of ["X-Lark-Request-Timestamp", "X-Lark-Request-Nonce", "X-Lark-Signature"]) {
+    ensure(headers.includes(h), `header ${h} is listed: ${headers.slice(0, 300)}`);
+  }
+  const events = received.filter((r) => r.body.includes("im.message.receive"));
+  ensure(events.length > 0, "the receiver got events");
+  ensure(events.some((r) => headers.includes(r.headers["x-lark-signature"])), "the signature shown is one the receiver got");
+  ensure((await first.textContent()).includes("Body as sent"), "the body is shown");
+  await shoot("delivery");
 });
 
 await check("Admin: tenants, a tenant's users, apps and chats, an app's secret revealed on demand", async () => {
@@ -314,5 +363,6 @@ await check("no script error on any page", async () => {
 });
 
 await browser.close();
+receiver.close();
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -188,10 +188,123 @@ pub async fn page(
 }
 
 #[derive(Deserialize)]
+pub struct EventQuery {
+    tenant: i64,
+    event: String,
+}
+
+/// One attempt's exchange, as the page shows it.
+pub struct Exchange {
+    pub n: usize,
+    pub at: String,
+    pub outcome: String,
+    pub latency_ms: i64,
+    pub url: String,
+    pub long_connection: bool,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub body_sha256: String,
+    pub plain: String,
+    pub answer_status: String,
+    pub answer: String,
+    pub recorded: bool,
+}
+
+fn shown_json(s: &str) -> String {
+    if s.trim_start().starts_with(['{', '[']) {
+        crate::pretty::json(s)
+    } else {
+        s.to_string()
+    }
+}
+
+impl Exchange {
+    fn new(n: usize, a: &Value) -> Exchange {
+        let w = &a["wire"];
+        let req = &w["request"];
+        let res = &w["response"];
+        let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let headers = req["headers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|h| (s(&h[0]), s(&h[1])))
+            .collect();
+        Exchange {
+            n,
+            at: time(a["at"].as_i64().unwrap_or(0)),
+            outcome: match (a["status"].as_i64(), a["error"].as_str()) {
+                (Some(st), Some(e)) => format!("{st} ({e})"),
+                (Some(st), None) => st.to_string(),
+                (None, Some(e)) => e.to_string(),
+                (None, None) => "no answer".into(),
+            },
+            latency_ms: a["latency_ms"].as_i64().unwrap_or(0),
+            url: s(&req["url"]),
+            long_connection: req["long_connection"].as_bool().unwrap_or(false),
+            headers,
+            body: shown_json(&s(&req["body"])),
+            body_sha256: s(&req["body_sha256"]),
+            plain: shown_json(&s(&req["plain"])),
+            answer_status: res["status"]
+                .as_i64()
+                .map_or_else(|| "none".to_string(), |v| v.to_string()),
+            answer: shown_json(&s(&res["body"])),
+            recorded: !w.is_null(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "delivery.html")]
+struct DeliveryPage {
+    layout: Layout,
+    tenant: i64,
+    app: i64,
+    row: DeliveryRow,
+    exchanges: Vec<Exchange>,
+}
+
+/// One event: each attempt's exact request (headers in their casing, the body as sent and
+/// its SHA-256, the plaintext before encryption) and the receiver's answer.
+pub async fn event(
+    State(c): State<Console>,
+    signed: Signed,
+    Query(q): Query<EventQuery>,
+    Query(flash): Query<Flash>,
+) -> Result<Response, ApiError> {
+    let d: Value = c
+        .api
+        .get(&format!(
+            "/tenants/{}/deliveries/{}",
+            q.tenant,
+            seg(&q.event)
+        ))
+        .await?;
+    let exchanges = d["attempts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, a)| Exchange::new(i + 1, a))
+        .collect();
+    Ok(html(&DeliveryPage {
+        layout: Layout::new(&signed, "deliveries", &flash),
+        tenant: q.tenant,
+        app: d["app"].as_i64().unwrap_or(0),
+        row: DeliveryRow::new(&d),
+        exchanges,
+    }))
+}
+
+#[derive(Deserialize)]
 pub struct RedeliverForm {
     tenant: i64,
     app: i64,
     event_id: String,
+    /// Sent from the event's own page, which the answer returns to.
+    #[serde(default)]
+    back_to_event: bool,
 }
 
 /// A new attempt now, with the same event id (as the vendors' retries carry it).
@@ -199,7 +312,15 @@ pub async fn redeliver(
     State(c): State<Console>,
     CsrfForm(f, _): CsrfForm<RedeliverForm>,
 ) -> Response {
-    let back = format!("/console/deliveries?tenant={}&app={}", f.tenant, f.app);
+    let back = if f.back_to_event {
+        format!(
+            "/console/deliveries/event?tenant={}&event={}",
+            f.tenant,
+            seg(&f.event_id)
+        )
+    } else {
+        format!("/console/deliveries?tenant={}&app={}", f.tenant, f.app)
+    };
     let r = c
         .api
         .admin(

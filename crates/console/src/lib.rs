@@ -84,6 +84,7 @@ pub fn router(console: Console) -> Router {
         .route("/console/deliveries", get(deliveries::page))
         .route("/console/deliveries/redeliver", post(deliveries::redeliver))
         .route("/console/deliveries/live", get(deliveries::live))
+        .route("/console/deliveries/event", get(deliveries::event))
         .route("/console/inspector", get(inspector::page))
         .route("/console/sign-out", post(page::sign_out))
         .route_layer(middleware::from_fn_with_state(

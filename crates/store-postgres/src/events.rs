@@ -117,10 +117,11 @@ macro_rules! record_select {
         concat!(
             "SELECT ",
             delivery_cols!("d."),
-            ", a.ats, a.statuses, a.latencies, a.errors FROM deliveries d
+            ", a.ats, a.statuses, a.latencies, a.errors, a.wires FROM deliveries d
              LEFT JOIN LATERAL (
                  SELECT array_agg(x.at ORDER BY x.n) AS ats, array_agg(x.status ORDER BY x.n) AS statuses,
-                        array_agg(x.latency_ms ORDER BY x.n) AS latencies, array_agg(x.error ORDER BY x.n) AS errors
+                        array_agg(x.latency_ms ORDER BY x.n) AS latencies, array_agg(x.error ORDER BY x.n) AS errors,
+                        array_agg(x.wire ORDER BY x.n) AS wires
                  FROM delivery_attempts x WHERE x.delivery = d.id
              ) a ON true "
         )
@@ -401,8 +402,8 @@ impl EventStore for PostgresStore {
                     lease_owner = NULL, lease_until = NULL, head = false
                 WHERE id = $1 AND lease_owner = $2
                 RETURNING id, attempts)
-            INSERT INTO delivery_attempts(delivery, n, at, status, latency_ms, error)
-            SELECT u.id, u.attempts, $5, $6, $7, $8 FROM u";
+            INSERT INTO delivery_attempts(delivery, n, at, status, latency_ms, error, wire)
+            SELECT u.id, u.attempts, $5, $6, $7, $8, $9 FROM u";
         let (status, next_at) = match next {
             Next::Delivered => (DeliveryStatus::Delivered, None),
             Next::RetryAt(t) => (DeliveryStatus::Retrying, Some(t)),
@@ -410,7 +411,7 @@ impl EventStore for PostgresStore {
         };
         let error = attempt.error.map(|e| e.as_str());
         let status = status.as_str();
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
             &delivery,
             &owner,
             &status,
@@ -419,6 +420,7 @@ impl EventStore for PostgresStore {
             &attempt.status,
             &attempt.latency_ms,
             &error,
+            &attempt.wire,
         ];
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_err)?;

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_chat_details.sql")),
     (5, include_str!("../migrations/0005_files.sql")),
     (6, include_str!("../migrations/0006_reactions.sql")),
+    (7, include_str!("../migrations/0007_attempt_wire.sql")),
 ];
 
 /// Key of the transaction-scoped advisory lock that serialises migrators (ASCII "SWBDMIGR").

@@ -197,7 +197,7 @@ pub fn delivery(r: &Row, at: usize) -> StoreResult<Delivery> {
     })
 }
 
-/// A delivery followed by its attempts as four arrays (null when there are none).
+/// A delivery followed by its attempts as five arrays (null when there are none).
 pub fn delivery_record(r: &Row) -> StoreResult<DeliveryRecord> {
     let delivery = delivery(r, 0)?;
     let a = DELIVERY_COLS;
@@ -205,18 +205,27 @@ pub fn delivery_record(r: &Row) -> StoreResult<DeliveryRecord> {
     let statuses: Option<Vec<Option<i32>>> = get(r, a + 1)?;
     let latencies: Option<Vec<i64>> = get(r, a + 2)?;
     let errors: Option<Vec<Option<String>>> = get(r, a + 3)?;
+    let wires: Option<Vec<Option<String>>> = get(r, a + 4)?;
     let ats = ats.unwrap_or_default();
-    let (statuses, latencies, errors) = (
+    let (statuses, latencies, errors, wires) = (
         statuses.unwrap_or_default(),
         latencies.unwrap_or_default(),
         errors.unwrap_or_default(),
+        wires.unwrap_or_default(),
     );
-    if statuses.len() != ats.len() || latencies.len() != ats.len() || errors.len() != ats.len() {
+    if [statuses.len(), latencies.len(), errors.len(), wires.len()]
+        .iter()
+        .any(|n| *n != ats.len())
+    {
         return Err(corrupt("delivery_attempts"));
     }
     let mut attempts = Vec::with_capacity(ats.len());
-    for (((at, status), latency_ms), error) in
-        ats.into_iter().zip(statuses).zip(latencies).zip(errors)
+    for ((((at, status), latency_ms), error), wire) in ats
+        .into_iter()
+        .zip(statuses)
+        .zip(latencies)
+        .zip(errors)
+        .zip(wires)
     {
         let error = match error {
             Some(e) => {
@@ -229,6 +238,7 @@ pub fn delivery_record(r: &Row) -> StoreResult<DeliveryRecord> {
             status,
             latency_ms,
             error,
+            wire,
         });
     }
     Ok(DeliveryRecord { delivery, attempts })

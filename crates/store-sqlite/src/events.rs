@@ -49,7 +49,7 @@ const PROMOTE: &str = "UPDATE deliveries SET head = 1 WHERE id = (
 /// `delivery` with its attempts, oldest first.
 fn with_attempts(c: &Connection, delivery: Delivery) -> StoreResult<DeliveryRecord> {
     let mut s = c
-        .prepare_cached("SELECT at, status, latency_ms, error FROM delivery_attempts WHERE delivery_id = ?1 ORDER BY n")
+        .prepare_cached("SELECT at, status, latency_ms, error, wire FROM delivery_attempts WHERE delivery_id = ?1 ORDER BY n")
         .map_err(sql_err)?;
     let attempts = s
         .query_map([delivery.id], attempt)
@@ -384,7 +384,7 @@ impl EventStore for SqliteStore {
                 .and_then(|mut s| s.execute(params![delivery]))
                 .map_err(sql_err)?;
             c.prepare_cached(
-                "INSERT INTO delivery_attempts(delivery_id, n, at, status, latency_ms, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO delivery_attempts(delivery_id, n, at, status, latency_ms, error, wire) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -393,7 +393,8 @@ impl EventStore for SqliteStore {
                     attempt.at,
                     attempt.status,
                     attempt.latency_ms,
-                    attempt.error.map(ErrorClass::as_str)
+                    attempt.error.map(ErrorClass::as_str),
+                    attempt.wire
                 ])
             })
             .map_err(sql_err)?;

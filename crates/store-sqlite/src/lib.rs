@@ -83,6 +83,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_chat_details.sql")),
     (6, include_str!("../migrations/0006_files.sql")),
     (7, include_str!("../migrations/0007_reactions.sql")),
+    (8, include_str!("../migrations/0008_attempt_wire.sql")),
 ];
 
 /// File name of the database inside the data directory.

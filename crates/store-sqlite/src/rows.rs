@@ -216,6 +216,7 @@ pub fn attempt(r: &Row) -> rusqlite::Result<StoreResult<Attempt>> {
         status: r.get(1)?,
         latency_ms: r.get(2)?,
         error,
+        wire: r.get(4)?,
     }))
 }
 

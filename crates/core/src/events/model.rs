@@ -294,6 +294,10 @@ pub struct Attempt {
     pub status: Option<i32>,
     pub latency_ms: i64,
     pub error: Option<ErrorClass>,
+    /// What went over the wire (the request as sent and the answer), as the deliverer
+    /// records it for operators: opaque JSON text to the domain. `None` when nothing was
+    /// sent (the event could not be rendered) or the attempt predates its recording.
+    pub wire: Option<String>,
 }
 
 /// What follows an attempt.

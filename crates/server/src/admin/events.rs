@@ -242,6 +242,28 @@ pub(super) async fn list_deliveries(
     Ok(Json(json!({ "items": items, "next": next })))
 }
 
+/// `GET /tenants/{tenant}/deliveries/{event_id}`: one delivery with, for each attempt, what
+/// went over the wire (`wire`: the request as sent and the receiver's answer).
+pub(super) async fn get_delivery(
+    State(s): State<AppState>,
+    AdminPath((t, event_id)): AdminPath<(String, String)>,
+) -> AResult<Json<Value>> {
+    let t = tenant(&s, &t).await?;
+    let rec = s.core.delivery(t.id, &event_id).await?;
+    let mut v = delivery_json(&rec);
+    v["app"] = json!(rec.delivery.app);
+    if let Some(list) = v["attempts"].as_array_mut() {
+        for (out, a) in list.iter_mut().zip(&rec.attempts) {
+            out["wire"] = a
+                .wire
+                .as_deref()
+                .and_then(|w| serde_json::from_str(w).ok())
+                .unwrap_or(Value::Null);
+        }
+    }
+    Ok(Json(v))
+}
+
 /// `POST …/deliveries/{event_id}/redeliver`: a new attempt now, with the same event id.
 pub(super) async fn redeliver(
     State(s): State<AppState>,

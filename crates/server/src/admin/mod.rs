@@ -38,7 +38,8 @@ use chats::{
     remove_members, set_role,
 };
 use events::{
-    delete_subscription, list_deliveries, list_subscriptions, put_subscription, redeliver,
+    delete_subscription, get_delivery, list_deliveries, list_subscriptions, put_subscription,
+    redeliver,
 };
 use messages::{
     edit_message, find_anywhere, get_message, list_messages, recall_message, send_message,
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> Router {
             "/tenants/{tenant}/apps/{app}/deliveries",
             get(list_deliveries),
         )
+        .route("/tenants/{tenant}/deliveries/{event_id}", get(get_delivery))
         .route(
             "/tenants/{tenant}/deliveries/{event_id}/redeliver",
             post(redeliver),

@@ -6,7 +6,7 @@
 //! never delays another app's events. Order: the store leases at most one delivery per
 //! (app, dialect, chat) at a time, in routing order (see `EventStore::lease_deliveries`).
 
-use super::Events;
+use super::{wire, Events};
 use crate::metrics::names;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -255,6 +255,7 @@ async fn webhook_attempt(ev: &Events, d: &Delivery, now: i64) -> Attempt {
         status: None,
         latency_ms: 0,
         error: Some(error),
+        wire: None,
     };
     let Some(dialect) = ev.dialect(&d.dialect) else {
         return failed(ErrorClass::Render);
@@ -275,11 +276,12 @@ async fn webhook_attempt(ev: &Events, d: &Delivery, now: i64) -> Attempt {
         }
     };
     let req = dialect.webhook(&sub, &app, &plain, now);
+    let sent = wire::request(&sub.url, &req, &plain);
     let deadline = ev.config.timeout_for(&d.dialect);
-    ev.webhook
-        .post_within(&sub.url, req, now, deadline)
-        .await
-        .attempt
+    let answer = ev.webhook.post_within(&sub.url, req, now, deadline).await;
+    let mut attempt = answer.attempt;
+    attempt.wire = Some(wire::exchange(sent, attempt.status, Some(&answer.body)));
+    attempt
 }
 
 async fn connection_attempt(
@@ -293,6 +295,7 @@ async fn connection_attempt(
         status: None,
         latency_ms: 0,
         error: Some(error),
+        wire: None,
     };
     let Some(dialect) = ev.dialect(&d.dialect) else {
         return failed(ErrorClass::Render);
@@ -310,6 +313,7 @@ async fn connection_attempt(
     };
     let start = std::time::Instant::now();
     let deadline = ev.config.timeout_for(&d.dialect);
+    let sent = wire::frame(&plain);
     let pushed = conns.push(d.app, &d.event_id, plain, deadline).await;
     let latency_ms = start.elapsed().as_millis() as i64;
     let (status, error) = match pushed {
@@ -323,6 +327,8 @@ async fn connection_attempt(
         status,
         latency_ms,
         error,
+        // With no connection open, nothing went out.
+        wire: (pushed != Pushed::NoConnection).then(|| wire::exchange(sent, status, None)),
     }
 }
 

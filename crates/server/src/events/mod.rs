@@ -11,6 +11,7 @@ mod config;
 mod deliverer;
 mod http1;
 mod webhook;
+mod wire;
 
 pub use config::EventsConfig;
 pub use webhook::Webhook;

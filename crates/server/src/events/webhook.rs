@@ -72,6 +72,7 @@ impl Webhook {
                 status,
                 latency_ms,
                 error,
+                wire: None,
             },
             body,
         }

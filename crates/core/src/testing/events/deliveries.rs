@@ -57,6 +57,8 @@ pub async fn events_delivery_order_and_log(store: Arc<dyn Store>) {
         status: Some(500),
         latency_ms: 3,
         error: Some(ErrorClass::Status),
+        // Kept as given, non-ASCII included.
+        wire: Some(r#"{"request":{"url":"http://127.0.0.1:9/e","body":"{\"text\":\"héllo\"}"},"response":{"status":500,"body":"no"}}"#.into()),
     };
     // Only the holder records.
     assert!(!store
@@ -72,6 +74,7 @@ pub async fn events_delivery_order_and_log(store: Arc<dyn Store>) {
         status: Some(200),
         latency_ms: 1,
         error: None,
+        wire: None,
     };
     assert!(store
         .record_attempt(d3.id, "n1", ok.clone(), Next::Delivered)

@@ -373,6 +373,7 @@ pub fn outbox_ok(at: Millis) -> Attempt {
         status: Some(200),
         latency_ms: 3,
         error: None,
+        wire: None,
     }
 }
 
@@ -382,6 +383,7 @@ pub fn outbox_failed(at: Millis) -> Attempt {
         status: Some(500),
         latency_ms: 7,
         error: Some(ErrorClass::Status),
+        wire: None,
     }
 }
 
@@ -424,6 +426,7 @@ pub fn outbox_attempt(at: Millis, ok: bool) -> Attempt {
         status: ok.then_some(200),
         latency_ms: 7,
         error: (!ok).then_some(ErrorClass::Timeout),
+        wire: None,
     }
 }
 
