@@ -56,6 +56,71 @@ fn assert_one_event_id(evs: &[Received]) -> String {
     id
 }
 
+/// The delivery log keeps, for each attempt, the request exactly as the receiver got it
+/// (headers in their casing, the sealed body, the plaintext inside) and what it answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_attempt_records_the_request_as_received_and_the_answer() {
+    let (node, s, recv) = world(
+        Route::ok()
+            .key("ek")
+            .events(Action::Body(503, r#"{"busy":true}"#.into())),
+        "ek",
+    )
+    .await;
+    send(&node, &s, "wire me").await;
+    let evs = recv.wait_events("/a", 3, WAIT).await;
+    let id = assert_one_event_id(&evs);
+    wait_delivery(&node, &s.tenant, &s.bot, &id, "failed").await;
+    let d = node
+        .admin_ok(
+            Method::GET,
+            &format!("/tenants/{}/deliveries/{id}", s.tenant["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(d["app"], s.bot["id"]);
+    let recorded = d["attempts"].as_array().unwrap();
+    assert_eq!(recorded.len(), 3, "{d}");
+    for (got, a) in evs.iter().zip(recorded) {
+        let w = &a["wire"];
+        assert_eq!(w["request"]["url"], recv.url("/a"));
+        let headers: Vec<(String, String)> =
+            serde_json::from_value(w["request"]["headers"].clone()).unwrap();
+        for (name, value) in &headers {
+            assert_eq!(got.header(name), Some(value.as_str()), "{name} as sent");
+        }
+        assert!(
+            headers.iter().any(|(k, _)| k == "X-Lark-Signature"),
+            "{headers:?}"
+        );
+        assert_eq!(
+            w["request"]["body"].as_str().unwrap().as_bytes(),
+            got.body.as_slice()
+        );
+        let plain: Value = serde_json::from_str(w["request"]["plain"].as_str().unwrap()).unwrap();
+        assert_eq!(Some(&plain), got.plain.as_ref(), "the plaintext inside");
+        assert_eq!(
+            w["response"],
+            json!({ "status": 503, "body": r#"{"busy":true}"# })
+        );
+    }
+    // The list stays light: no wire there.
+    let listed = deliveries(&node, &s.tenant, &s.bot).await;
+    assert!(
+        listed[0]["attempts"][0].get("wire").is_none(),
+        "{}",
+        listed[0]
+    );
+    let missing = node
+        .admin(
+            Method::GET,
+            &format!("/tenants/{}/deliveries/{}", s.tenant["id"], "0".repeat(32)),
+            None,
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_500_is_retried_on_the_schedule_then_failed_then_redelivered() {
     let (node, s, recv) = world(Route::ok().key("ek").events(Action::Status(500)), "ek").await;
