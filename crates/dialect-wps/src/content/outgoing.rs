@@ -1,6 +1,7 @@
 //! Outgoing: content as a WPS reader sees it. WPS's own content is echoed; the types most
 //! read are written by typed serialisers ([`ContentOut`]) straight from the decoded
-//! message; everything else goes through the tree renderer (`tree`).
+//! message; every other type goes through the tree renderer (`tree`), and no type through
+//! both.
 
 use super::tree::from_canonical;
 use super::FORMAT;
@@ -101,7 +102,7 @@ pub fn outgoing<'a>(
         _ => {}
     }
     // Everything else, and what the typed forms refuse (which falls back as before).
-    let (ty, v) = from_canonical(kind, c, ctime, wps_id, mentions);
+    let (ty, v) = from_canonical(kind, c, ctime);
     (ty, ContentOut::Value(Cow::Owned(v)))
 }
 
@@ -109,8 +110,9 @@ pub fn outgoing<'a>(
 /// straight from the decoded message (text from its strings, rich text from its
 /// paragraphs, media and places from their fields, a card from its stored tree): building a second
 /// `Value` tree for them cost more than the rest of their rendering (allocating, copying,
-/// serialising and freeing maps). Both forms serialise to the same bytes
-/// (`typed_content_is_byte_for_byte_the_value_form`).
+/// serialising and freeing maps). Each type has one renderer: these, or the tree (`tree`) for
+/// the rest. Their bytes are held by `typed_forms.txt` (edge cases) and the per-dialect
+/// snapshots in `testkit/tests/snapshots/`.
 #[derive(Debug)]
 pub enum ContentOut<'a> {
     Value(Cow<'a, Value>),

@@ -1,4 +1,3 @@
-use super::tree::from_canonical;
 use super::*;
 use crate::error::{code, WResult};
 use switchboard_core::content as canon;
@@ -9,7 +8,16 @@ fn convert(kind: MessageType, v: Value) -> WResult<Incoming> {
 }
 
 #[test]
-fn typed_content_is_byte_for_byte_the_value_form() {
+fn typed_forms_hold_their_bytes() {
+    // Every typed form's exact output, escaping and edge cases included: the renderer is
+    // held to `typed_forms.txt` (UPDATE_SNAPSHOTS=1 rewrites it; review the diff).
+    let mut listing = String::new();
+    let mut record = |ty: &str, out: &ContentOut, d: &Value| {
+        listing.push_str(&format!(
+            "{d}\n{ty} {}\n\n",
+            serde_json::to_string(out).unwrap()
+        ));
+    };
     let rekey = |k: &str| (k == "a").then(|| "7".to_string());
     let datas = [
         json!({ "text": "plain words" }),
@@ -27,13 +35,7 @@ fn typed_content_is_byte_for_byte_the_value_form() {
         };
         let (ty, typed) = outgoing(MessageType::Text, &c, 5, &rekey, &[]);
         assert!(matches!(typed, ContentOut::Text { .. }), "{d}");
-        let (vty, value) = from_canonical(MessageType::Text, &c, 5, &rekey, &[]);
-        assert_eq!(ty, vty);
-        assert_eq!(
-            serde_json::to_string(&typed).unwrap(),
-            serde_json::to_string(&value).unwrap(),
-            "{d}"
-        );
+        record(ty, &typed, &d);
     }
     for d in [
         json!({ "card": { "header": { "title": "t" }, "elements": [1, "x", null] } }),
@@ -46,11 +48,7 @@ fn typed_content_is_byte_for_byte_the_value_form() {
         };
         let (ty, typed) = outgoing(MessageType::Card, &c, 5, &rekey, &[]);
         assert!(matches!(typed, ContentOut::Keyed(..)), "{d}");
-        let (vty, value) = from_canonical(MessageType::Card, &c, 5, &rekey, &[]);
-        assert_eq!(
-            (ty, serde_json::to_string(&typed).unwrap()),
-            (vty, serde_json::to_string(&value).unwrap())
-        );
+        record(ty, &typed, &d);
     }
     let looks = [MentionLook {
         wps_id: "1".into(),
@@ -77,11 +75,7 @@ fn typed_content_is_byte_for_byte_the_value_form() {
         for ls in [&looks[..], &[]] {
             let (ty, typed) = outgoing(MessageType::RichText, &c, 5, &rekey, ls);
             assert!(matches!(typed, ContentOut::RichText { .. }), "{d}");
-            let (vty, value) = from_canonical(MessageType::RichText, &c, 5, &rekey, ls);
-            assert_eq!(
-                (ty, serde_json::to_string(&typed).unwrap()),
-                (vty, serde_json::to_string(&value).unwrap())
-            );
+            record(ty, &typed, &d);
         }
     }
     for (kind, d) in [
@@ -127,11 +121,7 @@ fn typed_content_is_byte_for_byte_the_value_form() {
             ),
             "{d}"
         );
-        let (vty, value) = from_canonical(kind, &c, 5, &rekey, &[]);
-        assert_eq!(
-            (ty, serde_json::to_string(&typed).unwrap()),
-            (vty, serde_json::to_string(&value).unwrap())
-        );
+        record(ty, &typed, &d);
     }
     // A file known only by its URL is a cloud file, rendered as before.
     let c = Content {
@@ -176,6 +166,19 @@ fn typed_content_is_byte_for_byte_the_value_form() {
             "{d}"
         );
     }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/content/typed_forms.txt");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(path, &listing).unwrap();
+    }
+    let want = std::fs::read_to_string(path).unwrap_or_default();
+    for (i, (got, want)) in listing.lines().zip(want.lines()).enumerate() {
+        assert_eq!(got, want, "typed_forms.txt line {}", i + 1);
+    }
+    assert_eq!(
+        listing.lines().count(),
+        want.lines().count(),
+        "typed_forms.txt length"
+    );
 }
 
 #[test]
