@@ -163,6 +163,9 @@
     const source = new EventSource(timeline.dataset.live);
     source.addEventListener("message", (e) => {
       const m = JSON.parse(e.data);
+      // Older than the page shows: that is what "Older messages" is for.
+      const first = timeline.querySelector("article");
+      if (first && m.position < Number(first.dataset.position)) return;
       const old = timeline.querySelector('article[data-position="' + m.position + '"]');
       if (old && old.dataset.version === m.version) return;
       const node = fragment(m.html);

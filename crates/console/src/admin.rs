@@ -533,7 +533,13 @@ pub async fn chat(
         .api
         .get(&format!("/tenants/{}/chats/{}", q.tenant, q.chat))
         .await?;
-    let (users, apps, names) = names(&c, q.tenant).await?;
+    let (users, apps, mut names) = names(&c, q.tenant).await?;
+    let parties = ch
+        .members
+        .iter()
+        .map(|m| (m.kind.clone(), m.id))
+        .collect::<Vec<_>>();
+    crate::playground::complete(&c, q.tenant, &mut names, parties).await;
     let members: Vec<MemberRow> = ch
         .members
         .iter()

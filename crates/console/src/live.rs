@@ -10,7 +10,7 @@
 
 use crate::api::ApiError;
 use crate::model::{Message, MessagePage, Names};
-use crate::playground::{names, quoted, MessageFragment, Row};
+use crate::playground::{complete, names, quoted, MessageFragment, Row};
 use crate::session::Signed;
 use crate::Console;
 use askama::Template;
@@ -90,13 +90,14 @@ impl Watch {
         if changed.is_empty() {
             return Ok(());
         }
-        let unknown = changed
-            .iter()
-            .any(|m| !self.names.knows(&m.sender.kind, m.sender.id));
-        if unknown {
-            self.names = names(&self.console, self.tenant).await?.2;
-        }
         let quotes = quoted(&self.console, self.tenant, self.chat, &page.items).await;
+        let senders: Vec<(String, i64)> = changed
+            .iter()
+            .copied()
+            .chain(&quotes)
+            .map(|m| (m.sender.kind.clone(), m.sender.id))
+            .collect();
+        complete(&self.console, self.tenant, &mut self.names, senders).await;
         for m in changed {
             let row = Row::new(m, &self.names, self.acting, &quotes);
             let html = MessageFragment {

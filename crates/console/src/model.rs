@@ -114,6 +114,14 @@ impl Names {
         }
     }
 
+    /// Learns one name (a party beyond the first thousand of its kind).
+    pub fn learn(&mut self, kind: &str, id: i64, name: String) {
+        match kind {
+            "app" => self.apps.insert(id, name),
+            _ => self.users.insert(id, name),
+        };
+    }
+
     pub fn knows(&self, kind: &str, id: i64) -> bool {
         match kind {
             "app" => self.apps.contains_key(&id),

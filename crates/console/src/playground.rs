@@ -148,6 +148,30 @@ pub async fn names(c: &Console, tenant: i64) -> ApiResult<(Vec<User>, Vec<App>, 
     Ok((users.items, apps.items, names))
 }
 
+/// Completes `names` with the parties it lacks (a tenant's users and apps past the first
+/// thousand), one admin-API read each.
+pub async fn complete(
+    c: &Console,
+    tenant: i64,
+    names: &mut Names,
+    parties: impl IntoIterator<Item = (String, i64)>,
+) {
+    for (kind, id) in parties {
+        if names.knows(&kind, id) {
+            continue;
+        }
+        let path = match kind.as_str() {
+            "app" => format!("/tenants/{tenant}/apps/{id}"),
+            _ => format!("/tenants/{tenant}/users/{id}"),
+        };
+        if let Ok(v) = c.api.admin(Method::GET, &path, None).await {
+            if let Some(name) = v["name"].as_str() {
+                names.learn(&kind, id, name.to_string());
+            }
+        }
+    }
+}
+
 /// The messages a page of rows quotes, fetched once each.
 pub async fn quoted(c: &Console, tenant: i64, chat: i64, page: &[Message]) -> Vec<Message> {
     let mut out: Vec<Message> = Vec::new();
@@ -180,7 +204,7 @@ pub async fn page(
         .tenant
         .or_else(|| tenants.items.first().map(|t| t.id))
         .unwrap_or(0);
-    let (users, apps, names) = if tenant > 0 {
+    let (users, _, mut names) = if tenant > 0 {
         names(&c, tenant).await?
     } else {
         Default::default()
@@ -203,6 +227,12 @@ pub async fn page(
         if page.items.len() == CHAT_PAGE as usize {
             more_chats = page.items.last().map(|c| c.id);
         }
+        let parties = page
+            .items
+            .iter()
+            .flat_map(|ch| ch.members.iter().map(|m| (m.kind.clone(), m.id)))
+            .collect::<Vec<_>>();
+        complete(&c, tenant, &mut names, parties).await;
         for ch in page.items {
             chats.push(ChatLink {
                 id: ch.id,
@@ -224,6 +254,12 @@ pub async fn page(
             .members
             .iter()
             .any(|m| m.kind == "user" && m.id == acting);
+        let parties = ch
+            .members
+            .iter()
+            .map(|m| (m.kind.clone(), m.id))
+            .collect::<Vec<_>>();
+        complete(&c, tenant, &mut names, parties).await;
         if member {
             let before = q.before.filter(|b| *b >= 1).unwrap_or(ch.last_position + 1);
             let msgs: MessagePage = c
@@ -236,6 +272,13 @@ pub async fn page(
                 older = msgs.next_before_position;
             }
             let quotes = quoted(&c, tenant, id, &msgs.items).await;
+            let senders = msgs
+                .items
+                .iter()
+                .chain(&quotes)
+                .map(|m| (m.sender.kind.clone(), m.sender.id))
+                .collect::<Vec<_>>();
+            complete(&c, tenant, &mut names, senders).await;
             rows = msgs
                 .items
                 .iter()
@@ -257,7 +300,6 @@ pub async fn page(
         .as_ref()
         .map(|ch| chat_title(ch, &names, acting))
         .unwrap_or_default();
-    let _ = apps;
     Ok(html(&Playground {
         layout,
         tenants: tenants.items,
@@ -419,7 +461,13 @@ async fn mentionable(c: &Console, tenant: i64, chat: i64) -> ApiResult<Vec<(Stri
         .api
         .get(&format!("/tenants/{tenant}/chats/{chat}"))
         .await?;
-    let (_, _, names) = names(c, tenant).await?;
+    let (_, _, mut names) = names(c, tenant).await?;
+    let parties = ch
+        .members
+        .iter()
+        .map(|m| (m.kind.clone(), m.id))
+        .collect::<Vec<_>>();
+    complete(c, tenant, &mut names, parties).await;
     let mut v: Vec<(String, String)> = ch
         .members
         .iter()
