@@ -174,6 +174,7 @@ await check("send a message into the group, with a mention", async () => {
 });
 
 let botMessage;
+let eventPage = "/console/deliveries";
 const pong = `pong from the bot ${stamp}`;
 await check("a bot reply sent through the Feishu API appears without a reload, within a second", async () => {
   await page.evaluate(() => { window.__noReload = true; });
@@ -287,6 +288,7 @@ await check("an event's page shows the exact request sent and the receiver's ans
   await row.locator("summary").click();
   await row.getByRole("link", { name: "Requests and answers" }).click();
   await page.waitForURL(/deliveries\/event/);
+  eventPage = new URL(page.url()).pathname + new URL(page.url()).search;
   const first = page.getByRole("region", { name: /^Attempt 1: 200/ });
   await first.waitFor();
   await first.getByText(`POST ${hookUrl}`).waitFor();
@@ -343,7 +345,16 @@ await check("Admin: add and remove a chat member", async () => {
 
 await check("the pages fit a 390-pixel screen without sideways scrolling", async () => {
   await page.setViewportSize({ width: 390, height: 844 });
-  for (const path of [`/console/playground?tenant=${tenant.id}&as=1&chat=${group.id}`, "/console/inspector", "/console/admin"]) {
+  const pages = [
+    `/console/playground?tenant=${tenant.id}&as=1&chat=${group.id}`,
+    `/console/inspector?id=${botMessage}`,
+    "/console/admin",
+    `/console/admin/tenant?tenant=${tenant.id}`,
+    `/console/admin/app?tenant=${tenant.id}&app=${bot.id}`,
+    `/console/deliveries?tenant=${tenant.id}&app=${bot.id}`,
+    eventPage,
+  ];
+  for (const path of pages) {
     await page.goto(base + path);
     const wide = await page.evaluate(() => document.documentElement.scrollWidth);
     ensure(wide <= 390, `${path} is ${wide} px wide`);
