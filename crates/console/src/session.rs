@@ -181,18 +181,22 @@ fn is_stream(headers: &HeaderMap) -> bool {
 }
 
 /// Where to go after sign-in: only a console path, so the form cannot send a browser
-/// elsewhere.
+/// elsewhere: `/console` or below it, printable ASCII only (it becomes a `Location`
+/// header), with no dot segment a browser would resolve out of the console.
 pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n)
-            if n.starts_with("/console")
-                && !n.starts_with("//")
-                && !n.contains('\\')
-                && !n.starts_with("/console/sign-") =>
-        {
-            n.to_string()
-        }
-        _ => "/console/playground".to_string(),
+    const HOME: &str = "/console/playground";
+    let Some(n) = next else {
+        return HOME.to_string();
+    };
+    let path = n.split(['?', '#']).next().unwrap_or_default();
+    let inside = path == "/console" || path.starts_with("/console/");
+    let printable = n.bytes().all(|b| (0x21..=0x7e).contains(&b));
+    let lower = path.to_ascii_lowercase();
+    let dots = lower.contains("..") || lower.contains("%2e") || lower.contains('\\');
+    if inside && printable && !dots && !path.starts_with("/console/sign-") {
+        n.to_string()
+    } else {
+        HOME.to_string()
     }
 }
 
@@ -216,11 +220,18 @@ mod tests {
     #[test]
     fn next_stays_inside_the_console() {
         assert_eq!(safe_next(Some("/console/admin?x=1")), "/console/admin?x=1");
+        assert_eq!(safe_next(Some("/console")), "/console");
         for bad in [
             "https://evil.example/",
             "//evil.example",
             "/admin/v1/tenants",
             "/console/sign-out",
+            "/consolex",
+            "/console/../admin/v1/tenants",
+            "/console/%2E%2e/admin",
+            "/console/a\\b",
+            "/console\x7f",
+            "/console/a b",
         ] {
             assert_eq!(safe_next(Some(bad)), "/console/playground", "{bad}");
         }
