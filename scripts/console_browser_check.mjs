@@ -252,12 +252,40 @@ await check("the Inspector shows one message in all four dialects, each with a c
   await shoot("inspector");
 });
 
-await check("a curl from the Inspector works from a shell", async () => {
-  const curl = await page.getByRole("region", { name: "Feishu v1" }).locator("pre.curl").textContent();
-  const auth = curl.match(/Authorization: Bearer ([^']+)/)[1];
-  const url = curl.match(/curl -s '([^']+\/open-apis\/im\/v1\/messages\/[^']+)'/)[1];
-  const res = await fetch(url, { headers: { Authorization: `Bearer ${auth}` } }).then((r) => r.json());
-  ensure(res.code === 0 && res.data.items[0].message_id === botMessage, JSON.stringify(res).slice(0, 200));
+// The last `curl -s 'URL'` of a pane's curl text, with the `-H` lines under it.
+async function curlOf(heading) {
+  const text = await page.getByRole("region", { name: heading, exact: true }).locator("pre.curl").textContent();
+  const lines = text.split("\n");
+  let at = -1;
+  lines.forEach((l, i) => { if (/^curl -s '[^']+'/.test(l)) at = i; });
+  ensure(at >= 0, `${heading}: no curl in ${text}`);
+  const url = lines[at].match(/^curl -s '([^']+)'/)[1];
+  const headers = {};
+  for (const l of lines.slice(at + 1)) {
+    const h = l.match(/^\s+-H '([^:]+): ([^']*)'/);
+    if (!h) break;
+    headers[h[1]] = h[2];
+  }
+  return { url, headers };
+}
+
+await check("each dialect's curl from the Inspector works from outside", async () => {
+  const feishu = await curlOf("Feishu v1");
+  const f = await fetch(feishu.url, { headers: feishu.headers }).then((r) => r.json());
+  ensure(f.code === 0 && f.data.items[0].message_id === botMessage, JSON.stringify(f).slice(0, 200));
+  const hi = await curlOf("BOSS Hi");
+  const h = await fetch(hi.url, { headers: hi.headers }).then((r) => r.json());
+  ensure(h.code === 0 && JSON.stringify(h).includes(botMessage), JSON.stringify(h).slice(0, 200));
+  // KSO-1 signed for the current minute: still inside the signature's skew.
+  const wps = await curlOf("WPS 365 v7");
+  const w = await fetch(wps.url, { headers: wps.headers }).then((r) => r.json());
+  ensure(w.code === 0 && JSON.stringify(w).includes(pong), JSON.stringify(w).slice(0, 200));
+  // A Yunxin nonce works once: the curl's own, unused by the page.
+  const yx = await curlOf("Yunxin v2");
+  const y = await fetch(yx.url, { headers: yx.headers }).then((r) => r.json());
+  ensure(y.code === 200 && y.data.text === pong, JSON.stringify(y).slice(0, 200));
+  const again = await fetch(yx.url, { headers: yx.headers }).then((r) => r.json());
+  ensure(again.code !== 200, `a replayed nonce is refused: ${JSON.stringify(again).slice(0, 200)}`);
 });
 
 await check("Deliveries lists the events, each row with Redeliver", async () => {

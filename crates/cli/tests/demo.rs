@@ -9,6 +9,7 @@ struct Demo {
     base: String,
     token: String,
     group: String,
+    console: String,
 }
 
 impl Drop for Demo {
@@ -28,7 +29,7 @@ fn start(dir: &std::path::Path) -> Demo {
         .spawn()
         .expect("start the demo");
     let out = BufReader::new(child.stdout.take().unwrap());
-    let (mut base, mut token, mut group) = (None, None, None);
+    let (mut base, mut token, mut group, mut console) = (None, None, None, None);
     let mut lines = out.lines();
     for line in lines.by_ref() {
         let line = line.unwrap();
@@ -36,6 +37,8 @@ fn start(dir: &std::path::Path) -> Demo {
             base = Some(rest.trim().to_string());
         } else if let Some(rest) = line.strip_prefix("Admin token : ") {
             token = Some(rest.trim().to_string());
+        } else if let Some(rest) = line.strip_prefix("Console     : ") {
+            console = rest.split_whitespace().next().map(str::to_string);
         } else if let Some(rest) = line.strip_prefix("Group chat  : ") {
             group = rest.split_whitespace().next().map(str::to_string);
         } else if line.starts_with("# Admin API") {
@@ -49,6 +52,7 @@ fn start(dir: &std::path::Path) -> Demo {
         base: base.expect("banner address"),
         token: token.expect("banner token"),
         group: group.expect("banner group"),
+        console: console.expect("banner console URL"),
     }
 }
 
@@ -103,6 +107,15 @@ async fn demo_serves_a_seeded_tenant_and_reuses_it() {
     );
     assert!(items.iter().any(|m| m["updated"] == true), "an edit");
     assert!(items.iter().any(|m| !m["removed"].is_null()), "a recall");
+    // The console the banner names asks for the admin token it printed.
+    assert_eq!(first.console, format!("{}/console", first.base));
+    let page = reqwest::get(&first.console).await.unwrap();
+    assert!(
+        page.url().path().starts_with("/console/sign-in"),
+        "{}",
+        page.url()
+    );
+    assert!(page.text().await.unwrap().contains("Admin token"));
     drop(first);
 
     let second = start(dir.path());
@@ -182,6 +195,7 @@ fn every_command_the_demo_prints_works_as_printed() {
         base: String::new(),
         token: String::new(),
         group: String::new(),
+        console: String::new(),
     };
     let first = "[ -z \"${ZSH_VERSION-}\" ] || setopt interactive_comments\n";
     let script = &banner[banner
