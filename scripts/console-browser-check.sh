@@ -19,10 +19,12 @@ fail() {
 
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-if [ ! -x /usr/bin/chromium ] || ! command -v node >/dev/null 2>&1; then
-    echo "console-browser-check: installing chromium (and nodejs, npm when absent)" >&2
+# A CJK font, so that the vendors' Chinese field values show in the screenshots.
+if [ ! -x /usr/bin/chromium ] || ! command -v node >/dev/null 2>&1 \
+    || [ ! -d /usr/share/fonts/truetype/wqy ]; then
+    echo "console-browser-check: installing chromium and a CJK font (and nodejs, npm when absent)" >&2
     $SUDO apt-get update -qq || fail "apt-get update failed"
-    PKGS="chromium chromium-driver"
+    PKGS="chromium chromium-driver fonts-wqy-microhei"
     command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
     # shellcheck disable=SC2086
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $PKGS >/dev/null \
