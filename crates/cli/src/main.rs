@@ -395,7 +395,12 @@ pub async fn serve(
     if let Some(b) = banner {
         b(addr, token.expose());
     }
-    switchboard_server::serve(listener, app, &cfg.http, shutdown_signal()).await?;
+    let closing = events.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        closing.close_streams();
+    };
+    switchboard_server::serve(listener, app, &cfg.http, shutdown).await?;
     // Attempts in progress are abandoned: their leases lapse and the next start (or
     // another node) makes them again, with the same event ids.
     let _ = stop_events.send(true);

@@ -371,8 +371,8 @@ pub async fn live(
                     if let Some(e) = pending.pop() {
                         return Some((Ok::<Event, Infallible>(e), (sent, pending, started)));
                     }
-                    if started {
-                        tokio::time::sleep(TAIL_TICK).await;
+                    if started && !c.wait(TAIL_TICK).await {
+                        return None;
                     }
                     started = true;
                     let Ok(v) = list(&c, tenant, app, &q).await else {

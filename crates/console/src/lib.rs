@@ -40,6 +40,8 @@ pub struct Console {
     pub(crate) core: Core,
     pub(crate) sessions: Sessions,
     admin_token: String,
+    /// Becomes true when the server shuts down: live streams end then.
+    pub(crate) closing: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Console {
@@ -51,6 +53,33 @@ impl Console {
             core,
             sessions: Sessions::default(),
             admin_token,
+            closing: tokio::sync::watch::channel(false).1,
+        }
+    }
+
+    /// Ends the live streams when `closing` turns true (the server's shutdown), so that an
+    /// open page does not hold the graceful drain.
+    pub fn ending_with(mut self, closing: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.closing = closing;
+        self
+    }
+
+    /// Waits `d`; false when the server began to shut down first (the stream should end).
+    pub(crate) async fn wait(&self, d: std::time::Duration) -> bool {
+        let mut closing = self.closing.clone();
+        if *closing.borrow() {
+            return false;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(d) => true,
+            changed = closing.changed() => match changed {
+                Ok(()) => !*closing.borrow(),
+                // No one is left to close it: only the wait remains.
+                Err(_) => {
+                    tokio::time::sleep(d).await;
+                    true
+                }
+            },
         }
     }
 }

@@ -164,8 +164,8 @@ pub async fn timeline(
             if let Some(e) = w.pending.pop() {
                 return Some((Ok::<Event, Infallible>(e), w));
             }
-            if w.started {
-                tokio::time::sleep(TICK).await;
+            if w.started && !w.console.wait(TICK).await {
+                return None;
             }
             w.started = true;
             if let Err(e) = w.tick().await {

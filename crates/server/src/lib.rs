@@ -317,7 +317,8 @@ pub fn build(core: Core, admin_token: Secret, cfg: &Config) -> (Router, events::
         ));
     // The console calls the routes above in process (it has no other way to the data).
     let routes = if cfg.console.enabled {
-        let console = switchboard_console::Console::new(routes.clone(), core, console_token);
+        let console = switchboard_console::Console::new(routes.clone(), core, console_token)
+            .ending_with(events.streams_closing());
         routes.merge(switchboard_console::router(console))
     } else {
         routes

@@ -113,9 +113,11 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let http = config.http.clone();
+    let closing = events.clone();
     let server = tokio::spawn(async move {
-        switchboard_server::serve(listener, app, &http, async {
+        switchboard_server::serve(listener, app, &http, async move {
             let _ = rx.await;
+            closing.close_streams();
         })
         .await
         .expect("server");

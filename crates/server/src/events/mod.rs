@@ -44,6 +44,9 @@ pub struct EventsParts {
     pub(crate) owner: String,
     /// Whether the deliverer's loops run (for `/readyz`).
     running: std::sync::atomic::AtomicBool,
+    /// Set when the server begins to shut down: long-lived streams (the console's live
+    /// pages) end, so that they do not hold the graceful drain for its whole grace period.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::ops::Deref for Events {
@@ -74,7 +77,18 @@ impl Events {
             wake_connections: Arc::new(Notify::new()),
             owner,
             running: std::sync::atomic::AtomicBool::new(false),
+            closing: tokio::sync::watch::channel(false).0,
         }))
+    }
+
+    /// Tells long-lived streams to end: call it when shutdown begins, before the drain.
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// What a long-lived stream watches to end with the server ([`Events::close_streams`]).
+    pub fn streams_closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     /// The dialect named `name` ("feishu", "hi", …).

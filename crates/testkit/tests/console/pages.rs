@@ -180,3 +180,54 @@ async fn the_live_timeline_streams_new_and_edited_messages() {
     assert!(html.contains("live-third, edited"), "{html}");
     assert!(html.contains(">edited</span>"), "{html}");
 }
+
+/// An open page must not hold a graceful shutdown for its grace period: the live streams
+/// end when the server begins to stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_live_streams_end_when_the_server_stops() {
+    let mut app = spawn_app().await;
+    assert!(
+        app.config.http.shutdown_grace_secs >= 10,
+        "a grace worth waiting for"
+    );
+    let w = world(&app, "Stop").await;
+    let browser = Browser::sign_in(&app).await;
+    let mut streams = Vec::new();
+    for path in [
+        format!(
+            "/console/playground/live?tenant={}&as={}&chat={}",
+            w.t(),
+            w.user["id"],
+            w.chat()
+        ),
+        format!(
+            "/console/deliveries/live?tenant={}&app={}",
+            w.t(),
+            w.bot["id"]
+        ),
+    ] {
+        let res = browser
+            .http
+            .get(browser.url(&path))
+            .header(COOKIE, format!("sb_console={}", browser.session))
+            .header(ACCEPT, "text/event-stream")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        streams.push(res);
+    }
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), app.stop())
+        .await
+        .expect("the server stops without waiting out its grace period");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    for mut res in streams {
+        // What was sent before the end, then the end itself.
+        let end = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Ok(Some(_)) = res.chunk().await {}
+        })
+        .await;
+        assert!(end.is_ok(), "the stream ended");
+    }
+}
