@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use switchboard_core::error::{Conflict, Denied, Entity, Error, Window};
 
 /// The Yunxin status codes Switchboard answers with.
@@ -94,12 +94,23 @@ pub fn timeout_response() -> Response {
 }
 
 impl IntoResponse for YunxinError {
+    /// `{"code", "msg", "data": {}}`, in the order of the success envelope (a `json!` map
+    /// would sort the keys).
     fn into_response(self) -> Response {
-        (
-            StatusCode::OK,
-            Json(json!({ "code": self.code, "msg": self.msg, "data": {} })),
-        )
-            .into_response()
+        #[derive(Serialize)]
+        struct Refusal {
+            code: i64,
+            msg: String,
+            data: Empty,
+        }
+        #[derive(Serialize)]
+        struct Empty {}
+        let body = Refusal {
+            code: self.code,
+            msg: self.msg,
+            data: Empty {},
+        };
+        (StatusCode::OK, Json(body)).into_response()
     }
 }
 
