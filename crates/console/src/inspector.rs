@@ -6,8 +6,8 @@
 
 use crate::api::{seg, ApiError, ApiResult, Raw};
 use crate::model::*;
+use crate::names::names;
 use crate::page::{html, Flash, Layout};
-use crate::playground::names;
 use crate::pretty;
 use crate::session::{self, Signed};
 use crate::Console;

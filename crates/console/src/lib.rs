@@ -4,10 +4,12 @@
 //! - `api`: in-process calls to the admin API and the dialects: everything a page shows or
 //!   changes goes through them, so the console adds no second source of truth;
 //! - `model`: the admin API's answers as the pages read them;
-//! - one file per page: `playground` (chat as a user; `live` streams its timeline),
+//! - one file per page: `playground` (chat as a user; `compose` sends, edits and recalls,
+//!   `live` streams its timeline, `inspect` is a message's own page),
 //!   `admin` (tenants, users, apps, chats), `deliveries` (the event log), `inspector` (one
 //!   message through every dialect's get-message);
-//! - `page`: what every page shares (the layout's data, errors, forms);
+//! - `page`: what every page shares (the layout's data, errors, forms); `names`: the names
+//!   and quotes pages show;
 //! - `assets`: the stylesheet and the script, embedded in the binary.
 //!
 //! Pages are server-rendered from askama templates (`templates/`), checked at compile time.
@@ -15,10 +17,13 @@
 mod admin;
 mod api;
 mod assets;
+mod compose;
 mod deliveries;
+mod inspect;
 mod inspector;
 mod live;
 mod model;
+mod names;
 mod page;
 mod playground;
 mod pretty;
@@ -88,11 +93,11 @@ impl Console {
 pub fn router(console: Console) -> Router {
     let signed = Router::new()
         .route("/console/playground", get(playground::page))
-        .route("/console/playground/send", post(playground::send))
-        .route("/console/playground/edit", post(playground::edit))
-        .route("/console/playground/recall", post(playground::recall))
+        .route("/console/playground/send", post(compose::send))
+        .route("/console/playground/edit", post(compose::edit))
+        .route("/console/playground/recall", post(compose::recall))
         .route("/console/playground/live", get(live::timeline))
-        .route("/console/messages", get(playground::inspect))
+        .route("/console/messages", get(inspect::page))
         .route(
             "/console/admin",
             get(admin::tenants).post(admin::create_tenant),

@@ -10,7 +10,8 @@
 
 use crate::api::ApiError;
 use crate::model::{Message, MessagePage, Names};
-use crate::playground::{complete, names, quoted, MessageFragment, Row};
+use crate::names::{complete, names, quoted};
+use crate::playground::{MessageFragment, Row};
 use crate::session::Signed;
 use crate::Console;
 use askama::Template;
