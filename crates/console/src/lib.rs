@@ -145,8 +145,8 @@ pub fn router(console: Console) -> Router {
         .with_state(console)
 }
 
-/// Only this origin's script and stylesheet run, nothing frames a page, and no URL of the
-/// console (they carry ids) goes to another site in a `Referer`.
+/// Only this origin's script and stylesheet run, nothing frames a page, no URL of the
+/// console (they carry ids) goes to another site in a `Referer`, and no page is cached.
 async fn security_headers(mut res: axum::response::Response) -> axum::response::Response {
     use axum::http::{header, HeaderValue};
     let h = res.headers_mut();
@@ -166,5 +166,9 @@ async fn security_headers(mut res: axum::response::Response) -> axum::response::
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // Pages show tenants' data and carry the session's CSRF token: kept out of caches
+    // (the assets say otherwise for themselves).
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     res
 }

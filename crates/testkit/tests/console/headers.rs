@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use switchboard_testkit::{spawn_app, spawn_app_with, Options, Reply};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn console_pages_forbid_foreign_scripts_and_framing() {
+async fn console_pages_forbid_foreign_scripts_framing_and_caching() {
     let app = spawn_app().await;
     app.seed().await;
     let browser = Browser::sign_in(&app).await;
@@ -39,7 +39,14 @@ async fn console_pages_forbid_foreign_scripts_and_framing() {
         assert!(csp.contains("script-src 'self'"), "{what}: {csp}");
         assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
         assert_eq!(r.headers.get("x-frame-options").unwrap(), "DENY", "{what}");
+        assert_eq!(
+            r.headers.get("cache-control").unwrap(),
+            "no-store",
+            "{what}: no page is cached"
+        );
     }
+    let css = browser.get("/console/assets/console.css").await;
+    assert_eq!(css.headers.get("cache-control").unwrap(), "no-cache");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
