@@ -2,6 +2,7 @@
 //! and a live tail.
 
 use crate::api::{seg, ApiError, ApiResult};
+use crate::live::ticking;
 use crate::model::*;
 use crate::page::{back_with, html, time, CsrfForm, Flash, Layout};
 use crate::session::Signed;
@@ -9,12 +10,11 @@ use crate::Console;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::Method;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::time::Duration;
 
 const PAGE: u32 = 50;
@@ -358,48 +358,55 @@ pub async fn live(
         });
     };
     list(&c, tenant, app, &q).await?;
-    let csrf = signed.0.csrf;
-    let state = (HashMap::<String, String>::new(), Vec::<Event>::new(), false);
-    let stream = futures_util::stream::unfold(
-        state,
-        move |(mut sent, mut pending, mut started)| {
-            let c = c.clone();
-            let q = q.clone();
-            let csrf = csrf.clone();
-            async move {
-                loop {
-                    if let Some(e) = pending.pop() {
-                        return Some((Ok::<Event, Infallible>(e), (sent, pending, started)));
-                    }
-                    if started && !c.wait(TAIL_TICK).await {
-                        return None;
-                    }
-                    started = true;
-                    let Ok(v) = list(&c, tenant, app, &q).await else {
-                        continue;
-                    };
-                    // Oldest first, so the page can put each new row on top.
-                    for d in v["items"].as_array().into_iter().flatten().rev() {
-                        let row = DeliveryRow::new(d);
-                        if sent.get(&row.event_id) == Some(&row.version) {
-                            continue;
-                        }
-                        let html = RowFragment {
-                            d: &row,
-                            tenant,
-                            app,
-                            csrf: &csrf,
-                        }
-                        .render()
-                        .unwrap_or_default();
-                        let data = json!({ "event_id": row.event_id, "version": row.version, "html": html });
-                        pending.push(Event::default().event("delivery").data(data.to_string()));
-                        sent.insert(row.event_id, row.version);
-                    }
-                    pending.reverse();
-                }
+    let tail = Tail {
+        console: c.clone(),
+        tenant,
+        app,
+        q,
+        csrf: signed.0.csrf,
+        sent: HashMap::new(),
+    };
+    Ok(ticking(c, TAIL_TICK, tail, |mut t: Tail| async move {
+        let events = t.read().await;
+        (t, events)
+    }))
+}
+
+/// What the live tail has sent: event id → the row's version.
+struct Tail {
+    console: Console,
+    tenant: i64,
+    app: i64,
+    q: DeliveriesQuery,
+    csrf: String,
+    sent: HashMap<String, String>,
+}
+
+impl Tail {
+    /// The rows that are new or changed on the newest page, oldest first (the page puts
+    /// each on top). A failed read sends nothing; the next tick tries again.
+    async fn read(&mut self) -> Vec<Event> {
+        let Ok(v) = list(&self.console, self.tenant, self.app, &self.q).await else {
+            return Vec::new();
+        };
+        let mut events = Vec::new();
+        for d in v["items"].as_array().into_iter().flatten().rev() {
+            let row = DeliveryRow::new(d);
+            if self.sent.get(&row.event_id) == Some(&row.version) {
+                continue;
             }
-        },
-    );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+            let html = RowFragment {
+                d: &row,
+                tenant: self.tenant,
+                app: self.app,
+                csrf: &self.csrf,
+            }
+            .render()
+            .unwrap_or_default();
+            let data = json!({ "event_id": row.event_id, "version": row.version, "html": html });
+            events.push(Event::default().event("delivery").data(data.to_string()));
+            self.sent.insert(row.event_id, row.version);
+        }
+        events
+    }
 }

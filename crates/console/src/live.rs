@@ -17,11 +17,12 @@ use crate::Console;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
+use std::future::Future;
 use std::time::Duration;
 
 /// How often the stream reads the chat: well within the second a new message may take to
@@ -47,14 +48,13 @@ struct Watch {
     names: Names,
     /// Position → the version last sent.
     sent: BTreeMap<i64, String>,
-    pending: Vec<Event>,
     /// The newest window has not been read yet.
     first: bool,
-    started: bool,
 }
 
 impl Watch {
-    async fn tick(&mut self) -> Result<(), ApiError> {
+    /// The new or changed messages since the last read, oldest first.
+    async fn tick(&mut self) -> Result<Vec<Event>, ApiError> {
         let top = self.sent.keys().next_back().copied().unwrap_or(0);
         let from = (top - WINDOW).max(0);
         let path = format!(
@@ -83,13 +83,10 @@ impl Watch {
         let changed: Vec<&Message> = page
             .items
             .iter()
-            .filter(|m| {
-                let row_version = version(m);
-                self.sent.get(&m.position.unwrap_or(0)) != Some(&row_version)
-            })
+            .filter(|m| self.sent.get(&m.position.unwrap_or(0)) != Some(&Row::version_of(m)))
             .collect();
         if changed.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let quotes = quoted(&self.console, self.tenant, self.chat, &page.items).await;
         let senders: Vec<(String, i64)> = changed
@@ -99,6 +96,7 @@ impl Watch {
             .map(|m| (m.sender.kind.clone(), m.sender.id))
             .collect();
         complete(&self.console, self.tenant, &mut self.names, senders).await;
+        let mut events = Vec::with_capacity(changed.len());
         for m in changed {
             let row = Row::new(m, &self.names, self.acting, &quotes);
             let html = MessageFragment {
@@ -111,19 +109,45 @@ impl Watch {
             .render()
             .unwrap_or_default();
             let data = json!({ "position": row.position, "version": row.version, "html": html });
-            self.pending
-                .push(Event::default().event("message").data(data.to_string()));
+            events.push(Event::default().event("message").data(data.to_string()));
             self.sent.insert(row.position, row.version);
         }
         let keep_from = self.sent.keys().next_back().copied().unwrap_or(0) - WINDOW;
         self.sent.retain(|p, _| *p > keep_from);
-        Ok(())
+        Ok(events)
     }
 }
 
-fn version(m: &Message) -> String {
-    let removed = m.removed.as_ref().is_some_and(|r| !r.is_null());
-    format!("{}-{}", m.updated_at, removed)
+/// A server-sent event stream that runs `step` at once and then every `tick`, sending the
+/// events each run returns, in order, until the server begins to shut down.
+pub(crate) fn ticking<S, F, Fut>(console: Console, tick: Duration, state: S, step: F) -> Response
+where
+    S: Send + 'static,
+    F: Fn(S) -> Fut + Send + 'static,
+    Fut: Future<Output = (S, Vec<Event>)> + Send + 'static,
+{
+    let init = (console, step, state, VecDeque::new(), false);
+    let stream = futures_util::stream::unfold(
+        init,
+        move |(console, step, mut state, mut pending, mut started)| async move {
+            loop {
+                if let Some(e) = pending.pop_front() {
+                    let next = (console, step, state, pending, started);
+                    return Some((Ok::<Event, Infallible>(e), next));
+                }
+                if started && !console.wait(tick).await {
+                    return None;
+                }
+                started = true;
+                let (after, events) = step(state).await;
+                state = after;
+                pending.extend(events);
+            }
+        },
+    );
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
 }
 
 pub async fn timeline(
@@ -149,34 +173,22 @@ pub async fn timeline(
         });
     }
     let watch = Watch {
-        console: c,
+        console: c.clone(),
         tenant: q.tenant,
         acting: q.acting,
         chat: q.chat,
         csrf: signed.0.csrf,
         names,
         sent: BTreeMap::new(),
-        pending: Vec::new(),
         first: true,
-        started: false,
     };
-    let stream = futures_util::stream::unfold(watch, |mut w| async move {
-        loop {
-            if let Some(e) = w.pending.pop() {
-                return Some((Ok::<Event, Infallible>(e), w));
-            }
-            if w.started && !w.console.wait(TICK).await {
-                return None;
-            }
-            w.started = true;
-            if let Err(e) = w.tick().await {
-                // The chat went away or the store is down: say so, and keep trying.
-                tracing::debug!(error = %e, "console live timeline read failed");
-                let data = json!({ "error": e.message }).to_string();
-                return Some((Ok(Event::default().event("problem").data(data)), w));
-            }
-            w.pending.reverse();
-        }
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(ticking(c, TICK, watch, |mut w: Watch| async move {
+        let events = w.tick().await.unwrap_or_else(|e| {
+            // The chat went away or the store is down: say so, and keep trying.
+            tracing::debug!(error = %e, "console live timeline read failed");
+            let data = json!({ "error": e.message }).to_string();
+            vec![Event::default().event("problem").data(data)]
+        });
+        (w, events)
+    }))
 }

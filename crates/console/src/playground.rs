@@ -77,8 +77,14 @@ impl Row {
             removed,
             quote,
             in_thread: m.thread_id.as_ref().is_some_and(|t| !t.is_null()),
-            version: format!("{}-{}", m.updated_at, removed),
+            version: Row::version_of(m),
         }
+    }
+
+    /// What changes whenever the message does: its last update, and whether it was removed.
+    pub fn version_of(m: &Message) -> String {
+        let removed = m.removed.as_ref().is_some_and(|r| !r.is_null());
+        format!("{}-{}", m.updated_at, removed)
     }
 }
 
