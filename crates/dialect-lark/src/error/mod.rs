@@ -11,31 +11,53 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 use switchboard_core::error::Error;
 
-/// The endpoint an error came from: the same domain error reads differently per endpoint
-/// (a missing chat is `ext=receive_id not found` for a send, `ext=chat_id not found` for a
-/// member add; a refused sender is 230026 for a recall, 230071 for an edit; a passed edit
-/// window is 230031 for a card update).
-///
-/// What is a domain fact travels in the domain error itself (which window passed, whether a
-/// recall found the message already removed); the endpoint is the one thing left, and it
-/// is stated once per handler, in its return type, never per call:
-///
-/// ```text
-/// pub async fn recall(..) -> Answer<op::Recall> {
-///     s.core.recall(cmd).await?;
-///     ...
-/// }
-/// ```
-///
-/// `?` turns a `core::Error` into a [`LarkError`] that is still a bare domain error (a
-/// handler's helpers return those too); [`Refused`]'s `IntoResponse` tags it with its
-/// handler's [`Op`] and leaves it in the response's extensions, and
-/// [`crate::face::tag_request`], which wraps every route and knows the request's face and
-/// log id, renders it through [`table`]. A success never meets any of this: the middleware
-/// looks only at answers that are not 2xx. (A route-level layer per endpoint would cost a
-/// boxed service call on every request; a per-call tag is what this replaces.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+/// Defines [`Op`] and, in [`op`], one uninhabited type per variant, from one list.
+macro_rules! operations {
+    ($(#[$meta:meta])* $($name:ident),* $(,)?) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Op {
+            $($name),*
+        }
+
+        /// One uninhabited type per [`Op`]: `Answer<op::Send>`.
+        pub mod op {
+            use super::{Op, Operation};
+            $(
+                #[derive(Debug)]
+                pub enum $name {}
+                impl Operation for $name {
+                    const OP: Op = Op::$name;
+                }
+            )*
+        }
+    };
+}
+
+operations!(
+    /// The endpoint an error came from: the same domain error reads differently per endpoint
+    /// (a missing chat is `ext=receive_id not found` for a send, `ext=chat_id not found` for a
+    /// member add; a refused sender is 230026 for a recall, 230071 for an edit; a passed edit
+    /// window is 230031 for a card update).
+    ///
+    /// What is a domain fact travels in the domain error itself (which window passed, whether a
+    /// recall found the message already removed); the endpoint is the one thing left, and it
+    /// is stated once per handler, in its return type, never per call:
+    ///
+    /// ```text
+    /// pub async fn recall(..) -> Answer<op::Recall> {
+    ///     s.core.recall(cmd).await?;
+    ///     ...
+    /// }
+    /// ```
+    ///
+    /// `?` turns a `core::Error` into a [`LarkError`] that is still a bare domain error (a
+    /// handler's helpers return those too); [`Refused`]'s `IntoResponse` tags it with its
+    /// handler's [`Op`] and leaves it in the response's extensions, and
+    /// [`crate::face::tag_request`], which wraps every route and knows the request's face and
+    /// log id, renders it through [`table`]. A success never meets any of this: the middleware
+    /// looks only at answers that are not 2xx. (A route-level layer per endpoint would cost a
+    /// boxed service call on every request; a per-call tag is what this replaces.)
     Token,
     Get,
     Send,
@@ -62,7 +84,7 @@ pub enum Op {
     Unpin,
     ListPins,
     ReadUsers,
-}
+);
 
 impl Op {
     pub const ALL: [Op; 26] = [
@@ -112,48 +134,6 @@ impl Op {
 /// A type naming an [`Op`], for handlers' return types ([`Answer`]).
 pub trait Operation {
     const OP: Op;
-}
-
-/// One uninhabited type per [`Op`]: `Answer<op::Send>`.
-pub mod op {
-    use super::{Op, Operation};
-    macro_rules! ops {
-        ($($name:ident),*) => {$(
-            #[derive(Debug)]
-            pub enum $name {}
-            impl Operation for $name {
-                const OP: Op = Op::$name;
-            }
-        )*};
-    }
-    ops!(
-        Token,
-        Get,
-        Send,
-        Reply,
-        Edit,
-        UpdateCard,
-        Recall,
-        Forward,
-        MergeForward,
-        CreateChat,
-        AddMembers,
-        IsInChat,
-        ListMessages,
-        ListChats,
-        GetChat,
-        UpdateChat,
-        DissolveChat,
-        ListMembers,
-        RemoveMembers,
-        AddReaction,
-        ListReactions,
-        DeleteReaction,
-        Pin,
-        Unpin,
-        ListPins,
-        ReadUsers
-    );
 }
 
 /// A handler's answer: its [`Op`] is in the type, so `?` needs no per-call tag.
