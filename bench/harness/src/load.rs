@@ -135,6 +135,22 @@ pub fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
     Ok((utime + stime) / clock_ticks())
 }
 
+/// CPU time of every process named `postgres` on this machine (the postmaster and its
+/// backends, which live as long as the server's pooled connections), in seconds.
+pub fn postgres_cpu_secs() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim_end() == "postgres")
+        })
+        .filter_map(|pid| cpu_secs(pid).ok())
+        .sum()
+}
+
 fn clock_ticks() -> f64 {
     static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
     *TICKS.get_or_init(|| {
@@ -216,6 +232,10 @@ pub struct Measurement {
     /// counts the round trips the server made. Not measured on SQLite or in a smoke run.
     #[serde(default)]
     pub pg_xacts_per_req: Option<f64>,
+    /// CPU (user + system) of every `postgres` process on this machine per request,
+    /// microseconds: the database's share of the two cores. Measured on PostgreSQL only.
+    #[serde(default)]
+    pub pg_cpu_us: Option<f64>,
 }
 
 #[derive(Clone)]
@@ -289,6 +309,7 @@ impl Wrk {
                 / 1024.0
                 / w.requests as f64,
             pg_xacts_per_req: None,
+            pg_cpu_us: None,
         })
     }
 }

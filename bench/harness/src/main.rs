@@ -53,6 +53,9 @@ struct Args {
     /// durable cluster), `off`, or an admin URL (a user allowed to CREATE DATABASE).
     #[arg(long, default_value = "auto")]
     postgres: String,
+    /// `off` skips the SQLite datasets (to measure PostgreSQL alone); `on` by default.
+    #[arg(long, default_value = "on")]
+    sqlite: String,
     /// Messages in the PostgreSQL dataset (default: the SQLite primary size, at most 1M).
     /// Its bulk import runs at a few thousand messages/s, so a smaller one saves minutes.
     #[arg(long)]
@@ -174,7 +177,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         wrk,
     };
 
-    for &size in &sizes {
+    ensure!(
+        matches!(ctx.args.sqlite.as_str(), "on" | "off"),
+        "--sqlite is on or off"
+    );
+    for &size in sizes.iter().filter(|_| ctx.args.sqlite == "on") {
         let r = dataset(&ctx, StoreKind::Sqlite, size, size == primary, None).await?;
         report.datasets.push(r);
     }
@@ -290,7 +297,11 @@ async fn measure(
         Some(u) => Some(pg_xacts(u).await?),
         None => None,
     };
+    let pg_cpu = pg_url.map(|_| load::postgres_cpu_secs());
     let mut m = ctx.wrk.run(server, prefix, unique)?;
+    if let Some(before) = pg_cpu {
+        m.pg_cpu_us = Some((load::postgres_cpu_secs() - before) * 1e6 / m.requests as f64);
+    }
     if let (Some(u), Some(before)) = (url, before) {
         tokio::time::sleep(PG_STATS_SETTLE).await;
         // The counter's own reading transactions and the checks before the load are a
@@ -582,6 +593,9 @@ fn progress(w: Workload, size: u64, m: &Measurement) {
         m.p999_ms,
         m.cpu_us
     );
+    if let Some(pg) = m.pg_cpu_us {
+        eprintln!("bench:           PostgreSQL's processes: {pg:.1} µs CPU/req");
+    }
 }
 
 async fn inproc_main(args: Args, n: usize) -> anyhow::Result<()> {

@@ -217,12 +217,12 @@ impl Report {
             let _ = writeln!(
                 o,
                 "| workload | req/s | × baseline | p50 ms | p99 ms | p99.9 ms | server CPU µs/req | × baseline | server cores busy | disk KiB/req |{}",
-                if pg { " PG transactions/req |" } else { "" }
+                if pg { " PG transactions/req | PG CPU µs/req |" } else { "" }
             );
             let _ = writeln!(
                 o,
                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|{}",
-                if pg { "---:|" } else { "" }
+                if pg { "---:|---:|" } else { "" }
             );
             let row = |o: &mut String, label: &str, m: &Measurement, b: Option<&Measurement>| {
                 let (rr, cr) = match b {
@@ -232,10 +232,13 @@ impl Report {
                     ),
                     None => (String::new(), String::new()),
                 };
-                let xacts = match (pg, m.pg_xacts_per_req) {
-                    (false, _) => String::new(),
-                    (true, Some(x)) => format!(" {x:.2} |"),
-                    (true, None) => " |".to_string(),
+                let xacts = match (pg, m.pg_xacts_per_req, m.pg_cpu_us) {
+                    (false, ..) => String::new(),
+                    (true, x, c) => format!(
+                        " {} | {} |",
+                        x.map(|x| format!("{x:.2}")).unwrap_or_default(),
+                        c.map(|c| format!("{c:.1}")).unwrap_or_default()
+                    ),
                 };
                 let _ = writeln!(
                     o,

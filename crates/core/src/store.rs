@@ -451,6 +451,22 @@ pub trait ChatStore: Send + Sync + 'static {
         }
         Ok(out)
     }
+    /// Each chat with its members (as [`ChatStore::list_members`] orders them), `None` for
+    /// an absent chat, in the order given. A store with a round trip per query answers
+    /// them all with a query or two (routing reads the chats of a batch of changes).
+    async fn chats_with_members(
+        &self,
+        ids: &[ChatId],
+    ) -> StoreResult<Vec<Option<(Chat, Vec<Member>)>>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(match self.get_chat(*id).await? {
+                Some(chat) => Some((chat, self.list_members(*id).await?)),
+                None => None,
+            });
+        }
+        Ok(out)
+    }
 }
 
 /// Messages: appends to a chat's timeline, reads and lookups, edits and removals. A

@@ -425,21 +425,51 @@ impl ChatStore for PostgresStore {
         .collect()
     }
 
+    async fn chats_with_members(
+        &self,
+        ids: &[ChatId],
+    ) -> StoreResult<Vec<Option<(Chat, Vec<Member>)>>> {
+        // Two statements for all of them; both read by primary key (`= ANY`), the
+        // members in `list_members`' order within each chat.
+        let raw: Vec<i64> = ids.iter().map(|c| c.0).collect();
+        let c = self.client().await?;
+        let chats = query(
+            &c,
+            &format!("SELECT {} FROM chats WHERE id = ANY($1)", rows::CHAT_COLS),
+            &[&raw],
+        )
+        .await?;
+        let members = query(
+            &c,
+            &format!(
+                "SELECT {} FROM chat_members WHERE chat_id = ANY($1)
+                 ORDER BY chat_id, joined_at, member_kind, member_id",
+                rows::MEMBER_COLS
+            ),
+            &[&raw],
+        )
+        .await?;
+        let mut found: std::collections::HashMap<ChatId, (Chat, Vec<Member>)> = chats
+            .iter()
+            .map(|r| rows::chat(r).map(|chat| (chat.id, (chat, Vec::new()))))
+            .collect::<StoreResult<_>>()?;
+        for r in &members {
+            let m = rows::member(r)?;
+            if let Some((_, list)) = found.get_mut(&m.chat) {
+                list.push(m);
+            }
+        }
+        Ok(ids.iter().map(|id| found.get(id).cloned()).collect())
+    }
+
     async fn chat_and_member(
         &self,
         chat: ChatId,
         actor: Actor,
     ) -> StoreResult<(Option<Chat>, Option<Member>)> {
-        // One round trip instead of two: the membership outer-joined onto the chat's row.
-        const SQL: &str = concat!(
-            "SELECT ",
-            chat_and_member_cols!(),
-            " FROM chats c
-             LEFT JOIN chat_members m ON m.chat_id = c.id AND m.member_kind = $2 AND m.member_id = $3
-             WHERE c.id = $1"
-        );
-        let c = self.client().await?;
-        match query_opt(&c, SQL, &[&chat.0, &actor.kind(), &actor.raw_id()]).await? {
+        // The membership outer-joined onto the chat's row, read together with the lookups
+        // of concurrent requests (`lookups.rs`).
+        match self.inner.lookups.lookup(chat, Some(actor), None).await? {
             Some(row) => rows::chat_and_member(&row),
             None => Ok((None, None)),
         }

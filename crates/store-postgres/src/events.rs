@@ -1,11 +1,12 @@
 //! The event outbox ([`EventStore`]): changes recorded by the other areas' writes (through
-//! [`record_change`], or in the send statements of `append.rs`), subscriptions, and the
+//! [`record_change`], or in the group inserts of `append.rs`), subscriptions, and the
 //! deliveries with their attempt log.
 //!
-//! Several nodes share the database, so the two leasing calls serialise themselves across
-//! nodes with transaction-scoped advisory locks (one key each): routing is one owner's at
-//! a time, and leasing deliveries checks the per-(app, dialect, chat) order rule against
-//! every other node's leases.
+//! Several nodes share the database. Routing is one node's at a time: one row
+//! (`router_lease`, migration 8) names the owner and its expiry, and a route deletes its
+//! changes only while its node still holds it. Leasing deliveries serialises itself across
+//! nodes with a transaction-scoped advisory lock, and checks the per-(app, dialect, chat)
+//! order rule against every other node's leases.
 //!
 //! Heads of lines (migration 3): in each line, (app, dialect, chat), exactly the lowest-id
 //! `pending` delivery has `head`. The writes keep it so in their transactions, and a lease
@@ -29,10 +30,19 @@ use switchboard_core::ids::*;
 use switchboard_core::model::*;
 use switchboard_core::store::*;
 
-/// Advisory lock key that makes routing one node's at a time (ASCII "SWBDROUT").
-const ROUTE_LOCK: i64 = 0x5357_4244_524F_5554;
 /// Advisory lock key that serialises leasing deliveries across nodes (ASCII "SWBDDLVR").
 const LEASE_LOCK: i64 = 0x5357_4244_444C_5652;
+
+/// Ends `owner`'s routing lease, if it still holds it.
+async fn release_routing<C: GenericClient + Sync>(c: &C, owner: &str) -> StoreResult<()> {
+    execute(
+        c,
+        "UPDATE router_lease SET until = 0 WHERE id = 1 AND owner = $1",
+        &[&owner],
+    )
+    .await?;
+    Ok(())
+}
 
 /// Hands the head of the line of delivery `$1` to the line's next pending delivery when
 /// the line has no head (after `$1` left `pending`). Every pending delivery of a line is
@@ -227,28 +237,36 @@ impl EventStore for PostgresStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        // Under the lock, the check for another owner's live lease and the lease itself
-        // see every earlier router's committed leases (a new snapshot per statement).
-        const SQL: &str = "WITH pick AS (
-                SELECT seq FROM changes
-                WHERE NOT EXISTS (
-                    SELECT 1 FROM changes o
-                    WHERE o.lease_owner IS NOT NULL AND o.lease_until > $3 AND o.lease_owner <> $1)
-                ORDER BY seq LIMIT $4 FOR UPDATE)
-            UPDATE changes ch SET lease_owner = $1, lease_until = $2 FROM pick
-            WHERE ch.seq = pick.seq
-            RETURNING ch.seq, ch.tenant_id, ch.chat_id, ch.at, ch.body";
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(pg_err)?;
-        execute(&tx, "SELECT pg_advisory_xact_lock($1)", &[&ROUTE_LOCK]).await?;
-        let found = query(&tx, SQL, &[&owner, &until, &now, &i64_of(limit)]).await?;
-        tx.commit().await.map_err(pg_err)?;
-        let mut out = found
-            .iter()
-            .map(rows::change)
-            .collect::<StoreResult<Vec<_>>>()?;
-        out.sort_by_key(|ch| ch.seq);
-        Ok(out)
+        // One row holds the routing lease (`router_lease`): taken when free, expired or
+        // already `owner`'s, and only while there is something to route (a lease then
+        // covers exactly the changes leased and not yet routed, as when each change
+        // carried its own); the first change is found through the key's index, since the
+        // table's heap is mostly rows already routed and not yet vacuumed. Its update
+        // serialises the nodes' attempts; the read that
+        // follows is a new statement, so its snapshot holds every earlier router's routing.
+        let c = self.client().await?;
+        let held = query_opt(
+            &c,
+            "UPDATE router_lease SET owner = $1, until = $2
+             WHERE id = 1 AND (owner = $1 OR until <= $3)
+               AND (SELECT seq FROM changes ORDER BY seq LIMIT 1) IS NOT NULL
+             RETURNING 1",
+            &[&owner, &until, &now],
+        )
+        .await?;
+        if held.is_none() {
+            return Ok(Vec::new());
+        }
+        let found = query(
+            &c,
+            "SELECT seq, tenant_id, chat_id, at, body FROM changes ORDER BY seq LIMIT $1",
+            &[&i64_of(limit)],
+        )
+        .await?;
+        if found.is_empty() {
+            release_routing(&c, owner).await?;
+        }
+        found.iter().map(rows::change).collect()
     }
 
     async fn route_changes(
@@ -260,15 +278,18 @@ impl EventStore for PostgresStore {
         if seqs.is_empty() {
             return Ok(());
         }
-        // One statement: the changes still `owner`'s go, and the deliveries of exactly
-        // those come in, ids taken in the order given. A new delivery is its line's head
+        // One statement: the changes go while `owner` holds the routing lease (share-locked,
+        // so a node taking it over waits for this commit, and after a takeover this deletes
+        // nothing), and the deliveries of exactly those come in, ids taken in the order given. A new delivery is its line's head
         // iff it is the line's first in this call and the line has no pending delivery:
         // `busy` share-locks each line's first pending one (from its head up), so that an
         // attempt's record that would hand that head on waits for this commit (and then
         // sees these), or, if it went first, that row no longer qualifies when locked and
         // the next pending one (the new head) is taken instead.
-        const SQL: &str = "WITH gone AS (
-                DELETE FROM changes WHERE seq = ANY($1) AND lease_owner = $2 RETURNING seq),
+        const SQL: &str = "WITH me AS (
+                SELECT 1 FROM router_lease WHERE id = 1 AND owner = $2 FOR SHARE),
+            gone AS (
+                DELETE FROM changes WHERE seq = ANY($1) AND EXISTS (SELECT 1 FROM me) RETURNING seq),
             n AS (
                 SELECT u.*, row_number() OVER (PARTITION BY u.app_id, u.dialect, u.chat_id ORDER BY u.ord) AS k
                 FROM UNNEST($3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[],
@@ -316,7 +337,9 @@ impl EventStore for PostgresStore {
             ],
         )
         .await?;
-        Ok(())
+        // What was leased is routed: the lease ends with it (another node may take the next
+        // changes at once).
+        release_routing(&c, owner).await
     }
 
     async fn lease_deliveries(&self, lease: DeliveryLease<'_>) -> StoreResult<Vec<Delivery>> {

@@ -1,12 +1,14 @@
 //! The scale-out store: one PostgreSQL database shared by any number of server processes.
 //!
-//! - **Positions** are taken by `UPDATE chats SET last_position = last_position + 1 ...
-//!   RETURNING` inside the transaction that inserts the message (for a send without an
-//!   idempotency key, in the same statement as the insert). The row lock it takes
+//! - **Positions** are taken by `UPDATE chats SET last_position = last_position + n ...
+//!   RETURNING` inside the transaction that inserts the messages. The row lock it takes
 //!   serialises the writers of one chat across every process, and a rollback undoes the
 //!   increment with the insert, so positions never skip. `created_at` is raised to the
 //!   chat's `last_created_at` in the same statement, so it never decreases along positions.
 //! - **Durability** is PostgreSQL's: an `Ok` is returned after `COMMIT` succeeds.
+//!   Concurrent sends share one transaction and so one commit flush (`sends.rs`).
+//! - **Reads** of a get (chat, membership and message) are one statement, shared by the
+//!   gets that run concurrently (`lookups.rs`).
 //! - **Sharding**: every statement on `chats`, `chat_members` and `messages` names the chat
 //!   (a message's chat is derived from its id), so a deployment that distributes those
 //!   tables by chat id (Citus) routes each statement to one shard.
@@ -16,10 +18,9 @@
 //!   every node as soon as it commits, and no request waits for a disk flush to check one.
 //!   Concurrent requests' nonces are recorded in one statement per batch (`nonces.rs`).
 //! - **Changes** (the event outbox) are recorded by each write that changes a timeline or a
-//!   membership, in its own transaction (a send without an idempotency key: in its one
-//!   statement), after it has locked the chat's row, so their `seq` follows the order of
-//!   the chat's writes. Routing and leasing deliveries are serialised across nodes by
-//!   advisory locks (`events.rs`).
+//!   membership, in its own transaction, after it has locked the chat's row, so their `seq` follows the order of
+//!   the chat's writes. Routing is one node's at a time (a lease row), and leasing
+//!   deliveries is serialised across nodes by an advisory lock (`events.rs`).
 //! - **Apps and users** are cached per node, kept coherent across nodes by
 //!   `LISTEN`/`NOTIFY` (see `cache.rs`); nothing else is cached.
 //! - **Failures** are fast: a connection that cannot be opened within `connect_timeout`, or
@@ -34,9 +35,11 @@
 //!   [`MessageStore`], [`NonceStore`], [`EventStore`]; `nonces.rs` also batches concurrent
 //!   requests' nonces; `events.rs` also records the changes of the other areas' writes);
 //! - `files.rs`: stored files ([`FileStore`]), metadata and bytes in one row;
-//! - `append.rs`: the four append paths (one statement without an idempotency key, one
-//!   with a free key, the general path that claims the key first, the reserved bulk append),
-//!   each recording its message's change but the bulk one;
+//! - `append.rs`: the two append paths (a group of messages, for concurrent sends and bulk
+//!   imports; the general path for one message, which claims its key first), each recording
+//!   its messages' changes but for imports;
+//! - `batch.rs`: concurrent requests' statements joined into one per batch, used by
+//!   `nonces.rs`, `lookups.rs` (a get's reads) and `sends.rs` (group commit);
 //! - `sql.rs`: the SQL fragments statements share, and the prepared-statement helpers;
 //! - `pool.rs`: connections, pools and migrations; `errors.rs`: PostgreSQL's errors as
 //!   [`StoreError`]s;
@@ -46,17 +49,20 @@
 #[macro_use]
 mod sql;
 mod append;
+mod batch;
 mod cache;
 mod chats;
 mod errors;
 mod events;
 mod files;
+mod lookups;
 mod messages;
 pub mod metrics;
 mod nonces;
 mod pool;
 mod reactions;
 mod rows;
+mod sends;
 mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -64,20 +70,21 @@ pub mod testing;
 use deadpool_postgres::Pool;
 use errors::{pg_err, pool_err};
 use nonces::purge_nonces;
-use pool::{build_pool, migrate_with, parse_url};
-use std::sync::atomic::AtomicU64;
+use pool::{build_pool, migrate_with, parse_url, with_setting};
+use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::model::*;
 use switchboard_core::store::*;
 
-pub use pool::{migrate, nonce_pool_size, DEFAULT_CONNECT_TIMEOUT};
+pub use pool::{batch_pool_size, migrate, nonce_pool_size, DEFAULT_CONNECT_TIMEOUT};
 
 /// How to reach the database and how many connections this process may hold.
 ///
-/// Sizing `pool_size`: every call holds one connection while it runs; an append holds it
-/// (and its chat's row lock) for one transaction of a few round trips plus the commit
-/// flush. Appends to one chat are serialised by that lock whatever the pool size; calls on
+/// Sizing `pool_size`: every call holds one connection while it runs; a group of sends
+/// holds one (and its chats' row locks) for one transaction of a few round trips plus the
+/// commit flush. Gets and sends take at most 4 connections each for their batches, so the
+/// rest serve the other calls. Appends to one chat are serialised by that lock whatever the pool size; calls on
 /// different chats run in parallel up to `pool_size`. Past about twice the server's CPU
 /// cores, more connections only queue inside the server. The pools of all nodes together
 /// must fit in the server's `max_connections`, less a reserve for administration and for
@@ -140,7 +147,13 @@ struct Inner {
     nonce_pool: Pool,
     /// Records the nonces of concurrent requests together, on `nonce_pool`.
     nonces: nonces::Batcher,
-    nonce_calls: AtomicU64,
+    /// Reads the lookups of concurrent gets together (`lookups.rs`), on a pool of their own
+    /// shared with `sends`, whose sessions plan each statement once.
+    lookups: lookups::Lookups,
+    /// Writes concurrent sends in one transaction (`sends.rs`).
+    sends: sends::Sends,
+    /// When this process last started a purge of expired nonces.
+    nonce_purged_at: AtomicI64,
     cache: Arc<cache::Cache>,
     metrics: metrics::PoolMetrics,
     /// The task that keeps the cache's `LISTEN` connection; it ends with the store.
@@ -181,16 +194,16 @@ impl PostgresStore {
             };
             config.options(options);
         }
+        // The batched statements (nonces, gets, sends) read arrays of a batch's values. A
+        // custom plan for each execution (what PostgreSQL keeps choosing for them, since
+        // it knows each array's length) costs 0.1–0.8 ms of planning per statement, more
+        // than running it; their generic plans are the same index lookups (each statement
+        // is written so: `LATERAL … LIMIT 1`, `= ANY`, `ON CONFLICT`). So their sessions
+        // plan once. The main pool keeps PostgreSQL's default choice for everything else.
+        let batch_config = with_setting(&config, "plan_cache_mode", "force_generic_plan");
         // Nonce writes skip the wait for their commit's WAL flush (see `remember_nonce`):
         // their connections run with synchronous_commit off, and nothing else uses them.
-        let mut nonce_config = config.clone();
-        let nonce_options = match nonce_config.get_options() {
-            Some(theirs) if !theirs.trim().is_empty() => {
-                format!("{theirs} -c synchronous_commit=off")
-            }
-            _ => "-c synchronous_commit=off".to_string(),
-        };
-        nonce_config.options(nonce_options);
+        let nonce_config = with_setting(&batch_config, "synchronous_commit", "off");
         let cache = Arc::new(cache::Cache::default());
         let listener = opts
             .cache
@@ -198,13 +211,19 @@ impl PostgresStore {
         let pool = build_pool(config, &opts, opts.pool_size)?;
         let nonce_pool = build_pool(nonce_config, &opts, nonce_pool_size(opts.pool_size))?;
         let nonces = nonces::Batcher::spawn(nonce_pool.clone(), nonce_pool_size(opts.pool_size));
+        let batch_pool = build_pool(batch_config, &opts, batch_pool_size(opts.pool_size))?;
+        let per_batcher = batch_pool_size(opts.pool_size) / 2;
+        let lookups = lookups::Lookups::spawn(batch_pool.clone(), per_batcher);
+        let sends = sends::Sends::spawn(batch_pool, per_batcher);
         let store = PostgresStore {
             inner: Arc::new(Inner {
                 metrics: metrics::PoolMetrics::new(),
                 pool,
                 nonce_pool,
                 nonces,
-                nonce_calls: AtomicU64::new(0),
+                lookups,
+                sends,
+                nonce_purged_at: AtomicI64::new(0),
                 cache,
                 listener,
             }),
@@ -258,9 +277,9 @@ impl PostgresStore {
         Ok((rows::get(&a, 0)?, rows::get(&b, 0)?))
     }
 
-    /// Deletes up to a batch of nonces that expired at or before `now`; returns how many.
+    /// Deletes the nonces that expired at or before `now`; returns how many.
     /// Runs by itself now and then; exposed for maintenance jobs and tests.
     pub async fn purge_expired_nonces(&self, now: Millis) -> StoreResult<u64> {
-        purge_nonces(&self.inner.nonce_pool, now).await
+        purge_nonces(&self.inner.pool, now).await
     }
 }

@@ -1,9 +1,7 @@
 //! Messages ([`MessageStore`]): the appends (their SQL is in `append.rs`), reads, and a
 //! get's one-statement lookup of chat, membership and message.
 
-use crate::append::{
-    append_batch_reserved, append_keyed, append_one, append_timeline, insert_message,
-};
+use crate::append::{append_group, append_timeline, insert_message, no_position};
 use crate::errors::pg_err;
 use crate::sql::{execute, query, query_opt};
 use crate::{rows, PostgresStore};
@@ -55,27 +53,8 @@ async fn list_children_in<C: GenericClient + Sync>(
 #[async_trait]
 impl MessageStore for PostgresStore {
     async fn append_message(&self, new: NewMessage) -> StoreResult<Appended> {
-        let mut c = self.client().await?;
-        let Some(cid) = &new.client_msg_id else {
-            return Ok(Appended {
-                message: append_one(&c, &new).await?,
-                created: true,
-            });
-        };
-        let tx = c.transaction().await.map_err(pg_err)?;
-        if let Some(message) = append_keyed(&tx, &new, cid).await? {
-            tx.commit().await.map_err(pg_err)?;
-            return Ok(Appended {
-                message,
-                created: true,
-            });
-        }
-        // A live key or no position: undo the increment and let the general path tell which.
-        tx.rollback().await.map_err(pg_err)?;
-        let tx = c.transaction().await.map_err(pg_err)?;
-        let appended = append_timeline(&tx, &new, true).await?;
-        tx.commit().await.map_err(pg_err)?;
-        Ok(appended)
+        // Written with the sends queued beside it, in one transaction (`sends.rs`).
+        self.inner.sends.append(new).await
     }
 
     async fn append_batch(&self, batch: Vec<NewMessage>) -> StoreResult<Vec<Message>> {
@@ -93,7 +72,12 @@ impl MessageStore for PostgresStore {
             }
             out
         } else {
-            append_batch_reserved(&tx, batch).await?
+            let mut batch = batch;
+            match append_group(&tx, &mut batch, false).await? {
+                Ok(out) => out,
+                // The same answer a single append would give; the transaction is dropped.
+                Err(chats) => return Err(no_position(&tx, chats[0]).await?),
+            }
         };
         tx.commit().await.map_err(pg_err)?;
         Ok(out)
@@ -145,28 +129,22 @@ impl MessageStore for PostgresStore {
         id: MessageId,
         reader: Option<Actor>,
     ) -> StoreResult<MessageLookup> {
-        // One round trip instead of three: the chat, the reader's membership and the
-        // message, outer-joined onto the chat's row. Without a reader no member matches
-        // (`member_kind` is never empty). The sender comes from this node's cache of users
-        // and apps: joining it here meant PostgreSQL parsing the stored document (a `json`
-        // value, kept as text) twice per get to find it, about 4 µs of the database's CPU
-        // for a 700-byte document on the machine of docs/performance.md.
-        const SQL: &str = concat!(
-            "SELECT ",
-            chat_and_member_cols!(),
-            ", msg.doc
-             FROM chats c
-             LEFT JOIN chat_members m ON m.chat_id = c.id AND m.member_kind = $2 AND m.member_id = $3
-             LEFT JOIN messages msg ON msg.chat_id = c.id AND msg.id = $4
-             WHERE c.id = $1"
-        );
-        let (kind, raw) = reader.map_or(("", 0), |a| (a.kind(), a.raw_id()));
-        let c = self.client().await?;
-        let Some(row) = query_opt(&c, SQL, &[&id.chat().0, &kind, &raw, &id.0]).await? else {
+        // One row: the chat, the reader's membership and the message, outer-joined onto
+        // the chat's row, read together with the lookups of concurrent gets
+        // (`lookups.rs`). The sender comes from this node's cache of users and apps:
+        // joining it here meant PostgreSQL parsing the stored document (a `json` value,
+        // kept as text) twice per get to find it, about 4 µs of the database's CPU for a
+        // 700-byte document on the machine of docs/performance.md.
+        let Some(row) = self
+            .inner
+            .lookups
+            .lookup(id.chat(), reader, Some(id))
+            .await?
+        else {
             return Ok(MessageLookup::default());
         };
         let (chat, member) = rows::chat_and_member(&row)?;
-        let message = rows::message_at(&row, 15)?;
+        let message = rows::message_at(&row, crate::lookups::DOC_COLUMN)?;
         // A miss leaves the sender to the caller, whose read fills the cache.
         let cache = &self.inner.cache;
         let sender = match message.as_ref().map(|m| m.sender) {

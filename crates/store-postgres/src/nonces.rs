@@ -3,11 +3,10 @@
 //! round trip per request.
 //!
 //! Every Yunxin request records its nonce, so on a busy node the nonce statement is as
-//! frequent as the requests themselves. A batcher task takes a connection permit, then
-//! every nonce queued by then (up to [`MAX_BATCH`]), and records them in one `INSERT …
+//! frequent as the requests themselves. A batch (`batch.rs`: up to [`MAX_BATCH`] nonces
+//! queued while the nonce pool's connections were busy) is recorded in one `INSERT …
 //! SELECT FROM UNNEST … ON CONFLICT` on the nonce pool; each request learns from the
-//! returned rows whether its nonce was fresh. While the pool's connections are all busy
-//! new nonces queue, so the batches grow with the load and a lone request waits for no one.
+//! returned rows whether its nonce was fresh.
 //!
 //! Three details keep the answers exactly those of one statement per nonce:
 //! - a nonce twice in one batch is sent once; its later copies are replays;
@@ -23,10 +22,9 @@ use crate::PostgresStore;
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use switchboard_core::model::Millis;
 use switchboard_core::store::{NonceStore, StoreError, StoreResult};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::oneshot;
 
 /// Nonces per statement at most: large enough that a full queue drains in a few round
 /// trips, small enough to keep one statement's arrays to a few hundred kilobytes.
@@ -42,15 +40,17 @@ struct Job {
 
 /// The handle requests use; the task ends when the last handle is dropped.
 pub struct Batcher {
-    jobs: mpsc::UnboundedSender<Job>,
+    batcher: crate::batch::Batcher<Job>,
 }
 
 impl Batcher {
     /// Starts the batcher task, which uses at most `connections` of `pool` at once.
     pub fn spawn(pool: Pool, connections: usize) -> Self {
-        let (jobs, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(pool, connections.max(1), rx));
-        Batcher { jobs }
+        let batcher = crate::batch::Batcher::spawn(connections, MAX_BATCH, move |batch| {
+            let pool = pool.clone();
+            async move { settle(&pool, batch).await }
+        });
+        Batcher { batcher }
     }
 
     /// Whether `nonce` was fresh (recorded now), as `Store::remember_nonce` answers;
@@ -71,33 +71,8 @@ impl Batcher {
             now,
             reply,
         };
-        self.jobs.send(job).ok()?;
+        self.batcher.submit(job).ok()?;
         answer.await.ok()
-    }
-}
-
-async fn run(pool: Pool, connections: usize, mut rx: mpsc::UnboundedReceiver<Job>) {
-    let permits = Arc::new(Semaphore::new(connections));
-    loop {
-        // The permit first: while every connection is busy, nonces queue into the next batch.
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            return;
-        };
-        let Some(first) = rx.recv().await else {
-            return;
-        };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(j) => batch.push(j),
-                Err(_) => break,
-            }
-        }
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            settle(&pool, batch).await;
-            drop(permit);
-        });
     }
 }
 
@@ -165,13 +140,16 @@ async fn record(
         .collect::<Result<_, StoreError>>()
 }
 
-/// A purge of expired nonces is started once per this many `remember_nonce` calls of one
-/// process: rare enough to cost nothing, frequent enough to keep the table near its live size.
-const NONCE_PURGE_EVERY: u64 = 256;
+/// A process starts a purge of expired nonces at most once per this many milliseconds:
+/// rare enough to cost nothing, frequent enough to keep the table near its live size.
+const NONCE_PURGE_INTERVAL_MS: Millis = 5_000;
 
-/// Rows deleted by one purge, so that it never holds many locks or runs long.
+/// Rows deleted by one statement of a purge, so that none holds many locks or runs long.
 const NONCE_PURGE_BATCH: i64 = 1_000;
 
+/// Deletes the nonces expired at or before `now`, a batch per statement; returns how many.
+/// On the main pool: its sessions plan each execution for its `now`, which finds the
+/// expired rows through `nonces_expiry` (a plan made once for any `now` may scan them all).
 pub(crate) async fn purge_nonces(pool: &Pool, now: Millis) -> StoreResult<u64> {
     let c = pool.get().await.map_err(pool_err)?;
     // SKIP LOCKED: nodes purging at the same time split the work instead of queueing.
@@ -182,9 +160,17 @@ pub(crate) async fn purge_nonces(pool: &Pool, now: Millis) -> StoreResult<u64> {
         )
         .await
         .map_err(pg_err)?;
-    c.execute(&s, &[&now, &NONCE_PURGE_BATCH])
-        .await
-        .map_err(pg_err)
+    let mut total = 0;
+    loop {
+        let n = c
+            .execute(&s, &[&now, &NONCE_PURGE_BATCH])
+            .await
+            .map_err(pg_err)?;
+        total += n;
+        if n < NONCE_PURGE_BATCH as u64 {
+            return Ok(total);
+        }
+    }
 }
 
 #[async_trait]
@@ -196,10 +182,15 @@ impl NonceStore for PostgresStore {
         expires_at: Millis,
         now: Millis,
     ) -> StoreResult<bool> {
-        if self.inner.nonce_calls.fetch_add(1, Ordering::Relaxed) % NONCE_PURGE_EVERY
-            == NONCE_PURGE_EVERY - 1
+        let last = self.inner.nonce_purged_at.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= NONCE_PURGE_INTERVAL_MS
+            && self
+                .inner
+                .nonce_purged_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
         {
-            let pool = self.inner.nonce_pool.clone();
+            let pool = self.inner.pool.clone();
             tokio::spawn(async move {
                 if let Err(e) = purge_nonces(&pool, now).await {
                     tracing::debug!(error = %e, "purging expired nonces failed");

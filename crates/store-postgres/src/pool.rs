@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_files.sql")),
     (6, include_str!("../migrations/0006_reactions.sql")),
     (7, include_str!("../migrations/0007_attempt_wire.sql")),
+    (8, include_str!("../migrations/0008_router_lease.sql")),
 ];
 
 /// Key of the transaction-scoped advisory lock that serialises migrators (ASCII "SWBDMIGR").
@@ -119,6 +120,28 @@ pub(crate) async fn migrate_with(config: &tokio_postgres::Config) -> Result<Vec<
 /// statement that waits for no flush, so a quarter of the main pool keeps up with it.
 pub fn nonce_pool_size(pool_size: usize) -> usize {
     pool_size.div_ceil(4).max(1)
+}
+
+/// Connections for the batched statements of gets and sends (`lookups.rs`, `sends.rs`)
+/// beside a pool of `pool_size`: each batcher uses half of them.
+pub fn batch_pool_size(pool_size: usize) -> usize {
+    pool_size.div_ceil(2).max(2)
+}
+
+/// `config` with `-c name=value` added to its session options.
+pub(crate) fn with_setting(
+    config: &tokio_postgres::Config,
+    name: &str,
+    value: &str,
+) -> tokio_postgres::Config {
+    let mut c = config.clone();
+    let ours = format!("-c {name}={value}");
+    let options = match c.get_options() {
+        Some(theirs) if !theirs.trim().is_empty() => format!("{theirs} {ours}"),
+        _ => ours,
+    };
+    c.options(options);
+    c
 }
 
 pub(crate) fn build_pool(

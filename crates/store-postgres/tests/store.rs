@@ -527,6 +527,11 @@ async fn an_exhausted_pool_and_a_stuck_lock_fail_fast_and_leave_no_gap() {
     };
     let store = Arc::new(PostgresStore::connect(opts).await.unwrap());
     let (tenant, chat, user) = group(&*store).await;
+    let first = store
+        .append_message(new_text(tenant, chat, Actor::User(user), "first", 1))
+        .await
+        .unwrap()
+        .message;
 
     // Another session holds the chat's row lock, as a stuck writer on another node would.
     let (mut blocker, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
@@ -539,20 +544,47 @@ async fn an_exhausted_pool_and_a_stuck_lock_fail_fast_and_leave_no_gap() {
         .unwrap();
 
     let started = Instant::now();
-    let stuck = {
+    // A send (on the batched statements' connections) and an edit (on the main pool's
+    // only one) both wait for the lock; a second send queues behind the first.
+    let send = |text: &'static str| {
         let store = store.clone();
         tokio::spawn(async move {
             store
-                .append_message(new_text(tenant, chat, Actor::User(user), "x", 1))
+                .append_message(new_text(tenant, chat, Actor::User(user), text, 1))
                 .await
         })
     };
+    let (stuck, queued) = (send("x"), send("x2"));
+    let edit = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let update = MessageUpdate::Edit {
+                kind: MessageType::Text,
+                content: text("edited"),
+                mentions: vec![],
+                by: Actor::User(user),
+                at: 2,
+                max_edits: None,
+                min_interval_ms: None,
+                extra: None,
+            };
+            store.update_message(first.id, update).await
+        })
+    };
     tokio::time::sleep(Duration::from_millis(100)).await;
-    // The only connection is taken by the stuck append.
+    // The main pool's only connection is taken by the stuck edit.
     let e = store.ping().await;
     assert!(matches!(e, Err(StoreError::Unavailable(_))), "{e:?}");
-    let e = stuck.await.unwrap();
-    assert!(matches!(e, Err(StoreError::Unavailable(_))), "{e:?}");
+    for (what, e) in [
+        ("send", stuck.await.unwrap().map(|_| ())),
+        ("queued send", queued.await.unwrap().map(|_| ())),
+        ("edit", edit.await.unwrap().map(|_| ())),
+    ] {
+        assert!(
+            matches!(e, Err(StoreError::Unavailable(_))),
+            "{what}: {e:?}"
+        );
+    }
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
@@ -566,11 +598,11 @@ async fn an_exhausted_pool_and_a_stuck_lock_fail_fast_and_leave_no_gap() {
         .unwrap();
     assert_eq!(
         m.message.position(),
-        Some(1),
-        "the timed-out append left no gap"
+        Some(2),
+        "the timed-out appends left no gap"
     );
     let e = store.dissolve_chat(chat, 3, None).await.unwrap();
-    assert_eq!(e.last_position, 1);
+    assert_eq!(e.last_position, 2);
     let e = store
         .append_message(new_text(tenant, chat, Actor::User(user), "z", 4))
         .await;
@@ -821,4 +853,116 @@ async fn with_the_cache_off_every_read_goes_to_the_database() {
     assert_eq!(app_of(&store, app.id).await.name, "seen");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!store.cache_is_live());
+}
+
+/// Concurrent sends are written in groups (`sends.rs`): every send still gets the answer it
+/// would get alone. Keys shared within a group, keys already live, keyless sends and a
+/// dissolved chat mixed in one burst; positions stay gapless, each created message has
+/// exactly one change, and the changes of a chat follow its positions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grouped_sends_answer_as_sends_alone_do() {
+    let db = testing::fresh_database().await;
+    let store = Arc::new(
+        PostgresStore::connect(PostgresOptions::new(db.url()))
+            .await
+            .unwrap(),
+    );
+    let (tenant, chat, user) = group(&*store).await;
+    let (_, gone, other) = group(&*store).await;
+    let sender = Actor::User(user);
+    let mut earlier = new_text(tenant, chat, sender, "earlier", 500);
+    earlier.client_msg_id = Some("live".into());
+    let earlier = store.append_message(earlier).await.unwrap().message;
+    store.dissolve_chat(gone, 600, None).await.unwrap();
+    // Consume the chat's creation changes and the earlier send's.
+    let before = store.lease_changes("t", 1_000, 700, 800).await.unwrap();
+    let seqs: Vec<i64> = before.iter().map(|c| c.seq).collect();
+    store.route_changes("t", &seqs, vec![]).await.unwrap();
+
+    let mut tasks = Vec::new();
+    for i in 0..80i64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let (target, who) = if i % 20 == 19 {
+                (gone, Actor::User(other))
+            } else {
+                (chat, sender)
+            };
+            let mut m = new_text(tenant, target, who, &format!("m{i}"), 1_000 + i);
+            m.client_msg_id = match i % 4 {
+                0 => None,
+                1 => Some(format!("k{i}")),
+                2 => Some("shared".into()),
+                _ if i % 8 == 3 => Some("live".into()),
+                _ => None,
+            };
+            (i, m.client_msg_id.clone(), store.append_message(m).await)
+        }));
+    }
+    let mut shared = Vec::new();
+    let mut created = Vec::new();
+    for t in tasks {
+        let (i, key, r) = t.await.unwrap();
+        if i % 20 == 19 {
+            assert!(
+                matches!(r, Err(StoreError::Conflict(Conflict::ChatDissolved))),
+                "{i}: {r:?}"
+            );
+            continue;
+        }
+        let r = r.unwrap();
+        match key.as_deref() {
+            Some("live") => {
+                assert!(!r.created, "{i}");
+                assert_eq!(r.message.id, earlier.id, "{i}");
+            }
+            Some("shared") => shared.push((r.created, r.message.id)),
+            _ => {
+                assert!(r.created, "{i}");
+                assert_eq!(r.message.content.text, format!("m{i}"));
+            }
+        }
+        if r.created {
+            created.push(r.message.id);
+        }
+    }
+    assert_eq!(shared.iter().filter(|(c, _)| *c).count(), 1, "{shared:?}");
+    assert!(
+        shared.iter().all(|(_, id)| *id == shared[0].1),
+        "{shared:?}"
+    );
+
+    let stored = store.list_messages(everything(chat)).await.unwrap();
+    let positions: Vec<i64> = stored.iter().map(|m| m.id.position().unwrap()).collect();
+    let want: Vec<i64> = (1..=stored.len() as i64).collect();
+    assert_eq!(positions, want, "gapless");
+    assert_eq!(
+        stored.len(),
+        created.len() + 1,
+        "the earlier message and these"
+    );
+    assert!(stored
+        .windows(2)
+        .all(|w| w[0].created_at <= w[1].created_at));
+    let chat_row = store.get_chat(chat).await.unwrap().unwrap();
+    assert_eq!(chat_row.last_position, stored.len() as i64);
+
+    let changes = store.lease_changes("t", 1_000, 900, 1_000).await.unwrap();
+    let of_chat: Vec<MessageId> = changes
+        .iter()
+        .filter(|c| c.chat == chat)
+        .map(|c| match &c.body {
+            switchboard_core::events::ChangeBody::MessageCreated { message } => {
+                assert_eq!(Some(message), stored.iter().find(|m| m.id == message.id));
+                message.id
+            }
+            other => panic!("unexpected change {other:?}"),
+        })
+        .collect();
+    let mut sorted = of_chat.clone();
+    sorted.sort();
+    assert_eq!(of_chat, sorted, "seq follows positions");
+    created.sort();
+    assert_eq!(of_chat, created, "one change per created message");
+    assert!(changes.iter().all(|c| c.chat != gone));
 }

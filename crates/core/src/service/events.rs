@@ -135,26 +135,33 @@ impl Core {
         }
         let mut subs: HashMap<TenantId, Vec<Subscription>> = HashMap::new();
         let mut apps: HashMap<AppId, Option<App>> = HashMap::new();
-        let mut chats: HashMap<ChatId, Option<(Chat, Vec<Member>)>> = HashMap::new();
         let mut out = Vec::new();
         for c in &changes {
             if let std::collections::hash_map::Entry::Vacant(e) = subs.entry(c.tenant) {
                 e.insert(self.store.list_subscriptions(c.tenant, None).await?);
             }
+        }
+        // Every chat of the batch whose tenant has subscribers, read once, all together
+        // (membership is read when routing runs either way).
+        let mut wanted: Vec<ChatId> = changes
+            .iter()
+            .filter(|c| !subs[&c.tenant].is_empty())
+            .map(|c| c.chat)
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let chats: HashMap<ChatId, Option<(Chat, Vec<Member>)>> = if wanted.is_empty() {
+            HashMap::new()
+        } else {
+            let read = self.store.chats_with_members(&wanted).await?;
+            wanted.into_iter().zip(read).collect()
+        };
+        for c in &changes {
             let tenant_subs = &subs[&c.tenant];
             if tenant_subs.is_empty() {
                 continue;
             }
-            // A batch's changes mostly fall in a few chats: each is read once per batch
-            // (membership is read when routing runs either way).
-            if let std::collections::hash_map::Entry::Vacant(e) = chats.entry(c.chat) {
-                let read = match self.store.get_chat(c.chat).await? {
-                    Some(chat) => Some((chat, self.store.list_members(c.chat).await?)),
-                    None => None,
-                };
-                e.insert(read);
-            }
-            let Some((chat, members)) = &chats[&c.chat] else {
+            let Some(Some((chat, members))) = chats.get(&c.chat) else {
                 continue;
             };
             // Subscribers of a dialect that hears every chat hear this one as members do.

@@ -55,6 +55,7 @@ macro_rules! store_conformance {
             edit_interval_and_extra_are_atomic_preconditions,
             chat_and_member_reads_both,
             chats_and_members_answer_each_pair_in_order,
+            chats_with_members_answer_each_chat_in_order,
             lookup_reads_chat_membership_and_message,
             rules_membership_and_tenancy,
             rules_reply_tree,

@@ -1135,6 +1135,35 @@ pub async fn chats_and_members_answer_each_pair_in_order(store: Arc<dyn Store>) 
     assert!(store.chats_and_members(&[]).await.unwrap().is_empty());
 }
 
+pub async fn chats_with_members_answer_each_chat_in_order(store: Arc<dyn Store>) {
+    let f = fixture(store.clone()).await;
+    let alice = Actor::User(f.alice.id);
+    let small = store
+        .create_chat(NewChat {
+            tenant: f.tenant.id,
+            kind: ChatKind::Group,
+            name: "small".into(),
+            owner: alice,
+            members: vec![(alice, Role::Owner)],
+            created_at: 1,
+        })
+        .await
+        .unwrap();
+    let ids = [f.group.id, ChatId(999_999), small.id, f.group.id];
+    let batch = store.chats_with_members(&ids).await.unwrap();
+    assert_eq!(batch.len(), ids.len());
+    for (id, got) in ids.iter().zip(&batch) {
+        let one = match store.get_chat(*id).await.unwrap() {
+            Some(chat) => Some((chat, store.list_members(*id).await.unwrap())),
+            None => None,
+        };
+        assert_eq!(got, &one, "{id:?}");
+    }
+    assert!(batch[1].is_none());
+    assert!(batch[0].as_ref().is_some_and(|(_, m)| m.len() > 1));
+    assert!(store.chats_with_members(&[]).await.unwrap().is_empty());
+}
+
 pub async fn chat_and_member_reads_both(store: Arc<dyn Store>) {
     let f = fixture(store.clone()).await;
     let members = store.list_members(f.group.id).await.unwrap();
