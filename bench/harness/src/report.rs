@@ -324,40 +324,66 @@ impl Report {
                 };
                 let _ = writeln!(o, "| {name} | {measured} | {reference} | {ratio} | {met} |");
             };
-        for store in ["sqlite", "postgres"] {
-            let Some(d) = self.primary(store) else {
-                continue;
-            };
-            let label = if store == "sqlite" {
-                "SQLite"
-            } else {
-                "PostgreSQL"
-            };
+        // The targets of the second performance round: SQLite against the bare baseline,
+        // PostgreSQL against SQLite in the same run.
+        let sqlite = self.primary("sqlite");
+        if let Some(d) = sqlite {
             for w in [Workload::Wps, Workload::Feishu, Workload::Yunxin] {
                 let (Some(m), Some(b)) = (d.get(w), d.baseline(w)) else {
                     continue;
                 };
                 let n = w.name();
                 t(
-                    format!("{label} {n}: CPU/request ≤ 1.3× baseline"),
+                    format!("SQLite {n}: CPU/request ≤ 2.5× baseline"),
                     format!("{:.1} µs", m.cpu_us),
                     format!("{:.1} µs", b.cpu_us),
                     format!("{:.2}×", m.cpu_us / b.cpu_us),
-                    Some(m.cpu_us <= 1.3 * b.cpu_us),
+                    Some(m.cpu_us <= 2.5 * b.cpu_us),
                 );
                 t(
-                    format!("{label} {n}: requests/s ≥ 0.8× baseline"),
+                    format!("SQLite {n}: requests/s ≥ 0.55× baseline"),
                     format!("{:.0}/s", m.rps),
                     format!("{:.0}/s", b.rps),
                     format!("{:.2}×", m.rps / b.rps),
-                    Some(m.rps >= 0.8 * b.rps),
+                    Some(m.rps >= 0.55 * b.rps),
                 );
                 t(
-                    format!("{label} {n}: p99 ≤ 5 ms"),
+                    format!("SQLite {n}: p99 ≤ 4 ms"),
                     format!("{:.2} ms", m.p99_ms),
-                    "5 ms".into(),
-                    format!("{:.2}×", m.p99_ms / 5.0),
-                    Some(m.p99_ms <= 5.0),
+                    "4 ms".into(),
+                    format!("{:.2}×", m.p99_ms / 4.0),
+                    Some(m.p99_ms <= 4.0),
+                );
+            }
+        }
+        if let Some(d) = self.primary("postgres") {
+            for w in [Workload::Wps, Workload::Feishu, Workload::Yunxin] {
+                let Some(m) = d.get(w) else {
+                    continue;
+                };
+                let n = w.name();
+                match sqlite.and_then(|s| s.get(w)) {
+                    Some(l) => t(
+                        format!("PostgreSQL {n}: requests/s ≥ 0.6× SQLite's"),
+                        format!("{:.0}/s", m.rps),
+                        format!("{:.0}/s", l.rps),
+                        format!("{:.2}×", m.rps / l.rps),
+                        Some(m.rps >= 0.6 * l.rps),
+                    ),
+                    None => t(
+                        format!("PostgreSQL {n}: requests/s ≥ 0.6× SQLite's"),
+                        format!("{:.0}/s", m.rps),
+                        "SQLite not in this run".into(),
+                        String::new(),
+                        None,
+                    ),
+                }
+                t(
+                    format!("PostgreSQL {n}: p99 ≤ 10 ms"),
+                    format!("{:.2} ms", m.p99_ms),
+                    "10 ms".into(),
+                    format!("{:.2}×", m.p99_ms / 10.0),
+                    Some(m.p99_ms <= 10.0),
                 );
             }
         }
@@ -397,14 +423,14 @@ impl Report {
                 None,
             ),
         }
-        for store in ["sqlite", "postgres"] {
+        for (store, floor) in [("sqlite", 25_000.0), ("postgres", 15_000.0)] {
             if let Some(s) = self.primary(store).and_then(|d| d.send.as_ref()) {
                 t(
-                    format!("{store} send: ≥ 15k messages/s, durable"),
+                    format!("{store} send: ≥ {}k messages/s, durable", floor / 1000.0),
                     format!("{:.0}/s", s.rps),
-                    "15000/s".into(),
-                    format!("{:.2}×", s.rps / 15_000.0),
-                    (store == "sqlite").then_some(s.rps >= 15_000.0),
+                    format!("{floor:.0}/s"),
+                    format!("{:.2}×", s.rps / floor),
+                    Some(s.rps >= floor),
                 );
             }
         }
