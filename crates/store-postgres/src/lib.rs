@@ -185,14 +185,9 @@ impl PostgresStore {
             .keepalives_interval(Duration::from_secs(5))
             .keepalives_retries(3);
         if let Some(t) = opts.statement_timeout {
-            let ms = t.as_millis().max(1);
-            let ours =
-                format!("-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms}");
-            let options = match config.get_options() {
-                Some(theirs) if !theirs.trim().is_empty() => format!("{theirs} {ours}"),
-                _ => ours,
-            };
-            config.options(options);
+            let ms = t.as_millis().max(1).to_string();
+            config = with_setting(&config, "statement_timeout", &ms);
+            config = with_setting(&config, "idle_in_transaction_session_timeout", &ms);
         }
         // The batched statements (nonces, gets, sends) read arrays of a batch's values. A
         // custom plan for each execution (what PostgreSQL keeps choosing for them, since

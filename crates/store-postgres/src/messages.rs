@@ -57,7 +57,7 @@ impl MessageStore for PostgresStore {
         self.inner.sends.append(new).await
     }
 
-    async fn append_batch(&self, batch: Vec<NewMessage>) -> StoreResult<Vec<Message>> {
+    async fn append_batch(&self, mut batch: Vec<NewMessage>) -> StoreResult<Vec<Message>> {
         // One transaction: all or nothing. Imported history records no changes. A batch without idempotency keys locks its chats
         // in id order; one with keys locks them in batch order, so two of those touching
         // the same chats in different orders may deadlock, which PostgreSQL breaks by
@@ -72,7 +72,6 @@ impl MessageStore for PostgresStore {
             }
             out
         } else {
-            let mut batch = batch;
             match append_group(&tx, &mut batch, false).await? {
                 Ok(out) => out,
                 // The same answer a single append would give; the transaction is dropped.
