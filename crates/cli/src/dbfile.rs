@@ -64,9 +64,10 @@ pub fn check_for_migrate(cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// For `import`: the database must already exist (an import never creates one), and no
-/// server may be using it. The lock is held until the import ends.
-pub fn lock_for_import(cfg: &Config) -> anyhow::Result<Option<DbLock>> {
+/// For `import` and `upgrade-documents` (`doing` says which, as "importing"): the database
+/// must already exist (neither creates one), and no server may be using it. The lock is
+/// held until the work ends.
+pub fn lock_for_offline(cfg: &Config, doing: &str) -> anyhow::Result<Option<DbLock>> {
     let Some(db) = sqlite_path(cfg)? else {
         return Ok(None);
     };
@@ -88,7 +89,7 @@ pub fn lock_for_import(cfg: &Config) -> anyhow::Result<Option<DbLock>> {
     let lock = lock(&db).map_err(|e| match e {
         Held::By(holder) => anyhow::anyhow!(
             "a switchboard server{holder} is using the SQLite database {} (it holds {}); \
-             stop it before importing: a running server caches what the import changes",
+             stop it before {doing}: a running server caches what this changes",
             db.display(),
             lock_path(&db).display()
         ),

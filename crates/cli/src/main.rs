@@ -100,6 +100,17 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Rewrite the message documents an older version stored (JSON) in the current stored
+    /// form, in steps; safe to stop and run again. Old documents read as they are without
+    /// it: this saves their decoding on every read. With SQLite, no server may be using the
+    /// database; PostgreSQL servers keep serving.
+    UpgradeDocuments {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Rows looked at per step (one transaction each).
+        #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch: u32,
+    },
     /// Copy the SQLite store to a file while the server keeps serving: a consistent
     /// snapshot of every write committed when the copy began.
     Backup {
@@ -262,7 +273,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 quiet,
             } => {
                 let cfg = server.load()?;
-                let lock = dbfile::lock_for_import(&cfg)?;
+                let lock = dbfile::lock_for_offline(&cfg, "importing")?;
                 let args = import::ImportArgs {
                     tenant,
                     file,
@@ -278,6 +289,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     done.messages as f64 / done.seconds.max(1e-9)
                 ))?;
                 Ok(())
+            }
+            Command::UpgradeDocuments { server, batch } => {
+                let cfg = server.load()?;
+                let lock = dbfile::lock_for_offline(&cfg, "upgrading documents")?;
+                let store = switchboard_server::open_store(&cfg).await?;
+                let (mut after, mut scanned, mut rewritten) = (None, 0u64, 0u64);
+                loop {
+                    let step = store.upgrade_documents(after, batch).await?;
+                    scanned += step.scanned;
+                    rewritten += step.rewritten;
+                    match step.next {
+                        Some(next) => after = Some(next),
+                        None => break,
+                    }
+                }
+                drop(store);
+                drop(lock);
+                outln(format_args!(
+                    "looked at {scanned} messages, rewrote {rewritten} in the current form"
+                ))
             }
             Command::Backup { server, to } => {
                 let cfg = server.load()?;

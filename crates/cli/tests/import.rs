@@ -321,3 +321,80 @@ async fn an_error_names_one_line_of_the_file() {
         "one line number only: {stderr}"
     );
 }
+
+/// `switchboard upgrade-documents` rewrites the documents an older version stored as JSON,
+/// and only those; the messages read the same.
+#[tokio::test]
+async fn upgrade_documents_rewrites_json_documents_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = provision(dir.path()).await;
+    let file = dir.path().join("history.jsonl");
+    let lines: Vec<String> = (0..5)
+        .map(|i| {
+            text_line(
+                w.chat,
+                "user",
+                "alice",
+                &format!("m{i}"),
+                1_600_000_000_000 + i,
+            )
+        })
+        .collect();
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    assert!(import(&w, &file, 100).status.success());
+    let before = texts(&w).await;
+    // Two documents as the JSON form wrote them.
+    let cfg = switchboard_server::config::Config::load(
+        Some(&w.config),
+        &switchboard_server::config::Overrides::default(),
+    )
+    .unwrap();
+    let store = switchboard_server::open_store(&cfg).await.unwrap();
+    let mut json = Vec::new();
+    for pos in [2, 4] {
+        let id = MessageId::timeline(w.chat, pos).unwrap();
+        let m = store.get_message(id).await.unwrap().unwrap();
+        json.push((id.0, serde_json::to_string(&m).unwrap()));
+    }
+    drop(store);
+    let db = dir.path().join("switchboard.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    for (id, doc) in &json {
+        conn.execute(
+            "UPDATE messages SET doc = ?2 WHERE id = ?1",
+            rusqlite::params![id, doc],
+        )
+        .unwrap();
+    }
+    let text_rows = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM messages WHERE typeof(doc) = 'text'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(text_rows(&conn), 2);
+    drop(conn);
+    assert_eq!(texts(&w).await, before, "both forms read");
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["upgrade-documents", "--batch", "2", "--config"])
+        .arg(&w.config)
+        .env("SWITCHBOARD_LOG__LEVEL", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.trim(),
+        "looked at 5 messages, rewrote 2 in the current form"
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    assert_eq!(text_rows(&conn), 0);
+    drop(conn);
+    assert_eq!(texts(&w).await, before);
+}

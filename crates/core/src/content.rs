@@ -17,6 +17,16 @@ pub struct TextData {
     pub markdown: bool,
 }
 
+/// [`TextData`] read from a stored payload without copying its text where the text holds
+/// no escapes: what renderers read a text message as.
+#[derive(Debug, Deserialize)]
+pub struct TextView<'a> {
+    #[serde(borrow)]
+    pub text: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    pub markdown: bool,
+}
+
 /// One inline element of rich text (`rich_text`), modelled on paragraphs of nodes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "tag", rename_all = "snake_case")]
@@ -263,7 +273,7 @@ pub fn canonical(kind: MessageType, data: Value) -> Result<Content, String> {
     let text = validate(kind, &data)?;
     Ok(Content {
         text,
-        data,
+        data: data.into(),
         original: None,
     })
 }

@@ -9,6 +9,7 @@
 //! - [`events`]: the event outbox, its routing rules and retry schedule;
 //! - [`files`]: stored files and images (keys, limits, what a message references);
 //! - [`observe`]: who called, as the dialects tell the server's access log;
+//! - [`json`]: JSON kept as text (a message's payloads);
 //! - [`input`]: checks and lenient parsing of untrusted input, shared by every API;
 //! - `testing` (feature): the store conformance suite.
 //!
@@ -23,6 +24,7 @@ pub mod events;
 pub mod files;
 pub mod ids;
 pub mod input;
+pub mod json;
 pub mod model;
 pub mod observe;
 pub mod ratelimit;

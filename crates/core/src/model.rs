@@ -5,8 +5,8 @@
 //! part. Which vendor field maps to which domain field is in `docs/dialects/`.
 
 use crate::ids::{AppId, ChatId, MessageId, TenantId, UserId};
+use crate::json::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
@@ -299,8 +299,8 @@ impl MessageType {
 pub struct Content {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub text: String,
-    #[serde(default, skip_serializing_if = "Value::is_null")]
-    pub data: Value,
+    #[serde(default, skip_serializing_if = "Json::is_null")]
+    pub data: Json,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original: Option<OriginalContent>,
 }
@@ -309,7 +309,7 @@ pub struct Content {
 pub struct OriginalContent {
     /// Which API received it: an opaque tag to the domain, chosen by that API.
     pub format: String,
-    pub value: Value,
+    pub value: Json,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -430,40 +430,42 @@ impl Message {
     }
 }
 
+/// A plain text message, for unit tests across the crate.
+#[cfg(test)]
+pub(crate) fn sample_message() -> Message {
+    Message {
+        id: MessageId(4_294_967_297),
+        tenant: TenantId(1),
+        chat: ChatId(1),
+        sender: Actor::User(UserId(7)),
+        kind: MessageType::Text,
+        content: Content {
+            text: "hi".into(),
+            data: serde_json::json!({ "text": "hi" }).into(),
+            original: None,
+        },
+        mentions: vec![],
+        created_at: 1,
+        updated_at: 1,
+        edit: None,
+        removal: None,
+        parent: None,
+        root: None,
+        thread: None,
+        upper: None,
+        copied_from: None,
+        client_msg_id: None,
+        extra: MessageExtra::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn message() -> Message {
-        Message {
-            id: MessageId(4_294_967_297),
-            tenant: TenantId(1),
-            chat: ChatId(1),
-            sender: Actor::User(UserId(7)),
-            kind: MessageType::Text,
-            content: Content {
-                text: "hi".into(),
-                data: serde_json::json!({ "text": "hi" }),
-                original: None,
-            },
-            mentions: vec![],
-            created_at: 1,
-            updated_at: 1,
-            edit: None,
-            removal: None,
-            parent: None,
-            root: None,
-            thread: None,
-            upper: None,
-            copied_from: None,
-            client_msg_id: None,
-            extra: MessageExtra::default(),
-        }
-    }
-
     #[test]
     fn stored_documents_leave_out_empty_fields_and_read_both_forms() {
-        let m = message();
+        let m = sample_message();
         let doc = serde_json::to_string(&m).unwrap();
         assert_eq!(
             doc,

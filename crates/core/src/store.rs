@@ -33,6 +33,8 @@ use crate::model::*;
 use async_trait::async_trait;
 use std::collections::HashMap;
 
+pub mod form;
+
 mod reactions;
 pub use reactions::*;
 
@@ -259,10 +261,6 @@ pub struct MessageRange {
 /// A change to a stored message, applied atomically with its preconditions checked by the
 /// store (so that two racing edits cannot both pass a limit).
 #[derive(Debug, Clone)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "built once per edit and consumed at once; never stored in bulk"
-)]
 pub enum MessageUpdate {
     Edit {
         kind: MessageType,
@@ -521,6 +519,26 @@ pub trait MessageStore: ChatStore {
     async fn list_messages(&self, range: MessageRange) -> StoreResult<Vec<Message>>;
     async fn list_children(&self, container: MessageId) -> StoreResult<Vec<Message>>;
     async fn update_message(&self, id: MessageId, update: MessageUpdate) -> StoreResult<Message>;
+    /// Rewrites in the current stored form ([`form`]) the messages after `after` (in id
+    /// order, every chat's) that an older version stored otherwise, looking at up to
+    /// `limit` rows. The messages read the same before and after, and no change is
+    /// recorded: nothing about them changed. A message written meanwhile is left as it is.
+    async fn upgrade_documents(
+        &self,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> StoreResult<DocumentUpgrade>;
+}
+
+/// One step of [`MessageStore::upgrade_documents`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DocumentUpgrade {
+    /// Rows looked at.
+    pub scanned: u64,
+    /// Of those, rows rewritten.
+    pub rewritten: u64,
+    /// Where the next step starts; `None` once every row has been looked at.
+    pub next: Option<MessageId>,
 }
 
 /// Replay protection for signed requests. (A send's idempotency key is no separate call:

@@ -6,7 +6,7 @@ use crate::error::YunxinError;
 use crate::ids::{conversation_type, message_server_id, team_id};
 use crate::resolve::{account_of, party_account};
 use serde::Serialize;
-use serde_json::Value;
+use switchboard_core::json::Json;
 use switchboard_core::model::{Actor, Chat, ChatKind, Message};
 use switchboard_core::service::{Access, MessageView};
 use switchboard_core::Core;
@@ -33,7 +33,7 @@ pub struct MessageData {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub attachment: Option<Value>,
+    pub attachment: Option<Json>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extension: Option<String>,
     #[serde(rename = "modifyAccountId", skip_serializing_if = "Option::is_none")]

@@ -10,11 +10,10 @@ use crate::rows;
 use crate::sql::{execute, query, query_opt};
 use deadpool_postgres::{GenericClient, Transaction};
 use switchboard_core::error::{Conflict, Entity};
-use switchboard_core::events::ChangeBody;
+use switchboard_core::events::{ChangeBody, MessageChange};
 use switchboard_core::ids::*;
 use switchboard_core::model::*;
 use switchboard_core::store::*;
-use tokio_postgres::types::Json;
 
 pub(crate) async fn insert_message(tx: &Transaction<'_>, m: &Message) -> StoreResult<()> {
     execute(
@@ -25,7 +24,7 @@ pub(crate) async fn insert_message(tx: &Transaction<'_>, m: &Message) -> StoreRe
             &m.id.0,
             &m.created_at,
             &m.upper.map(|u| u.0),
-            &Json(m),
+            &form::encode_message(m),
         ],
     )
     .await?;
@@ -218,93 +217,37 @@ pub(crate) async fn append_group(
 
 /// Inserts `part` in one statement; with `record`, their `message_created` changes too,
 /// each body wrapping the document as inserted (byte for byte what `ChangeBody::encode`
-/// writes, see the tests), in id order, so that a chat's changes take `seq`s in the order
-/// of its positions.
+/// writes: `MessageChange::wrap`'s prefix, then the document), in id order, so that a
+/// chat's changes take `seq`s in the order of its positions.
 async fn insert_part(tx: &Transaction<'_>, part: &[Message], record: bool) -> StoreResult<()> {
     const PLAIN: &str = "INSERT INTO messages(chat_id, id, created_at, upper_id, doc)
          SELECT m.chat_id, m.id, m.created_at, NULL, m.doc
-         FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::json[]) AS m(chat_id, id, created_at, doc)";
+         FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[]) AS m(chat_id, id, created_at, doc)";
     const RECORDED: &str = "WITH m AS (
              INSERT INTO messages(chat_id, id, created_at, upper_id, doc)
              SELECT u.chat_id, u.id, u.created_at, NULL, u.doc
-             FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::json[]) AS u(chat_id, id, created_at, doc)
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[]) AS u(chat_id, id, created_at, doc)
              RETURNING chat_id, id, created_at, doc)
          INSERT INTO changes(tenant_id, chat_id, at, kind, body)
          SELECT t.tenant_id, m.chat_id, m.created_at, 'message_created',
-                convert_to('{\"kind\":\"message_created\",\"message\":' || m.doc::text || '}', 'UTF8')
+                $6::bytea || m.doc
          FROM m JOIN UNNEST($2::bigint[], $5::bigint[]) AS t(id, tenant_id) ON t.id = m.id
          ORDER BY m.id";
     let chat_ids: Vec<i64> = part.iter().map(|m| m.chat.0).collect();
     let ids: Vec<i64> = part.iter().map(|m| m.id.0).collect();
     let times: Vec<Millis> = part.iter().map(|m| m.created_at).collect();
-    let docs: Vec<Json<&Message>> = part.iter().map(Json).collect();
+    let docs: Vec<Vec<u8>> = part.iter().map(form::encode_message).collect();
     if record {
         let tenants: Vec<i64> = part.iter().map(|m| m.tenant.0).collect();
-        execute(tx, RECORDED, &[&chat_ids, &ids, &times, &docs, &tenants]).await?;
+        let prefix = MessageChange::Created.wrap(&[]);
+        execute(
+            tx,
+            RECORDED,
+            &[&chat_ids, &ids, &times, &docs, &tenants, &prefix],
+        )
+        .await?;
     } else {
         execute(tx, PLAIN, &[&chat_ids, &ids, &times, &docs]).await?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The change a group's insert records wraps the document as PostgreSQL keeps it (a
-    /// `json` value keeps the text it was given, which is `serde_json::to_string`'s): the
-    /// same bytes as `ChangeBody::encode`, whatever the content holds.
-    #[test]
-    fn recorded_changes_wrap_the_document_as_change_bodies_encode_it() {
-        let tricky = [
-            serde_json::json!({ "created_at": 0, "updated_at": 0 }),
-            serde_json::json!({ "text": "\"}\\ \u{7}", "id": 0 }),
-            serde_json::json!({ "title": "日本語 \u{1F600}", "paragraphs": [[{ "tag": "text", "text": "\"}" }]] }),
-        ];
-        for (n, data) in tricky.into_iter().enumerate() {
-            let m = Message {
-                id: MessageId(7 << 32 | 12),
-                tenant: TenantId(3),
-                chat: ChatId(7),
-                sender: Actor::User(UserId(9)),
-                kind: MessageType::Card,
-                content: Content {
-                    text: "'||'".into(),
-                    data: data.clone(),
-                    original: Some(OriginalContent {
-                        format: "wps".into(),
-                        value: data,
-                    }),
-                },
-                mentions: vec![],
-                created_at: 1_700_000_000_123,
-                updated_at: 1_700_000_000_123,
-                edit: None,
-                removal: None,
-                parent: (n > 0).then_some(MessageId(7 << 32 | 1)),
-                root: None,
-                thread: None,
-                upper: None,
-                copied_from: None,
-                client_msg_id: None,
-                extra: MessageExtra::default(),
-            };
-            let mut sent = bytes::BytesMut::new();
-            tokio_postgres::types::ToSql::to_sql(
-                &Json(&m),
-                &tokio_postgres::types::Type::JSON,
-                &mut sent,
-            )
-            .unwrap();
-            let wrapped = format!(
-                "{{\"kind\":\"message_created\",\"message\":{}}}",
-                std::str::from_utf8(&sent).unwrap()
-            );
-            assert_eq!(
-                wrapped.as_bytes(),
-                ChangeBody::MessageCreated { message: m.clone() }.encode(),
-                "case {n}"
-            );
-        }
-    }
 }

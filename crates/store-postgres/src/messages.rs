@@ -8,11 +8,10 @@ use crate::{rows, PostgresStore};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use switchboard_core::error::Entity;
-use switchboard_core::events::ChangeBody;
+use switchboard_core::events::MessageChange;
 use switchboard_core::ids::*;
 use switchboard_core::model::*;
 use switchboard_core::store::*;
-use tokio_postgres::types::Json;
 
 const SELECT_MESSAGE: &str = "SELECT doc FROM messages WHERE chat_id = $1 AND id = $2";
 
@@ -222,11 +221,12 @@ impl MessageStore for PostgresStore {
         };
         let removal = matches!(update, MessageUpdate::Remove(_));
         update.apply(&mut m)?;
-        let body = if removal {
-            ChangeBody::MessageRemoved { message: m.clone() }
+        let change = if removal {
+            MessageChange::Removed
         } else {
-            ChangeBody::MessageEdited { message: m.clone() }
+            MessageChange::Edited
         };
+        let doc = form::encode_message(&m);
         // One statement: the new document and its change.
         execute(
             &tx,
@@ -236,15 +236,57 @@ impl MessageStore for PostgresStore {
             &[
                 &id.chat().0,
                 &id.0,
-                &Json(&m),
+                &doc,
                 &m.tenant.0,
                 &at,
-                &body.kind(),
-                &body.encode(),
+                &change.kind(),
+                &change.wrap(&doc),
             ],
         )
         .await?;
         tx.commit().await.map_err(pg_err)?;
         Ok(m)
+    }
+
+    async fn upgrade_documents(
+        &self,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> StoreResult<DocumentUpgrade> {
+        let (chat, id) = after.map_or((i64::MIN, i64::MIN), |m| (m.chat().0, m.0));
+        let c = self.client().await?;
+        // Rows of the current form start with its version byte; only older documents
+        // (JSON text, first byte `{`) are read.
+        let rows = query(
+            &c,
+            "SELECT id, CASE WHEN get_byte(doc, 0) = 123 THEN doc END FROM messages
+             WHERE (chat_id, id) > ($1, $2) ORDER BY chat_id, id LIMIT $3",
+            &[&chat, &id, &i64::from(limit)],
+        )
+        .await?;
+        let mut step = DocumentUpgrade {
+            scanned: rows.len() as u64,
+            ..DocumentUpgrade::default()
+        };
+        if limit > 0 && rows.len() as u64 == u64::from(limit) {
+            step.next = Some(MessageId(rows::get(&rows[rows.len() - 1], 0)?));
+        }
+        for r in &rows {
+            let Some(old) = rows::get::<Option<Vec<u8>>>(r, 1)? else {
+                continue;
+            };
+            let id = MessageId(rows::get(r, 0)?);
+            let m = form::decode_message(&old).map_err(StoreError::Internal)?;
+            // Only if the row still holds what was read: an edit meanwhile wrote the new
+            // form itself.
+            let n = execute(
+                &c,
+                "UPDATE messages SET doc = $3 WHERE chat_id = $1 AND id = $2 AND doc = $4",
+                &[&id.chat().0, &id.0, &form::encode_message(&m), &old],
+            )
+            .await?;
+            step.rewritten += n;
+        }
+        Ok(step)
     }
 }

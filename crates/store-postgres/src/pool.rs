@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/0006_reactions.sql")),
     (7, include_str!("../migrations/0007_attempt_wire.sql")),
     (8, include_str!("../migrations/0008_router_lease.sql")),
+    (9, include_str!("../migrations/0009_stored_form.sql")),
 ];
 
 /// Key of the transaction-scoped advisory lock that serialises migrators (ASCII "SWBDMIGR").

@@ -3,7 +3,7 @@
 use switchboard_core::events::*;
 use switchboard_core::ids::*;
 use switchboard_core::model::*;
-use switchboard_core::store::{StoreError, StoreResult};
+use switchboard_core::store::{form, StoreError, StoreResult};
 use tokio_postgres::types::{FromSql, Json};
 use tokio_postgres::Row;
 
@@ -133,13 +133,16 @@ pub fn message(r: &Row) -> StoreResult<Message> {
 
 /// Decodes a `doc` column at `idx`, which an outer join may have left null.
 pub fn message_at(r: &Row, idx: usize) -> StoreResult<Option<Message>> {
-    let doc: Option<Json<Message>> = r.try_get(idx).map_err(|e| {
+    // Borrowed from the row: decoded without a copy of the bytes.
+    let doc: Option<&[u8]> = r.try_get(idx).map_err(|e| {
         let cause = std::error::Error::source(&e)
             .map(|c| c.to_string())
             .unwrap_or_else(|| e.to_string());
         StoreError::Internal(format!("corrupt message document: {cause}"))
     })?;
-    Ok(doc.map(|d| d.0))
+    doc.map(form::decode_message)
+        .transpose()
+        .map_err(StoreError::Internal)
 }
 
 /// A change: `seq, tenant_id, chat_id, at, body`.

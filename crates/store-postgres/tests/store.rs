@@ -370,7 +370,7 @@ async fn documents_round_trip_exactly() {
         "nul \u{0} and emoji \u{1F600}",
         5,
     );
-    new.content.data = serde_json::json!({ "text": "a\u{0}b", "n": 1.5, "big": u64::MAX, "neg": -3, "nested": [{ "k": null }] });
+    new.content.data = serde_json::json!({ "text": "a\u{0}b", "n": 1.5, "big": u64::MAX, "neg": -3, "nested": [{ "k": null }] }).into();
     new.extra.sub_type = Some(7);
     // The bulk path (multi-row inserts from arrays) keeps the same document exactly.
     let bulk = store.append_batch(vec![new.clone()]).await.unwrap();
@@ -965,4 +965,60 @@ async fn grouped_sends_answer_as_sends_alone_do() {
     created.sort();
     assert_eq!(of_chat, created, "one change per created message");
     assert!(changes.iter().all(|c| c.chat != gone));
+}
+
+/// Documents of the JSON form, as migration 0009 turned them into bytes
+/// (`convert_to(doc::text, 'UTF8')` of a `json` column), read as they did;
+/// `upgrade_documents` rewrites exactly those and records no change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_documents_read_as_before_and_upgrade_in_place() {
+    let db = testing::fresh_database().await;
+    let store = PostgresStore::connect(PostgresOptions::new(db.url()))
+        .await
+        .unwrap();
+    let (tenant, chat, user) = group(&store).await;
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        let mut new = new_text(tenant, chat, Actor::User(user), &format!("m{i}"), 5);
+        new.content.data = serde_json::json!({ "text": format!("m{i}"), "nul": "\u{0}" }).into();
+        sent.push(store.append_message(new).await.unwrap().message);
+    }
+    let mut sql = String::new();
+    for m in &sent[..3] {
+        let json = serde_json::to_string(m).unwrap().replace('\'', "''");
+        sql.push_str(&format!(
+            "UPDATE messages SET doc = convert_to('{json}'::json::text, 'UTF8') WHERE id = {};",
+            m.id.0
+        ));
+    }
+    raw(&db, &sql).await;
+    for m in &sent {
+        assert_eq!(store.get_message(m.id).await.unwrap().as_ref(), Some(m));
+    }
+    let count = |sql: &'static str| {
+        let url = db.url().to_string();
+        async move {
+            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            let task = tokio::spawn(conn);
+            let n: i64 = client.query_one(sql, &[]).await.unwrap().get(0);
+            drop(client);
+            let _ = task.await;
+            n
+        }
+    };
+    const JSON_ROWS: &str = "SELECT count(*) FROM messages WHERE get_byte(doc, 0) = 123";
+    const CHANGES: &str = "SELECT count(*) FROM changes";
+    assert_eq!(count(JSON_ROWS).await, 3);
+    let changes = count(CHANGES).await;
+    let first = store.upgrade_documents(None, 2).await.unwrap();
+    assert_eq!((first.scanned, first.rewritten), (2, 2));
+    let rest = store.upgrade_documents(first.next, 100).await.unwrap();
+    assert_eq!((rest.scanned, rest.rewritten, rest.next), (3, 1, None));
+    assert_eq!(count(JSON_ROWS).await, 0);
+    assert_eq!(count(CHANGES).await, changes, "no change recorded");
+    for m in &sent {
+        assert_eq!(store.get_message(m.id).await.unwrap().as_ref(), Some(m));
+    }
 }

@@ -77,7 +77,7 @@ async fn run(messages: i64) {
                     kind: MessageType::Text,
                     content: Content {
                         text: text.clone(),
-                        data: serde_json::json!({ "text": text }),
+                        data: serde_json::json!({ "text": text }).into(),
                         original: None,
                     },
                     mentions: vec![],
@@ -120,11 +120,11 @@ async fn run(messages: i64) {
         .prepare_cached("SELECT doc FROM messages WHERE id = ?1")
         .unwrap();
     for id in ids.iter().take(2_000) {
-        let _: String = stmt.query_row([id.0], |r| r.get(0)).unwrap();
+        let _: Vec<u8> = stmt.query_row([id.0], |r| r.get(0)).unwrap();
     }
     let t0 = Instant::now();
     for id in &ids {
-        let doc: String = stmt.query_row([id.0], |r| r.get(0)).unwrap();
+        let doc: Vec<u8> = stmt.query_row([id.0], |r| r.get(0)).unwrap();
         std::hint::black_box(doc);
     }
     let base = t0.elapsed().as_secs_f64() * 1e6 / ids.len() as f64;

@@ -5,7 +5,7 @@
 
 use crate::sql_err;
 use rusqlite::{params, Connection};
-use switchboard_core::events::ChangeBody;
+use switchboard_core::events::{ChangeBody, MessageChange};
 use switchboard_core::ids::*;
 use switchboard_core::model::*;
 use switchboard_core::store::*;
@@ -21,43 +21,17 @@ pub(crate) fn record(
     insert(conn, tenant, chat, at, body.kind(), &body.encode())
 }
 
-/// Which change a message write records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum MessageChange {
-    Created,
-    Edited,
-    Removed,
-}
-
-impl MessageChange {
-    fn kind(self) -> &'static str {
-        match self {
-            MessageChange::Created => "message_created",
-            MessageChange::Edited => "message_edited",
-            MessageChange::Removed => "message_removed",
-        }
-    }
-}
-
-/// Records a change about message `m`, whose document (`serde_json::to_string(m)`) the
-/// write has just stored as `doc`. The body is built around that document rather than by
-/// serialising the message a second time on the writer thread; it is byte for byte
-/// `ChangeBody::encode()` of the same change (held so by a test below).
+/// Records a change about message `m`, whose stored form the write has just stored as
+/// `doc`: the body is built around it ([`MessageChange::wrap`]) rather than by encoding the
+/// message a second time on the writer thread.
 pub(crate) fn record_message(
     conn: &Connection,
     change: MessageChange,
     m: &Message,
-    doc: &str,
+    doc: &[u8],
     at: Millis,
 ) -> StoreResult<()> {
-    let kind = change.kind();
-    let mut body = Vec::with_capacity(doc.len() + kind.len() + 24);
-    body.extend_from_slice(b"{\"kind\":\"");
-    body.extend_from_slice(kind.as_bytes());
-    body.extend_from_slice(b"\",\"message\":");
-    body.extend_from_slice(doc.as_bytes());
-    body.push(b'}');
-    insert(conn, m.tenant, m.chat, at, kind, &body)
+    insert(conn, m.tenant, m.chat, at, change.kind(), &change.wrap(doc))
 }
 
 fn insert(
@@ -100,7 +74,7 @@ mod tests {
             kind: MessageType::Text,
             content: Content {
                 text: "hé \"quoted\" }".into(),
-                data: serde_json::json!({ "text": "x", "kind": "message_created" }),
+                data: serde_json::json!({ "text": "x", "kind": "message_created" }).into(),
                 original: None,
             },
             mentions: vec![],
@@ -122,7 +96,7 @@ mod tests {
             "CREATE TABLE changes(seq INTEGER PRIMARY KEY, tenant_id, chat_id, at, kind, body)",
         )
         .unwrap();
-        let doc = serde_json::to_string(&m).unwrap();
+        let doc = switchboard_core::store::form::encode_message(&m);
         for (change, body) in [
             (
                 MessageChange::Created,

@@ -3,7 +3,7 @@
 //! records none), reads run on the reader pool; a get uses the trait's default
 //! `lookup_message` over the cached chat and membership.
 
-use crate::changes::{record_message, MessageChange};
+use crate::changes::record_message;
 use crate::timeline::{
     append_batch_reserved, append_timeline, first_position_at_or_after, insert_message,
     last_position, list_children_conn, load_message,
@@ -12,6 +12,7 @@ use crate::{rows, sql_err, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::params;
 use switchboard_core::error::Entity;
+use switchboard_core::events::MessageChange;
 use switchboard_core::ids::*;
 use switchboard_core::model::*;
 use switchboard_core::store::*;
@@ -54,12 +55,11 @@ impl MessageStore for SqliteStore {
             }
             return Ok(stored);
         }
-        // Contents are serialised here, off the writer thread, which has the rest to do.
-        let contents = batch
+        // Contents are encoded here, off the writer thread, which has the rest to do.
+        let contents: Vec<Vec<u8>> = batch
             .iter()
-            .map(|m| serde_json::to_string(&m.content))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StoreError::Internal(e.to_string()))?;
+            .map(|m| form::encode_content(&m.content))
+            .collect();
         let mut batch = batch;
         let stored = self
             .write_solo(move |c| append_batch_reserved(c, &mut batch, &contents))
@@ -134,12 +134,12 @@ impl MessageStore for SqliteStore {
             let rows = s
                 .query_map(
                     params![lo, hi, range.since_ms.unwrap_or(i64::MIN), range.until_ms.unwrap_or(i64::MAX), range.limit],
-                    |r| r.get::<_, String>(0),
+                    |r| rows::message_at(r, 0),
                 )
                 .map_err(sql_err)?;
             let mut out = Vec::new();
-            for doc in rows {
-                out.push(rows::decode_message(&doc.map_err(sql_err)?)?);
+            for m in rows {
+                out.push(m.map_err(sql_err)??);
             }
             Ok(out)
         })
@@ -158,12 +158,57 @@ impl MessageStore for SqliteStore {
                 MessageUpdate::Remove(r) => (MessageChange::Removed, r.at),
             };
             update.apply(&mut m)?;
-            let doc = serde_json::to_string(&m).map_err(|e| StoreError::Internal(e.to_string()))?;
+            let doc = form::encode_message(&m);
             c.prepare_cached("UPDATE messages SET doc = ?2 WHERE id = ?1")
                 .and_then(|mut s| s.execute(params![id.0, &doc]))
                 .map_err(sql_err)?;
             record_message(c, change, &m, &doc, at)?;
             Ok(m)
+        })
+        .await
+    }
+
+    async fn upgrade_documents(
+        &self,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> StoreResult<DocumentUpgrade> {
+        let after = after.map_or(i64::MIN, |m| m.0);
+        // On the writer: a row read here cannot be edited before its rewrite lands.
+        self.write(move |c| {
+            // Rows of the current form are blobs; only older (text) documents are read.
+            let mut s = c
+                .prepare_cached(
+                    "SELECT id, CASE WHEN typeof(doc) = 'text' THEN doc END FROM messages
+                     WHERE id > ?1 ORDER BY id LIMIT ?2",
+                )
+                .map_err(sql_err)?;
+            let rows = s
+                .query_map(params![after, limit], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+                })
+                .map_err(sql_err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sql_err)?;
+            let mut step = DocumentUpgrade {
+                scanned: rows.len() as u64,
+                next: (rows.len() as u64 == u64::from(limit) && limit > 0)
+                    .then(|| rows.last().map(|r| MessageId(r.0)))
+                    .flatten(),
+                ..DocumentUpgrade::default()
+            };
+            let mut update = c
+                .prepare_cached("UPDATE messages SET doc = ?2 WHERE id = ?1")
+                .map_err(sql_err)?;
+            for (id, doc) in rows {
+                let Some(doc) = doc else { continue };
+                let m = form::decode_message(doc.as_bytes()).map_err(StoreError::Internal)?;
+                update
+                    .execute(params![id, form::encode_message(&m)])
+                    .map_err(sql_err)?;
+                step.rewritten += 1;
+            }
+            Ok(step)
         })
         .await
     }

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, ToSql};
 use switchboard_core::events::*;
 use switchboard_core::ids::*;
 use switchboard_core::model::*;
-use switchboard_core::store::{StoreError, StoreResult};
+use switchboard_core::store::{form, StoreError, StoreResult};
 
 pub const USER_COLS: &str = "id, tenant_id, user_id, account_id, name, created_at";
 pub const APP_COLS: &str =
@@ -105,9 +105,14 @@ pub fn member(r: &Row) -> rusqlite::Result<StoreResult<Member>> {
     }))
 }
 
-pub fn decode_message(doc: &str) -> StoreResult<Message> {
-    serde_json::from_str(doc)
-        .map_err(|e| StoreError::Internal(format!("corrupt message document: {e}")))
+/// The message in column `idx`, decoded from the row's own bytes (no copy). A row holds
+/// the stored form (`form`) as a blob, or, written before it, a JSON document as text.
+pub fn message_at(r: &Row, idx: usize) -> rusqlite::Result<StoreResult<Message>> {
+    let v = r.get_ref(idx)?;
+    let bytes = v
+        .as_bytes()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, v.data_type(), Box::new(e)))?;
+    Ok(form::decode_message(bytes).map_err(StoreError::Internal))
 }
 
 /// One page of a tenant's rows of `table` (`cols` and `row` as for a single read), in id

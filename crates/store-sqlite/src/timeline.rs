@@ -2,31 +2,31 @@
 //! message documents, and the position arithmetic of reads. Every function runs on a
 //! connection the caller holds, inside a write job or a read.
 
-use crate::changes::{record_message, MessageChange};
+use crate::changes::record_message;
 use crate::{rows, sql_err};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
 use switchboard_core::error::{Conflict, Entity};
+use switchboard_core::events::MessageChange;
 use switchboard_core::ids::*;
 use switchboard_core::model::*;
 use switchboard_core::store::*;
 
 pub(crate) fn load_message(conn: &Connection, id: MessageId) -> StoreResult<Option<Message>> {
     conn.prepare_cached("SELECT doc FROM messages WHERE id = ?1")
-        .and_then(|mut s| s.query_row([id.0], |r| r.get::<_, String>(0)).optional())
+        .and_then(|mut s| s.query_row([id.0], |r| rows::message_at(r, 0)).optional())
         .map_err(sql_err)?
-        .map(|doc| rows::decode_message(&doc))
         .transpose()
 }
 
-/// Inserts `m`; returns its document (`serde_json::to_string(m)`), as stored.
-pub(crate) fn insert_message(conn: &Connection, m: &Message) -> StoreResult<String> {
-    let doc = serde_json::to_string(m).map_err(|e| StoreError::Internal(e.to_string()))?;
+/// Inserts `m`; returns its stored form, as stored.
+pub(crate) fn insert_message(conn: &Connection, m: &Message) -> StoreResult<Vec<u8>> {
+    let doc = form::encode_message(m);
     insert_doc(conn, m, &doc)?;
     Ok(doc)
 }
 
-fn insert_doc(conn: &Connection, m: &Message, doc: &str) -> StoreResult<()> {
+fn insert_doc(conn: &Connection, m: &Message, doc: &[u8]) -> StoreResult<()> {
     conn.prepare_cached(
         "INSERT INTO messages(id, chat_id, created_at, upper_id, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
     )
@@ -41,27 +41,6 @@ fn insert_doc(conn: &Connection, m: &Message, doc: &str) -> StoreResult<()> {
     })
     .map_err(sql_err)?;
     Ok(())
-}
-
-/// The document of `m` (`serde_json::to_string(m)`), given its content already serialised
-/// as `content_json`: bulk appends serialise contents before the writer thread, which then
-/// only writes the small rest. `m.content` is not read.
-fn doc_with_content(m: &mut Message, content_json: &str) -> StoreResult<String> {
-    let content = std::mem::take(&mut m.content);
-    let rest = serde_json::to_string(m);
-    m.content = content;
-    let rest = rest.map_err(|e| StoreError::Internal(e.to_string()))?;
-    // An empty content serialises as `{}`, and every field before it is a number or a
-    // tag, so the first match is the content field.
-    const EMPTY: &str = "\"content\":{}";
-    let at = rest
-        .find(EMPTY)
-        .ok_or_else(|| StoreError::Internal("message document without content".into()))?;
-    let mut doc = String::with_capacity(rest.len() + content_json.len());
-    doc.push_str(&rest[..at + EMPTY.len() - 2]);
-    doc.push_str(content_json);
-    doc.push_str(&rest[at + EMPTY.len()..]);
-    Ok(doc)
 }
 
 /// The newest timeline position of `chat` in the table (0 when it has none).
@@ -188,7 +167,7 @@ pub(crate) fn append_timeline(
 pub(crate) fn append_batch_reserved(
     c: &Connection,
     batch: &mut [NewMessage],
-    contents: &[String],
+    contents: &[Vec<u8>],
 ) -> StoreResult<Vec<Message>> {
     let mut counts: HashMap<ChatId, i64> = HashMap::new();
     for m in batch.iter() {
@@ -215,13 +194,13 @@ pub(crate) fn append_batch_reserved(
             }
         }
     }
-    let mut out = place_batch(batch, &mut cursor)?;
+    let out = place_batch(batch, &mut cursor)?;
     // Inserted in key order: each chat's new rows go to one place in the table, so the
     // B-tree cursor moves forward instead of jumping between chats on every row.
     let mut order: Vec<usize> = (0..out.len()).collect();
     order.sort_unstable_by_key(|&i| out[i].id.0);
     for i in order {
-        let doc = doc_with_content(&mut out[i], &contents[i])?;
+        let doc = form::encode_message_around(&out[i], &contents[i]);
         insert_doc(c, &out[i], &doc)?;
     }
     let mut s = c
@@ -241,81 +220,11 @@ pub(crate) fn list_children_conn(
         .prepare_cached("SELECT doc FROM messages WHERE upper_id = ?1 ORDER BY id")
         .map_err(sql_err)?;
     let rows = s
-        .query_map([container.0], |r| r.get::<_, String>(0))
+        .query_map([container.0], |r| rows::message_at(r, 0))
         .map_err(sql_err)?;
     let mut out = Vec::new();
-    for doc in rows {
-        out.push(rows::decode_message(&doc.map_err(sql_err)?)?);
+    for m in rows {
+        out.push(m.map_err(sql_err)??);
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn message(content: Content) -> Message {
-        Message {
-            id: MessageId(5 << 32 | 9),
-            tenant: TenantId(1),
-            chat: ChatId(5),
-            sender: Actor::App(AppId(3)),
-            kind: MessageType::RichText,
-            content,
-            mentions: vec![],
-            created_at: 1_700_000_000_000,
-            updated_at: 1_700_000_000_000,
-            edit: None,
-            removal: None,
-            parent: None,
-            root: None,
-            thread: None,
-            upper: None,
-            copied_from: None,
-            client_msg_id: None,
-            extra: MessageExtra::default(),
-        }
-    }
-
-    #[test]
-    fn documents_built_around_a_serialised_content_are_the_plain_documents() {
-        let contents = [
-            Content::default(),
-            Content {
-                text: "a \"content\":{} b".into(),
-                data: serde_json::json!({ "text": "x", "nested": { "content": {} } }),
-                original: None,
-            },
-            Content {
-                text: "日本語 <at id=\"1\">A</at>".into(),
-                data: serde_json::json!({ "title": "t", "paragraphs": [[{ "tag": "text", "text": "\n\t" }]] }),
-                original: Some(OriginalContent {
-                    format: "wps".into(),
-                    value: serde_json::json!({ "rich_text": { "elements": [] } }),
-                }),
-            },
-        ];
-        for c in contents {
-            let mut m = message(c);
-            m.mentions = vec![Mention {
-                key: "1".into(),
-                target: MentionTarget::All,
-                name: String::new(),
-            }];
-            m.parent = Some(MessageId(5 << 32 | 2));
-            m.client_msg_id = Some("c".into());
-            m.extra.sub_type = Some(7);
-            for m in [message(m.content.clone()), m] {
-                let mut m = m;
-                let plain = serde_json::to_string(&m).unwrap();
-                let content = serde_json::to_string(&m.content).unwrap();
-                assert_eq!(doc_with_content(&mut m, &content).unwrap(), plain);
-                assert_eq!(
-                    serde_json::to_string(&m).unwrap(),
-                    plain,
-                    "content restored"
-                );
-            }
-        }
-    }
 }

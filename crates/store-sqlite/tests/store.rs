@@ -462,3 +462,66 @@ async fn group_chats(
     }
     chats
 }
+
+/// Documents written before the stored form (JSON text) read as they did, and
+/// `upgrade_documents` rewrites exactly those, in the current form, changing nothing a
+/// reader sees and recording no change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_documents_read_as_before_and_upgrade_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(SqliteOptions::in_dir(dir.path())).unwrap();
+    let f = switchboard_core::testing::fixture(Arc::new(store.clone())).await;
+    let alice = Actor::User(f.alice.id);
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        let mut new = new_text(f.tenant.id, f.group.id, alice, &format!("m{i}"), 5);
+        new.content.original = Some(OriginalContent {
+            format: "lark".into(),
+            value: serde_json::json!({ "text": format!("m{i}"), "z": [1, 2.5] }).into(),
+        });
+        sent.push(store.append_message(new).await.unwrap().message);
+    }
+    drop(f);
+    drop(store);
+    // Three rows as the JSON form wrote them.
+    let conn =
+        rusqlite::Connection::open(dir.path().join(switchboard_store_sqlite::DB_FILE)).unwrap();
+    for m in &sent[..3] {
+        conn.execute(
+            "UPDATE messages SET doc = ?2 WHERE id = ?1",
+            rusqlite::params![m.id.0, serde_json::to_string(m).unwrap()],
+        )
+        .unwrap();
+    }
+    let changes: i64 = conn
+        .query_row("SELECT count(*) FROM changes", [], |r| r.get(0))
+        .unwrap();
+    let kinds = |conn: &rusqlite::Connection| -> Vec<String> {
+        let mut s = conn
+            .prepare("SELECT typeof(doc) FROM messages ORDER BY id")
+            .unwrap();
+        s.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(kinds(&conn), ["text", "text", "text", "blob", "blob"]);
+    drop(conn);
+    let store = SqliteStore::open(SqliteOptions::in_dir(dir.path())).unwrap();
+    for m in &sent {
+        assert_eq!(store.get_message(m.id).await.unwrap().as_ref(), Some(m));
+    }
+    let step = store.upgrade_documents(None, 100).await.unwrap();
+    assert_eq!((step.scanned, step.rewritten, step.next), (5, 3, None));
+    for m in &sent {
+        assert_eq!(store.get_message(m.id).await.unwrap().as_ref(), Some(m));
+    }
+    drop(store);
+    let conn =
+        rusqlite::Connection::open(dir.path().join(switchboard_store_sqlite::DB_FILE)).unwrap();
+    assert_eq!(kinds(&conn), ["blob"; 5]);
+    let after: i64 = conn
+        .query_row("SELECT count(*) FROM changes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(after, changes, "no change recorded");
+}

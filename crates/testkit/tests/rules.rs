@@ -17,7 +17,7 @@ fn num(v: &Value) -> i64 {
 fn text(s: &str) -> Content {
     Content {
         text: s.to_string(),
-        data: json!({ "text": s }),
+        data: json!({ "text": s }).into(),
         original: None,
     }
 }

@@ -1882,7 +1882,10 @@ async fn admin_messages_are_readable_here_and_yunxin_messages_there() {
         .unwrap();
     let original = stored.message.content.original.unwrap();
     assert_eq!(
-        (original.format.as_str(), &original.value["message"]),
+        (
+            original.format.as_str(),
+            &original.value.to_value()["message"]
+        ),
         (
             "yunxin",
             &json!({ "message_type": 0, "text": "from yunxin" })

@@ -2,6 +2,7 @@
 
 use crate::ids::{AppId, ChatId, MessageId, TenantId};
 use crate::model::{Actor, MentionTarget, Message, Millis};
+use crate::store::form;
 use serde::{Deserialize, Serialize};
 
 /// What happened, as the store recorded it in the transaction that did it. The message
@@ -87,13 +88,84 @@ impl ChangeBody {
         out
     }
 
-    /// Encodes the body as the stores keep it (JSON).
+    /// Encodes the body as the stores keep it: a change about a message as
+    /// [`MessageChange::wrap`] writes it, any other as JSON.
     pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a change body always serialises")
+        let (change, message) = match self {
+            ChangeBody::MessageCreated { message } => (MessageChange::Created, message),
+            ChangeBody::MessageEdited { message } => (MessageChange::Edited, message),
+            ChangeBody::MessageRemoved { message } => (MessageChange::Removed, message),
+            _ => return serde_json::to_vec(self).expect("a change body always serialises"),
+        };
+        change.wrap(&form::encode_message(message))
     }
 
+    /// Reads a body in any form a store has written (JSON bodies hold a message in the
+    /// message document's JSON form).
     pub fn decode(bytes: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(bytes).map_err(|e| format!("undecodable change: {e}"))
+        let fail = |e: String| format!("undecodable change: {e}");
+        match bytes {
+            [MESSAGE_CHANGE, code, doc @ ..] => {
+                let message = form::decode_message(doc).map_err(fail)?;
+                Ok(
+                    match MessageChange::from_code(*code)
+                        .ok_or_else(|| fail(format!("kind {code}")))?
+                    {
+                        MessageChange::Created => ChangeBody::MessageCreated { message },
+                        MessageChange::Edited => ChangeBody::MessageEdited { message },
+                        MessageChange::Removed => ChangeBody::MessageRemoved { message },
+                    },
+                )
+            }
+            _ => serde_json::from_slice(bytes).map_err(|e| fail(e.to_string())),
+        }
+    }
+}
+
+/// The first byte of a change body about a message (a JSON body's is `{`).
+const MESSAGE_CHANGE: u8 = 1;
+
+/// What a change about a message is, as a store that writes the message names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageChange {
+    Created,
+    Edited,
+    Removed,
+}
+
+impl MessageChange {
+    /// The name stores keep beside the body ([`ChangeBody::kind`]).
+    pub fn kind(self) -> &'static str {
+        match self {
+            MessageChange::Created => "message_created",
+            MessageChange::Edited => "message_edited",
+            MessageChange::Removed => "message_removed",
+        }
+    }
+
+    /// Its byte in a change body.
+    pub fn code(self) -> u8 {
+        match self {
+            MessageChange::Created => 1,
+            MessageChange::Edited => 2,
+            MessageChange::Removed => 3,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        [Self::Created, Self::Edited, Self::Removed]
+            .into_iter()
+            .find(|c| c.code() == code)
+    }
+
+    /// The change body about a message whose stored form ([`form::encode_message`]) the
+    /// write has just stored as `doc`: built around it, not by encoding the message again.
+    pub fn wrap(self, doc: &[u8]) -> Vec<u8> {
+        let mut body = Vec::with_capacity(doc.len() + 2);
+        body.push(MESSAGE_CHANGE);
+        body.push(self.code());
+        body.extend_from_slice(doc);
+        body
     }
 }
 
@@ -326,4 +398,35 @@ pub struct DeliveryQuery {
     /// Only deliveries with an id below this (the previous page's last id).
     pub before: Option<i64>,
     pub limit: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bodies about a message wrap its stored form; the JSON bodies an older version wrote
+    /// (still in the outbox and the delivery log after an upgrade) read as they did.
+    #[test]
+    fn bodies_in_either_form_decode_to_the_same_change() {
+        let m = crate::model::sample_message();
+        let doc = form::encode_message(&m);
+        for change in [
+            MessageChange::Created,
+            MessageChange::Edited,
+            MessageChange::Removed,
+        ] {
+            let bytes = change.wrap(&doc);
+            let body = ChangeBody::decode(&bytes).unwrap();
+            assert_eq!((body.kind(), body.message()), (change.kind(), Some(&m)));
+            assert_eq!(body.encode(), bytes);
+            let legacy = serde_json::to_vec(&body).unwrap();
+            assert_eq!(legacy[0], b'{');
+            assert_eq!(ChangeBody::decode(&legacy).unwrap(), body);
+        }
+        let other = ChangeBody::ChatDissolved { by: None };
+        assert_eq!(other.encode()[0], b'{');
+        assert_eq!(ChangeBody::decode(&other.encode()).unwrap(), other);
+        assert!(ChangeBody::decode(&[1, 9, 1]).is_err());
+        assert!(ChangeBody::decode(&[1]).is_err());
+    }
 }

@@ -122,7 +122,7 @@ impl Core {
         if let Some(r) = &m.removal {
             return Err(Error::Conflict(Conflict::MessageRemoved(r.kind)).into());
         }
-        if !referenced_keys(m.kind, &m.content.data)
+        if !referenced_keys(m.kind, &m.content.data.to_value())
             .iter()
             .any(|k| k == key)
         {
@@ -150,7 +150,6 @@ impl Core {
         mut content: Content,
     ) -> crate::error::Result<Content> {
         use crate::content::MediaData;
-        use serde::Deserialize;
         if !matches!(
             kind,
             MessageType::Image
@@ -161,7 +160,7 @@ impl Core {
         ) {
             return Ok(content);
         }
-        let Ok(mut m) = MediaData::deserialize(&content.data) else {
+        let Ok(mut m) = content.data.parse::<MediaData>() else {
             return Ok(content);
         };
         // Nothing left to fill: no read.
@@ -184,7 +183,7 @@ impl Core {
         let data = serde_json::to_value(m).map_err(|e| Error::invalid("content", e.to_string()))?;
         content.text =
             crate::content::validate(kind, &data).map_err(|r| Error::invalid("content", r))?;
-        content.data = data;
+        content.data = data.into();
         Ok(content)
     }
 }

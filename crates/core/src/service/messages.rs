@@ -134,16 +134,13 @@ impl Core {
 
     pub(super) fn check_content(&self, content: &Content, mentions: &[Mention]) -> Result<()> {
         let max = self.config.max_content_bytes;
-        let values =
-            || std::iter::once(&content.data).chain(content.original.as_ref().map(|o| &o.value));
-        // A quick upper bound settles almost every message; only a content that might be
-        // over the limit is measured exactly.
-        let bound = content.text.len() + values().map(json_len_bound).sum::<usize>();
-        let size = if bound <= max {
-            bound
-        } else {
-            content.text.len() + values().map(json_len).sum::<usize>()
-        };
+        // The payloads are held as their JSON text: the size is the sum of the texts.
+        let size = content.text.len()
+            + content.data.as_str().len()
+            + content
+                .original
+                .as_ref()
+                .map_or(0, |o| o.value.as_str().len());
         if size > max {
             return Err(Error::invalid(
                 "content",
@@ -471,7 +468,7 @@ impl Core {
         };
         let content = Content {
             text: title.clone(),
-            data: serde_json::json!({ "title": title, "source_ids": sources.iter().map(|s| s.id.get()).collect::<Vec<_>>() }),
+            data: serde_json::json!({ "title": title, "source_ids": sources.iter().map(|s| s.id.get()).collect::<Vec<_>>() }).into(),
             original: None,
         };
         let container = NewMessage {

@@ -76,43 +76,6 @@ pub(super) fn random_token(alphabet: &[u8], n: usize) -> String {
         .collect()
 }
 
-/// At least the length of `v` serialised as compact JSON (every string character counted
-/// as its longest escape), computed without serialising.
-pub(super) fn json_len_bound(v: &serde_json::Value) -> usize {
-    use serde_json::Value;
-    match v {
-        Value::Null | Value::Bool(_) => 5,
-        Value::Number(_) => 24,
-        Value::String(s) => 6 * s.len() + 2,
-        Value::Array(a) => 2 + a.iter().map(|x| json_len_bound(x) + 1).sum::<usize>(),
-        Value::Object(o) => {
-            2 + o
-                .iter()
-                .map(|(k, x)| 6 * k.len() + 4 + json_len_bound(x))
-                .sum::<usize>()
-        }
-    }
-}
-
-/// The length of `v` serialised as compact JSON, counted without building the string.
-pub(super) fn json_len(v: &serde_json::Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut c = Count(0);
-    match serde_json::to_writer(&mut c, v) {
-        Ok(()) => c.0,
-        Err(_) => 0,
-    }
-}
-
 /// The chat a sender may post to, from the chat and the sender's membership read together;
 /// refused in this order: unknown chat (or another tenant's), dissolved chat, not a member.
 pub(super) fn open_to_sender<C: std::borrow::Borrow<Chat>, M>(
@@ -130,19 +93,4 @@ pub(super) fn open_to_sender<C: std::borrow::Borrow<Chat>, M>(
         return Err(Error::Forbidden(Denied::not_member(chat.borrow().kind)));
     }
     Ok(chat)
-}
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn json_len_is_the_serialised_length_and_the_bound_is_above_it() {
-        for v in [
-            serde_json::json!(null),
-            serde_json::json!({ "text": "hé \"q\"\n\u{1}", "n": [1, 2.5, true, -1e300, u64::MAX] }),
-            serde_json::json!([[], {}, "", { "": null }]),
-        ] {
-            let len = serde_json::to_vec(&v).unwrap().len();
-            assert_eq!(super::json_len(&v), len);
-            assert!(super::json_len_bound(&v) >= len, "{v}");
-        }
-    }
 }

@@ -236,7 +236,7 @@ pub async fn files_access_by_uploader_and_through_messages(store: Arc<dyn Store>
         .unwrap();
     let id = sent.message.id;
     // The stored file's type and size fill what the content left out.
-    let data = &sent.message.content.data;
+    let data = sent.message.content.data.to_value();
     assert_eq!(
         (data["format"].as_str(), data["size"].as_i64()),
         (Some("image/png"), Some(48))

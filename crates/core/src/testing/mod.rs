@@ -56,6 +56,7 @@ macro_rules! store_conformance {
             chat_and_member_reads_both,
             chats_and_members_answer_each_pair_in_order,
             chats_with_members_answer_each_chat_in_order,
+            documents_upgrade_looks_at_every_row_and_changes_nothing,
             lookup_reads_chat_membership_and_message,
             rules_membership_and_tenancy,
             rules_reply_tree,
@@ -164,7 +165,7 @@ pub async fn fixture(store: Arc<dyn Store>) -> Fixture {
 pub fn text(s: &str) -> Content {
     Content {
         text: s.to_string(),
-        data: serde_json::json!({ "text": s }),
+        data: serde_json::json!({ "text": s }).into(),
         original: None,
     }
 }

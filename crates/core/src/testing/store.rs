@@ -940,15 +940,10 @@ pub async fn nonce_replay(store: Arc<dyn Store>) {
     );
 }
 
-/// The last timeline position `chat` has taken.
-async fn last_position(store: &Arc<dyn Store>, chat: ChatId) -> i64 {
-    store.get_chat(chat).await.unwrap().unwrap().last_position
-}
-
-pub async fn batch_append_is_atomic_and_ordered(store: Arc<dyn Store>) {
-    let f = fixture(store.clone()).await;
+/// A second group of the fixture's tenant, with Alice alone.
+async fn other_group(store: &Arc<dyn Store>, f: &Fixture) -> Chat {
     let alice = Actor::User(f.alice.id);
-    let other = store
+    store
         .create_chat(NewChat {
             tenant: f.tenant.id,
             kind: ChatKind::Group,
@@ -958,7 +953,18 @@ pub async fn batch_append_is_atomic_and_ordered(store: Arc<dyn Store>) {
             created_at: 1,
         })
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The last timeline position `chat` has taken.
+async fn last_position(store: &Arc<dyn Store>, chat: ChatId) -> i64 {
+    store.get_chat(chat).await.unwrap().unwrap().last_position
+}
+
+pub async fn batch_append_is_atomic_and_ordered(store: Arc<dyn Store>) {
+    let f = fixture(store.clone()).await;
+    let alice = Actor::User(f.alice.id);
+    let other = other_group(&store, &f).await;
     let batch: Vec<NewMessage> = (0..300)
         .map(|i| {
             let chat = if i % 3 == 0 { other.id } else { f.group.id };
@@ -1324,4 +1330,50 @@ pub async fn lookup_reads_chat_membership_and_message(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(nowhere, MessageLookup::default());
+}
+
+/// Every row is looked at once, in steps; rows already in the current form are left as
+/// they are, and every message reads the same afterwards.
+pub async fn documents_upgrade_looks_at_every_row_and_changes_nothing(store: Arc<dyn Store>) {
+    let f = fixture(store.clone()).await;
+    let alice = Actor::User(f.alice.id);
+    let other = other_group(&store, &f).await;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let chat = if i % 2 == 0 { f.group.id } else { other.id };
+        let sent = store
+            .append_message(new_text(f.tenant.id, chat, alice, &format!("m{i}"), 5))
+            .await
+            .unwrap();
+        ids.push(sent.message.id);
+    }
+    let before: Vec<_> = read_all(&store, &ids).await;
+    let (mut after, mut scanned, mut steps) = (None, 0, 0);
+    loop {
+        let step = store.upgrade_documents(after, 3).await.unwrap();
+        assert_eq!(step.rewritten, 0, "already in the current form");
+        assert!(step.scanned <= 3);
+        scanned += step.scanned;
+        steps += 1;
+        match step.next {
+            Some(next) => {
+                assert!(after.is_none_or(|a| next.0 > a.0), "moves forward");
+                after = Some(next);
+            }
+            None => break,
+        }
+        assert!(steps < 10, "ends");
+    }
+    assert_eq!(scanned, ids.len() as u64);
+    assert_eq!(read_all(&store, &ids).await, before);
+    let none = store.upgrade_documents(after, 0).await.unwrap();
+    assert_eq!((none.scanned, none.next), (0, None));
+}
+
+async fn read_all(store: &Arc<dyn Store>, ids: &[MessageId]) -> Vec<Option<Message>> {
+    let mut out = Vec::new();
+    for id in ids {
+        out.push(store.get_message(*id).await.unwrap());
+    }
+    out
 }

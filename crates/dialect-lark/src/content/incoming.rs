@@ -287,10 +287,10 @@ pub async fn incoming(
     let text = canon::validate(kind, &data).map_err(|reason| LarkError::invalid(ctx, reason))?;
     let content = Content {
         text,
-        data,
+        data: data.into(),
         original: Some(OriginalContent {
             format: FORMAT.into(),
-            value,
+            value: value.into(),
         }),
     };
     Ok(Incoming {

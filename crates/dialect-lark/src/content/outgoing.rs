@@ -4,9 +4,12 @@ use super::{scan_at, Piece, FORMAT};
 use crate::face::Face;
 use crate::ids;
 use crate::render::Reader;
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use switchboard_core::content::{self as canon, MediaData, Node, RichTextData};
+use std::borrow::Cow;
+use switchboard_core::content::{
+    self as canon, MediaData, Node, RichTextData, ShareChatData, ShareUserData, TextView,
+};
+use switchboard_core::json::Json;
 use switchboard_core::model::{MentionTarget, MessageType};
 use switchboard_core::service::{MessageView, Party};
 
@@ -67,16 +70,20 @@ pub fn outgoing(r: &Reader, v: &MessageView, rm: &ReadMentions) -> String {
         .filter(|o| o.format == FORMAT)
         .map(|o| &o.value);
     let data = &m.content.data;
+    // The stored original is the compact text of the content as received: echoed, it is
+    // copied as it is.
     let value = match m.kind {
         MessageType::Text => return text(r, v, rm),
         MessageType::RichText => match original {
-            Some(o) => rewrite_at_nodes(o.clone(), v, rm),
+            // Without mentions there is no `at` node to rewrite.
+            Some(o) if m.mentions.is_empty() => return o.as_str().to_string(),
+            Some(o) => rewrite_at_nodes(o.to_value(), v, rm),
             None => return post_string(data, v, rm),
         },
         MessageType::Card => match (r.face, original) {
             // Hi's documentation: "when the message is a compressive_card, the content returned is \"\"".
             (Face::Hi, _) => return String::new(),
-            (Face::Feishu, Some(o)) => o.clone(),
+            (Face::Feishu, Some(o)) => return o.as_str().to_string(),
             (Face::Feishu, None) => {
                 json!({ "elements": [{ "tag": "div", "text": { "tag": "plain_text", "content": m.content.text } }] })
             }
@@ -85,14 +92,14 @@ pub fn outgoing(r: &Reader, v: &MessageView, rm: &ReadMentions) -> String {
         _ if original.is_some()
             && !matches!(m.kind, MessageType::ShareChat | MessageType::ShareUser) =>
         {
-            original.cloned().unwrap_or_default()
+            return original.map(|o| o.as_str().to_string()).unwrap_or_default();
         }
         MessageType::Image => {
-            let md = MediaData::deserialize(data).unwrap_or_default();
+            let md = data.parse::<MediaData>().unwrap_or_default();
             json!({ "image_key": md.key })
         }
         MessageType::File | MessageType::Audio | MessageType::Video | MessageType::Sticker => {
-            let md = MediaData::deserialize(data).unwrap_or_default();
+            let md = data.parse::<MediaData>().unwrap_or_default();
             let mut o = json!({ "file_key": md.key });
             if !md.name.is_empty() && matches!(m.kind, MessageType::File | MessageType::Video) {
                 o["file_name"] = json!(md.name);
@@ -109,16 +116,16 @@ pub fn outgoing(r: &Reader, v: &MessageView, rm: &ReadMentions) -> String {
             o
         }
         MessageType::ShareChat => {
-            let c = data.get("chat_id").and_then(Value::as_i64).unwrap_or(0);
+            let c = data.parse::<ShareChatData>().map_or(0, |d| d.chat_id);
             json!({ "chat_id": ids::chat_id(switchboard_core::ids::ChatId(c)) })
         }
         // Feishu shares users by open_id, which is the reader app's own.
         MessageType::ShareUser => {
-            let u = data.get("user_id").and_then(Value::as_i64).unwrap_or(0);
+            let u = data.parse::<ShareUserData>().map_or(0, |d| d.user_id);
             json!({ "user_id": ids::open_id(switchboard_core::ids::UserId(u), r.app.id) })
         }
         MessageType::Location => {
-            let l = canon::LocationData::deserialize(data).unwrap_or_default();
+            let l = data.parse::<canon::LocationData>().unwrap_or_default();
             json!({ "name": if l.title.is_empty() { l.address } else { l.title }, "latitude": l.latitude.to_string(), "longitude": l.longitude.to_string() })
         }
         MessageType::System => json!({ "template": m.content.text }),
@@ -133,15 +140,13 @@ pub fn recalled() -> String {
 }
 
 fn text(r: &Reader, v: &MessageView, rm: &ReadMentions) -> String {
-    let canonical = v
-        .message
-        .content
-        .data
-        .get("text")
-        .and_then(Value::as_str)
-        .unwrap_or(&v.message.content.text);
+    let content = &v.message.content;
+    let canonical = match content.data.parse::<TextView>() {
+        Ok(t) => t.text,
+        Err(_) => Cow::Borrowed(content.text.as_str()),
+    };
     let mut out = String::new();
-    for piece in scan_at(canonical) {
+    for piece in scan_at(&canonical) {
         match piece {
             Piece::Lit(s) => out.push_str(&s),
             Piece::At { id, name } => match (rm.by_canonical(v, &id), r.face) {
@@ -230,7 +235,7 @@ fn rewrite_at_nodes(mut value: Value, v: &MessageView, rm: &ReadMentions) -> Val
 /// same bytes as `post_from_canonical`'s tree in `tests`
 /// (`typed_post_is_byte_for_byte_the_value_form`) without building, serialising and freeing
 /// that tree on every read.
-pub(super) fn post_string(data: &Value, v: &MessageView, rm: &ReadMentions) -> String {
+pub(super) fn post_string(data: &Json, v: &MessageView, rm: &ReadMentions) -> String {
     use serde::ser::{Serialize, SerializeMap, Serializer};
     struct Nodes<'b>(&'b [Node], &'b MessageView, &'b ReadMentions);
     struct Paragraphs<'b>(&'b RichTextData, &'b MessageView, &'b ReadMentions);
@@ -301,7 +306,7 @@ pub(super) fn post_string(data: &Value, v: &MessageView, rm: &ReadMentions) -> S
             m.end()
         }
     }
-    let rt = RichTextData::deserialize(data).unwrap_or_default();
+    let rt = data.parse::<RichTextData>().unwrap_or_default();
     let post = Post {
         zh_cn: Body {
             content: Paragraphs(&rt, v, rm),

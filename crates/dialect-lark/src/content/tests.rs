@@ -49,7 +49,7 @@ fn typed_post_is_byte_for_byte_the_value_form() {
         switchboard_core::testing::new_text(TenantId(1), chat, Actor::User(UserId(1)), "plain", 5)
             .to_message(MessageId::timeline(chat, 1).unwrap(), 5, None);
     message.kind = MessageType::RichText;
-    message.content.data = data.clone();
+    message.content.data = data.clone().into();
     message.mentions = vec![Mention {
         key: "k1".into(),
         target: MentionTarget::User(UserId(2)),
@@ -74,7 +74,7 @@ fn typed_post_is_byte_for_byte_the_value_form() {
     let rm = ReadMentions::of(&v);
     for d in [data, json!({ "paragraphs": [] }), json!("not rich text")] {
         assert_eq!(
-            post_string(&d, &v, &rm),
+            post_string(&d.clone().into(), &v, &rm),
             serde_json::to_string(&post_from_canonical(&d, &v, &rm)).unwrap(),
             "{d}"
         );

@@ -342,7 +342,7 @@ fn text_message(pos: i64, sender: Actor, text: &str, mentions: Vec<Mention>) -> 
         kind: MessageType::Text,
         content: Content {
             text: text.into(),
-            data: json!({ "text": text }),
+            data: json!({ "text": text }).into(),
             original: None,
         },
         mentions,
@@ -600,7 +600,8 @@ fn hi_receive_uses_hi_names_and_shapes() {
     // Hi's msg_type spellings.
     let mut rich = text_message(5, Actor::User(ANN), "", vec![]);
     rich.kind = MessageType::RichText;
-    rich.content.data = json!({ "title": "T", "paragraphs": [[{ "tag": "text", "text": "x" }]] });
+    rich.content.data =
+        json!({ "title": "T", "paragraphs": [[{ "tag": "text", "text": "x" }]] }).into();
     let mut card = text_message(6, Actor::User(ANN), "card", vec![]);
     card.kind = MessageType::Card;
     for (m, hi, feishu) in [

@@ -240,7 +240,7 @@ pub fn incoming(
     }
     c.original = Some(OriginalContent {
         format: FORMAT.into(),
-        value: content.clone(),
+        value: content.into(),
     });
     Ok(Incoming {
         content: c,

@@ -5,10 +5,14 @@
 
 use super::tree::from_canonical;
 use super::FORMAT;
+use serde::ser::Error as _;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
-use switchboard_core::content::{self as canon, LocationData, MediaData, Node, RichTextData};
+use switchboard_core::content::{
+    self as canon, LocationData, MediaData, Node, RichTextData, TextView,
+};
 use switchboard_core::model::{Content, MessageType};
 
 /// Rewrites the keys of `<at id="KEY">` tags through `map`.
@@ -50,25 +54,24 @@ pub fn outgoing<'a>(
     wps_id: &dyn Fn(&str) -> Option<String>,
     mentions: &[MentionLook],
 ) -> (&'static str, ContentOut<'a>) {
-    // WPS's own content is echoed as it came: borrowed, since a copy of the tree would
-    // be serialised once and dropped.
+    // WPS's own content is echoed as it came: its stored text, copied.
     if let Some(o) = c.original.as_ref().filter(|o| o.format == FORMAT) {
-        return (kind.as_str(), ContentOut::Value(Cow::Borrowed(&o.value)));
+        return (kind.as_str(), ContentOut::Raw(o.value.as_str()));
     }
     match kind {
         MessageType::Text => {
-            if let Some((text, markdown)) = text_parts(&c.data) {
+            if let Ok(TextView { text, markdown }) = c.data.parse() {
                 let content = if text.contains("<at id=\"") {
-                    Cow::Owned(rekey_at_tags(text, wps_id))
+                    Cow::Owned(rekey_at_tags(&text, wps_id))
                 } else {
-                    Cow::Borrowed(text)
+                    text
                 };
                 let ty = if markdown { "markdown" } else { "plain" };
                 return ("text", ContentOut::Text { content, ty });
             }
         }
         MessageType::RichText => {
-            if let Ok(data) = RichTextData::deserialize(&c.data) {
+            if let Ok(data) = c.data.parse::<RichTextData>() {
                 let identities = mentions
                     .iter()
                     .map(|m| (m.key.clone(), m.identity.clone()))
@@ -77,25 +80,25 @@ pub fn outgoing<'a>(
             }
         }
         MessageType::Image | MessageType::Sticker => {
-            let media = MediaData::deserialize(&c.data).unwrap_or_default();
+            let media = c.data.parse::<MediaData>().unwrap_or_default();
             let sticker = kind == MessageType::Sticker;
             return (kind.as_str(), ContentOut::Image { media, sticker });
         }
         MessageType::File => {
-            let media = MediaData::deserialize(&c.data).unwrap_or_default();
+            let media = c.data.parse::<MediaData>().unwrap_or_default();
             // Known only by its URL, a file is a cloud file (`from_canonical`).
             if !media.key.is_empty() || media.url.is_empty() {
                 return ("file", ContentOut::LocalFile(media));
             }
         }
         MessageType::Location => {
-            if let Ok(l) = LocationData::deserialize(&c.data) {
+            if let Ok(l) = c.data.parse::<LocationData>() {
                 return ("location", ContentOut::Location(l));
             }
         }
         // A card is shown as its sender gave it, under `card`: borrowed, not copied.
         MessageType::Card => {
-            if let Some(card) = c.data.as_object().and_then(|o| o.get("card")) {
+            if let Ok(CardParts { card }) = c.data.parse() {
                 return ("card", ContentOut::Keyed("card", card));
             }
         }
@@ -116,13 +119,15 @@ pub fn outgoing<'a>(
 #[derive(Debug)]
 pub enum ContentOut<'a> {
     Value(Cow<'a, Value>),
+    /// JSON text written as it is: WPS's own content, stored as it came.
+    Raw(&'a str),
     /// `{"text":{"content":…,"type":"plain"|"markdown"}}`
     Text {
         content: Cow<'a, str>,
         ty: &'static str,
     },
-    /// `{key: value}`
-    Keyed(&'static str, &'a Value),
+    /// `{key: value}`, the value's stored text copied.
+    Keyed(&'static str, &'a RawValue),
     /// `{"image":{…}}`, or `{"sticker":{"image":{…}}}` (without the thumbnail).
     Image {
         media: MediaData,
@@ -375,6 +380,12 @@ impl serde::Serialize for ContentOut<'_> {
         }
         match self {
             ContentOut::Value(v) => v.serialize(s),
+            ContentOut::Raw(text) => {
+                // Stored text, which this server wrote as one JSON value; checked as it is
+                // copied, so a damaged row is an error rather than broken output.
+                let raw: &RawValue = serde_json::from_str(text).map_err(S::Error::custom)?;
+                raw.serialize(s)
+            }
             ContentOut::Text { content, ty } => One("text", Plain { content, ty }).serialize(s),
             ContentOut::Keyed(key, value) => One(key, value).serialize(s),
             ContentOut::RichText { data, identities } => {
@@ -424,14 +435,9 @@ impl serde::Serialize for ContentOut<'_> {
     }
 }
 
-/// `(text, markdown)` of canonical text content, exactly when `TextData::deserialize`
-/// would accept it (a string `text`; `markdown` absent or a bool; other fields ignored).
-fn text_parts(d: &Value) -> Option<(&str, bool)> {
-    let o = d.as_object()?;
-    let text = o.get("text")?.as_str()?;
-    let markdown = match o.get("markdown") {
-        None => false,
-        Some(m) => m.as_bool()?,
-    };
-    Some((text, markdown))
+/// A card's payload, the card's text borrowed.
+#[derive(Deserialize)]
+struct CardParts<'a> {
+    #[serde(borrow)]
+    card: &'a RawValue,
 }

@@ -30,7 +30,7 @@ fn typed_forms_hold_their_bytes() {
     for d in datas {
         let c = Content {
             text: "fallback".into(),
-            data: d.clone(),
+            data: d.clone().into(),
             original: None,
         };
         let (ty, typed) = outgoing(MessageType::Text, &c, 5, &rekey, &[]);
@@ -43,7 +43,7 @@ fn typed_forms_hold_their_bytes() {
     ] {
         let c = Content {
             text: "fallback".into(),
-            data: d.clone(),
+            data: d.clone().into(),
             original: None,
         };
         let (ty, typed) = outgoing(MessageType::Card, &c, 5, &rekey, &[]);
@@ -69,7 +69,7 @@ fn typed_forms_hold_their_bytes() {
     ] {
         let c = Content {
             text: "fallback".into(),
-            data: d.clone(),
+            data: d.clone().into(),
             original: None,
         };
         for ls in [&looks[..], &[]] {
@@ -110,7 +110,7 @@ fn typed_forms_hold_their_bytes() {
     ] {
         let c = Content {
             text: "fallback".into(),
-            data: d.clone(),
+            data: d.clone().into(),
             original: None,
         };
         let (ty, typed) = outgoing(kind, &c, 5, &rekey, &[]);
@@ -126,7 +126,7 @@ fn typed_forms_hold_their_bytes() {
     // A file known only by its URL is a cloud file, rendered as before.
     let c = Content {
         text: "fallback".into(),
-        data: json!({ "url": "https://e.x/f" }),
+        data: json!({ "url": "https://e.x/f" }).into(),
         original: None,
     };
     let (_, out) = outgoing(MessageType::File, &c, 5, &rekey, &[]);
@@ -134,7 +134,7 @@ fn typed_forms_hold_their_bytes() {
     // A card without one falls back to the plain rendition, as before.
     let c = Content {
         text: "fallback".into(),
-        data: json!({ "elements": [] }),
+        data: json!({ "elements": [] }).into(),
         original: None,
     };
     let (ty, out) = outgoing(MessageType::Card, &c, 5, &rekey, &[]);
@@ -155,7 +155,7 @@ fn typed_forms_hold_their_bytes() {
     ] {
         let c = Content {
             text: "fallback".into(),
-            data: d.clone(),
+            data: d.clone().into(),
             original: None,
         };
         let (ty, out) = outgoing(MessageType::Text, &c, 5, &rekey, &[]);
@@ -188,9 +188,9 @@ fn text_keeps_the_original_and_the_at_tags() {
     assert_eq!(inc.content.text, "hi <at id=\"1\">Bob</at>");
     assert_eq!(
         inc.content.data,
-        json!({ "text": "hi <at id=\"1\">Bob</at>", "markdown": true })
+        json!({ "text": "hi <at id=\"1\">Bob</at>", "markdown": true }).into()
     );
-    assert_eq!(inc.content.original.as_ref().unwrap().value, v);
+    assert_eq!(inc.content.original.as_ref().unwrap().value, v.into());
     assert_eq!(
         at_tags(&inc.content.text),
         vec![("1".to_string(), "Bob".to_string())]
@@ -234,9 +234,9 @@ fn length_limit_counts_characters() {
 #[test]
 fn media_types_convert_to_canonical() {
     let img = convert(MessageType::Image, json!({ "image": { "storage_key": "sk1", "type": "image/png", "width": 10, "height": 20, "size": 300, "thumbnail_storage_key": "t1", "thumbnail_type": "image/jpg" } })).unwrap();
-    assert_eq!(img.content.data["key"], "sk1");
-    assert_eq!(img.content.data["format"], "image/png");
-    assert_eq!(img.content.data["cover_key"], "t1");
+    assert_eq!(img.content.data.to_value()["key"], "sk1");
+    assert_eq!(img.content.data.to_value()["format"], "image/png");
+    assert_eq!(img.content.data.to_value()["cover_key"], "t1");
     assert!(convert(MessageType::Image, json!({ "image": { "width": 10 } })).is_err());
     assert!(convert(
         MessageType::Image,
@@ -244,17 +244,17 @@ fn media_types_convert_to_canonical() {
     )
     .is_err());
     let f = convert(MessageType::File, json!({ "file": { "type": "local", "local": { "name": "a.txt", "size": 3, "storage_key": "fk" } } })).unwrap();
-    assert_eq!(f.content.data["name"], "a.txt");
+    assert_eq!(f.content.data.to_value()["name"], "a.txt");
     assert!(convert(
         MessageType::File,
         json!({ "file": { "type": "cloud", "cloud": { "id": "1" } } })
     )
     .is_err());
     let a = convert(MessageType::Audio, json!({ "audio": { "storage_key": "ak", "media": { "codec": "amr", "duration": 3, "format": "wav", "sample_rate": 8000 } } })).unwrap();
-    assert_eq!(a.content.data["duration_ms"], 3000);
-    assert_eq!(a.content.data["extra"]["sample_rate"], 8000);
+    assert_eq!(a.content.data.to_value()["duration_ms"], 3000);
+    assert_eq!(a.content.data.to_value()["extra"]["sample_rate"], 8000);
     let v = convert(MessageType::Video, json!({ "video": { "storage_key": "vk", "media": { "codec": "h.264", "cover_storage_key": "c", "duration": 5, "format": "mp4", "width": 640, "height": 480 } } })).unwrap();
-    assert_eq!(v.content.data["cover_key"], "c");
+    assert_eq!(v.content.data.to_value()["cover_key"], "c");
     assert!(
         convert(MessageType::Card, json!({ "card": { "config": {} } })).is_err(),
         "i18n_items is required"
@@ -264,7 +264,7 @@ fn media_types_convert_to_canonical() {
         json!({ "card": { "config": {}, "i18n_items": [] } }),
     )
     .unwrap();
-    assert_eq!(c.content.data["card"]["i18n_items"], json!([]));
+    assert_eq!(c.content.data.to_value()["card"]["i18n_items"], json!([]));
 }
 
 #[test]

@@ -4,7 +4,6 @@
 
 use super::{put_int, put_str};
 use crate::ids;
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use switchboard_core::content::{MediaData, MergeForwardData, OpaqueData};
 use switchboard_core::ids::MessageId;
@@ -12,7 +11,6 @@ use switchboard_core::model::{Content, MessageType};
 
 /// [`outgoing`](fn@super::outgoing) for content that did not come in through WPS.
 pub(super) fn from_canonical(kind: MessageType, c: &Content, ctime: i64) -> (&'static str, Value) {
-    let d = &c.data;
     let fallback_text = |text: &str| {
         (
             "text",
@@ -30,14 +28,14 @@ pub(super) fn from_canonical(kind: MessageType, c: &Content, ctime: i64) -> (&'s
         | MessageType::Card => fallback_text(&c.text),
         // Only a file known by its URL alone reaches here: a cloud file.
         MessageType::File => {
-            let m = MediaData::deserialize(d).unwrap_or_default();
+            let m = c.data.parse::<MediaData>().unwrap_or_default();
             (
                 "file",
                 json!({ "file": { "type": "cloud", "cloud": { "id": "", "link_url": m.url, "link_id": "" } } }),
             )
         }
         MessageType::Audio | MessageType::Video => {
-            let m = MediaData::deserialize(d).unwrap_or_default();
+            let m = c.data.parse::<MediaData>().unwrap_or_default();
             let mut media = Map::new();
             put_str(&mut media, "format", m.format.clone());
             put_int(&mut media, "size", m.size);
@@ -67,7 +65,7 @@ pub(super) fn from_canonical(kind: MessageType, c: &Content, ctime: i64) -> (&'s
             )
         }
         MessageType::MergeForward => {
-            let mf = MergeForwardData::deserialize(d).unwrap_or_default();
+            let mf = c.data.parse::<MergeForwardData>().unwrap_or_default();
             let ids: Vec<String> = mf
                 .source_ids
                 .iter()
@@ -80,7 +78,7 @@ pub(super) fn from_canonical(kind: MessageType, c: &Content, ctime: i64) -> (&'s
             )
         }
         MessageType::Vote | MessageType::Calendar | MessageType::Meeting => {
-            let o = OpaqueData::deserialize(d).unwrap_or_default();
+            let o = c.data.parse::<OpaqueData>().unwrap_or_default();
             let body = if o.json.is_object() {
                 o.json
             } else {

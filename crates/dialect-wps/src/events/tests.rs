@@ -447,7 +447,7 @@ fn message(text: &str, mentions: Vec<Mention>) -> Message {
         kind: MessageType::Text,
         content: Content {
             text: text.into(),
-            data: json!({ "text": text }),
+            data: json!({ "text": text }).into(),
             original: None,
         },
         mentions,
@@ -922,7 +922,7 @@ async fn render_then_webhook_end_to_end() {
         MessageType::Text,
         Content {
             text: "<at id=\"b\">Bot</at> ping".into(),
-            data: json!({ "text": "<at id=\"b\">Bot</at> ping" }),
+            data: json!({ "text": "<at id=\"b\">Bot</at> ping" }).into(),
             original: None,
         },
     );

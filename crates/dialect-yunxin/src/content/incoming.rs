@@ -162,7 +162,7 @@ pub fn incoming(
     }
     c.original = Some(OriginalContent {
         format: FORMAT.into(),
-        value: Value::Object(original),
+        value: Value::Object(original).into(),
     });
     let mentions = mentions
         .iter()

@@ -3,10 +3,13 @@
 use super::{type_number, FORMAT};
 use crate::extract::Long;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
-use switchboard_core::content::MediaData;
+use std::borrow::Cow;
+use switchboard_core::content::{MediaData, TextView};
 use switchboard_core::files::FileKey;
 use switchboard_core::ids::MessageId;
+use switchboard_core::json::Json;
 use switchboard_core::model::{MentionTarget, MessageType};
 use switchboard_core::service::{MessageView, Party};
 
@@ -64,12 +67,28 @@ pub struct Rendered {
     pub message_type: i64,
     pub sub_type: Option<i64>,
     pub text: Option<String>,
-    pub attachment: Option<Value>,
+    pub attachment: Option<Json>,
     pub extension: Option<String>,
 }
 
-fn long_of(v: &Value) -> Option<i64> {
-    serde_json::from_value::<Long>(v.clone()).ok().map(|l| l.0)
+/// A Yunxin original as stored: the message object as received, and its extension.
+#[derive(Deserialize, Default)]
+struct OriginalView<'a> {
+    #[serde(borrow, default)]
+    message: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    extension: Option<&'a RawValue>,
+}
+
+/// The fields of a received message that its echo shows.
+#[derive(Deserialize, Default)]
+struct SentView<'a> {
+    #[serde(borrow, default)]
+    sub_type: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    text: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    attachment: Option<&'a RawValue>,
 }
 
 /// Renders a message: our own original echoed (the latest edit's, when edited through
@@ -78,21 +97,31 @@ pub fn outgoing(v: &MessageView) -> Rendered {
     let m = &v.message;
     let message_type = type_number(m.kind);
     if let Some(o) = m.content.original.as_ref().filter(|o| o.format == FORMAT) {
-        let msg = &o.value["message"];
-        let extension = match o.value.get("extension") {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Null) | None => m.extra.extension.clone(),
-            Some(other) => Some(other.to_string()),
+        // Read field by field from the stored text: each part is copied as it is.
+        let original: OriginalView = o.value.parse().unwrap_or_default();
+        let msg: SentView = original
+            .message
+            .and_then(|r| serde_json::from_str(r.get()).ok())
+            .unwrap_or_default();
+        let extension = match original.extension {
+            None => m.extra.extension.clone(),
+            Some(r) => Some(serde_json::from_str(r.get()).unwrap_or_else(|_| r.get().to_string())),
         };
         return Rendered {
             message_type,
-            sub_type: msg.get("sub_type").and_then(long_of).or(m.extra.sub_type),
+            sub_type: msg
+                .sub_type
+                .and_then(|r| serde_json::from_str::<Long>(r.get()).ok())
+                .map(|l| l.0)
+                .or(m.extra.sub_type),
             text: msg
-                .get("text")
-                .and_then(Value::as_str)
-                .filter(|t| !t.is_empty())
-                .map(str::to_string),
-            attachment: msg.get("attachment").filter(|a| a.is_object()).cloned(),
+                .text
+                .and_then(|r| serde_json::from_str::<String>(r.get()).ok())
+                .filter(|t| !t.is_empty()),
+            attachment: msg
+                .attachment
+                .filter(|a| a.get().starts_with('{'))
+                .map(|a| Json::from_trusted(a.get().to_string())),
             extension,
         };
     }
@@ -112,7 +141,7 @@ pub fn outgoing(v: &MessageView) -> Rendered {
     };
     let data = &m.content.data;
     let media_att = |with_name: bool, with_dims: bool, with_dur: bool| -> Value {
-        let d = MediaData::deserialize(data).unwrap_or_default();
+        let d = data.parse::<MediaData>().unwrap_or_default();
         let mut a = Map::new();
         let mut put = |k: &str, v: Value| {
             a.insert(k.to_string(), v);
@@ -161,20 +190,22 @@ pub fn outgoing(v: &MessageView) -> Rendered {
         }
         Value::Object(a)
     };
+    // The rarer types read their payload as a tree.
+    let tree = || data.to_value();
     let opaque = || -> Value {
-        match data.get("json") {
+        match tree().get("json") {
             Some(Value::Object(o)) => Value::Object(o.clone()),
             Some(Value::Null) | None => json!({}),
             Some(other) => json!({ "value": other }),
         }
     };
-    let (text, attachment) = match m.kind {
+    let (text, attachment): (_, Option<Value>) = match m.kind {
         MessageType::Text | MessageType::Tip => {
-            let raw = data
-                .get("text")
-                .and_then(Value::as_str)
-                .unwrap_or(&m.content.text);
-            (Some(unmark_mentions(raw, mention_name)), None)
+            let raw = match data.parse::<TextView>() {
+                Ok(t) => t.text,
+                Err(_) => Cow::Borrowed(m.content.text.as_str()),
+            };
+            (Some(unmark_mentions(&raw, mention_name)), None)
         }
         MessageType::RichText => (Some(unmark_mentions(&m.content.text, mention_name)), None),
         MessageType::Image | MessageType::Sticker => (None, Some(media_att(true, true, false))),
@@ -182,6 +213,7 @@ pub fn outgoing(v: &MessageView) -> Rendered {
         MessageType::Video => (None, Some(media_att(false, true, true))),
         MessageType::File => (None, Some(media_att(true, false, false))),
         MessageType::Location => {
+            let data = tree();
             let title = data
                 .get("title")
                 .and_then(Value::as_str)
@@ -208,14 +240,14 @@ pub fn outgoing(v: &MessageView) -> Rendered {
         | MessageType::Meeting
         | MessageType::System => (
             Some(m.content.text.clone()).filter(|t| !t.is_empty()),
-            Some(json!({ "type": m.kind.as_str(), "data": data })),
+            Some(json!({ "type": m.kind.as_str(), "data": tree() })),
         ),
     };
     Rendered {
         message_type,
         sub_type: m.extra.sub_type,
         text,
-        attachment,
+        attachment: attachment.as_ref().map(Json::from_value),
         extension: m.extra.extension.clone(),
     }
 }

@@ -55,12 +55,12 @@ fn incoming_validates_per_type() {
     let d = ok(json!({"message_type": 0, "text": "hi @Bob"})).unwrap();
     assert_eq!(d.kind, MessageType::Text);
     assert_eq!(
-        d.content.original.as_ref().unwrap().value["message"]["text"],
+        d.content.original.as_ref().unwrap().value.to_value()["message"]["text"],
         "hi @Bob"
     );
     let d = ok(json!({"message_type": 1, "attachment": {"url": "https://x/y.png", "w": 10, "h": 20, "md5": "m", "extra_key": 1}})).unwrap();
-    assert_eq!(d.content.data["width"], 10);
-    assert_eq!(d.content.data["extra"]["extra_key"], 1);
+    assert_eq!(d.content.data.to_value()["width"], 10);
+    assert_eq!(d.content.data.to_value()["extra"]["extra_key"], 1);
     let d = ok(json!({"message_type": 100, "sub_type": 3, "attachment": {"a": [1]}})).unwrap();
     assert_eq!((d.kind, d.sub_type), (MessageType::Custom, Some(3)));
     assert!(ok(

@@ -85,12 +85,9 @@ pub fn recall_type(kind: RemovalKind) -> &'static str {
 }
 
 /// A JSON value as a copy's string: a string as is, anything else compact JSON, nothing "".
-fn json_string(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    }
+/// An attachment (always an object) as its JSON text.
+fn json_string(v: Option<&switchboard_core::json::Json>) -> String {
+    v.map(|j| j.as_str().to_string()).unwrap_or_default()
 }
 
 /// A message's copy (`eventType` 1) from the query API's rendering of it, so ids, accounts

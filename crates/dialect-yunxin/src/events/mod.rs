@@ -140,24 +140,33 @@ pub fn route_disabled(
 
 /// Records in `content`'s Yunxin original that its message is not copied.
 pub fn mark_not_copied(content: &mut Content) {
-    if let Some(Value::Object(o)) = content
-        .original
-        .as_mut()
-        .filter(|o| o.format == FORMAT)
-        .map(|o| &mut o.value)
-    {
-        o.insert(
-            ROUTE_KEY.into(),
-            serde_json::json!({ "route_enabled": false }),
-        );
+    if let Some(original) = content.original.as_mut().filter(|o| o.format == FORMAT) {
+        if let Value::Object(mut o) = original.value.to_value() {
+            o.insert(
+                ROUTE_KEY.into(),
+                serde_json::json!({ "route_enabled": false }),
+            );
+            original.value = Value::Object(o).into();
+        }
     }
 }
 
 /// Whether `m` is copied: not when it was sent with the copy switch off.
 pub fn copies(m: &Message) -> bool {
+    // Only the switch is read from the stored original; its other fields are skipped.
+    #[derive(serde::Deserialize)]
+    struct Route {
+        #[serde(default)]
+        route_config: Option<Value>,
+    }
     !m.content.original.as_ref().is_some_and(|o| {
         o.format == FORMAT
-            && o.value.pointer("/route_config/route_enabled") == Some(&Value::Bool(false))
+            && o.value
+                .parse::<Route>()
+                .ok()
+                .and_then(|r| r.route_config)
+                .and_then(|c| c.get("route_enabled").cloned())
+                == Some(Value::Bool(false))
     })
 }
 

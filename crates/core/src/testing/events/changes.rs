@@ -179,7 +179,7 @@ pub async fn events_every_write_records_its_change(store: Arc<dyn Store>) {
         "a \"quoted\" \\ 日本 \u{1F600}",
         20,
     );
-    tricky.content.data = serde_json::json!({ "created_at": 0, "nul": "\u{0}" });
+    tricky.content.data = serde_json::json!({ "created_at": 0, "nul": "\u{0}" }).into();
     let plain = s.append_message(tricky).await.unwrap().message;
     let earlier = s
         .append_message(new_text(w.tenant, w.group.id, w.bob, "earlier", 5))
