@@ -64,12 +64,6 @@ impl From<Value> for Json {
     }
 }
 
-impl From<&Value> for Json {
-    fn from(v: &Value) -> Self {
-        Json::from_value(v)
-    }
-}
-
 impl std::fmt::Debug for Json {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)

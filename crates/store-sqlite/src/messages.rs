@@ -192,11 +192,11 @@ impl MessageStore for SqliteStore {
                 .map_err(sql_err)?;
             let mut step = DocumentUpgrade {
                 scanned: rows.len() as u64,
-                next: (rows.len() as u64 == u64::from(limit) && limit > 0)
-                    .then(|| rows.last().map(|r| MessageId(r.0)))
-                    .flatten(),
                 ..DocumentUpgrade::default()
             };
+            if limit > 0 && rows.len() as u64 == u64::from(limit) {
+                step.next = rows.last().map(|r| MessageId(r.0));
+            }
             let mut update = c
                 .prepare_cached("UPDATE messages SET doc = ?2 WHERE id = ?1")
                 .map_err(sql_err)?;

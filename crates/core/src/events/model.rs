@@ -39,9 +39,9 @@ impl ChangeBody {
     /// The change's stable name, as stores keep it beside the body.
     pub fn kind(&self) -> &'static str {
         match self {
-            ChangeBody::MessageCreated { .. } => "message_created",
-            ChangeBody::MessageEdited { .. } => "message_edited",
-            ChangeBody::MessageRemoved { .. } => "message_removed",
+            ChangeBody::MessageCreated { .. } => MessageChange::Created.kind(),
+            ChangeBody::MessageEdited { .. } => MessageChange::Edited.kind(),
+            ChangeBody::MessageRemoved { .. } => MessageChange::Removed.kind(),
             ChangeBody::MembersAdded { .. } => "members_added",
             ChangeBody::MembersRemoved { .. } => "members_removed",
             ChangeBody::ChatDissolved { .. } => "chat_dissolved",

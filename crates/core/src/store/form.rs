@@ -61,11 +61,6 @@ pub fn decode_message(bytes: &[u8]) -> Result<Message, String> {
     .map_err(|e| format!("corrupt message document: {e}"))
 }
 
-/// Whether `bytes` is a document in the form written before [`VERSION`] 1.
-pub fn is_legacy(bytes: &[u8]) -> bool {
-    bytes.first() == Some(&b'{')
-}
-
 #[derive(Clone, PartialEq, prost::Message)]
 struct Doc {
     #[prost(int64, tag = "1")]
@@ -444,9 +439,9 @@ mod tests {
     fn documents_of_the_json_form_read_as_they_did() {
         let m = full();
         let legacy = serde_json::to_vec(&m).unwrap();
-        assert!(is_legacy(&legacy));
+        assert_eq!(legacy[0], b'{');
         assert_eq!(decode_message(&legacy).unwrap(), m);
-        assert!(!is_legacy(&encode_message(&m)));
+        assert_eq!(encode_message(&m)[0], VERSION);
     }
 
     #[test]

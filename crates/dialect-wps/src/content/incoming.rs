@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use switchboard_core::content::{self as canon, CardData, MediaData, Node, RichTextData, TextData};
+use switchboard_core::json::Json;
 use switchboard_core::model::{Content, MessageType, OriginalContent};
 
 /// The types `messages/create` accepts.
@@ -240,7 +241,7 @@ pub fn incoming(
     }
     c.original = Some(OriginalContent {
         format: FORMAT.into(),
-        value: content.into(),
+        value: Json::from_value(content),
     });
     Ok(Incoming {
         content: c,
